@@ -1,0 +1,16 @@
+{
+  "targets": [
+    {
+      "target_name": "tulle",
+      "sources": [
+        "src/addon.c",
+        "src/dataplane.c",
+        "src/route-table.c",
+        "src/packet.c",
+        "src/tun.c"
+      ],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
+      "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]
+    }
+  ]
+}

@@ -1,0 +1,278 @@
+/*
+ * N-API face of the data plane. Nothing here runs per packet: JavaScript creates a data plane,
+ * applies command batches, reads counters through shared memory and stops it.
+ *
+ *   start(options) -> { handle, tunName, port, counters: ArrayBuffer }
+ *   apply(handle, Uint8Array)        throws on an invalid record (nothing applied)
+ *   cpuNs(handle) -> number          CPU time of the packet threads
+ *   stop(handle)                     idempotent
+ *   counterNames() -> string[]; counterSlots -> number (per queue)
+ *   routeLookup(commands, queries)   the native route table alone, for differential tests
+ */
+#include <node_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include "dataplane.h"
+
+#define CHECK(call)                                                                                \
+  do {                                                                                             \
+    if ((call) != napi_ok) {                                                                       \
+      napi_throw_error(env, "ERR_TULLE_NAPI", "N-API call failed: " #call);                        \
+      return NULL;                                                                                 \
+    }                                                                                              \
+  } while (0)
+
+struct handle {
+  struct dataplane *dp; /* NULL once stopped */
+};
+
+static void handle_finalize(napi_env env, void *data, void *hint) {
+  struct handle *h = data;
+  if (h->dp) dp_stop(h->dp);
+  free(h);
+}
+
+static void counters_finalize(napi_env env, void *data, void *hint) { free(data); }
+
+static int get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
+  bool has;
+  napi_value v;
+  napi_valuetype t;
+  out[0] = 0;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return 0;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) return 0;
+  if (t != napi_string) return -1;
+  size_t n;
+  if (napi_get_value_string_utf8(env, v, out, cap, &n) != napi_ok || n >= cap - 1) return -1;
+  return 1;
+}
+
+static int get_int(napi_env env, napi_value obj, const char *key, int *out) {
+  bool has;
+  napi_value v;
+  napi_valuetype t;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok || !has) return 0;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok) return -1;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  if (t != napi_number) return -1;
+  return napi_get_value_int32(env, v, out) == napi_ok ? 1 : -1;
+}
+
+static napi_value throw_type(napi_env env, const char *msg) {
+  napi_throw_type_error(env, "ERR_TULLE_OPTION", msg);
+  return NULL;
+}
+
+static napi_value js_start(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 1) return throw_type(env, "start(options): options missing");
+  napi_value o = argv[0];
+  struct dp_options opt;
+  memset(&opt, 0, sizeof(opt));
+  char bind[INET6_ADDRSTRLEN + 1], l4[INET6_ADDRSTRLEN + 1], l6[INET6_ADDRSTRLEN + 1];
+  int port = 8285, mtu = 1472, queues = 1;
+  if (get_string(env, o, "tunName", opt.tun_name, sizeof(opt.tun_name)) < 0)
+    return throw_type(env, "tunName must be a string of at most 15 bytes");
+  if (get_string(env, o, "netns", opt.netns, sizeof(opt.netns)) < 0) return throw_type(env, "netns must be a path");
+  if (get_string(env, o, "bindAddress", bind, sizeof(bind)) < 0) return throw_type(env, "bindAddress must be a string");
+  if (get_string(env, o, "localAddress4", l4, sizeof(l4)) < 0 || get_string(env, o, "localAddress6", l6, sizeof(l6)) < 0)
+    return throw_type(env, "localAddress4/localAddress6 must be strings");
+  if (get_int(env, o, "port", &port) < 0 || port < 0 || port > 65535) return throw_type(env, "port must be 0..65535");
+  if (get_int(env, o, "mtu", &mtu) < 0 || mtu < 576 || mtu > 65535) return throw_type(env, "mtu must be 576..65535");
+  if (get_int(env, o, "queues", &queues) < 0 || queues < 1 || queues > DP_MAX_QUEUES)
+    return throw_type(env, "queues must be 1..16");
+  opt.mtu = mtu;
+  opt.queues = queues;
+  if (!bind[0]) strcpy(bind, "0.0.0.0");
+  struct sockaddr_in *b4 = (struct sockaddr_in *)&opt.bind;
+  struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&opt.bind;
+  if (inet_pton(AF_INET, bind, &b4->sin_addr) == 1) {
+    b4->sin_family = AF_INET;
+    b4->sin_port = htons((uint16_t)port);
+    opt.bind_len = sizeof(*b4);
+  } else if (inet_pton(AF_INET6, bind, &b6->sin6_addr) == 1) {
+    b6->sin6_family = AF_INET6;
+    b6->sin6_port = htons((uint16_t)port);
+    opt.bind_len = sizeof(*b6);
+  } else {
+    return throw_type(env, "bindAddress is not an IPv4 or IPv6 address");
+  }
+  if (l4[0]) {
+    if (inet_pton(AF_INET, l4, opt.local4) != 1) return throw_type(env, "localAddress4 is not an IPv4 address");
+    opt.has_local4 = 1;
+  }
+  if (l6[0]) {
+    if (inet_pton(AF_INET6, l6, opt.local6) != 1) return throw_type(env, "localAddress6 is not an IPv6 address");
+    opt.has_local6 = 1;
+  }
+
+  size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;
+  uint64_t *counters = calloc(1, cbytes);
+  struct handle *h = calloc(1, sizeof(*h));
+  if (!counters || !h) {
+    free(counters);
+    free(h);
+    napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
+    return NULL;
+  }
+  char err[512] = "";
+  h->dp = dp_start(&opt, counters, err, sizeof(err));
+  if (!h->dp) {
+    free(counters);
+    free(h);
+    napi_throw_error(env, "ERR_TULLE_DATAPLANE_START", err);
+    return NULL;
+  }
+  napi_value res, vh, vname, vport, vbuf;
+  CHECK(napi_create_object(env, &res));
+  CHECK(napi_create_external(env, h, handle_finalize, NULL, &vh));
+  CHECK(napi_create_string_utf8(env, h->dp->tun_name, NAPI_AUTO_LENGTH, &vname));
+  CHECK(napi_create_uint32(env, h->dp->bound_port, &vport));
+  CHECK(napi_create_external_arraybuffer(env, counters, cbytes, counters_finalize, NULL, &vbuf));
+  CHECK(napi_set_named_property(env, res, "handle", vh));
+  CHECK(napi_set_named_property(env, res, "tunName", vname));
+  CHECK(napi_set_named_property(env, res, "port", vport));
+  CHECK(napi_set_named_property(env, res, "counters", vbuf));
+  return res;
+}
+
+static struct handle *get_handle(napi_env env, napi_value v) {
+  void *p = NULL;
+  if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
+    napi_throw_type_error(env, "ERR_TULLE_HANDLE", "not a data plane handle");
+    return NULL;
+  }
+  return p;
+}
+
+static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+  napi_typedarray_type type;
+  napi_value ab;
+  size_t off;
+  void *d;
+  if (napi_get_typedarray_info(env, v, &type, len, &d, &ab, &off) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_TULLE_COMMANDS", "commands must be a Uint8Array");
+    return -1;
+  }
+  *data = d;
+  return 0;
+}
+
+static napi_value throw_bad_command(napi_env env, long at) {
+  char msg[96];
+  snprintf(msg, sizeof(msg), "invalid data plane command at byte %ld (nothing applied)", at);
+  napi_throw_range_error(env, "ERR_TULLE_COMMAND", msg);
+  return NULL;
+}
+
+static napi_value js_apply(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct handle *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  if (!h->dp) {
+    napi_throw_error(env, "ERR_TULLE_STOPPED", "the data plane is stopped");
+    return NULL;
+  }
+  uint8_t *d;
+  size_t len;
+  if (get_bytes(env, argv[1], &d, &len) < 0) return NULL;
+  long bad = dp_apply(h->dp, d, len);
+  if (bad >= 0) return throw_bad_command(env, bad);
+  return NULL;
+}
+
+static napi_value js_stop(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct handle *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  if (h->dp) dp_stop(h->dp);
+  h->dp = NULL;
+  return NULL;
+}
+
+static napi_value js_cpu_ns(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], res;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct handle *h = get_handle(env, argv[0]);
+  if (!h) return NULL;
+  CHECK(napi_create_double(env, h->dp ? (double)dp_cpu_ns(h->dp) : 0, &res));
+  return res;
+}
+
+static napi_value js_counter_names(napi_env env, napi_callback_info info) {
+  static const char *names[] = {
+#define X(id, name) name,
+      TULLE_COUNTERS(X)
+#undef X
+  };
+  napi_value arr, s;
+  CHECK(napi_create_array_with_length(env, TC_COUNT, &arr));
+  for (uint32_t i = 0; i < TC_COUNT; i++) {
+    CHECK(napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &s));
+    CHECK(napi_set_element(env, arr, i, s));
+  }
+  return arr;
+}
+
+/* routeLookup(commands: Uint8Array, queries: Uint8Array of 17-byte records [family, addr16])
+ * -> Uint32Array of peer ids (0xffffffff = none). Only SET_ROUTE/DEL_ROUTE records are used. */
+static napi_value js_route_lookup(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *cmd, *qs;
+  size_t clen, qlen;
+  if (get_bytes(env, argv[0], &cmd, &clen) < 0 || get_bytes(env, argv[1], &qs, &qlen) < 0) return NULL;
+  long bad = dp_validate(cmd, clen);
+  if (bad >= 0) return throw_bad_command(env, bad);
+  struct route_table t;
+  if (rt_init(&t) < 0) return NULL;
+  for (size_t at = 0; at < clen;) {
+    const uint8_t *r = cmd + at;
+    uint32_t id = (uint32_t)r[4] | (uint32_t)r[5] << 8 | (uint32_t)r[6] << 16 | (uint32_t)r[7] << 24;
+    if (r[0] == DP_OP_SET_ROUTE) rt_set(&t, r[8], r + 12, r[9], id);
+    if (r[0] == DP_OP_DEL_ROUTE) rt_del(&t, r[8], r + 12, r[9]);
+    at += (size_t)(r[2] | r[3] << 8);
+  }
+  size_t n = qlen / 17;
+  void *out;
+  napi_value ab, arr;
+  if (napi_create_arraybuffer(env, n * 4, &out, &ab) != napi_ok) {
+    rt_free(&t);
+    return NULL;
+  }
+  for (size_t i = 0; i < n; i++) ((uint32_t *)out)[i] = rt_lookup(&t, qs[i * 17], qs + i * 17 + 1);
+  rt_free(&t);
+  CHECK(napi_create_typedarray(env, napi_uint32_array, n, ab, 0, &arr));
+  return arr;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
+      {"apply", NULL, js_apply, NULL, NULL, NULL, napi_default, NULL},
+      {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
+      {"cpuNs", NULL, js_cpu_ns, NULL, NULL, NULL, napi_default, NULL},
+      {"counterNames", NULL, js_counter_names, NULL, NULL, NULL, napi_default, NULL},
+      {"routeLookup", NULL, js_route_lookup, NULL, NULL, NULL, napi_default, NULL},
+  };
+  CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+  napi_value slots;
+  CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
+  CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

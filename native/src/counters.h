@@ -1,0 +1,44 @@
+/*
+ * Counters of one queue, read by TypeScript through a BigUint64Array over native memory.
+ * The names are exported (counterNames()) so TypeScript finds each offset by name; nothing
+ * here is mirrored by hand on the other side. Each counter is written by exactly one thread
+ * (outbound ones by the outbound thread, inbound ones by the inbound thread) with relaxed
+ * atomic stores, so a reader sees whole values without locks.
+ *
+ * Directions: outbound = TUN -> UDP, inbound = UDP -> TUN.
+ */
+#ifndef TULLE_COUNTERS_H
+#define TULLE_COUNTERS_H
+
+#define TULLE_COUNTERS(X)                                                                     \
+  X(OUT_PACKETS, "outbound_packets")           /* read from the TUN */                        \
+  X(OUT_BYTES, "outbound_bytes")                                                              \
+  X(OUT_SENT_PACKETS, "outbound_sent_packets") /* handed to the UDP socket */                  \
+  X(OUT_SENT_BYTES, "outbound_sent_bytes")                                                    \
+  X(OUT_DROP_NO_ROUTE, "outbound_drop_no_route")                                              \
+  X(OUT_DROP_MALFORMED, "outbound_drop_malformed")                                            \
+  X(OUT_DROP_SEND_ERROR, "outbound_drop_send_error")                                          \
+  X(OUT_ICMP_UNREACHABLE, "outbound_icmp_unreachable")                                        \
+  X(OUT_BATCHES, "outbound_batches")                                                          \
+  X(IN_PACKETS, "inbound_packets")             /* received from the UDP socket */              \
+  X(IN_BYTES, "inbound_bytes")                                                                \
+  X(IN_DELIVERED_PACKETS, "inbound_delivered_packets") /* written to the TUN */               \
+  X(IN_DELIVERED_BYTES, "inbound_delivered_bytes")                                            \
+  X(IN_DROP_UNKNOWN_PEER, "inbound_drop_unknown_peer")                                        \
+  X(IN_DROP_SPOOFED_SOURCE, "inbound_drop_spoofed_source")                                    \
+  X(IN_DROP_MALFORMED, "inbound_drop_malformed")                                              \
+  X(IN_DROP_OVERSIZED, "inbound_drop_oversized")                                              \
+  X(IN_DROP_TUN_WRITE_ERROR, "inbound_drop_tun_write_error")                                  \
+  X(IN_BATCHES, "inbound_batches")
+
+enum tulle_counter {
+#define X(id, name) TC_##id,
+  TULLE_COUNTERS(X)
+#undef X
+  TC_COUNT
+};
+
+/* Room for counters added later without moving the ones above (stable offsets per build). */
+#define TULLE_COUNTER_SLOTS 64
+
+#endif

@@ -1,0 +1,98 @@
+/*
+ * The packet loop. One queue = one TUN fd + one UDP socket + two threads:
+ *
+ *   outbound thread: TUN read (until EAGAIN, up to a batch) -> parse -> route lookup
+ *                    -> sendmmsg to the owning peer | ICMP net-unreachable back into the TUN
+ *   inbound thread:  recvmmsg (a batch) -> known peer? -> size -> parse -> inner source in that
+ *                    peer's subnet? -> write to the TUN
+ *
+ * TypeScript programs the tables with a closed set of commands (see commands below) applied
+ * under a writer-preferring rwlock; the packet threads take the read side once per batch.
+ */
+#ifndef TULLE_DATAPLANE_H
+#define TULLE_DATAPLANE_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <net/if.h>
+#include "counters.h"
+#include "route-table.h"
+
+#define DP_MAX_QUEUES 16
+#define DP_MAX_PEERS (1u << 20)
+#define DP_BATCH 64
+#define DP_HEADROOM 64      /* room in front of every packet for encapsulation headers */
+#define DP_BUF_SIZE 65600   /* headroom + the largest IP packet, with slack */
+
+/* Commands: [op u8][reserved u8][size u16 LE][payload], size counts the whole record. */
+enum dp_op {
+  DP_OP_SET_PEER = 1,  /* peer u32, family u8, rsv u8, port u16, addr[16] */
+  DP_OP_DEL_PEER = 2,  /* peer u32 */
+  DP_OP_SET_ROUTE = 3, /* peer u32, family u8, len u8, rsv u16, addr[16] */
+  DP_OP_DEL_ROUTE = 4, /* rsv u32, family u8, len u8, rsv u16, addr[16] */
+};
+
+struct dp_options {
+  char tun_name[IFNAMSIZ];
+  char netns[256];            /* path of a netns to create the fds in, or "" */
+  struct sockaddr_storage bind;
+  socklen_t bind_len;
+  int mtu;                    /* TUN MTU: larger inbound packets are dropped as oversized */
+  int has_local4, has_local6; /* source of our ICMP errors */
+  uint8_t local4[4], local6[16];
+  int queues;
+};
+
+struct dp_peer {
+  int in_use;
+  int family;     /* of addr: 4 or 6 */
+  uint8_t addr[16];
+  uint16_t port;
+  struct sockaddr_storage ep; /* in the socket's family */
+  socklen_t ep_len;
+};
+
+struct dp_buffers; /* per-thread scratch, allocated once */
+
+struct dp_queue {
+  struct dataplane *dp;
+  int index;
+  int tun_fd, udp_fd;
+  pthread_t out_thread, in_thread;
+  int out_started, in_started;
+  uint64_t *counters; /* TULLE_COUNTER_SLOTS entries */
+};
+
+struct dataplane {
+  struct dp_options opt;
+  char tun_name[IFNAMSIZ];
+  int sock_family; /* AF_INET or AF_INET6 */
+  uint16_t bound_port;
+  pthread_rwlock_t lock;
+  struct route_table routes;
+  struct route_table peer_addrs; /* outer address -> number of peers using it */
+  struct dp_peer *peers;
+  uint32_t peers_cap;
+  int stop_fd;
+  atomic_int stopping;
+  int n_queues;
+  struct dp_queue q[DP_MAX_QUEUES];
+  uint64_t *counters; /* n_queues * TULLE_COUNTER_SLOTS */
+};
+
+/* Opens the fds (inside opt->netns when set) and starts the threads. On error returns NULL and
+ * writes a message naming the failed step into err. */
+struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, char *err, size_t errlen);
+/* Validates and applies a batch of commands atomically. Returns -1 on success, else the byte
+ * offset of the first invalid record (nothing applied). */
+long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len);
+/* Joins the threads, closes every fd, frees everything but the counters (owned by the caller). */
+void dp_stop(struct dataplane *dp);
+/* Sum of the packet threads' CPU time, nanoseconds. */
+uint64_t dp_cpu_ns(struct dataplane *dp);
+
+/* Shared with the route-table test entry point. */
+long dp_validate(const uint8_t *cmds, size_t len);
+
+#endif

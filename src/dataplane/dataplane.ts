@@ -1,0 +1,73 @@
+/**
+ * The one narrow interface between the control plane and the packet loop:
+ * start -> apply(commands) ... -> counters() -> stop().
+ */
+import { encodeCommands, type Command } from './commands.js';
+import { loadAddon, type NativeStartOptions } from './native.js';
+
+export type { Command } from './commands.js';
+
+export interface DataPlaneOptions {
+  /** TUN device name (default tulle0); created in `netns` if given, else in our own netns. */
+  tunName?: string;
+  /** /run/netns/NAME or /proc/PID/ns/net: create the TUN and socket there. */
+  netns?: string;
+  /** Underlay address to bind the UDP socket to (default 0.0.0.0). */
+  bindAddress?: string;
+  /** UDP port (default 8285, flannel's UDP backend; 0 = any). */
+  port?: number;
+  /** TUN MTU; inbound packets larger than this are dropped as oversized. */
+  mtu: number;
+  /** Source address of the ICMP errors tulle writes into the TUN. */
+  localAddress4?: string;
+  localAddress6?: string;
+  queues?: number;
+}
+
+export type Counters = Record<string, bigint>;
+
+export interface DataPlane {
+  readonly tunName: string;
+  readonly port: number;
+  apply(commands: readonly Command[]): void;
+  /** Sum over queues, read from shared memory (no call into native code). */
+  counters(): Counters;
+  /** CPU time of the packet threads so far, seconds. */
+  cpuSeconds(): number;
+  stop(): void;
+}
+
+export function startDataPlane(options: DataPlaneOptions): DataPlane {
+  const addon = loadAddon();
+  const o: NativeStartOptions = { port: 8285, tunName: 'tulle0', ...options };
+  const started = addon.start(o);
+  const names = addon.counterNames();
+  const slots = addon.counterSlots;
+  const view = new BigUint64Array(started.counters);
+  const queues = view.length / slots;
+  let stopped = false;
+  return {
+    tunName: started.tunName,
+    port: started.port,
+    apply(commands) {
+      if (commands.length) addon.apply(started.handle, encodeCommands(commands));
+    },
+    counters() {
+      const out: Counters = {};
+      names.forEach((name, i) => {
+        let sum = 0n;
+        for (let q = 0; q < queues; q++) sum += view[q * slots + i]!;
+        out[name] = sum;
+      });
+      return out;
+    },
+    cpuSeconds() {
+      return addon.cpuNs(started.handle) / 1e9;
+    },
+    stop() {
+      if (stopped) return;
+      stopped = true;
+      addon.stop(started.handle);
+    },
+  };
+}

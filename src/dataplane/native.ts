@@ -1,0 +1,53 @@
+/** Loads the N-API addon (native/build/Release/tulle.node) and types what it exports. */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import { existsSync } from 'node:fs';
+import { TulleError } from '../util/errors.js';
+
+export interface NativeStartOptions {
+  tunName?: string;
+  netns?: string;
+  bindAddress?: string;
+  port?: number;
+  mtu?: number;
+  localAddress4?: string;
+  localAddress6?: string;
+  queues?: number;
+}
+
+export interface NativeAddon {
+  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer };
+  apply(handle: object, commands: Uint8Array): void;
+  stop(handle: object): void;
+  cpuNs(handle: object): number;
+  counterNames(): string[];
+  routeLookup(commands: Uint8Array, queries: Uint8Array): Uint32Array;
+  counterSlots: number;
+}
+
+function findRoot(): string {
+  // dist/src/dataplane or src/dataplane: walk up to the package root
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) throw new TulleError('ERR_TULLE_ADDON', 'cannot find the tulle package root');
+    dir = up;
+  }
+  return dir;
+}
+
+let addon: NativeAddon | undefined;
+
+export function loadAddon(): NativeAddon {
+  if (addon) return addon;
+  const file = path.join(findRoot(), 'native', 'build', 'Release', 'tulle.node');
+  try {
+    addon = createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (cause) {
+    throw new TulleError('ERR_TULLE_ADDON', `cannot load the native data plane ${file}: run 'npm install' to build it`, {
+      cause,
+    });
+  }
+  return addon;
+}

@@ -1,0 +1,37 @@
+/**
+ * Host side of the TUN: address, MTU, up, and the route for the whole overlay network
+ * (design.md §4). Every call can target a network namespace (ip -n NAME) for tests.
+ */
+import { run } from './exec.js';
+
+export interface TunSetup {
+  name: string;
+  /** ip -n NETNS, or undefined for our own namespace */
+  netnsName?: string | undefined;
+  /** e.g. 10.244.3.0/32: the lease's first address */
+  address: string;
+  mtu: number;
+  /** overlay networks routed into the TUN, e.g. 10.244.0.0/16 */
+  routes: string[];
+}
+
+function ip(netnsName: string | undefined, ...args: string[]) {
+  return run('ip', netnsName ? ['-n', netnsName, ...args] : args);
+}
+
+export async function configureTun(s: TunSetup): Promise<void> {
+  await ip(s.netnsName, 'addr', 'replace', s.address, 'dev', s.name);
+  await ip(s.netnsName, 'link', 'set', 'dev', s.name, 'mtu', String(s.mtu), 'up');
+  for (const r of s.routes) await ip(s.netnsName, 'route', 'replace', r, 'dev', s.name);
+}
+
+export async function removeRoutes(s: Pick<TunSetup, 'name' | 'netnsName' | 'routes'>): Promise<void> {
+  for (const r of s.routes) await ip(s.netnsName, 'route', 'del', r, 'dev', s.name).catch(() => undefined);
+}
+
+/** MTU of an interface, read from sysfs of the given namespace. */
+export async function linkMtu(name: string, netnsName?: string): Promise<number> {
+  const { stdout } = await ip(netnsName, '-j', 'link', 'show', 'dev', name);
+  const parsed = JSON.parse(stdout) as Array<{ mtu: number }>;
+  return parsed[0]!.mtu;
+}
