@@ -5,6 +5,9 @@
       "sources": [
         "src/addon.c",
         "src/dataplane.c",
+        "src/loop.c",
+        "src/outbound.c",
+        "src/inbound.c",
         "src/route-table.c",
         "src/packet.c",
         "src/tun.c"
