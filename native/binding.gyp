@@ -10,7 +10,11 @@
         "src/inbound.c",
         "src/route-table.c",
         "src/packet.c",
-        "src/tun.c"
+        "src/tun.c",
+        "src/csum.c",
+        "src/gso.c",
+        "src/gro.c",
+        "src/addon-offload.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "dataplane.h"
+#include "addon-offload.h"
 
 #define CHECK(call)                                                                                \
   do {                                                                                             \
@@ -272,6 +273,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value slots;
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
+  if (offload_register(env, exports) < 0) return NULL;
   return exports;
 }
 

@@ -24,6 +24,10 @@ export interface NativeAddon {
   counterNames(): string[];
   routeLookup(commands: Uint8Array, queries: Uint8Array): Uint32Array;
   counterSlots: number;
+  /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
+  offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
+  /** Test face of native/src/gro.c. */
+  offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
 }
 
 function findRoot(): string {
