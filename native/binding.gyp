@@ -14,7 +14,10 @@
         "src/csum.c",
         "src/gso.c",
         "src/gro.c",
-        "src/addon-offload.c"
+        "src/addon-offload.c",
+        "src/offload-setup.c",
+        "src/outbound-offload.c",
+        "src/inbound-offload.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]

@@ -146,6 +146,56 @@ fail:
   return res;
 }
 
+static int get_flag(napi_env env, napi_value obj, const char *key, int *out) {
+  bool has;
+  napi_value v;
+  napi_valuetype t;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return -1;
+  if (!has) return 0;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  if (t != napi_boolean) return -1;
+  bool b;
+  if (napi_get_value_bool(env, v, &b) != napi_ok) return -1;
+  *out = b;
+  return 0;
+}
+
+int offload_parse_option(napi_env env, napi_value options, struct dp_offload *out) {
+  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1}; /* default: everything the kernel accepts */
+  bool has;
+  napi_value v;
+  napi_valuetype t;
+  if (napi_has_named_property(env, options, "offload", &has) != napi_ok) return -1;
+  if (!has) return 0;
+  if (napi_get_named_property(env, options, "offload", &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  if (t == napi_boolean) {
+    bool b;
+    if (napi_get_value_bool(env, v, &b) != napi_ok) return -1;
+    if (!b) *out = (struct dp_offload){0};
+    return 0;
+  }
+  if (t != napi_object) return -1;
+  if (get_flag(env, v, "csum", &out->csum) < 0 || get_flag(env, v, "tso", &out->tso) < 0 ||
+      get_flag(env, v, "uso", &out->uso) < 0 || get_flag(env, v, "gso", &out->gso) < 0 ||
+      get_flag(env, v, "gro", &out->gro) < 0 || get_flag(env, v, "coalesce", &out->coalesce) < 0)
+    return -1;
+  return 0;
+}
+
+napi_value offload_state_value(napi_env env, const struct dp_offload *want, const struct dp_offload_state *s) {
+  napi_value o = NULL, v;
+  struct { const char *name; int val; } f[] = {
+      {"vnetHeader", s->vnet_len > 0}, {"csum", s->csum}, {"tso", s->tso}, {"uso", s->uso}, {"gso", s->gso},
+      {"gro", s->gro}, {"coalesceTcp", s->coalesce_tcp}, {"coalesceUdp", s->coalesce_udp}, {"enabled", want->enabled},
+  };
+  if (napi_create_object(env, &o) != napi_ok) return NULL;
+  for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+    if (napi_get_boolean(env, f[i].val != 0, &v) != napi_ok || napi_set_named_property(env, o, f[i].name, v) != napi_ok) return NULL;
+  return o;
+}
+
 int offload_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"offloadSplit", NULL, js_split, NULL, NULL, NULL, napi_default, NULL},

@@ -91,6 +91,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return throw_type(env, "queues must be 1..16");
   opt.mtu = mtu;
   opt.queues = queues;
+  if (offload_parse_option(env, o, &opt.offload) < 0)
+    return throw_type(env, "offload must be a boolean or { csum, tso, uso, gso, gro, coalesce } of booleans");
   if (!bind[0]) strcpy(bind, "0.0.0.0");
   struct sockaddr_in *b4 = (struct sockaddr_in *)&opt.bind;
   struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&opt.bind;
@@ -141,6 +143,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, res, "tunName", vname));
   CHECK(napi_set_named_property(env, res, "port", vport));
   CHECK(napi_set_named_property(env, res, "counters", vbuf));
+  CHECK(napi_set_named_property(env, res, "offload", offload_state_value(env, &opt.offload, &h->dp->offload)));
   return res;
 }
 

@@ -9,6 +9,7 @@
 #include "loop.h"
 #include "packet.h"
 #include "tun.h"
+#include "vnet.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -39,7 +40,10 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
   char name[IFNAMSIZ];
   memcpy(name, dp->tun_name, IFNAMSIZ);
   int flags = dp->n_queues > 1 ? IFF_MULTI_QUEUE : 0;
-  q->tun_fd = tun_open(name, flags);
+  int vnet = offload_tun_flags(dp);
+  q->tun_fd = tun_open(name, flags | vnet);
+  if (q->tun_fd == -EINVAL && vnet && q->index == 0) q->tun_fd = tun_open(name, flags); /* no IFF_VNET_HDR */
+  else if (q->tun_fd >= 0 && vnet && q->index == 0) dp->offload.vnet_len = VNET_HDR_LEN;
   if (q->tun_fd < 0) {
     snprintf(err, errlen, "open TUN device '%s': %s", dp->tun_name, strerror(-q->tun_fd));
     return -1;
@@ -84,6 +88,7 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
     dp->bound_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                                     : ((struct sockaddr_in6 *)&got)->sin6_port);
   }
+  offload_setup_queue(dp, q);
   return 0;
 }
 
@@ -161,9 +166,10 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   }
   for (int i = 0; i < dp->n_queues; i++) {
     struct dp_queue *q = &dp->q[i];
-    if (pthread_create(&q->out_thread, NULL, outbound_thread, q) != 0) break;
+    int off = dp->opt.offload.enabled;
+    if (pthread_create(&q->out_thread, NULL, off ? outbound_offload_thread : outbound_thread, q) != 0) break;
     q->out_started = 1;
-    if (pthread_create(&q->in_thread, NULL, inbound_thread, q) != 0) break;
+    if (pthread_create(&q->in_thread, NULL, off ? inbound_offload_thread : inbound_thread, q) != 0) break;
     q->in_started = 1;
   }
   if (!dp->q[dp->n_queues - 1].in_started) {

@@ -18,6 +18,7 @@
 #include <net/if.h>
 #include "counters.h"
 #include "route-table.h"
+#include "offload.h"
 
 #define DP_MAX_QUEUES 16
 #define DP_MAX_PEERS (1u << 20)
@@ -42,6 +43,7 @@ struct dp_options {
   int has_local4, has_local6; /* source of our ICMP errors */
   uint8_t local4[4], local6[16];
   int queues;
+  struct dp_offload offload;  /* requested; see offload.h */
 };
 
 struct dp_peer {
@@ -77,6 +79,7 @@ struct dataplane {
   int stop_fd;
   atomic_int stopping;
   int n_queues;
+  struct dp_offload_state offload; /* what the kernel accepted, fixed after start */
   struct dp_queue q[DP_MAX_QUEUES];
   uint64_t *counters; /* n_queues * TULLE_COUNTER_SLOTS */
 };

@@ -3,9 +3,10 @@
  * start -> apply(commands) ... -> counters() -> stop().
  */
 import { encodeCommands, type Command } from './commands.js';
-import { loadAddon, type NativeStartOptions } from './native.js';
+import { loadAddon, type NativeStartOptions, type OffloadOptions, type OffloadState } from './native.js';
 
 export type { Command } from './commands.js';
+export type { OffloadOptions, OffloadState } from './native.js';
 
 export interface DataPlaneOptions {
   /** TUN device name (default tulle0); created in `netns` if given, else in our own netns. */
@@ -21,7 +22,11 @@ export interface DataPlaneOptions {
   /** Source address of the ICMP errors tulle writes into the TUN. */
   localAddress4?: string;
   localAddress6?: string;
+  /** TUN queues, each with its own UDP socket (SO_REUSEPORT) and thread pair (default 1). */
   queues?: number;
+  /** Kernel offloads (native/src/offload.h): true/undefined = all the kernel accepts, false = the
+   * plain loop without a virtio-net header, or an object to force single offloads off. */
+  offload?: boolean | OffloadOptions;
 }
 
 export type Counters = Record<string, bigint>;
@@ -29,6 +34,8 @@ export type Counters = Record<string, bigint>;
 export interface DataPlane {
   readonly tunName: string;
   readonly port: number;
+  /** The offloads in effect (what was asked for and accepted). */
+  readonly offload: OffloadState;
   apply(commands: readonly Command[]): void;
   /** Sum over queues, read from shared memory (no call into native code). */
   counters(): Counters;
@@ -49,6 +56,7 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
   return {
     tunName: started.tunName,
     port: started.port,
+    offload: started.offload,
     apply(commands) {
       if (commands.length) addon.apply(started.handle, encodeCommands(commands));
     },

@@ -14,10 +14,40 @@ export interface NativeStartOptions {
   localAddress4?: string;
   localAddress6?: string;
   queues?: number;
+  offload?: boolean | OffloadOptions;
+}
+
+/** Offloads to ask for; each defaults to true (see native/src/offload.h). */
+export interface OffloadOptions {
+  /** TUN_F_CSUM: the kernel leaves checksums for us to complete */
+  csum?: boolean;
+  /** TUN_F_TSO4/6: TUN reads return TCP super-packets */
+  tso?: boolean;
+  /** TUN_F_USO4/6: TUN reads return UDP super-packets */
+  uso?: boolean;
+  /** UDP_SEGMENT: one sendmsg per train of datagrams */
+  gso?: boolean;
+  /** UDP_GRO: one recvmsg per train of datagrams */
+  gro?: boolean;
+  /** userspace GRO: segments of a flow written to the TUN as one super-packet */
+  coalesce?: boolean;
+}
+
+/** What the kernel accepted. */
+export interface OffloadState {
+  enabled: boolean;
+  vnetHeader: boolean;
+  csum: boolean;
+  tso: boolean;
+  uso: boolean;
+  gso: boolean;
+  gro: boolean;
+  coalesceTcp: boolean;
+  coalesceUdp: boolean;
 }
 
 export interface NativeAddon {
-  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer };
+  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer; offload: OffloadState };
   apply(handle: object, commands: Uint8Array): void;
   stop(handle: object): void;
   cpuNs(handle: object): number;
