@@ -169,8 +169,7 @@ static void no_route(struct dp_queue *q, struct outbound *o, const uint8_t *pkt,
   uint64_t s = now_sec();
   if (s != o->icmp_window) o->icmp_window = s, o->icmp_in_window = 0;
   if (o->icmp_in_window >= ICMP_PER_SECOND) return;
-  const uint8_t *from = v->family == 4 ? (dp->opt.has_local4 ? dp->opt.local4 : NULL) : (dp->opt.has_local6 ? dp->opt.local6 : NULL);
-  size_t il = icmp_net_unreachable(pkt, len, v, from, o->icmp + VNET_HDR_LEN);
+  size_t il = icmp_net_unreachable(pkt, len, v, o->icmp + VNET_HDR_LEN);
   if (!il) return;
   memset(o->icmp, 0, VNET_HDR_LEN);
   size_t vl = (size_t)dp->offload.vnet_len;

@@ -19,9 +19,6 @@ export interface DataPlaneOptions {
   port?: number;
   /** TUN MTU; inbound packets larger than this are dropped as oversized. */
   mtu: number;
-  /** Source address of the ICMP errors tulle writes into the TUN. */
-  localAddress4?: string;
-  localAddress6?: string;
   /** TUN queues, each with its own UDP socket (SO_REUSEPORT) and thread pair (default 1). */
   queues?: number;
   /** Kernel offloads (native/src/offload.h): true/undefined = all the kernel accepts, false = the
