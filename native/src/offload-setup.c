@@ -25,9 +25,9 @@ void offload_setup_queue(struct dataplane *dp, struct dp_queue *q) {
   struct dp_offload_state *s = &dp->offload;
   if (!want->enabled) return;
   if (q->index == 0) {
-    s->csum = want->csum || want->tso || want->uso;
-    s->tso = want->tso;
-    s->uso = want->uso;
+    s->csum = want->csum; /* TSO and USO need CSUM */
+    s->tso = want->csum && want->tso;
+    s->uso = want->csum && want->uso;
     if (s->vnet_len) {
       /* most to least: TSO needs CSUM; USO is newest (Linux 6.2) */
       while (ioctl(q->tun_fd, TUNSETOFFLOAD, tun_bits(s)) < 0) {
