@@ -6,6 +6,7 @@
  *     GSO_NONE + NEEDS_CSUM: the one packet with its checksum completed
  *   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean)
  *     -> { vnet: Uint8Array(10), packet: Uint8Array, segments: number }[]
+ *   microBench(name, iterations) -> { nsPerOp, nsPerUnit, unit }   (micro-bench.c)
  */
 #include <node_api.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include "addon-offload.h"
 #include "gro.h"
 #include "gso.h"
+#include "micro-bench.h"
 
 #define CHECK(call)                                                                                \
   do {                                                                                             \
@@ -196,8 +198,39 @@ napi_value offload_state_value(napi_env env, const struct dp_offload *want, cons
   return o;
 }
 
+static napi_value js_micro_bench(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], res = NULL, v;
+  char name[32];
+  int64_t iterations;
+  size_t nl;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &nl) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &iterations) != napi_ok || iterations < 1) {
+    napi_throw_type_error(env, "ERR_TULLE_ARG", "microBench(name: string, iterations: number >= 1)");
+    return NULL;
+  }
+  double per_unit;
+  const char *unit;
+  double ns = micro_bench(name, (long)iterations, &per_unit, &unit);
+  if (ns < 0) {
+    napi_throw_range_error(env, "ERR_TULLE_ARG", "unknown micro-benchmark");
+    return NULL;
+  }
+  CHECK(napi_create_object(env, &res));
+  CHECK(napi_create_double(env, ns, &v));
+  CHECK(napi_set_named_property(env, res, "nsPerOp", v));
+  CHECK(napi_create_double(env, per_unit, &v));
+  CHECK(napi_set_named_property(env, res, "nsPerUnit", v));
+  CHECK(napi_create_string_utf8(env, unit, NAPI_AUTO_LENGTH, &v));
+  CHECK(napi_set_named_property(env, res, "unit", v));
+fail:
+  return res;
+}
+
 int offload_register(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
+      {"microBench", NULL, js_micro_bench, NULL, NULL, NULL, napi_default, NULL},
       {"offloadSplit", NULL, js_split, NULL, NULL, NULL, napi_default, NULL},
       {"offloadCoalesce", NULL, js_coalesce, NULL, NULL, NULL, napi_default, NULL},
   };

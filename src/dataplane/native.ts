@@ -54,6 +54,8 @@ export interface NativeAddon {
   counterSlots: number;
   /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
   offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
+  /** Micro-benchmark of one C hot-path stage (native/src/micro-bench.c). */
+  microBench(name: 'split' | 'coalesce' | 'csum' | 'complete' | 'lookup', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
   /** Test face of native/src/gro.c. */
   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
 }
