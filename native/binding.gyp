@@ -18,7 +18,8 @@
         "src/offload-setup.c",
         "src/outbound-offload.c",
         "src/inbound-offload.c",
-        "src/micro-bench.c"
+        "src/micro-bench.c",
+        "src/reuseport.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]

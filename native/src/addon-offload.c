@@ -191,6 +191,7 @@ napi_value offload_state_value(napi_env env, const struct dp_offload *want, cons
   struct { const char *name; int val; } f[] = {
       {"vnetHeader", s->vnet_len > 0}, {"csum", s->csum}, {"tso", s->tso}, {"uso", s->uso}, {"gso", s->gso},
       {"gro", s->gro}, {"coalesceTcp", s->coalesce_tcp}, {"coalesceUdp", s->coalesce_udp}, {"enabled", want->enabled},
+      {"reuseportInnerFlow", s->reuseport_inner},
   };
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)

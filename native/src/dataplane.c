@@ -10,6 +10,7 @@
 #include "packet.h"
 #include "tun.h"
 #include "vnet.h"
+#include "reuseport.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -164,6 +165,8 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     dp_stop(dp);
     return NULL;
   }
+  if (dp->n_queues > 1) /* one socket per queue: steer inbound by inner flow (reuseport.c) */
+    dp->offload.reuseport_inner = reuseport_steer_inner_flow(dp->q[0].udp_fd, (unsigned)dp->n_queues) == 0;
   for (int i = 0; i < dp->n_queues; i++) {
     struct dp_queue *q = &dp->q[i];
     int off = dp->opt.offload.enabled;

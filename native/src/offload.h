@@ -21,6 +21,7 @@ struct dp_offload {
 struct dp_offload_state {
   int vnet_len; /* bytes of virtio-net header on every TUN read/write, 0 without */
   int csum, tso, uso, gso, gro, coalesce_tcp, coalesce_udp;
+  int reuseport_inner; /* not an offload: queues > 1 and inbound steered by inner flow */
 };
 
 struct dataplane;

@@ -36,6 +36,8 @@ export interface DataPlane {
   apply(commands: readonly Command[]): void;
   /** Sum over queues, read from shared memory (no call into native code). */
   counters(): Counters;
+  /** The same, queue by queue. */
+  countersPerQueue(): Counters[];
   /** CPU time of the packet threads so far, seconds. */
   cpuSeconds(): number;
   stop(): void;
@@ -65,6 +67,9 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
         out[name] = sum;
       });
       return out;
+    },
+    countersPerQueue() {
+      return Array.from({ length: queues }, (_, q) => Object.fromEntries(names.map((name, i) => [name, view[q * slots + i]!])));
     },
     cpuSeconds() {
       return addon.cpuNs(started.handle) / 1e9;

@@ -42,6 +42,8 @@ export interface OffloadState {
   gro: boolean;
   coalesceTcp: boolean;
   coalesceUdp: boolean;
+  /** queues > 1: inbound datagrams go to a queue by their inner flow (native/src/reuseport.c) */
+  reuseportInnerFlow: boolean;
 }
 
 export interface NativeAddon {
