@@ -69,7 +69,9 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
     if (b.ss_family == AF_INET) ((struct sockaddr_in *)&b)->sin_port = htons(dp->bound_port);
     else ((struct sockaddr_in6 *)&b)->sin6_port = htons(dp->bound_port);
   }
-  if (bind(q->udp_fd, (struct sockaddr *)&b, dp->opt.bind_len) < 0) {
+  int probe = q->index == 0 && dp->n_queues > 1 ? reuseport_exclusive_probe((struct sockaddr *)&b, dp->opt.bind_len) : 0;
+  if (probe < 0) errno = -probe;
+  if (probe < 0 || bind(q->udp_fd, (struct sockaddr *)&b, dp->opt.bind_len) < 0) {
     char a[INET6_ADDRSTRLEN] = "?";
     int port;
     if (b.ss_family == AF_INET) {

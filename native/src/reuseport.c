@@ -13,6 +13,8 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <linux/filter.h>
+#include <netinet/in.h>
+#include <unistd.h>
 
 int reuseport_steer_inner_flow(int fd, unsigned queues) {
   if (queues < 2) return 0;
@@ -37,4 +39,14 @@ int reuseport_steer_inner_flow(int fd, unsigned queues) {
   };
   struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
   return setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0 ? -errno : 0;
+}
+
+int reuseport_exclusive_probe(const struct sockaddr *addr, socklen_t len) {
+  int fd = socket(addr->sa_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  int zero = 0, r = 0;
+  if (addr->sa_family == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+  if (bind(fd, addr, len) < 0) r = -errno;
+  close(fd);
+  return r;
 }

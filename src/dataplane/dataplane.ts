@@ -2,6 +2,7 @@
  * The one narrow interface between the control plane and the packet loop:
  * start -> apply(commands) ... -> counters() -> stop().
  */
+import os from 'node:os';
 import { encodeCommands, type Command } from './commands.js';
 import { loadAddon, type NativeStartOptions, type OffloadOptions, type OffloadState } from './native.js';
 
@@ -19,7 +20,8 @@ export interface DataPlaneOptions {
   port?: number;
   /** TUN MTU; inbound packets larger than this are dropped as oversized. */
   mtu: number;
-  /** TUN queues, each with its own UDP socket (SO_REUSEPORT) and thread pair (default 1). */
+  /** TUN queues, each with its own UDP socket (SO_REUSEPORT) and thread pair; a flow stays on
+   * one queue both ways. Default 1 here; the daemon's config default is defaultQueues(). */
   queues?: number;
   /** Kernel offloads (native/src/offload.h): true/undefined = all the kernel accepts, false = the
    * plain loop without a virtio-net header, or an object to force single offloads off. */
@@ -27,6 +29,13 @@ export interface DataPlaneOptions {
 }
 
 export type Counters = Record<string, bigint>;
+
+export const DEFAULT_MAX_QUEUES = 4;
+
+/** The default for the daemon: one queue per core, at most DEFAULT_MAX_QUEUES. */
+export function defaultQueues(): number {
+  return Math.max(1, Math.min(os.availableParallelism(), DEFAULT_MAX_QUEUES));
+}
 
 export interface DataPlane {
   readonly tunName: string;

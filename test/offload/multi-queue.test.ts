@@ -8,6 +8,7 @@ import { createBed, type Bed } from '../bed/bed.js';
 import { startStaticMesh, type Mesh } from '../bed/mesh.js';
 import { waitForOutput } from '../bed/proc.js';
 import { tcpTransfer } from './transfer.js';
+import { startDataPlane } from '../../src/dataplane/dataplane.js';
 
 const sender = `
 import socket, sys
@@ -43,6 +44,14 @@ describe('two queues', () => {
     expect(await got).toBe('got 20');
     const after = b!.dp.countersPerQueue().map((c) => c.inbound_delivered_packets!);
     expect(after.map((x, q) => x - before[q]!)).toEqual([10n, 10n]);
+  });
+
+  it('does not let a second data plane join the port through SO_REUSEPORT', () => {
+    const a = mesh.nodes[0]!.node;
+    for (const queues of [2, 1])
+      expect(() => startDataPlane({ netns: a.nsPath, bindAddress: a.underlayIp, mtu: 1472, tunName: 'mq9', queues })).toThrow(
+        /bind UDP 198\.18\.0\.10 port 8285: Address already in use/,
+      );
   });
 
   it('carries an exact TCP transfer in each direction', async () => {
