@@ -164,7 +164,7 @@ static int get_flag(napi_env env, napi_value obj, const char *key, int *out) {
 }
 
 int offload_parse_option(napi_env env, napi_value options, struct dp_offload *out) {
-  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1}; /* default: everything the kernel accepts */
+  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1, 0}; /* default: everything the kernel accepts; inlineReplies is opt-in */
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -181,7 +181,8 @@ int offload_parse_option(napi_env env, napi_value options, struct dp_offload *ou
   if (t != napi_object) return -1;
   if (get_flag(env, v, "csum", &out->csum) < 0 || get_flag(env, v, "tso", &out->tso) < 0 ||
       get_flag(env, v, "uso", &out->uso) < 0 || get_flag(env, v, "gso", &out->gso) < 0 ||
-      get_flag(env, v, "gro", &out->gro) < 0 || get_flag(env, v, "coalesce", &out->coalesce) < 0)
+      get_flag(env, v, "gro", &out->gro) < 0 || get_flag(env, v, "coalesce", &out->coalesce) < 0 ||
+      get_flag(env, v, "inlineReplies", &out->inline_replies) < 0)
     return -1;
   return 0;
 }
@@ -191,7 +192,7 @@ napi_value offload_state_value(napi_env env, const struct dp_offload *want, cons
   struct { const char *name; int val; } f[] = {
       {"vnetHeader", s->vnet_len > 0}, {"csum", s->csum}, {"tso", s->tso}, {"uso", s->uso}, {"gso", s->gso},
       {"gro", s->gro}, {"coalesceTcp", s->coalesce_tcp}, {"coalesceUdp", s->coalesce_udp}, {"enabled", want->enabled},
-      {"reuseportInnerFlow", s->reuseport_inner},
+      {"reuseportInnerFlow", s->reuseport_inner}, {"inlineReplies", s->inline_replies},
   };
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)

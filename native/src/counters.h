@@ -37,6 +37,7 @@
   X(OUT_DROP_BAD_VNET, "outbound_drop_bad_vnet") /* virtio-net header unusable */             \
   X(OUT_UDP_SENDS, "outbound_udp_sends")       /* datagrams or UDP_SEGMENT trains handed over */ \
   X(OUT_GSO_FALLBACKS, "outbound_gso_fallbacks") /* UDP_SEGMENT refused: sent one by one */    \
+  X(OUT_INLINE_READS, "outbound_inline_reads") /* TUN reads done by the inbound thread */     \
   X(IN_UDP_DATAGRAMS, "inbound_udp_datagrams") /* as returned by recvmmsg (UDP_GRO: trains) */  \
   X(IN_TUN_WRITES, "inbound_tun_writes")                                                      \
   X(IN_COALESCED, "inbound_coalesced")         /* packets merged into an earlier one */        \

@@ -317,6 +317,7 @@ void dp_stop(struct dataplane *dp) {
     if (q->in_started) pthread_join(q->in_thread, NULL);
     if (q->tun_fd >= 0) close(q->tun_fd);
     if (q->udp_fd >= 0) close(q->udp_fd);
+    offload_free_queue(q);
   }
   if (dp->stop_fd >= 0) close(dp->stop_fd);
   rt_free(&dp->routes);

@@ -62,6 +62,7 @@ struct dp_queue {
   pthread_t out_thread, in_thread;
   int out_started, in_started;
   uint64_t *counters; /* TULLE_COUNTER_SLOTS entries */
+  struct offload_queue *oq; /* offload.h; NULL without offloads */
 };
 
 struct dataplane {

@@ -171,6 +171,12 @@ void *inbound_offload_thread(void *arg) {
       cadd(c, TC_IN_DROP_MALFORMED, v[V_MALFORMED]);
       cadd(c, TC_IN_DROP_OVERSIZED, v[V_OVERSIZED]);
       write_out(q, in); /* 4. */
+      /* what the kernel answered to those packets is in the TUN already: forward it now */
+      if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {
+        long r = outbound_drain(q, q->oq->out, 1);
+        pthread_mutex_unlock(&q->oq->out_lock);
+        cadd(c, TC_OUT_INLINE_READS, (uint64_t)r); /* an outbound counter: written under out_lock */
+      }
       if (n < DP_BATCH) break;
     }
   }

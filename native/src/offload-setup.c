@@ -1,6 +1,7 @@
 #include "dataplane.h"
 #include "offload.h"
 #include "vnet.h"
+#include <stdlib.h>
 #include <netinet/udp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -20,10 +21,19 @@ static unsigned tun_bits(const struct dp_offload_state *s) {
   return (s->csum ? TUN_F_CSUM : 0) | (s->tso ? TUN_F_TSO4 | TUN_F_TSO6 : 0) | (s->uso ? TUN_F_USO4 | TUN_F_USO6 : 0);
 }
 
+void offload_free_queue(struct dp_queue *q) {
+  if (!q->oq) return;
+  outbound_free(q->oq->out);
+  pthread_mutex_destroy(&q->oq->out_lock);
+  free(q->oq);
+  q->oq = NULL;
+}
+
 void offload_setup_queue(struct dataplane *dp, struct dp_queue *q) {
   const struct dp_offload *want = &dp->opt.offload;
   struct dp_offload_state *s = &dp->offload;
   if (!want->enabled) return;
+  if ((q->oq = calloc(1, sizeof(*q->oq)))) pthread_mutex_init(&q->oq->out_lock, NULL);
   if (q->index == 0) {
     s->csum = want->csum; /* TSO and USO need CSUM */
     s->tso = want->csum && want->tso;
@@ -44,8 +54,11 @@ void offload_setup_queue(struct dataplane *dp, struct dp_queue *q) {
     s->gro = want->gro && setsockopt(q->udp_fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
     s->coalesce_tcp = want->coalesce && s->vnet_len > 0;
     s->coalesce_udp = s->coalesce_tcp && s->uso;
+    s->inline_replies = want->inline_replies;
+    if (q->oq) q->oq->out = outbound_new(dp); /* after s->gso is known */
     return;
   }
+  if (q->oq) q->oq->out = outbound_new(dp);
   if (s->vnet_len) (void)ioctl(q->tun_fd, TUNSETOFFLOAD, tun_bits(s));
   int one = 1;
   if (s->gro) (void)setsockopt(q->udp_fd, SOL_UDP, UDP_GRO, &one, sizeof(one));

@@ -44,6 +44,7 @@ struct train {
   } cmsg;
 };
 
+/* Per queue, shared by its two threads under offload_queue.out_lock (offload.h). */
 struct outbound {
   struct slot *slots;
   size_t lens[DP_BATCH];
@@ -237,45 +238,63 @@ static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t
   for (int i = 0; i < n; i++) add_segment(o, &segs[i], peer_id, p, flow);
 }
 
-void *outbound_offload_thread(void *arg) {
-  struct dp_queue *q = arg;
+struct outbound *outbound_new(const struct dataplane *dp) {
+  struct outbound *o = calloc(1, sizeof(*o));
+  if (!o || !(o->slots = alloc_slots()) || !(o->hdrs = malloc((size_t)SEG_CAP * HDR_STRIDE))) {
+    outbound_free(o);
+    return NULL;
+  }
+  o->gso = dp->offload.gso;
+  return o;
+}
+
+void outbound_free(struct outbound *o) {
+  if (!o) return;
+  free(o->slots);
+  free(o->hdrs);
+  free(o);
+}
+
+long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches) {
   struct dataplane *dp = q->dp;
   uint64_t *c = q->counters;
   size_t vl = (size_t)dp->offload.vnet_len;
-  struct outbound *o = calloc(1, sizeof(*o));
-  if (!o || !(o->slots = alloc_slots()) || !(o->hdrs = malloc((size_t)SEG_CAP * HDR_STRIDE))) goto out;
-  o->gso = dp->offload.gso;
-
-  while (wait_readable(dp, q->tun_fd)) {
-    for (;;) { /* 1. drain the TUN, a batch at a time */
-      if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) goto out;
-      int n = 0;
-      while (n < DP_BATCH) {
-        ssize_t r = read(q->tun_fd, o->slots[n].buf + DP_HEADROOM - vl, DP_BUF_SIZE - DP_HEADROOM + vl);
-        if (r < 0) {
-          if (errno == EINTR) continue;
-          if (errno != EAGAIN && n == 0) usleep(10000); /* device gone or broken: do not spin */
-          break;
-        }
-        if ((size_t)r <= vl) continue;
-        o->lens[n++] = (size_t)r - vl;
+  long total = 0;
+  for (int b = 0; b < max_batches; b++) { /* 1. drain the TUN, a batch at a time */
+    if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) break;
+    int n = 0;
+    while (n < DP_BATCH) {
+      ssize_t r = read(q->tun_fd, o->slots[n].buf + DP_HEADROOM - vl, DP_BUF_SIZE - DP_HEADROOM + vl);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && n == 0 && max_batches > 1) usleep(10000); /* device gone or broken: do not spin */
+        break;
       }
-      if (n == 0) break;
-      cadd(c, TC_OUT_TUN_READS, (uint64_t)n);
-      cadd(c, TC_OUT_BATCHES, 1);
-      /* 2-4, under the read lock; a flush may happen in the middle when segments run out */
-      pthread_rwlock_rdlock(&dp->lock);
-      for (int i = 0; i < n; i++) process(q, o, o->slots[i].buf + DP_HEADROOM, o->lens[i]);
-      pthread_rwlock_unlock(&dp->lock);
-      flush(q, o); /* 5. */
-      if (n < DP_BATCH) break;
+      if ((size_t)r <= vl) continue;
+      o->lens[n++] = (size_t)r - vl;
     }
+    if (n == 0) break;
+    total += n;
+    cadd(c, TC_OUT_TUN_READS, (uint64_t)n);
+    cadd(c, TC_OUT_BATCHES, 1);
+    /* 2-4, under the read lock; a flush may happen in the middle when segments run out */
+    pthread_rwlock_rdlock(&dp->lock);
+    for (int i = 0; i < n; i++) process(q, o, o->slots[i].buf + DP_HEADROOM, o->lens[i]);
+    pthread_rwlock_unlock(&dp->lock);
+    flush(q, o); /* 5. */
+    if (n < DP_BATCH) break;
   }
-out:
-  if (o) {
-    free(o->slots);
-    free(o->hdrs);
+  return total;
+}
+
+void *outbound_offload_thread(void *arg) {
+  struct dp_queue *q = arg;
+  struct offload_queue *oq = q->oq;
+  if (!oq || !oq->out) return NULL;
+  while (wait_readable(q->dp, q->tun_fd)) {
+    pthread_mutex_lock(&oq->out_lock);
+    outbound_drain(q, oq->out, 1 << 30);
+    pthread_mutex_unlock(&oq->out_lock);
   }
-  free(o);
   return NULL;
 }

@@ -34,7 +34,7 @@ const CASES: Case[] = [
   {
     name: 'every offload',
     opts: {},
-    active: (o) => expect(o).toMatchObject({ vnetHeader: true, csum: true, tso: true, uso: true, gso: true, gro: true, coalesceTcp: true, coalesceUdp: true }),
+    active: (o) => expect(o).toMatchObject({ vnetHeader: true, csum: true, tso: true, uso: true, gso: true, gro: true, coalesceTcp: true, coalesceUdp: true, inlineReplies: false }),
     path: (a, b) => {
       expect(a.outbound_gso_splits).toBeGreaterThan(0n);
       expect(a.outbound_udp_sends).toBeLessThan(a.outbound_sent_packets!); // trains
@@ -98,6 +98,15 @@ const CASES: Case[] = [
     path: (_a, b) => {
       expect(b.inbound_coalesced).toBe(0n);
       expect(b.inbound_tun_writes).toBe(b.inbound_delivered_packets);
+    },
+  },
+  {
+    name: 'inline replies (the inbound thread forwards what the kernel answered)',
+    opts: { offload: { inlineReplies: true } },
+    active: (o) => expect(o).toMatchObject({ inlineReplies: true, tso: true }),
+    path: (a, b) => {
+      expect(a.outbound_gso_splits).toBeGreaterThan(0n);
+      expect(a.outbound_inline_reads! + b.outbound_inline_reads!).toBeGreaterThan(0n);
     },
   },
   {
