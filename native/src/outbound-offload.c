@@ -53,6 +53,7 @@ struct outbound {
   int nseg;
   struct mmsghdr msgs[SEG_CAP];
   struct iovec iov[2 * SEG_CAP];
+  uint8_t seg_iovs[2 * SEG_CAP]; /* at a segment's first iovec: how many it has (1 or 2) */
   struct sockaddr_storage names[SEG_CAP];
   struct train trains[SEG_CAP];
   int ntrain, niov;
@@ -88,6 +89,7 @@ static void add_segment(struct outbound *o, const struct gso_seg *s, uint32_t pe
         .msg_name = &o->names[m], .msg_namelen = p->ep_len, .msg_iov = &o->iov[o->niov], .msg_iovlen = 0};
   }
   struct msghdr *mh = &o->msgs[t - o->trains].msg_hdr;
+  o->seg_iovs[o->niov] = s->data_len ? 2 : 1;
   o->iov[o->niov++] = (struct iovec){s->hdr, s->hdr_len};
   mh->msg_iovlen++;
   if (s->data_len) {
@@ -125,16 +127,16 @@ static void flush(struct dp_queue *q, struct outbound *o) {
     if (r < 0) {
       struct train *t = &o->trains[at];
       struct msghdr *mh = &o->msgs[at].msg_hdr;
-      if (t->nseg > 1 && (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOPROTOOPT)) {
+      /* EMSGSIZE: a segment plus headers exceeds the path MTU (EINVAL before Linux 6.x); EIO: no
+       * checksum offload on the way out; the others: no UDP GSO at all */
+      if (t->nseg > 1 && (errno == EMSGSIZE || errno == EIO || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOPROTOOPT)) {
         /* the kernel will not segment this train: send it datagram by datagram from now on */
         o->gso = 0;
         fallbacks++;
         struct iovec *iv = mh->msg_iov;
         size_t left = mh->msg_iovlen;
         while (left) {
-          /* a segment is its header iovec plus, when it has one, its payload iovec */
-          size_t n = 1, len = iv[0].iov_len;
-          if (left > 1 && len < t->seg_size && len + iv[1].iov_len <= t->seg_size) n = 2, len += iv[1].iov_len;
+          size_t n = o->seg_iovs[iv - o->iov], len = iv[0].iov_len + (n == 2 ? iv[1].iov_len : 0);
           struct msghdr one = {.msg_name = mh->msg_name, .msg_namelen = mh->msg_namelen, .msg_iov = iv, .msg_iovlen = n};
           if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++;
           else errors++;
