@@ -182,7 +182,16 @@ static void no_route(struct dp_queue *q, struct outbound *o, const uint8_t *pkt,
   }
 }
 
-/* Stages 2-4 for one read: pkt (len bytes) preceded by its virtio-net header when vnet. */
+/* A flush in the middle of a batch (segments ran out): not under the table lock, so a blocking
+ * send never holds up a command. Pending trains carry copies of their addresses. */
+static void flush_mid_batch(struct dp_queue *q, struct outbound *o) {
+  pthread_rwlock_unlock(&q->dp->lock);
+  flush(q, o);
+  pthread_rwlock_rdlock(&q->dp->lock);
+}
+
+/* Stages 2-4 for one read: pkt (len bytes) preceded by its virtio-net header when vnet.
+ * Called under the table's read lock. */
 static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t len) {
   struct dataplane *dp = q->dp;
   uint64_t *c = q->counters;
@@ -208,7 +217,7 @@ static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t
   if (type != VNET_GSO_NONE) {
     n = gso_split(pkt, len, &h, o->hdrs + (size_t)o->nseg * HDR_STRIDE + DP_HEADROOM, HDR_STRIDE, segs, SEG_CAP - o->nseg);
     if (n == GSO_E_ROOM && o->nseg > 0) {
-      flush(q, o);
+      flush_mid_batch(q, o);
       segs = o->segs;
       n = gso_split(pkt, len, &h, o->hdrs + DP_HEADROOM, HDR_STRIDE, segs, SEG_CAP);
     }
@@ -219,7 +228,7 @@ static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t
     cadd(c, TC_OUT_GSO_SPLITS, 1);
   } else {
     if (o->nseg == SEG_CAP) {
-      flush(q, o);
+      flush_mid_batch(q, o);
       segs = o->segs;
     }
     segs[0] = (struct gso_seg){.hdr = pkt, .hdr_len = (uint16_t)len, .data = NULL, .data_len = 0};
