@@ -1,39 +1,40 @@
 #include "csum.h"
 
-/* 32-bit words into a 64-bit accumulator: no carry handling needed below 2^32 words. */
+/* 64-bit words with end-around carry (the carry of each add is added back in), four
+ * independent accumulators; folding to 16 bits happens in csum_fold. */
+static inline uint64_t add_carry(uint64_t a, uint64_t b) {
+  uint64_t r;
+  int carry = __builtin_add_overflow(a, b, &r);
+  return r + (uint64_t)carry; /* cannot overflow again: r <= 2^64 - 2 after a carry */
+}
+
 uint64_t csum_add(uint64_t sum, const void *data, size_t len) {
   const uint8_t *p = data;
   uint64_t a = 0, b = 0, c = 0, d = 0;
   while (len >= 32) {
-    uint32_t w[8];
+    uint64_t w[4];
     memcpy(w, p, 32);
-    a += (uint64_t)w[0] + w[1];
-    b += (uint64_t)w[2] + w[3];
-    c += (uint64_t)w[4] + w[5];
-    d += (uint64_t)w[6] + w[7];
+    a = add_carry(a, w[0]);
+    b = add_carry(b, w[1]);
+    c = add_carry(c, w[2]);
+    d = add_carry(d, w[3]);
     p += 32;
     len -= 32;
   }
-  sum += a + b + c + d;
-  while (len >= 4) {
-    uint32_t w;
-    memcpy(&w, p, 4);
-    sum += w;
-    p += 4;
-    len -= 4;
+  a = add_carry(a, b);
+  c = add_carry(c, d);
+  a = add_carry(a, c);
+  while (len >= 8) {
+    uint64_t w;
+    memcpy(&w, p, 8);
+    a = add_carry(a, w);
+    p += 8;
+    len -= 8;
   }
-  if (len >= 2) {
-    uint16_t w;
-    memcpy(&w, p, 2);
-    sum += w;
-    p += 2;
-    len -= 2;
-  }
-  if (len) { /* the last odd byte is the high-order byte of a zero-padded network word */
-    uint8_t pad[2] = {p[0], 0};
-    uint16_t w;
-    memcpy(&w, pad, 2);
-    sum += w;
-  }
-  return sum;
+  uint64_t tail = 0;
+  memcpy(&tail, p, len); /* zero-padded: an odd last byte is the high byte of its network word */
+  a = add_carry(a, tail);
+  /* into the caller's running sum, which may hold 32-bit-style partial sums */
+  uint32_t lo = (uint32_t)a, hi = (uint32_t)(a >> 32);
+  return sum + lo + hi;
 }
