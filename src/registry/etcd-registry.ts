@@ -28,7 +28,8 @@ function backoff(ms: number): { duration: number; next(): ReturnType<typeof back
   return { duration: ms, next: () => backoff(Math.min(ms * 2, 2000)) };
 }
 
-const passThrough = { execute: <T>(fn: () => Promise<T>) => fn() };
+// async: the client's markFailed() relies on execute() returning a (rejected) promise, not throwing
+const passThrough = { execute: async <T>(fn: () => Promise<T>) => fn() };
 
 export function etcdRegistry(o: EtcdRegistryOptions): Registry {
   const prefix = o.prefix.replace(/\/+$/, '');
@@ -138,7 +139,8 @@ function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: 
     if (canceled) return;
     canceled = true;
     watcher = undefined;
-    sink.resync(err.message);
+    // etcd 3.4 cancels a watch behind the compaction horizon without a reason text
+    sink.resync(`watch canceled by etcd (${err.message.replace(/^Watcher canceled: ?/, '') || 'history compacted'})`);
   });
   return {
     async cancel() {
