@@ -130,7 +130,8 @@ export class LeaseManager {
         this.renewedAt = this.o.clock.now();
         table.set(result.subnet, result);
         this.replaceTable(table);
-        this.revision = Math.max(listed.revision, result.modRevision);
+        // watch from the list, not from our own write: leases created in between must be seen
+        this.revision = listed.revision;
         this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
         return result;
       }

@@ -128,6 +128,20 @@ describe('lease manager', () => {
     await m.stop();
   });
 
+  it('sees a lease created between its list and its own create', async () => {
+    const { m, clock, registry, tables } = setup();
+    const create = registry.createSubnet.bind(registry);
+    registry.createSubnet = async (name, value, ttl) => {
+      registry.put('10.244.6.0-24', encodeLeaseValue({ PublicIP: '198.18.0.11', PublicIPv6: null, BackendType: 'udp' }));
+      return create(name, value, ttl);
+    };
+    await m.acquire(registry.get('10.244.6.0-24') ? undefined : '10.244.2.0/24');
+    m.start();
+    await clock.advance(10);
+    expect(tables.at(-1)!.has('10.244.6.0/24')).toBe(true);
+    await m.stop();
+  });
+
   it('keeps retrying renewal while etcd is down and recovers', async () => {
     const { m, clock, registry } = setup({ ttlMs: 20_000, renewMarginMs: 10_000 });
     const l = await m.acquire();
