@@ -54,7 +54,7 @@ export interface NodeStatus {
   backend: string | undefined;
   mtu: number | undefined;
   publicIp: string;
-  etcd: Omit<LeaseStatus, 'lease' | 'leases' | 'revision' | 'reacquiring'> | undefined;
+  etcd: Omit<LeaseStatus, 'lease' | 'leases' | 'revision' | 'reacquiring'>;
   lease: LeaseStatus['lease'];
   leases: number;
   revision: number;
@@ -125,14 +125,25 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     })().catch((e: Error) => log.error({ err: e.message }, 'cannot move to the new subnet'));
   };
 
+  // before the lease manager exists, the config fetch says how etcd is doing
+  let configEtcd: { etcd: 'connecting' | 'connected' | 'disconnected'; since: number; lastError: string | undefined } = {
+    etcd: 'connecting', since: clock.now(), lastError: undefined,
+  };
+
   const loadConfig = async (): Promise<NetworkConfig> => {
     for (let failures = 0; ; failures++) {
       if (stopping) throw new TulleError('ERR_TULLE_STOPPED', 'stopped while waiting for the network config');
       let text: string | undefined;
       try {
         text = await deps.registry.getNetworkConfig();
+        if (configEtcd.etcd !== 'connected') configEtcd = { etcd: 'connected', since: clock.now(), lastError: undefined };
+        if (text === undefined) {
+          if (error !== `no network config at ${cfg.configKey}`) log.warn(`no network config at ${cfg.configKey} yet; waiting (write it with etcdctl put)`);
+          error = `no network config at ${cfg.configKey}`;
+        }
       } catch (e) {
         error = (e as Error).message;
+        if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: error };
         log.warn({ err: error }, 'cannot reach etcd for the network config; retrying');
       }
       if (text !== undefined) {
@@ -142,9 +153,6 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
           if (e instanceof ConfigError) throw new ConfigError(`${cfg.configKey}: ${e.field}`, e.message.replace(/^config: [^:]+: /, ''), { cause: e });
           throw e;
         }
-      } else if (error === undefined || failures === 0) {
-        error = `no network config at ${cfg.configKey}`;
-        log.warn(`no network config at ${cfg.configKey} yet; waiting (write it with etcdctl put)`);
       }
       await sleep(clock, Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
     }
@@ -210,7 +218,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       return {
         state, ready: state === 'running', error: error ?? ls?.lastError, network: network?.network, backend: network?.backend.type, mtu,
         publicIp: cfg.publicIp,
-        etcd: ls && { etcd: ls.etcd, since: ls.since, lastError: ls.lastError },
+        etcd: ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configEtcd,
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
       };
