@@ -6,6 +6,7 @@
  * manager. The watch resumes from its last revision after a reconnect (the client does that);
  * a compacted or canceled watch is reported as `resync`.
  */
+import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
@@ -123,6 +124,14 @@ function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: 
       : { type, name: kv.key.toString().slice(subnets.length), modRevision: Number(kv.mod_revision) };
   const w = client.watch().prefix(subnets).startRevision(String(fromRevision)).watcher();
   watcher = w;
+  // Resume exactly after the last response we were given. (The client moves its own resume
+  // point to the revision of the create response, which would skip history not yet delivered
+  // if the stream broke right after a (re)connect.)
+  let next = fromRevision;
+  // (typed as IWatchRequest, but the client passes the create request it is about to send)
+  (w as unknown as EventEmitter).on('connecting', (req: { start_revision?: string | number }) => {
+    req.start_revision = String(next);
+  });
   w.on('connected', () => {
     if (!up) sink.connection((up = true));
   });
@@ -131,6 +140,7 @@ function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: 
   });
   w.on('data', (res) => {
     if (canceled) return;
+    next = Math.max(next, Number(res.header.revision) + 1);
     const evs = res.events.map((e) => toEvent(e.type === 'Put' ? 'put' : 'delete', e.kv));
     // the client rewrites kv.key to strip its own namespace; ours is empty, so keys are full
     if (evs.length) sink.events(evs, Number(res.header.revision));

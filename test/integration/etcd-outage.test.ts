@@ -51,6 +51,26 @@ describe('etcd outage', () => {
     expect(keys).toHaveLength(3);
   });
 
+  it('a node cut off from etcd resumes its watch where it left off (no resync needed)', async () => {
+    const [a] = ds as [Daemon];
+    const block = ['-p', 'tcp', '-d', c.etcdNode.underlayIp, '--dport', '2379', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+    await c.bed.exec(a.node.ns, 'iptables', ['-I', 'OUTPUT', ...block]);
+    await c.bed.exec(a.node.ns, 'ss', ['-K', 'dst', c.etcdNode.underlayIp]);
+    await until('node A to notice', async () => (await c.health(a)).etcd.etcd === 'disconnected', 20_000, 200);
+    await c.etcd.etcdctl(['put', `${PREFIX}/subnets/10.244.240.0-24`, '{"PublicIP":"198.18.0.97","PublicIPv6":null,"BackendType":"udp"}']);
+    await c.etcd.etcdctl(['put', `${PREFIX}/subnets/10.244.241.0-24`, '{"PublicIP":"198.18.0.96","PublicIPv6":null,"BackendType":"udp"}']);
+    await c.etcd.etcdctl(['del', `${PREFIX}/subnets/10.244.241.0-24`]);
+    const resyncsBefore = a.logs.filter((l) => /resync/.test(l.msg)).length;
+    await c.bed.exec(a.node.ns, 'iptables', ['-D', 'OUTPUT', ...block]);
+    await until('node A to catch up', async () => {
+      const h = await c.health(a);
+      return h.etcd.etcd === 'connected' && '10.244.240.0/24' in h.routes && !('10.244.241.0/24' in h.routes);
+    }, 30_000, 250);
+    expect(a.logs.filter((l) => /resync/.test(l.msg)).length).toBe(resyncsBefore);
+    await c.etcd.etcdctl(['del', `${PREFIX}/subnets/10.244.240.0-24`]);
+    await until('the route gone again', async () => !('10.244.240.0/24' in (await c.health(a)).routes));
+  });
+
   it('a compaction while a node is cut off from etcd: after reconnecting its table equals etcd', async () => {
     const [a, , cc] = ds as [Daemon, Daemon, Daemon];
     const block = ['-p', 'tcp', '-d', c.etcdNode.underlayIp, '--dport', '2379', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
