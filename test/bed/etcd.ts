@@ -5,7 +5,7 @@
  * processes are stopped by the PID we started.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -50,13 +50,32 @@ export interface EtcdOptions {
   /** listen address: the namespace's underlay IP, or 127.0.0.1 */
   ip?: string;
   port?: number;
+  /** serve TLS with this certificate (which must also be good for client auth) and demand client certificates */
+  tls?: TlsFiles;
+}
+
+export interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** A throw-away CA and one certificate for etcd and its clients, made with openssl. */
+export async function makeTestCerts(dir: string, ips: string[]): Promise<TlsFiles> {
+  const f = (n: string) => path.join(dir, n);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await run('openssl', ['req', '-x509', ...ec, '-days', '1', '-subj', '/CN=tulle-test-ca', '-keyout', f('ca.key'), '-out', f('ca.crt')]);
+  await run('openssl', ['req', ...ec, '-subj', '/CN=etcd', '-keyout', f('etcd.key'), '-out', f('etcd.csr')]);
+  writeFileSync(f('ext.cnf'), `subjectAltName=${ips.map((i) => `IP:${i}`).join(',')}\nextendedKeyUsage=serverAuth,clientAuth\n`);
+  await run('openssl', ['x509', '-req', '-in', f('etcd.csr'), '-CA', f('ca.crt'), '-CAkey', f('ca.key'), '-CAcreateserial', '-days', '1', '-out', f('etcd.crt'), '-extfile', f('ext.cnf')]);
+  return { caFile: f('ca.crt'), certFile: f('etcd.crt'), keyFile: f('etcd.key') };
 }
 
 export async function startEtcd(o: EtcdOptions = {}): Promise<EtcdServer> {
   const ip = o.ip ?? '127.0.0.1';
   const port = o.port ?? (o.ns ? 2379 : await freePort());
   const peerPort = o.ns ? 2380 : await freePort();
-  const endpoint = `http://${ip}:${port}`;
+  const endpoint = `${o.tls ? 'https' : 'http'}://${ip}:${port}`;
   const dataDir = mkdtempSync(path.join(tmpdir(), 'tulle-etcd-'));
   const peer = `http://127.0.0.1:${peerPort}`;
   const args = [
@@ -64,12 +83,14 @@ export async function startEtcd(o: EtcdOptions = {}): Promise<EtcdServer> {
     '--listen-client-urls', endpoint, '--advertise-client-urls', endpoint,
     '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `tulle-test=${peer}`,
     '--logger', 'zap', '--log-level', 'error', '--log-outputs', 'stderr',
+    ...(o.tls ? ['--cert-file', o.tls.certFile, '--key-file', o.tls.keyFile, '--trusted-ca-file', o.tls.caFile, '--client-cert-auth'] : []),
   ];
+  const clientTls = o.tls ? ['--cacert', o.tls.caFile, '--cert', o.tls.certFile, '--key', o.tls.keyFile] : [];
   let proc: ChildProcess | undefined;
   let stderr = '';
 
   const etcdctl = async (a: readonly string[], timeoutMs = 10_000) => {
-    const full = ['--endpoints', endpoint, '--dial-timeout', '2s', '--command-timeout', '5s', ...a];
+    const full = ['--endpoints', endpoint, '--dial-timeout', '2s', '--command-timeout', '5s', ...clientTls, ...a];
     const r = o.bed && o.ns ? await o.bed.exec(o.ns, 'etcdctl', full, timeoutMs) : await run('etcdctl', full, { timeoutMs });
     return r.stdout;
   };

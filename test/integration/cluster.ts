@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createBed, stopProcess, type Bed, type BedNode } from '../bed/bed.js';
-import { startEtcd, type EtcdServer } from '../bed/etcd.js';
+import { makeTestCerts, startEtcd, type EtcdServer, type TlsFiles } from '../bed/etcd.js';
 
 export const PREFIX = '/coreos.com/network';
 export const HEALTH_PORT = 8471;
@@ -36,7 +36,10 @@ export interface Cluster {
   etcd: EtcdServer;
   etcdNode: BedNode;
   daemons: Daemon[];
-  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv): Daemon;
+  /** set when the cluster's etcd serves TLS: the files daemons need */
+  tls: TlsFiles | undefined;
+  /** starts `tulle run`; `underlay: false` leaves out --iface/--public-ip (test the defaults) */
+  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean }): Daemon;
   /** GET /healthz inside the node's namespace */
   health(d: Daemon): Promise<Record<string, any>>;
   ping(from: BedNode, to: string, count?: number, timeoutS?: number): Promise<{ ok: boolean; out: string }>;
@@ -58,23 +61,30 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
   }
 }
 
-export async function createCluster(opts: { nodes: number; config?: string; tag?: string }): Promise<Cluster> {
+export async function createCluster(opts: { nodes: number; config?: string; tag?: string; tls?: boolean }): Promise<Cluster> {
   const bed = await createBed({ nodes: opts.nodes, tag: opts.tag ?? 'cp' });
   const dirs: string[] = [];
   let etcd: EtcdServer | undefined;
   try {
     const etcdNode = await bed.addHost('etcd', 2);
-    etcd = await startEtcd({ bed, ns: etcdNode.ns, ip: etcdNode.underlayIp });
+    let tls: TlsFiles | undefined;
+    if (opts.tls) {
+      const certDir = mkdtempSync(path.join(tmpdir(), 'tulle-certs-'));
+      dirs.push(certDir);
+      tls = await makeTestCerts(certDir, [etcdNode.underlayIp]);
+    }
+    etcd = await startEtcd({ bed, ns: etcdNode.ns, ip: etcdNode.underlayIp, tls });
     if (opts.config !== '') await etcd.etcdctl(['put', `${PREFIX}/config`, opts.config ?? '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}']);
     const daemons: Daemon[] = [];
     const cluster: Cluster = {
-      bed, etcd, etcdNode, daemons,
-      startDaemon(node, extra = [], env = process.env) {
+      bed, etcd, etcdNode, daemons, tls,
+      startDaemon(node, extra = [], env = process.env, o = {}) {
         const dir = dirs.find((d) => d.endsWith(`-${node.ns}`)) ?? mkdtempSync(path.join(tmpdir(), `tulle-node-`)) ;
         if (!dirs.includes(dir)) dirs.push(dir);
         const args = [
           path.resolve('bin/tulle'), 'run',
-          `--etcd-endpoints=${etcd!.endpoint}`, '--iface=eth0', `--public-ip=${node.underlayIp}`,
+          `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
+          ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
           `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
           `--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`, ...extra,
         ];

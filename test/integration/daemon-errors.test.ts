@@ -44,6 +44,20 @@ describe('daemon failures are clear, never crashes', () => {
     expect(fatalOf(d.logs)).toMatchObject({ field: '--subnet-lease-renew-margin' });
   });
 
+  it('--public-ip defaults to the address of --iface; no --iface and no default route is a clear error', async () => {
+    await put('/t/iface/config', '{"Network":"10.244.0.0/16"}');
+    const n = c.bed.nodes[0]!;
+    const noRoute = c.startDaemon(n, ['--etcd-prefix=/t/iface'], process.env, { underlay: false });
+    expect(await noRoute.exit).toBe(1);
+    expect(fatalOf(noRoute.logs)).toMatchObject({ code: 'ERR_TULLE_IFACE', msg: expect.stringMatching(/--iface or --public-ip/) });
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/iface', '--iface=eth0'], process.env, { underlay: false });
+    const subnet = String((await d.waitLog((l) => l.msg === 'node ready')).subnet);
+    const v = JSON.parse(await c.etcd.etcdctl(['get', `/t/iface/subnets/${subnet.replace('/', '-')}`, '--print-value-only']));
+    expect(v.PublicIP).toBe(n.underlayIp);
+    d.proc.kill('SIGTERM');
+    expect(await d.exit).toBe(0);
+  });
+
   it('subnet exhaustion: the second node exits 1 with a clear error', async () => {
     await put('/t/full/config', '{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0"}');
     const first = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/full']);
@@ -99,7 +113,9 @@ describe('daemon failures are clear, never crashes', () => {
 
   it('renews a short-TTL lease before it expires (never deleted in etcd)', async () => {
     await put('/t/ttl/config', '{"Network":"10.244.0.0/16"}');
-    const watch = c.bed.spawn(c.etcdNode.ns, 'etcdctl', ['--endpoints', c.etcd.endpoint, 'watch', '--prefix', '/t/ttl/subnets/']);
+    const rev = JSON.parse(await c.etcd.etcdctl(['get', '/t/ttl/config', '-w', 'json'])).header.revision as number;
+    // from a revision, so the watch sees everything after it however late it starts
+    const watch = c.bed.spawn(c.etcdNode.ns, 'etcdctl', ['--endpoints', c.etcd.endpoint, 'watch', `--rev=${rev + 1}`, '--prefix', '/t/ttl/subnets/']);
     let seen = '';
     watch.stdout!.on('data', (b: Buffer) => (seen += b.toString()));
     const d = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/ttl', '--subnet-lease-ttl=4s', '--subnet-lease-renew-margin=2s']);
@@ -108,9 +124,9 @@ describe('daemon failures are clear, never crashes', () => {
     await until('three renewals', () => d.logs.filter((l) => l.msg === 'lease renewed').length >= 3, 15_000, 100);
     // three renewals take more than one TTL: without them the key would have expired
     expect(Date.now() - start).toBeGreaterThan(4000);
+    await until('the watch to show the create and three renewals', () => (seen.match(/^PUT$/gm)?.length ?? 0) >= 4);
     watch.kill('SIGTERM');
     expect(seen).not.toMatch(/DELETE/);
-    expect(seen.match(/^PUT$/gm)!.length).toBeGreaterThanOrEqual(4); // create + renewals
     const renewed = d.logs.filter((l) => l.msg === 'lease renewed').map((l) => Date.parse(String(l.expiresAt)) - l.time);
     for (const left of renewed) expect(left).toBeGreaterThan(3000); // each renewal restarts the full TTL
     const ttl = await c.etcd.etcdctl(['get', `/t/ttl/subnets/${subnet.replace('/', '-')}`, '-w', 'json']);
