@@ -71,6 +71,7 @@ export class LeaseManager {
   private renewedAt = 0;
   private renewals = 0;
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
+  private readonly listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
 
   constructor(o: LeaseManagerOptions) {
@@ -126,12 +127,21 @@ export class LeaseManager {
         continue;
       }
       if (result) {
+        const old = this.own;
         this.own = result;
         this.renewedAt = this.o.clock.now();
-        table.set(result.subnet, result);
-        this.replaceTable(table);
-        // watch from the list, not from our own write: leases created in between must be seen
-        this.revision = listed.revision;
+        if (!this.watch) {
+          table.set(result.subnet, result);
+          this.replaceTable(table);
+          // watch from the list, not from our own write: leases created in between must be seen
+          this.revision = listed.revision;
+        } else {
+          // re-acquiring under a running watch: it is newer than this list, keep its table
+          const next = new Map(this.table);
+          if (old && old.subnet !== result.subnet && next.get(old.subnet)?.attrs.PublicIP === old.attrs.PublicIP) next.delete(old.subnet);
+          next.set(result.subnet, result);
+          this.replaceTable(next);
+        }
         this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
         return result;
       }
@@ -165,8 +175,6 @@ export class LeaseManager {
     if (!r.ok) return undefined;
     return { subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs };
   }
-
-  private listedLeaseIds = new Map<string, string>();
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */
   private absorb(entries: RegistryEntry[]): { table: Map<string, Lease>; taken: Set<string> } {
