@@ -1,3 +1,10 @@
 export { startDataPlane, type DataPlane, type DataPlaneOptions, type Counters } from './dataplane/dataplane.js';
 export type { Command } from './dataplane/commands.js';
 export { TulleError, ConfigError } from './util/errors.js';
+export { createNode, type NodeHandle, type NodeConfig, type NodeDeps, type NodeStatus } from './node/node.js';
+export { parseNetworkConfig, type NetworkConfig } from './config/network-config.js';
+export { parseRunOptions, type RunOptions } from './config/run-options.js';
+export { etcdRegistry } from './registry/etcd-registry.js';
+export { MemoryRegistry } from './registry/memory-registry.js';
+export type { Registry } from './registry/registry.js';
+export type { Backend } from './backend/backend.js';
