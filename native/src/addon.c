@@ -67,14 +67,12 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value o = argv[0];
   struct dp_options opt;
   memset(&opt, 0, sizeof(opt));
-  char bind[INET6_ADDRSTRLEN + 1], l4[INET6_ADDRSTRLEN + 1], l6[INET6_ADDRSTRLEN + 1];
+  char bind[INET6_ADDRSTRLEN + 1];
   int port = 8285, mtu = 1472, queues = 1;
   if (get_string(env, o, "tunName", opt.tun_name, sizeof(opt.tun_name)) < 0)
     return throw_type(env, "tunName must be a string of at most 15 bytes");
   if (get_string(env, o, "netns", opt.netns, sizeof(opt.netns)) < 0) return throw_type(env, "netns must be a path");
   if (get_string(env, o, "bindAddress", bind, sizeof(bind)) < 0) return throw_type(env, "bindAddress must be a string");
-  if (get_string(env, o, "localAddress4", l4, sizeof(l4)) < 0 || get_string(env, o, "localAddress6", l6, sizeof(l6)) < 0)
-    return throw_type(env, "localAddress4/localAddress6 must be strings");
   if (get_int(env, o, "port", &port) < 0 || port < 0 || port > 65535) return throw_type(env, "port must be 0..65535");
   if (get_int(env, o, "mtu", &mtu) < 0 || mtu < 576 || mtu > 65535) return throw_type(env, "mtu must be 576..65535");
   if (get_int(env, o, "queues", &queues) < 0 || queues < 1 || queues > DP_MAX_QUEUES)
@@ -104,14 +102,6 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     opt.bind_len = sizeof(*b6);
   } else {
     return throw_type(env, "bindAddress is not an IPv4 or IPv6 address");
-  }
-  if (l4[0]) {
-    if (inet_pton(AF_INET, l4, opt.local4) != 1) return throw_type(env, "localAddress4 is not an IPv4 address");
-    opt.has_local4 = 1;
-  }
-  if (l6[0]) {
-    if (inet_pton(AF_INET6, l6, opt.local6) != 1) return throw_type(env, "localAddress6 is not an IPv6 address");
-    opt.has_local6 = 1;
   }
 
   size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;

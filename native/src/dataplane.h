@@ -47,8 +47,6 @@ struct dp_options {
   struct sockaddr_storage bind;
   socklen_t bind_len;
   int mtu;                    /* TUN MTU: larger inbound packets are dropped as oversized */
-  int has_local4, has_local6; /* source of our ICMP errors */
-  uint8_t local4[4], local6[16];
   int queues;
   int encrypted;                    /* WireGuard transport (wg.h) instead of plain UDP */
   uint64_t rekey_after_ms, reject_after_ms; /* session ages (spec: 120 s, 180 s) */

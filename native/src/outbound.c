@@ -95,9 +95,7 @@ void *outbound_thread(void *arg) {
           uint64_t s = now_sec();
           if (s != icmp_window) icmp_window = s, icmp_sent_in_window = 0;
           if (icmp_sent_in_window < ICMP_PER_SECOND) {
-            const uint8_t *from = v.family == 4 ? (dp->opt.has_local4 ? dp->opt.local4 : NULL)
-                                                : (dp->opt.has_local6 ? dp->opt.local6 : NULL);
-            size_t il = icmp_net_unreachable(pkt, lens[i], &v, from, icmp);
+            size_t il = icmp_net_unreachable(pkt, lens[i], &v, icmp);
             if (il && write(q->tun_fd, icmp, il) == (ssize_t)il) icmp_n++, icmp_sent_in_window++;
           }
           continue;

@@ -18,9 +18,6 @@ export interface DataPlaneOptions {
   port?: number;
   /** TUN MTU; inbound packets larger than this are dropped as oversized. */
   mtu: number;
-  /** Source address of the ICMP errors tulle writes into the TUN. */
-  localAddress4?: string;
-  localAddress6?: string;
   queues?: number;
   /** Encrypted mode: WireGuard transport data; sessions come from src/wireguard/. */
   encrypted?: boolean;

@@ -11,8 +11,6 @@ export interface NativeStartOptions {
   bindAddress?: string;
   port?: number;
   mtu?: number;
-  localAddress4?: string;
-  localAddress6?: string;
   queues?: number;
   encrypted?: boolean;
   rekeyAfterMs?: number;
