@@ -57,7 +57,6 @@ export async function startEncryptedNode(o: EncryptedNodeOptions): Promise<Encry
     port: o.port ?? WIREGUARD_DEFAULT_PORT,
     mtu: o.mtu,
     queues: o.queues,
-    localAddress4: o.address.split('/')[0],
     encrypted: true,
     rekeyAfterMs: o.timing?.rekeyAfterTimeMs,
     rejectAfterMs: o.timing?.rejectAfterTimeMs,
