@@ -229,6 +229,16 @@ export class WireGuardDevice {
     if (kind === 'cookie-reply') return this.onCookieReply(m, now);
     if (kind !== 'initiation' && kind !== 'response') return;
     const underLoad = now < this.underLoadUntil;
+    if (underLoad) {
+      // cheap checks first, so a flood costs a map lookup per message, not a MAC: a message
+      // without mac2 can only earn a cookie reply (rate-limited per source); one with mac2
+      // needs a token from its source's bucket before its MACs are computed
+      const noMac2 = m.subarray(m.length - 16).every((x) => x === 0);
+      if (!(noMac2 ? this.cookieLimiter : this.limiter).allow(e.address, now)) {
+        this.counters.drop_rate_limited++;
+        return;
+      }
+    }
     switch (this.checker.check(m, e.source, underLoad, now)) {
       case 'bad-mac1':
         this.counters.drop_bad_mac1++;
@@ -237,19 +247,11 @@ export class WireGuardDevice {
         this.counters.drop_bad_mac2++;
         return;
       case 'need-cookie':
-        if (this.cookieLimiter.allow(e.address, now)) {
-          this.dp.sendRaw(e.address, e.port, this.checker.reply(m, e.source, now));
-          this.counters.cookie_replies_sent++;
-        } else {
-          this.counters.drop_rate_limited++;
-        }
+        this.dp.sendRaw(e.address, e.port, this.checker.reply(m, e.source, now));
+        this.counters.cookie_replies_sent++;
         return;
       case 'ok':
         break;
-    }
-    if (underLoad && !this.limiter.allow(e.address, now)) {
-      this.counters.drop_rate_limited++;
-      return;
     }
     if (kind === 'initiation') this.onInitiation(m, e, now);
     else this.onResponse(m, e, now);
