@@ -198,7 +198,8 @@ export class WireGuardDevice {
 
   // ---- events from the data plane --------------------------------------------------------
 
-  private drain(): void {
+  /** Handles waiting events now (the data plane wake-up schedules this; tests call it). */
+  drain(): void {
     this.drainTimer = undefined;
     const now = this.dp.monotonicMs();
     const events: DataPlaneEvent[] = [];
