@@ -13,7 +13,7 @@ import { createBed } from '../test/bed/bed.js';
 import { waitForOutput } from '../test/bed/proc.js';
 import { iperfTcp, iperfUdp, pingStats } from './iperf.js';
 import { defaultSystems, type System } from './systems.js';
-import { median, renderTable, type Row } from './table.js';
+import { median, ratioTable, valuesTable, type Column, type Values } from './table.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,6 +44,8 @@ async function measure(system: System, bed: Awaited<ReturnType<typeof createBed>
       return r;
     };
     s.tcp1 = (await timed('tcp1', () => iperfTcp(bed, a!.ns, running.target, seconds, 1))).gbps;
+    // CPU seconds per GB carried = cores / (GB per second)
+    if (cpu) s['cpuPerGB:tcp1'] = s['cpu:tcp1']! / (s.tcp1 / 8);
     s.tcp4 = (await timed('tcp4', () => iperfTcp(bed, a!.ns, running.target, seconds, 4))).gbps;
     const udp = await timed('udp', () => iperfUdp(bed, a!.ns, running.target, seconds));
     s.udpKpps = udp.receivedPps / 1000;
@@ -77,27 +79,29 @@ async function main() {
     const xs = samples.get(name)!.map((s) => s[key]).filter((x): x is number => x !== undefined);
     return xs.length ? median(xs) : undefined;
   };
-  const names = systems.map((s) => s.name);
-  const row = (metric: string, key: string, digits = 2): Row => ({ metric, values: names.map((n) => med(n, key)), digits });
-  const rows: Row[] = [
-    row('TCP 1 stream (Gb/s)', 'tcp1'),
-    row('TCP 4 streams (Gb/s)', 'tcp4'),
-    row('UDP 64 B received (kpps)', 'udpKpps', 1),
-    row('UDP 64 B loss (%)', 'udpLoss', 1),
-    row('ping avg (ms)', 'pingAvg', 3),
-    row('ping p99 (ms)', 'pingP99', 3),
-    row('tulle CPU during TCP 1 stream (cores)', 'cpu:tcp1'),
-    row('tulle CPU during TCP 4 streams (cores)', 'cpu:tcp4'),
-    row('tulle CPU during UDP 64 B (cores)', 'cpu:udp'),
+  const columns: Column[] = [
+    { key: 'tcp1', title: 'TCP 1 stream (Gb/s)', digits: 2 },
+    { key: 'tcp4', title: 'TCP 4 streams (Gb/s)', digits: 2 },
+    { key: 'udpKpps', title: 'UDP 64 B rx (kpps)', digits: 1 },
+    { key: 'udpLoss', title: 'UDP 64 B loss (%)', digits: 1 },
+    { key: 'pingAvg', title: 'ping avg (ms)', digits: 3 },
+    { key: 'pingP99', title: 'ping p99 (ms)', digits: 3 },
+    { key: 'cpu:tcp1', title: 'CPU, TCP 1 (cores)', digits: 2 },
+    { key: 'cpuPerGB:tcp1', title: 'CPU s per GB, TCP 1', digits: 2 },
+    { key: 'cpu:udp', title: 'CPU, UDP 64 B (cores)', digits: 2 },
   ];
+  const rows: Array<[string, Values]> = systems.map((sys) => [sys.name, Object.fromEntries(columns.map((c) => [c.key, med(sys.name, c.key)]))]);
   const report = [
     `tulle benchmark — ${new Date().toISOString()}`,
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, kernel ${os.release()}; inner MTU ${mtu}; ` +
       `${reps} repetitions of ${seconds} s, medians; command: npm run bench -- --seconds ${seconds} --reps ${reps}`,
     '',
-    renderTable(names, rows),
+    valuesTable(columns, rows),
     '',
-    'Ratios are each system / kernel VXLAN (higher is better for Gb/s and kpps; lower for loss, latency and CPU).',
+    'Ratio of each system to kernel VXLAN (higher is better for Gb/s and kpps; lower for loss and latency).',
+    'CPU is the time of tulle\'s packet threads only (the kernel\'s VXLAN work is not attributable per process).',
+    '',
+    ratioTable(columns.slice(0, 6), rows),
   ].join('\n');
   console.log(report);
   if (args.out) writeFileSync(args.out, report + '\n');

@@ -1,29 +1,43 @@
-/** Medians and the markdown table the benchmark prints. */
+/** Medians and the markdown tables the benchmark prints: one row per system. */
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export interface Row {
-  metric: string;
-  /** one value per system, in column order; undefined = not measured */
-  values: Array<number | undefined>;
-  digits?: number;
+export interface Column {
+  key: string;
+  title: string;
+  digits: number;
 }
 
-/** Columns: the yardstick first; every other column gets a ratio to it. */
-export function renderTable(columns: string[], rows: Row[]): string {
-  const [base, ...others] = columns;
-  const head = ['metric', base!, ...others.flatMap((c) => [c, `${c} / ${base}`])];
-  const fmt = (v: number | undefined, d: number) => (v === undefined || Number.isNaN(v) ? '—' : v.toFixed(d));
-  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
-  for (const r of rows) {
-    const d = r.digits ?? 2;
-    const b = r.values[0];
-    const cells = [r.metric, fmt(b, d)];
-    r.values.slice(1).forEach((v) => cells.push(fmt(v, d), v === undefined || b === undefined || b === 0 ? '—' : `${(v / b).toFixed(2)}×`));
-    lines.push(`| ${cells.join(' | ')} |`);
-  }
-  return lines.join('\n');
+export type Values = Record<string, number | undefined>;
+
+const fmt = (v: number | undefined, d: number) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** Absolute medians, one row per system. */
+export function valuesTable(columns: Column[], systems: Array<[string, Values]>): string {
+  return table(
+    ['system', ...columns.map((c) => c.title)],
+    systems.map(([name, v]) => [name, ...columns.map((c) => fmt(v[c.key], c.digits))]),
+  );
+}
+
+/** Each system's median divided by the baseline's (the first system), column by column. */
+export function ratioTable(columns: Column[], systems: Array<[string, Values]>): string {
+  const [, base] = systems[0]!;
+  return table(
+    ['system / ' + systems[0]![0], ...columns.map((c) => c.title)],
+    systems.slice(1).map(([name, v]) => [
+      name,
+      ...columns.map((c) => {
+        const a = v[c.key], b = base[c.key];
+        return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
+      }),
+    ]),
+  );
 }
