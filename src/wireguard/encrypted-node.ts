@@ -31,6 +31,10 @@ export interface EncryptedNodeOptions {
   port?: number;
   queues?: number;
   timing?: Partial<Timing>;
+  /** the network's optional PSK (config `Backend.PSK`), used with every peer */
+  presharedKey?: Uint8Array;
+  /** config `Backend.PersistentKeepaliveInterval`, seconds → ms; 0 = off */
+  persistentKeepaliveMs?: number;
   logger?: Logger;
 }
 
@@ -77,7 +81,11 @@ export async function startEncryptedNode(o: EncryptedNodeOptions): Promise<Encry
     device: dev,
     port: dataPlane.port,
     addPeer(p) {
-      dev.addPeer(p);
+      dev.addPeer({
+        presharedKey: o.presharedKey,
+        persistentKeepaliveMs: o.persistentKeepaliveMs,
+        ...p,
+      });
       dataPlane.apply(p.subnets.map((subnet) => ({ op: 'setRoute' as const, subnet, peer: p.id })));
     },
     removePeer(id, subnets) {

@@ -5,6 +5,7 @@
  * across rekeys (tulle's rekey time shortened so the test does not wait 120 s).
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import { createBed, type Bed } from '../bed/bed.js';
 import { startEncryptedNode, type EncryptedNode } from '../../src/wireguard/encrypted-node.js';
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
@@ -24,7 +25,7 @@ afterEach(async () => {
 });
 
 /** node 0 = tulle (lease 10.244.0.0/24), node 1 = wireguard-go (lease 10.244.1.0/24). */
-async function setup(timing?: Partial<Timing>) {
+async function setup(timing?: Partial<Timing>, extra: { psk?: Uint8Array; wgPsk?: Uint8Array; /** tulle's PersistentKeepaliveInterval */ keepaliveS?: number } = {}) {
   bed = await createBed({ nodes: 2, tag: 'wgi' });
   const [a, b] = bed.nodes as [typeof bed.nodes[0], typeof bed.nodes[0]];
   const keys = generateKeyPair();
@@ -37,9 +38,16 @@ async function setup(timing?: Partial<Timing>) {
     netnsName: a.ns,
     port: 51820,
     timing,
+    presharedKey: extra.psk,
+    persistentKeepaliveMs: (extra.keepaliveS ?? 0) * 1000,
   });
   wggo = await startWireguardGo(bed, b, { address: '10.244.1.0/32', network: '10.244.0.0/16', port: 51820, mtu: MTU });
-  await wggo.addPeer({ publicKey: keys.publicKey, endpoint: `${a.underlayIp}:51820`, allowedIps: '10.244.0.0/24' });
+  await wggo.addPeer({
+    publicKey: keys.publicKey,
+    endpoint: `${a.underlayIp}:51820`,
+    allowedIps: '10.244.0.0/24',
+    presharedKey: extra.wgPsk ?? extra.psk,
+  });
   tulle.addPeer({ id: 1, publicKey: wggo.publicKey, endpoint: { address: b.underlayIp, port: 51820 }, subnets: ['10.244.1.0/24'] });
   return { a, b };
 }
@@ -96,6 +104,27 @@ describe('interop with wireguard-go', () => {
     const down = await iperf(a.ns, b.ns, '10.244.0.0', 3, true);
     expect(up.bytes).toBeGreaterThan(1_000_000);
     expect(down.bytes).toBeGreaterThan(1_000_000);
+  });
+
+  it('with the network PSK, and tulle\'s persistent keepalive', async () => {
+    const { a } = await setup(undefined, { psk: randomBytes(32), keepaliveS: 1 });
+    const out = await bed!.exec(a.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '3', '10.244.1.0']);
+    expect(received(out.stdout)).toBe(3);
+    // with no traffic, tulle's keepalive (every second) still reaches wireguard-go: its rx grows
+    const rx = async () => Number((await wggo!.show()).trim().split('\n')[1]!.split('\t')[5]);
+    const rx0 = await rx();
+    const sent0 = tulle!.device.counters.keepalives_requested;
+    await waitFor('keepalives from tulle', async () => (await rx()) >= rx0 + 2 * 32, 8000);
+    expect(tulle!.device.counters.keepalives_requested).toBeGreaterThanOrEqual(sent0 + 2);
+  });
+
+  it('a PSK mismatch fails the handshake, and nothing gets through', async () => {
+    const { a } = await setup(undefined, { psk: randomBytes(32), wgPsk: randomBytes(32) });
+    const out = await bed!.exec(a.ns, 'sh', ['-c', 'ping -c 2 -i 0.5 -W 1 10.244.1.0 || true']);
+    expect(received(out.stdout)).toBe(0);
+    expect(tulle!.device.counters.drop_bad_handshake).toBeGreaterThanOrEqual(1);
+    expect(tulle!.device.counters.sessions_installed).toBe(0);
+    expect(tulle!.dataPlane.counters().outbound_wg_staged).toBeGreaterThanOrEqual(1n);
   });
 
   it('keeps traffic flowing across rekeys (rekey after 2 s)', async () => {

@@ -17,6 +17,7 @@ export interface WgGoPeer {
   endpoint: string; // address:port
   allowedIps: string;
   persistentKeepalive?: number;
+  presharedKey?: Uint8Array;
 }
 
 export interface WgGo {
@@ -71,6 +72,11 @@ export async function startWireguardGo(
     async addPeer(p) {
       const args = ['set', ifname, 'peer', Buffer.from(p.publicKey).toString('base64'), 'endpoint', p.endpoint, 'allowed-ips', p.allowedIps];
       if (p.persistentKeepalive) args.push('persistent-keepalive', String(p.persistentKeepalive));
+      if (p.presharedKey) {
+        const f = path.join(dir, 'psk');
+        writeFileSync(f, Buffer.from(p.presharedKey).toString('base64') + '\n', { mode: 0o600 });
+        args.push('preshared-key', f);
+      }
       await bed.exec(node.ns, 'wg', args);
     },
     async show() {
