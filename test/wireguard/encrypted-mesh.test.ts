@@ -9,7 +9,7 @@ import path from 'node:path';
 import { createBed, stopProcess, type Bed } from '../bed/bed.js';
 import { startEncryptedMesh, type EncryptedMesh } from '../bed/encrypted-mesh.js';
 import { readPcap } from '../bed/pcap.js';
-import { waitForOutput } from '../bed/proc.js';
+import { pollUntil, waitForOutput } from '../bed/proc.js';
 
 const MARKER_HEX = Buffer.from('TULLE-SECRET-PAYLOAD!').toString('hex'); // ping -p takes up to 16 bytes
 const PATTERN = MARKER_HEX.slice(0, 32);
@@ -60,5 +60,20 @@ describe('encrypted full mesh of three tulle nodes', () => {
       expect(c.inbound_drop_cryptokey_routing).toBe(0n);
       expect(c.inbound_delivered_packets).toBeGreaterThanOrEqual(8n);
     }
+  });
+
+  it('carries a TCP stream (iperf3, 3 s) between two nodes in each direction', async () => {
+    const [m0, m1] = mesh.nodes as [EncryptedMesh['nodes'][0], EncryptedMesh['nodes'][0]];
+    for (const reverse of [false, true]) {
+      const srv = bed.spawn(m1.node.ns, 'iperf3', ['-s', '-1', '-B', m1.address]);
+      await pollUntil(async () => ((await bed.exec(m1.node.ns, 'ss', ['-ltn'])).stdout.includes(`${m1.address}:5201`) ? true : undefined), 'iperf3 server');
+      const args = ['20', 'iperf3', '-c', m1.address, '-t', '3', '-J', ...(reverse ? ['-R'] : [])];
+      const { stdout } = await bed.exec(m0.node.ns, 'timeout', args, 30_000);
+      const r = (JSON.parse(stdout) as { end: { sum_received: { bits_per_second: number; bytes: number } } }).end.sum_received;
+      console.log(`tulle encrypted ${reverse ? 'n1→n0' : 'n0→n1'}: ${(r.bits_per_second / 1e6).toFixed(0)} Mbit/s`);
+      expect(r.bytes).toBeGreaterThan(1_000_000);
+      await stopProcess(srv);
+    }
+    expect(m1.enc.dataPlane.counters().inbound_drop_decrypt).toBe(0n);
   });
 });
