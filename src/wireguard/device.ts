@@ -1,8 +1,9 @@
 /**
  * The I/O driver of encrypted mode: it owns the handshake state of every peer and connects
- * the pure modules (noise.ts, cookie.ts, timers.ts, rate-limiter.ts) to the native data plane.
+ * the pure modules (handshake-gate.ts, noise.ts, timers.ts) to the native data plane.
  *
- *   data plane events ──▶ drain (bounded per turn) ──▶ handshake message: macs → rate limit →
+ *   data plane events ──▶ drain (bounded per turn) ──▶ handshake message: gate (load, rate,
+ *                                                      macs, cookies) →
  *                                                      noise → install session / send response
  *                                                    └▶ needs handshake: timers allow? → initiate
  *   poll (every pollMs): peer activity from native memory → timers → initiations, keepalives,
@@ -11,78 +12,21 @@
  * Sessions: at most three per peer are kept installed (previous, current, next); installing a
  * fourth retires the oldest. Nothing here runs per data packet, and no key is ever logged.
  */
-import { CookieChecker, MacSigner } from './cookie.js';
+import { MacSigner } from './cookie.js';
+import { HandshakeGate } from './handshake-gate.js';
 import { decodeEvents, type DataPlaneEvent } from './events.js';
 import { messageKind, readU32 } from './messages.js';
 import { consumeInitiation, consumeResponse, createInitiation, createResponse, identity, type Identity, type InitiatorState, type SessionKeys } from './noise.js';
-import { RateLimiter } from './rate-limiter.js';
 import { SessionIndices } from './session-indices.js';
 import { tai64nAfter } from './tai64n.js';
 import { DEFAULT_TIMING, PeerTimers, type Timing } from './timers.js';
-import { HANDSHAKE_INITIATION_RATE_MS, UNDER_LOAD_HOLD_MS, UNDER_LOAD_PENDING } from './tuning.js';
+import { HANDSHAKE_INITIATION_RATE_MS } from './tuning.js';
 import type { Command } from '../dataplane/commands.js';
+import { HANDSHAKE_COUNTERS, type DeviceOptions, type HandshakeCounter, type Logger, type WireGuardDataPlane, type WireGuardPeerConfig } from './device-types.js';
+
 import { TulleError } from '../util/errors.js';
 
-/** What the device needs of the data plane (DataPlane in encrypted mode, or a fake). */
-export interface WireGuardDataPlane {
-  apply(commands: readonly Command[]): void;
-  drainEvents(): Uint8Array | null;
-  sendRaw(address: string, port: number, bytes: Uint8Array): boolean;
-  peerActivity(ids: Uint32Array): Float64Array;
-  monotonicMs(): number;
-}
-
-export interface WireGuardPeerConfig {
-  /** the data plane's peer id (routes name it) */
-  id: number;
-  publicKey: Uint8Array;
-  endpoint: { address: string; port: number };
-  presharedKey?: Uint8Array | undefined;
-  /** 0 / undefined = off */
-  persistentKeepaliveMs?: number | undefined;
-}
-
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
-
-export interface DeviceOptions {
-  privateKey: Uint8Array;
-  dataPlane: WireGuardDataPlane;
-  timing?: Partial<Timing>;
-  /** wall clock for TAI64N timestamps (must not go backwards across restarts) */
-  wallClockMs?: () => number;
-  random?: () => number;
-  /** how often peer activity is read and timers run (default 100 ms) */
-  pollMs?: number;
-  logger?: Logger;
-}
-
-export const HANDSHAKE_COUNTERS = [
-  'initiations_sent',
-  'initiations_received',
-  'responses_sent',
-  'responses_received',
-  'cookie_replies_sent',
-  'cookie_replies_received',
-  'sessions_installed',
-  'sessions_retired',
-  'keepalives_requested',
-  'handshakes_given_up',
-  'drop_bad_mac1',
-  'drop_bad_mac2',
-  'drop_rate_limited',
-  'drop_unknown_peer',
-  'drop_bad_handshake',
-  'drop_replayed_initiation',
-  'drop_initiation_flood',
-  'drop_unexpected_response',
-  'drop_bad_cookie_reply',
-  'under_load_turns',
-] as const;
-export type HandshakeCounter = (typeof HANDSHAKE_COUNTERS)[number];
+export * from './device-types.js';
 
 const MAX_EVENTS_PER_TURN = 1024;
 const BUSY_DRAIN_DELAY_MS = 10;
@@ -111,15 +55,12 @@ export class WireGuardDevice {
   private readonly wallClockMs: () => number;
   private readonly random: () => number;
   private readonly log: Logger | undefined;
-  private readonly checker: CookieChecker;
-  private readonly limiter = new RateLimiter();
-  private readonly cookieLimiter = new RateLimiter();
+  private readonly gate: HandshakeGate;
   private readonly indices = new SessionIndices();
   private readonly peers = new Map<number, PeerState>();
   private readonly byKey = new Map<string, PeerState>();
   /** our index in an initiation in flight → its peer */
   private readonly pendingByIndex = new Map<number, PeerState>();
-  private underLoadUntil = -Infinity;
   private drainTimer: NodeJS.Timeout | undefined;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly pollMs: number;
@@ -133,7 +74,7 @@ export class WireGuardDevice {
     this.random = o.random ?? Math.random;
     this.log = o.logger;
     this.pollMs = o.pollMs ?? 100;
-    this.checker = new CookieChecker(this.self, this.dp.monotonicMs());
+    this.gate = new HandshakeGate(this.self, this.dp.monotonicMs());
     this.counters = Object.fromEntries(HANDSHAKE_COUNTERS.map((k) => [k, 0])) as Record<HandshakeCounter, number>;
   }
 
@@ -206,11 +147,7 @@ export class WireGuardDevice {
     for (let buf = this.dp.drainEvents(); buf; buf = events.length < MAX_EVENTS_PER_TURN ? this.dp.drainEvents() : null) {
       events.push(...decodeEvents(buf));
     }
-    const handshakes = events.filter((e) => e.kind === 'handshake').length;
-    if (handshakes >= UNDER_LOAD_PENDING) {
-      this.underLoadUntil = now + UNDER_LOAD_HOLD_MS;
-      this.counters.under_load_turns++;
-    }
+    if (this.gate.observePending(events.filter((e) => e.kind === 'handshake').length, now)) this.counters.under_load_turns++;
     for (const e of events) {
       if (e.kind === 'handshake') this.onHandshakeMessage(e, now);
       else this.onNeedHandshake(e.peer, now);
@@ -229,30 +166,15 @@ export class WireGuardDevice {
     const kind = messageKind(m);
     if (kind === 'cookie-reply') return this.onCookieReply(m, now);
     if (kind !== 'initiation' && kind !== 'response') return;
-    const underLoad = now < this.underLoadUntil;
-    if (underLoad) {
-      // cheap checks first, so a flood costs a map lookup per message, not a MAC: a message
-      // without mac2 can only earn a cookie reply (rate-limited per source); one with mac2
-      // needs a token from its source's bucket before its MACs are computed
-      const noMac2 = m.subarray(m.length - 16).every((x) => x === 0);
-      if (!(noMac2 ? this.cookieLimiter : this.limiter).allow(e.address, now)) {
-        this.counters.drop_rate_limited++;
-        return;
-      }
-    }
-    switch (this.checker.check(m, e.source, underLoad, now)) {
-      case 'bad-mac1':
-        this.counters.drop_bad_mac1++;
-        return;
-      case 'bad-mac2':
-        this.counters.drop_bad_mac2++;
-        return;
-      case 'need-cookie':
-        this.dp.sendRaw(e.address, e.port, this.checker.reply(m, e.source, now));
+    const v = this.gate.admit(m, e.address, e.source, now);
+    if (!v.pass) {
+      if (v.reason === 'cookie') {
+        this.dp.sendRaw(e.address, e.port, v.reply);
         this.counters.cookie_replies_sent++;
-        return;
-      case 'ok':
-        break;
+      } else {
+        this.counters[v.reason === 'rate-limited' ? 'drop_rate_limited' : v.reason === 'bad-mac1' ? 'drop_bad_mac1' : 'drop_bad_mac2']++;
+      }
+      return;
     }
     if (kind === 'initiation') this.onInitiation(m, e, now);
     else this.onResponse(m, e, now);

@@ -123,3 +123,27 @@ describe('mac1, mac2 and cookies', () => {
     expect(checker.check(message, src, true, 1002 + 120_000)).toBe('need-cookie');
   });
 });
+
+describe('HandshakeGate', () => {
+  const src = Uint8Array.of(198, 18, 0, 10, 0xca, 0x6c);
+  it('checks mac1 only until under load, then rate-limits per source before any MAC', async () => {
+    const { HandshakeGate } = await import('../../src/wireguard/handshake-gate.js');
+    const gate = new HandshakeGate(b, 0);
+    const signer = new MacSigner(b.publicKey);
+    const { message } = createInitiation(a, b.publicKey, 1, 0);
+    signer.sign(message, 0);
+    expect(gate.admit(message, '198.18.0.10', src, 0)).toEqual({ pass: true });
+    expect(gate.observePending(63, 0)).toBe(false);
+    expect(gate.observePending(64, 0)).toBe(true);
+    const verdicts = Array.from({ length: 10 }, () => gate.admit(message, '198.18.0.10', src, 1));
+    expect(verdicts.filter((v) => !v.pass && v.reason === 'cookie').length).toBe(5); // burst of the cookie limiter
+    expect(verdicts.filter((v) => !v.pass && v.reason === 'rate-limited').length).toBe(5);
+    const reply = (verdicts[0] as { reply: Uint8Array }).reply;
+    expect(signer.consumeReply(reply, 2)).toBe(true);
+    signer.sign(message, 2);
+    expect(gate.admit(message, '198.18.0.10', src, 2)).toEqual({ pass: true });
+    // the load lasts a second after the last crowded drain
+    expect(gate.underLoad(999)).toBe(true);
+    expect(gate.underLoad(1000)).toBe(false);
+  });
+});
