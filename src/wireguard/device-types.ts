@@ -63,5 +63,7 @@ export const HANDSHAKE_COUNTERS = [
   'drop_unexpected_response',
   'drop_bad_cookie_reply',
   'under_load_turns',
+  /** wall time spent handling data plane events (all synchronous, so ≈ CPU time), ms */
+  'events_busy_ms',
 ] as const;
 export type HandshakeCounter = (typeof HANDSHAKE_COUNTERS)[number];

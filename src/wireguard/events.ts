@@ -37,7 +37,7 @@ export function decodeEvents(buf: Uint8Array): DataPlaneEvent[] {
         port: v.getUint16(at + 2, true),
         // address bytes then port (big-endian): what a cookie is bound to
         source: Uint8Array.of(...buf.subarray(at + 8, at + (family === 4 ? 12 : 24)), buf[at + 3]!, buf[at + 2]!),
-        message: buf.slice(at + 28, at + 28 + len),
+        message: buf.subarray(at + 28, at + 28 + len), // a view: each drain returns a fresh buffer
       });
     } else if (kind === 2) {
       out.push({ kind: 'need-handshake', peer: v.getUint32(at + 4, true), reason: v.getUint16(at + 2, true) === 1 ? 'rekey' : 'no-session' });
