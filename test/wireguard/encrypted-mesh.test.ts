@@ -77,3 +77,31 @@ describe('encrypted full mesh of three tulle nodes', () => {
     expect(m1.enc.dataPlane.counters().inbound_drop_decrypt).toBe(0n);
   });
 });
+
+describe('encrypted mode with two queues per node', () => {
+  it('shares sessions across queues: parallel streams, no replay or decrypt drops', async () => {
+    const bed2 = await createBed({ nodes: 2, tag: 'wgq' });
+    const mesh2 = await startEncryptedMesh(bed2, { queues: 2 }).catch(async (e) => {
+      await bed2.teardown();
+      throw e;
+    });
+    try {
+      const [m0, m1] = mesh2.nodes as [EncryptedMesh['nodes'][0], EncryptedMesh['nodes'][0]];
+      const srv = bed2.spawn(m1.node.ns, 'iperf3', ['-s', '-1', '-B', m1.address]);
+      await pollUntil(async () => ((await bed2.exec(m1.node.ns, 'ss', ['-ltn'])).stdout.includes(`${m1.address}:5201`) ? true : undefined), 'iperf3 server');
+      const { stdout } = await bed2.exec(m0.node.ns, 'timeout', ['20', 'iperf3', '-c', m1.address, '-t', '2', '-P', '4', '-J'], 30_000);
+      const r = (JSON.parse(stdout) as { end: { sum_received: { bytes: number } } }).end.sum_received;
+      expect(r.bytes).toBeGreaterThan(1_000_000);
+      await stopProcess(srv);
+      for (const m of mesh2.nodes) {
+        const c = m.enc.dataPlane.counters();
+        expect(c.inbound_drop_decrypt).toBe(0n);
+        expect(c.inbound_drop_replay).toBe(0n);
+        expect(c.inbound_drop_unknown_index).toBe(0n);
+      }
+    } finally {
+      mesh2.stop();
+      await bed2.teardown();
+    }
+  });
+});
