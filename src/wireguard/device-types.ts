@@ -63,6 +63,8 @@ export const HANDSHAKE_COUNTERS = [
   'drop_unexpected_response',
   'drop_bad_cookie_reply',
   'under_load_turns',
+  /** handshake messages that passed mac2 (a valid cookie) while under load */
+  'admitted_under_load',
   /** wall time spent handling data plane events (all synchronous, so ≈ CPU time), ms */
   'events_busy_ms',
 ] as const;

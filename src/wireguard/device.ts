@@ -184,6 +184,7 @@ export class WireGuardDevice {
       }
       return;
     }
+    if (this.gate.underLoad(now)) this.counters.admitted_under_load++;
     if (kind === 'initiation') this.onInitiation(m, e, now);
     else this.onResponse(m, e, now);
   }

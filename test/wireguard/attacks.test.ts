@@ -32,7 +32,8 @@ describe('attacks on an encrypted node', () => {
     dir = mkdtempSync(path.join(tmpdir(), 'tulle-wgattack-'));
     bed = await createBed({ nodes: 2, tag: 'wga' });
     attacker = await bed.addHost('attacker', 66);
-    mesh = await startEncryptedMesh(bed);
+    // short handshake retries, so a legitimate handshake's cookie round trip fits inside a flood
+    mesh = await startEncryptedMesh(bed, { timing: { rekeyTimeoutMs: 300, jitterMaxMs: 50 } });
   });
   afterAll(async () => {
     mesh?.stop();
@@ -176,7 +177,15 @@ describe('attacks on an encrypted node', () => {
     const t0 = performance.now();
     const dp0 = b().enc.dataPlane.cpuSeconds();
     const pings = bed.exec(a().node.ns, 'ping', ['-c', '20', '-i', '0.1', '-W', '2', b().address]);
-    const tun = await onTun(() => send(attacker, flood));
+    const devA0 = { ...a().enc.device.counters };
+    const tun = await onTun(async () => {
+      const flooding = send(attacker, flood);
+      // a legitimate handshake while b is under load: cookie reply, then a retry with mac2
+      await pollUntil(() => (b().enc.device.counters.under_load_turns > dev0.under_load_turns ? true : undefined), 'under load', 5000);
+      a().enc.device.initiate(b().index);
+      await flooding;
+      await pollUntil(() => (a().enc.device.counters.sessions_installed > devA0.sessions_installed ? true : undefined), 'legitimate handshake', 5000);
+    });
     const wall = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
     const cpuShare = (cpu.user + cpu.system) / 1e6 / wall;
@@ -198,7 +207,10 @@ describe('attacks on an encrypted node', () => {
     expect(d.under_load_turns).toBeGreaterThan(dev0.under_load_turns);
     expect(d.cookie_replies_sent).toBeGreaterThan(dev0.cookie_replies_sent);
     expect(d.drop_rate_limited).toBeGreaterThan(dev0.drop_rate_limited);
-    expect(d.responses_sent).toBe(dev0.responses_sent); // no flood initiation got a response
+    // no flood initiation got a response; the legitimate one did, after a cookie round trip
+    expect(d.responses_sent).toBe(dev0.responses_sent + 1);
+    expect(a().enc.device.counters.cookie_replies_received).toBeGreaterThan(devA0.cookie_replies_received);
+    expect(d.admitted_under_load).toBeGreaterThan(dev0.admitted_under_load);
     // cookie replies from one source are themselves rate-limited (20/s + burst)
     expect(d.cookie_replies_sent - dev0.cookie_replies_sent).toBeLessThanOrEqual(Math.ceil(wall * 20) + 5 + 64);
     // the device pauses at least as long as each busy turn took: at most half a core for handshakes
