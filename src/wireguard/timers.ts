@@ -3,6 +3,7 @@
  * in, due actions out. The driver calls the on* methods as things happen and due(now) at
  * nextDeadline(); nothing here reads a clock or schedules anything.
  *
+ *   deferred     a handshake wanted within REKEY_TIMEOUT of the last initiation → at that time
  *   retransmit   initiation sent, no response after REKEY_TIMEOUT + jitter → send again;
  *                after REKEY_ATTEMPT_TIME since the first attempt → give up (drop staged)
  *   keepalive    data received and nothing sent for KEEPALIVE_TIMEOUT → send a keepalive
@@ -54,6 +55,8 @@ export class PeerTimers {
   private persistentAt: number | undefined;
   private attemptStartedAt: number | undefined;
   private lastInitiationAt = -Infinity;
+  /** a handshake was wanted too soon after the last initiation: send one when allowed */
+  private deferredAt: number | undefined;
   /** when our current session (as initiator) was created; undefined when none or responder */
   private initiatorSessionAt: number | undefined;
 
@@ -66,13 +69,20 @@ export class PeerTimers {
     return Math.floor(this.random() * this.timing.jitterMaxMs);
   }
 
-  /** A handshake is wanted (staged packet, rekey). True if an initiation should go out now. */
+  /**
+   * A handshake is wanted (staged packet, rekey). True if an initiation should go out now;
+   * within REKEY_TIMEOUT of the last one it is deferred until then (due() says when).
+   */
   wantHandshake(now: number): boolean {
     if (this.retransmitAt !== undefined) return false; // one already in flight
-    return now - this.lastInitiationAt >= this.timing.rekeyTimeoutMs;
+    const allowedAt = this.lastInitiationAt + this.timing.rekeyTimeoutMs;
+    if (now >= allowedAt) return true;
+    this.deferredAt ??= allowedAt;
+    return false;
   }
 
   initiationSent(now: number): void {
+    this.deferredAt = undefined;
     this.lastInitiationAt = now;
     this.attemptStartedAt ??= now;
     this.retransmitAt = now + this.timing.rekeyTimeoutMs + this.jitter();
@@ -82,6 +92,7 @@ export class PeerTimers {
   sessionDerived(now: number, initiator: boolean): void {
     this.retransmitAt = undefined;
     this.attemptStartedAt = undefined;
+    this.deferredAt = undefined;
     this.zeroKeysAt = now + this.timing.zeroKeysAfterMs;
     this.initiatorSessionAt = initiator ? now : undefined;
   }
@@ -120,7 +131,7 @@ export class PeerTimers {
   }
 
   nextDeadline(): number | undefined {
-    const all = [this.retransmitAt, this.keepaliveAt, this.newHandshakeAt, this.zeroKeysAt, this.persistentAt].filter(
+    const all = [this.retransmitAt, this.deferredAt, this.keepaliveAt, this.newHandshakeAt, this.zeroKeysAt, this.persistentAt].filter(
       (x): x is number => x !== undefined,
     );
     return all.length ? Math.min(...all) : undefined;
@@ -136,6 +147,10 @@ export class PeerTimers {
       } else {
         out.push('send-initiation');
       }
+    }
+    if (this.deferredAt !== undefined && now >= this.deferredAt) {
+      this.deferredAt = undefined;
+      if (!out.includes('send-initiation') && this.wantHandshake(now)) out.push('send-initiation');
     }
     if (this.newHandshakeAt !== undefined && now >= this.newHandshakeAt) {
       this.newHandshakeAt = undefined;

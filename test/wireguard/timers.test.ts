@@ -77,4 +77,16 @@ describe('PeerTimers (fake clock)', () => {
     expect(t.due(25_000)).toEqual(['send-keepalive']);
     expect(t.nextDeadline()).toBe(50_000);
   });
+
+  it('defers a handshake wanted within 5 s of the last initiation until it is allowed', () => {
+    const t = new PeerTimers(DEFAULT_TIMING, noJitter);
+    t.initiationSent(0);
+    t.sessionDerived(100, true);
+    expect(t.wantHandshake(2000)).toBe(false);
+    expect(t.nextDeadline()).toBe(5000);
+    expect(t.due(4999)).toEqual([]);
+    expect(t.due(5000)).toEqual(['send-initiation']);
+    t.initiationSent(5000);
+    expect(t.due(5001)).toEqual([]);
+  });
 });
