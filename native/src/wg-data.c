@@ -30,6 +30,10 @@ socklen_t wg_peer_endpoint(struct dataplane *dp, uint32_t id, struct sockaddr_st
   struct dp_peer *p = peer_get(dp, id);
   struct wg_peer *wp = wg_peer_get(dp->wg, id);
   if (!p) return 0;
+  if (!wp) { /* never roamed: nothing can be writing */
+    memcpy(out, &p->ep, sizeof(*out));
+    return p->ep_len;
+  }
   for (;;) {
     uint32_t s1 = atomic_load_explicit(&wp->ep_seq, memory_order_acquire);
     if (s1 & 1) continue;
@@ -53,7 +57,7 @@ static int same_endpoint(const struct sockaddr_storage *a, const struct sockaddr
 static void roam(struct dataplane *dp, uint32_t id, const struct sockaddr_storage *from, uint64_t *c) {
   struct dp_peer *p = peer_get(dp, id);
   struct wg_peer *wp = wg_peer_get(dp->wg, id);
-  if (!p || same_endpoint(&p->ep, from)) return; /* racy read is fine: only a hint */
+  if (!p || !wp || same_endpoint(&p->ep, from)) return; /* racy read is fine: only a hint */
   pthread_mutex_lock(&wp->ep_lock);
   atomic_fetch_add_explicit(&wp->ep_seq, 1, memory_order_release);
   atomic_thread_fence(memory_order_release);

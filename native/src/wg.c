@@ -50,9 +50,12 @@ void wg_free(struct wg_state *w) {
     free(w->sessions);
   }
   for (uint32_t i = 0; i < w->peers_cap; i++) {
-    free(w->peers[i].stage);
-    pthread_mutex_destroy(&w->peers[i].stage_lock);
-    pthread_mutex_destroy(&w->peers[i].ep_lock);
+    struct wg_peer *wp = w->peers[i];
+    if (!wp) continue;
+    free(wp->stage);
+    pthread_mutex_destroy(&wp->stage_lock);
+    pthread_mutex_destroy(&wp->ep_lock);
+    free(wp);
   }
   free(w->peers);
   free(w->ring);
@@ -61,18 +64,21 @@ void wg_free(struct wg_state *w) {
 }
 
 int wg_peer_reserve(struct wg_state *w, uint32_t id) {
-  if (id < w->peers_cap) return 0;
-  uint32_t cap = w->peers_cap ? w->peers_cap : 16;
-  while (cap <= id) cap *= 2;
-  struct wg_peer *n = realloc(w->peers, cap * sizeof(*n));
-  if (!n) return -1;
-  memset(n + w->peers_cap, 0, (cap - w->peers_cap) * sizeof(*n));
-  for (uint32_t i = w->peers_cap; i < cap; i++) {
-    pthread_mutex_init(&n[i].stage_lock, NULL);
-    pthread_mutex_init(&n[i].ep_lock, NULL);
+  if (id >= w->peers_cap) {
+    uint32_t cap = w->peers_cap ? w->peers_cap : 16;
+    while (cap <= id) cap *= 2;
+    struct wg_peer **n = realloc(w->peers, cap * sizeof(*n));
+    if (!n) return -1;
+    memset(n + w->peers_cap, 0, (cap - w->peers_cap) * sizeof(*n));
+    w->peers = n;
+    w->peers_cap = cap;
   }
-  w->peers = n;
-  w->peers_cap = cap;
+  if (w->peers[id]) return 0;
+  struct wg_peer *wp = calloc(1, sizeof(*wp));
+  if (!wp) return -1;
+  pthread_mutex_init(&wp->stage_lock, NULL);
+  pthread_mutex_init(&wp->ep_lock, NULL);
+  w->peers[id] = wp;
   return 0;
 }
 
@@ -187,7 +193,7 @@ int wg_install_session(struct dataplane *dp, const uint8_t *r) {
   atomic_store(&s->send_counter, 0);
   memset(&s->replay, 0, sizeof(s->replay));
   pthread_spin_init(&s->replay_lock, PTHREAD_PROCESS_PRIVATE);
-  struct wg_peer *wp = &w->peers[peer];
+  struct wg_peer *wp = w->peers[peer];
   atomic_store(&wp->need_requested_ms, 0);
   if (s->initiator) {
     atomic_store(&wp->cur, slot + 1);
@@ -230,7 +236,7 @@ void wg_del_peer(struct dataplane *dp, uint32_t peer) {
   if (!wg_peer_get(w, peer)) return;
   for (uint32_t i = 0; i < WG_SESSIONS; i++)
     if (w->sessions[i].live && w->sessions[i].peer == peer) wipe_session(&w->sessions[i]);
-  struct wg_peer *wp = &w->peers[peer];
+  struct wg_peer *wp = w->peers[peer];
   wg_clear_staged(dp, peer);
   atomic_store(&wp->cur, 0);
   atomic_store(&wp->next, 0);

@@ -76,7 +76,7 @@ struct wg_event {
 
 struct wg_state {
   struct wg_session *sessions; /* WG_SESSIONS */
-  struct wg_peer *peers;
+  struct wg_peer **peers; /* by peer id; each allocated once (its locks never move) */
   uint32_t peers_cap;
   uint64_t next_key_id;
   uint64_t rekey_after_ms, reject_after_ms;
@@ -95,10 +95,10 @@ struct dp_peer;
 struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms);
 void wg_free(struct wg_state *w);
 uint64_t wg_now_ms(void);
-/* Grows the per-peer array so id is valid (under the write lock). */
+/* Makes peer id exist (under the write lock). */
 int wg_peer_reserve(struct wg_state *w, uint32_t id);
 static inline struct wg_peer *wg_peer_get(struct wg_state *w, uint32_t id) {
-  return id < w->peers_cap ? &w->peers[id] : NULL;
+  return id < w->peers_cap ? w->peers[id] : NULL;
 }
 static inline struct wg_session *wg_session_get(struct wg_state *w, uint32_t local_index) {
   struct wg_session *s = &w->sessions[local_index & WG_SESSION_MASK];
