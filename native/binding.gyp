@@ -19,7 +19,12 @@
         "src/outbound-offload.c",
         "src/inbound-offload.c",
         "src/micro-bench.c",
-        "src/reuseport.c"
+        "src/reuseport.c",
+        "src/addon-wg.c",
+        "src/aead.c",
+        "src/replay.c",
+        "src/wg.c",
+        "src/wg-data.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]

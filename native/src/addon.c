@@ -8,6 +8,7 @@
  *   stop(handle)                     idempotent
  *   counterNames() -> string[]; counterSlots -> number (per queue)
  *   routeLookup(commands, queries)   the native route table alone, for differential tests
+ * Encrypted mode's exports (events, raw sends, AEAD/replay test hooks) are in addon-wg.c.
  */
 #include <node_api.h>
 #include <stdio.h>
@@ -16,28 +17,18 @@
 #include <arpa/inet.h>
 #include "dataplane.h"
 #include "addon-offload.h"
-
-#define CHECK(call)                                                                                \
-  do {                                                                                             \
-    if ((call) != napi_ok) {                                                                       \
-      napi_throw_error(env, "ERR_TULLE_NAPI", "N-API call failed: " #call);                        \
-      return NULL;                                                                                 \
-    }                                                                                              \
-  } while (0)
-
-struct handle {
-  struct dataplane *dp; /* NULL once stopped */
-};
+#include "addon.h"
 
 static void handle_finalize(napi_env env, void *data, void *hint) {
   struct handle *h = data;
   if (h->dp) dp_stop(h->dp);
+  wg_addon_release(h);
   free(h);
 }
 
 static void counters_finalize(napi_env env, void *data, void *hint) { free(data); }
 
-static int get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
+int get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -52,7 +43,7 @@ static int get_string(napi_env env, napi_value obj, const char *key, char *out, 
   return 1;
 }
 
-static int get_int(napi_env env, napi_value obj, const char *key, int *out) {
+int get_int(napi_env env, napi_value obj, const char *key, int *out) {
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -91,6 +82,16 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   opt.queues = queues;
   if (offload_parse_option(env, o, &opt.offload) < 0)
     return throw_type(env, "offload must be a boolean or { csum, tso, uso, gso, gro, coalesce } of booleans");
+  struct handle *h = calloc(1, sizeof(*h));
+  if (!h) {
+    napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
+    return NULL;
+  }
+  if (wg_addon_options(env, o, &opt, h) < 0) {
+    wg_addon_release(h);
+    free(h);
+    return NULL;
+  }
   if (!bind[0]) strcpy(bind, "0.0.0.0");
   struct sockaddr_in *b4 = (struct sockaddr_in *)&opt.bind;
   struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&opt.bind;
@@ -108,9 +109,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
   size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;
   uint64_t *counters = calloc(1, cbytes);
-  struct handle *h = calloc(1, sizeof(*h));
-  if (!counters || !h) {
-    free(counters);
+  if (!counters) {
+    wg_addon_release(h);
     free(h);
     napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
     return NULL;
@@ -119,6 +119,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   h->dp = dp_start(&opt, counters, err, sizeof(err));
   if (!h->dp) {
     free(counters);
+    wg_addon_release(h);
     free(h);
     napi_throw_error(env, "ERR_TULLE_DATAPLANE_START", err);
     return NULL;
@@ -133,11 +134,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, res, "tunName", vname));
   CHECK(napi_set_named_property(env, res, "port", vport));
   CHECK(napi_set_named_property(env, res, "counters", vbuf));
-  CHECK(napi_set_named_property(env, res, "offload", offload_state_value(env, &opt.offload, &h->dp->offload)));
+  CHECK(napi_set_named_property(env, res, "offload", offload_state_value(env, &h->dp->opt.offload, &h->dp->offload)));
   return res;
 }
 
-static struct handle *get_handle(napi_env env, napi_value v) {
+struct handle *get_handle(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
     napi_throw_type_error(env, "ERR_TULLE_HANDLE", "not a data plane handle");
@@ -146,7 +147,7 @@ static struct handle *get_handle(napi_env env, napi_value v) {
   return p;
 }
 
-static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   napi_typedarray_type type;
   napi_value ab;
   size_t off;
@@ -192,6 +193,7 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
   if (!h) return NULL;
   if (h->dp) dp_stop(h->dp);
   h->dp = NULL;
+  wg_addon_release(h);
   return NULL;
 }
 
@@ -263,6 +265,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"routeLookup", NULL, js_route_lookup, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+  if (wg_addon_init(env, exports) < 0) return NULL;
   napi_value slots;
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));

@@ -11,6 +11,7 @@
 #include "tun.h"
 #include "vnet.h"
 #include "reuseport.h"
+#include "wg.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -127,6 +128,8 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     return NULL;
   }
   dp->opt = *opt;
+  /* the offload loop has no WireGuard seal/open yet: encrypted mode runs the plain loop */
+  if (opt->encrypted) memset(&dp->opt.offload, 0, sizeof(dp->opt.offload));
   memcpy(dp->tun_name, opt->tun_name, IFNAMSIZ);
   dp->sock_family = opt->bind.ss_family;
   dp->n_queues = opt->queues < 1 ? 1 : opt->queues > DP_MAX_QUEUES ? DP_MAX_QUEUES : opt->queues;
@@ -147,6 +150,15 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     snprintf(err, errlen, "out of memory");
     dp_stop(dp);
     return NULL;
+  }
+  if (opt->encrypted) {
+    dp->wg = wg_new(opt->rekey_after_ms ? opt->rekey_after_ms : 120000, opt->reject_after_ms ? opt->reject_after_ms : 180000);
+    if (dp->wg) dp->wg->notify = opt->notify, dp->wg->notify_ctx = opt->notify_ctx;
+    if (!dp->wg) {
+      snprintf(err, errlen, "out of memory (encrypted mode)");
+      dp_stop(dp);
+      return NULL;
+    }
   }
   dp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (dp->stop_fd < 0) {
@@ -196,6 +208,10 @@ static size_t op_size(int op) {
   case DP_OP_DEL_PEER: return 8;
   case DP_OP_SET_ROUTE: return 28;
   case DP_OP_DEL_ROUTE: return 28;
+  case DP_OP_INSTALL_SESSION: return 84;
+  case DP_OP_RETIRE_SESSION: return 8;
+  case DP_OP_SEND_KEEPALIVE: return 8;
+  case DP_OP_CLEAR_STAGED: return 8;
   default: return 0;
   }
 }
@@ -207,7 +223,7 @@ long dp_validate(const uint8_t *cmds, size_t len) {
     const uint8_t *r = cmds + at;
     size_t size = rd16(r + 2);
     if (op_size(r[0]) == 0 || size != op_size(r[0]) || size > len - at) return (long)at;
-    if (r[0] != DP_OP_DEL_ROUTE && rd32(r + 4) >= DP_MAX_PEERS) return (long)at;
+    if (r[0] != DP_OP_DEL_ROUTE && r[0] != DP_OP_RETIRE_SESSION && rd32(r + 4) >= DP_MAX_PEERS) return (long)at;
     if (r[0] == DP_OP_SET_PEER || r[0] == DP_OP_SET_ROUTE || r[0] == DP_OP_DEL_ROUTE) {
       int fam = r[8];
       if (fam != 4 && fam != 6) return (long)at;
@@ -267,13 +283,19 @@ static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, c
 long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len) {
   long bad = dp_validate(cmds, len);
   if (bad >= 0) return bad;
+  if (!dp->wg) /* session commands exist only in encrypted mode */
+    for (size_t at = 0; at < len; at += rd16(cmds + at + 2))
+      if (cmds[at] >= DP_OP_INSTALL_SESSION) return (long)at;
   pthread_rwlock_wrlock(&dp->lock);
   for (size_t at = 0; at < len;) {
     const uint8_t *r = cmds + at;
     uint32_t id = rd32(r + 4);
     switch (r[0]) {
-    case DP_OP_SET_PEER: set_peer(dp, id, r[8], rd16(r + 10), r + 12); break;
+    case DP_OP_SET_PEER:
+      if (set_peer(dp, id, r[8], rd16(r + 10), r + 12) == 0 && dp->wg) wg_peer_reserve(dp->wg, id);
+      break;
     case DP_OP_DEL_PEER:
+      if (dp->wg) wg_del_peer(dp, id);
       if (id < dp->peers_cap && dp->peers[id].in_use) {
         addr_ref(dp, dp->peers[id].family, dp->peers[id].addr, -1);
         dp->peers[id].in_use = 0;
@@ -281,6 +303,10 @@ long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len) {
       break;
     case DP_OP_SET_ROUTE: rt_set(&dp->routes, r[8], r + 12, r[9], id); break;
     case DP_OP_DEL_ROUTE: rt_del(&dp->routes, r[8], r + 12, r[9]); break;
+    case DP_OP_INSTALL_SESSION: wg_install_session(dp, r); break;
+    case DP_OP_RETIRE_SESSION: wg_retire_session(dp, id); break;
+    case DP_OP_SEND_KEEPALIVE: wg_send_keepalive(dp, id); break;
+    case DP_OP_CLEAR_STAGED: wg_clear_staged(dp, id); break;
     }
     at += rd16(r + 2);
   }
@@ -323,6 +349,7 @@ void dp_stop(struct dataplane *dp) {
   rt_free(&dp->routes);
   rt_free(&dp->peer_addrs);
   free(dp->peers);
+  wg_free(dp->wg);
   pthread_rwlock_destroy(&dp->lock);
   free(dp);
 }

@@ -20,11 +20,14 @@
 #include "route-table.h"
 #include "offload.h"
 
+struct wg_state;
+
 #define DP_MAX_QUEUES 16
 #define DP_MAX_PEERS (1u << 20)
 #define DP_BATCH 64
 #define DP_HEADROOM 64      /* room in front of every packet for encapsulation headers */
 #define DP_BUF_SIZE 65600   /* headroom + the largest IP packet, with slack */
+#define DP_TAILROOM 48      /* room after every packet for padding and an AEAD tag */
 
 /* Commands: [op u8][reserved u8][size u16 LE][payload], size counts the whole record. */
 enum dp_op {
@@ -32,6 +35,11 @@ enum dp_op {
   DP_OP_DEL_PEER = 2,  /* peer u32 */
   DP_OP_SET_ROUTE = 3, /* peer u32, family u8, len u8, rsv u16, addr[16] */
   DP_OP_DEL_ROUTE = 4, /* rsv u32, family u8, len u8, rsv u16, addr[16] */
+  /* encrypted mode only (wg.h): */
+  DP_OP_INSTALL_SESSION = 5, /* peer u32, local u32, remote u32, role u8, rsv[3], send[32], recv[32] */
+  DP_OP_RETIRE_SESSION = 6,  /* local index u32 */
+  DP_OP_SEND_KEEPALIVE = 7,  /* peer u32 */
+  DP_OP_CLEAR_STAGED = 8,    /* peer u32 */
 };
 
 struct dp_options {
@@ -42,6 +50,10 @@ struct dp_options {
   int mtu;                    /* TUN MTU: larger inbound packets are dropped as oversized */
   int queues;
   struct dp_offload offload;  /* requested; see offload.h */
+  int encrypted;                    /* WireGuard transport (wg.h) instead of plain UDP */
+  uint64_t rekey_after_ms, reject_after_ms; /* session ages (spec: 120 s, 180 s) */
+  void (*notify)(void *ctx);        /* encrypted mode: events are waiting (any thread) */
+  void *notify_ctx;
 };
 
 struct dp_peer {
@@ -81,6 +93,7 @@ struct dataplane {
   struct dp_offload_state offload; /* what the kernel accepted, fixed after start */
   struct dp_queue q[DP_MAX_QUEUES];
   uint64_t *counters; /* n_queues * TULLE_COUNTER_SLOTS */
+  struct wg_state *wg; /* encrypted mode, else NULL */
 };
 
 /* Opens the fds (inside opt->netns when set) and starts the threads. On error returns NULL and

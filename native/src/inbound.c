@@ -1,11 +1,13 @@
 /*
  * Inbound: UDP -> TUN. Stages, in order: recvmmsg a batch -> per datagram, under the read lock:
  * known peer address? -> size -> parse -> inner source in that peer's subnet? -> write the
- * survivors to the TUN. Every drop is counted by reason.
+ * survivors to the TUN. Every drop is counted by reason. In encrypted mode open_batch
+ * (wg-data.c per datagram) replaces the checks: WireGuard messages only, opened in place.
  */
 #include "dataplane.h"
 #include "loop.h"
 #include "packet.h"
+#include "wg.h"
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -46,6 +48,39 @@ static enum in_verdict check_inbound(struct dataplane *dp, const struct sockaddr
   return IN_DELIVER;
 }
 
+/* Encrypted mode: opens each datagram in place; survivors get verdict IN_DELIVER and their iov
+ * and msg_len narrowed to the inner packet. */
+static void open_batch(struct dataplane *dp, struct aead *a, struct mmsghdr *msgs, struct iovec *iov,
+                       struct sockaddr_storage *names, uint8_t *verdict, int n, uint64_t *c) {
+  static const int counter_of[WG_IN_VERDICTS] = {
+      [WG_IN_DELIVER] = -1,
+      [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
+      [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
+      [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
+      [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,
+      [WG_IN_EXPIRED] = TC_IN_DROP_EXPIRED_SESSION,
+      [WG_IN_DECRYPT] = TC_IN_DROP_DECRYPT,
+      [WG_IN_REPLAY] = TC_IN_DROP_REPLAY,
+      [WG_IN_MALFORMED] = TC_IN_DROP_MALFORMED,
+      [WG_IN_OVERSIZED] = TC_IN_DROP_OVERSIZED,
+      [WG_IN_CRYPTOKEY] = TC_IN_DROP_CRYPTOKEY_ROUTING,
+  };
+  uint64_t counts[WG_IN_VERDICTS] = {0};
+  uint64_t now = wg_now_ms();
+  for (int i = 0; i < n; i++) {
+    uint8_t *p = iov[i].iov_base;
+    size_t len = msgs[i].msg_len;
+    enum wg_in_verdict v = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? WG_IN_OVERSIZED
+                                                                   : wg_open_datagram(dp, a, &names[i], &p, &len, now, c);
+    counts[v]++;
+    verdict[i] = v == WG_IN_DELIVER ? IN_DELIVER : IN_MALFORMED; /* only DELIVER is looked at later */
+    iov[i].iov_base = p;
+    msgs[i].msg_len = (unsigned)len;
+  }
+  for (int v = 0; v < WG_IN_VERDICTS; v++)
+    if (counter_of[v] >= 0) cadd(c, counter_of[v], counts[v]);
+}
+
 void *inbound_thread(void *arg) {
   struct dp_queue *q = arg;
   struct dataplane *dp = q->dp;
@@ -55,7 +90,8 @@ void *inbound_thread(void *arg) {
   struct iovec *iov = calloc(DP_BATCH, sizeof(*iov));
   struct sockaddr_storage *names = calloc(DP_BATCH, sizeof(*names));
   uint8_t *verdict = calloc(DP_BATCH, 1);
-  if (!slots || !msgs || !iov || !names || !verdict) goto out;
+  struct aead *aead = dp->wg ? aead_new() : NULL;
+  if (!slots || !msgs || !iov || !names || !verdict || (dp->wg && !aead)) goto out;
 
   while (wait_readable(dp, q->udp_fd)) {
     for (;;) {
@@ -74,13 +110,16 @@ void *inbound_thread(void *arg) {
       if (n == 0) break;
       uint64_t bytes = 0;
       uint64_t counts[5] = {0};
+      for (int i = 0; i < n; i++) bytes += msgs[i].msg_len;
       pthread_rwlock_rdlock(&dp->lock);
-      for (int i = 0; i < n; i++) {
-        size_t len = msgs[i].msg_len;
-        bytes += len;
-        verdict[i] = (uint8_t)check_inbound(dp, &names[i], iov[i].iov_base, len,
-                                            (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
-        counts[verdict[i]]++;
+      if (dp->wg) {
+        open_batch(dp, aead, msgs, iov, names, verdict, n, c);
+      } else {
+        for (int i = 0; i < n; i++) {
+          verdict[i] = (uint8_t)check_inbound(dp, &names[i], iov[i].iov_base, msgs[i].msg_len,
+                                              (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+          counts[verdict[i]]++;
+        }
       }
       pthread_rwlock_unlock(&dp->lock);
       cadd(c, TC_IN_PACKETS, (uint64_t)n);
@@ -108,6 +147,7 @@ void *inbound_thread(void *arg) {
     }
   }
 out:
+  aead_free(aead);
   free(slots);
   free(msgs);
   free(iov);

@@ -13,6 +13,10 @@ export interface NativeStartOptions {
   mtu?: number;
   queues?: number;
   offload?: boolean | OffloadOptions;
+  encrypted?: boolean;
+  rekeyAfterMs?: number;
+  rejectAfterMs?: number;
+  onEvents?: () => void;
 }
 
 /** Offloads to ask for; each defaults to true but inlineReplies (see native/src/offload.h). */
@@ -64,6 +68,14 @@ export interface NativeAddon {
   microBench(name: 'split' | 'coalesce' | 'csum' | 'complete' | 'lookup', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
   /** Test face of native/src/gro.c. */
   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
+  // encrypted mode (native/src/addon-wg.c)
+  drainEvents(handle: object): Uint8Array | null;
+  sendRaw(handle: object, address: string, port: number, bytes: Uint8Array): boolean;
+  peerActivity(handle: object, ids: Uint32Array): Float64Array;
+  monotonicMs(): number;
+  aeadSeal(key: Uint8Array, counter: bigint, plaintext: Uint8Array): Uint8Array | null;
+  aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
+  replayCheck(counters: BigUint64Array): Uint8Array;
 }
 
 function findRoot(): string {
