@@ -93,7 +93,7 @@ describe('lease manager', () => {
 
   it('moves to another subnet when someone else took ours', async () => {
     const moved: string[] = [];
-    const { m, clock, registry } = setup({ onOwnLease: (x) => moved.push(x.subnet) });
+    const { m, clock, registry, tables } = setup({ onOwnLease: (x) => moved.push(x.subnet) });
     const l = await m.acquire();
     m.start();
     await flush();
@@ -101,6 +101,9 @@ describe('lease manager', () => {
     await clock.advance(1000);
     expect(m.lease!.subnet).not.toBe(l.subnet);
     expect(moved).toEqual([m.lease!.subnet]);
+    // the subnet we lost now routes to its new holder
+    expect(tables.at(-1)!.get(l.subnet)!.attrs.PublicIP).toBe('198.18.0.99');
+    expect(tables.at(-1)!.get(m.lease!.subnet)!.attrs.PublicIP).toBe('198.18.0.10');
     await m.stop();
   });
 
