@@ -79,6 +79,11 @@ describe('daemon failures are clear, never crashes', () => {
       expect(h).toMatchObject({ state: 'waiting-for-config', ready: false, etcd: { etcd: 'disconnected' } });
       expect(h.error).toMatch(/etcd get config/);
       expect(d.proc.exitCode).toBeNull();
+      // a daemon told to stop while it waits for etcd stops cleanly
+      const quitter = c.startDaemon(c.bed.nodes[1]!, ['--etcd-prefix=/t/late']);
+      await quitter.waitLog((l) => /cannot reach etcd/.test(l.msg));
+      quitter.proc.kill('SIGTERM');
+      expect(await quitter.exit).toBe(0);
       await c.etcd.start();
       await d.waitLog((l) => l.msg === 'node ready', 30_000);
       expect((await c.health(d)).ready).toBe(true);
