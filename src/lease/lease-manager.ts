@@ -323,16 +323,16 @@ export class LeaseManager {
         modRevision: own.modRevision,
         leaseId: own.leaseId,
       });
-      if (this.stopped || this.own !== own) {
-        if (this.own && r.ok) this.own = { ...this.own, modRevision: Math.max(this.own.modRevision, r.modRevision), leaseId: r.leaseId };
-        if (this.own === undefined || this.own.subnet !== own.subnet) return;
-      }
+      // (the watch may have delivered our own write first and updated this.own: same subnet, fine)
+      const cur = this.own;
+      if (this.stopped || !cur || cur.subnet !== own.subnet) return;
       if (!r.ok) {
         this.o.log.warn({ subnet: own.subnet }, 'lease renewal found the lease changed or gone; re-acquiring');
-        this.reacquire(!this.table.has(own.subnet) || this.table.get(own.subnet)!.attrs.PublicIP === own.attrs.PublicIP);
+        const holder = this.table.get(own.subnet);
+        this.reacquire(!holder || holder.attrs.PublicIP === own.attrs.PublicIP);
         return;
       }
-      this.own = { ...this.own!, modRevision: Math.max(this.own!.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
+      this.own = { ...cur, modRevision: Math.max(cur.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
       this.renewedAt = this.o.clock.now();
       this.renewals++;
       this.setEtcd('connected');
