@@ -117,7 +117,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     void (async () => {
       log.warn({ subnet: l.subnet }, 'our subnet changed; moving the TUN address and subnet.env');
       const addr = `${l.subnet.split('/')[0]}/32`;
-      await host.replaceTunAddress(cfg.tunName, tunAddress, addr);
+      await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddress, addr);
       tunAddress = addr;
       if (masq) await host.installMasq(network!.network, l.subnet);
       await publishLease(l);
