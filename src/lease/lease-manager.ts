@@ -73,6 +73,8 @@ export class LeaseManager {
   private renewals = 0;
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
   private listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
+  private lastResyncAt = -Infinity;
+  private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
 
   constructor(o: LeaseManagerOptions) {
@@ -255,6 +257,11 @@ export class LeaseManager {
   }
 
   private async resync(): Promise<void> {
+    // a watch that etcd cancels again right away must not turn into a hot list/watch loop
+    const now = this.o.clock.now();
+    this.resyncStreak = now - this.lastResyncAt < 5000 ? this.resyncStreak + 1 : 0;
+    this.lastResyncAt = now;
+    if (this.resyncStreak > 0) await sleep(this.o.clock, backoffMs(this.resyncStreak, this.o.random));
     for (let failures = 0; !this.stopped; ) {
       try {
         const listed = await this.o.registry.listSubnets();

@@ -161,6 +161,23 @@ describe('lease manager', () => {
     await m.stop();
   });
 
+  it('backs off when etcd cancels every watch at once (no hot loop)', async () => {
+    const { m, clock, registry } = setup();
+    let lists = 0;
+    const list = registry.listSubnets.bind(registry);
+    registry.listSubnets = async () => (lists++, list());
+    registry.watchSubnets = (_from, sink) => {
+      queueMicrotask(() => sink.resync('canceled'));
+      return { cancel: async () => undefined };
+    };
+    await m.acquire();
+    m.start();
+    await clock.advance(30_000);
+    expect(lists).toBeGreaterThan(3); // it keeps trying
+    expect(lists).toBeLessThan(30); // but not in a tight loop
+    await m.stop();
+  });
+
   it('waits for etcd at start instead of failing', async () => {
     const { m, clock, registry } = setup();
     registry.down = true;
