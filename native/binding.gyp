@@ -5,9 +5,17 @@
       "sources": [
         "src/addon.c",
         "src/dataplane.c",
+        "src/loop.c",
+        "src/outbound.c",
+        "src/inbound.c",
         "src/route-table.c",
         "src/packet.c",
-        "src/tun.c"
+        "src/tun.c",
+        "src/addon-wg.c",
+        "src/aead.c",
+        "src/replay.c",
+        "src/wg.c",
+        "src/wg-data.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]

@@ -8,6 +8,7 @@
  *   stop(handle)                     idempotent
  *   counterNames() -> string[]; counterSlots -> number (per queue)
  *   routeLookup(commands, queries)   the native route table alone, for differential tests
+ * Encrypted mode's exports (events, raw sends, AEAD/replay test hooks) are in addon-wg.c.
  */
 #include <node_api.h>
 #include <stdio.h>
@@ -15,28 +16,18 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "dataplane.h"
-
-#define CHECK(call)                                                                                \
-  do {                                                                                             \
-    if ((call) != napi_ok) {                                                                       \
-      napi_throw_error(env, "ERR_TULLE_NAPI", "N-API call failed: " #call);                        \
-      return NULL;                                                                                 \
-    }                                                                                              \
-  } while (0)
-
-struct handle {
-  struct dataplane *dp; /* NULL once stopped */
-};
+#include "addon.h"
 
 static void handle_finalize(napi_env env, void *data, void *hint) {
   struct handle *h = data;
   if (h->dp) dp_stop(h->dp);
+  wg_addon_release(h);
   free(h);
 }
 
 static void counters_finalize(napi_env env, void *data, void *hint) { free(data); }
 
-static int get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
+int get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -51,7 +42,7 @@ static int get_string(napi_env env, napi_value obj, const char *key, char *out, 
   return 1;
 }
 
-static int get_int(napi_env env, napi_value obj, const char *key, int *out) {
+int get_int(napi_env env, napi_value obj, const char *key, int *out) {
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -76,20 +67,28 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   napi_value o = argv[0];
   struct dp_options opt;
   memset(&opt, 0, sizeof(opt));
-  char bind[INET6_ADDRSTRLEN + 1], l4[INET6_ADDRSTRLEN + 1], l6[INET6_ADDRSTRLEN + 1];
+  char bind[INET6_ADDRSTRLEN + 1];
   int port = 8285, mtu = 1472, queues = 1;
   if (get_string(env, o, "tunName", opt.tun_name, sizeof(opt.tun_name)) < 0)
     return throw_type(env, "tunName must be a string of at most 15 bytes");
   if (get_string(env, o, "netns", opt.netns, sizeof(opt.netns)) < 0) return throw_type(env, "netns must be a path");
   if (get_string(env, o, "bindAddress", bind, sizeof(bind)) < 0) return throw_type(env, "bindAddress must be a string");
-  if (get_string(env, o, "localAddress4", l4, sizeof(l4)) < 0 || get_string(env, o, "localAddress6", l6, sizeof(l6)) < 0)
-    return throw_type(env, "localAddress4/localAddress6 must be strings");
   if (get_int(env, o, "port", &port) < 0 || port < 0 || port > 65535) return throw_type(env, "port must be 0..65535");
   if (get_int(env, o, "mtu", &mtu) < 0 || mtu < 576 || mtu > 65535) return throw_type(env, "mtu must be 576..65535");
   if (get_int(env, o, "queues", &queues) < 0 || queues < 1 || queues > DP_MAX_QUEUES)
     return throw_type(env, "queues must be 1..16");
   opt.mtu = mtu;
   opt.queues = queues;
+  struct handle *h = calloc(1, sizeof(*h));
+  if (!h) {
+    napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
+    return NULL;
+  }
+  if (wg_addon_options(env, o, &opt, h) < 0) {
+    wg_addon_release(h);
+    free(h);
+    return NULL;
+  }
   if (!bind[0]) strcpy(bind, "0.0.0.0");
   struct sockaddr_in *b4 = (struct sockaddr_in *)&opt.bind;
   struct sockaddr_in6 *b6 = (struct sockaddr_in6 *)&opt.bind;
@@ -104,20 +103,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   } else {
     return throw_type(env, "bindAddress is not an IPv4 or IPv6 address");
   }
-  if (l4[0]) {
-    if (inet_pton(AF_INET, l4, opt.local4) != 1) return throw_type(env, "localAddress4 is not an IPv4 address");
-    opt.has_local4 = 1;
-  }
-  if (l6[0]) {
-    if (inet_pton(AF_INET6, l6, opt.local6) != 1) return throw_type(env, "localAddress6 is not an IPv6 address");
-    opt.has_local6 = 1;
-  }
 
   size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;
   uint64_t *counters = calloc(1, cbytes);
-  struct handle *h = calloc(1, sizeof(*h));
-  if (!counters || !h) {
-    free(counters);
+  if (!counters) {
+    wg_addon_release(h);
     free(h);
     napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
     return NULL;
@@ -126,6 +116,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   h->dp = dp_start(&opt, counters, err, sizeof(err));
   if (!h->dp) {
     free(counters);
+    wg_addon_release(h);
     free(h);
     napi_throw_error(env, "ERR_TULLE_DATAPLANE_START", err);
     return NULL;
@@ -143,7 +134,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   return res;
 }
 
-static struct handle *get_handle(napi_env env, napi_value v) {
+struct handle *get_handle(napi_env env, napi_value v) {
   void *p = NULL;
   if (napi_get_value_external(env, v, &p) != napi_ok || !p) {
     napi_throw_type_error(env, "ERR_TULLE_HANDLE", "not a data plane handle");
@@ -152,7 +143,7 @@ static struct handle *get_handle(napi_env env, napi_value v) {
   return p;
 }
 
-static int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
+int get_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len) {
   napi_typedarray_type type;
   napi_value ab;
   size_t off;
@@ -198,6 +189,7 @@ static napi_value js_stop(napi_env env, napi_callback_info info) {
   if (!h) return NULL;
   if (h->dp) dp_stop(h->dp);
   h->dp = NULL;
+  wg_addon_release(h);
   return NULL;
 }
 
@@ -269,6 +261,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"routeLookup", NULL, js_route_lookup, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
+  if (wg_addon_init(env, exports) < 0) return NULL;
   napi_value slots;
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));

@@ -20,6 +20,10 @@
   X(OUT_DROP_SEND_ERROR, "outbound_drop_send_error")                                          \
   X(OUT_ICMP_UNREACHABLE, "outbound_icmp_unreachable")                                        \
   X(OUT_BATCHES, "outbound_batches")                                                          \
+  X(OUT_WG_STAGED, "outbound_wg_staged") /* no session yet: queued until a handshake completes */ \
+  X(OUT_DROP_STAGE_FULL, "outbound_drop_stage_full")                                          \
+  X(OUT_WG_HANDSHAKE_REQUESTS, "outbound_wg_handshake_requests")                              \
+  X(OUT_DROP_EVENT_QUEUE_FULL, "outbound_drop_event_queue_full")                              \
   X(IN_PACKETS, "inbound_packets")             /* received from the UDP socket */              \
   X(IN_BYTES, "inbound_bytes")                                                                \
   X(IN_DELIVERED_PACKETS, "inbound_delivered_packets") /* written to the TUN */               \
@@ -29,7 +33,20 @@
   X(IN_DROP_MALFORMED, "inbound_drop_malformed")                                              \
   X(IN_DROP_OVERSIZED, "inbound_drop_oversized")                                              \
   X(IN_DROP_TUN_WRITE_ERROR, "inbound_drop_tun_write_error")                                  \
-  X(IN_BATCHES, "inbound_batches")
+  X(IN_BATCHES, "inbound_batches")                                                            \
+  X(IN_WG_HANDSHAKE_MESSAGES, "inbound_wg_handshake_messages") /* types 1-3, to TypeScript */  \
+  X(IN_DROP_HANDSHAKE_QUEUE_FULL, "inbound_drop_handshake_queue_full")                        \
+  X(IN_WG_KEEPALIVES, "inbound_wg_keepalives")                                                \
+  X(IN_WG_ROAMED, "inbound_wg_roamed") /* an authenticated packet moved a peer's endpoint */   \
+  X(IN_WG_HANDSHAKE_REQUESTS, "inbound_wg_handshake_requests")                                \
+  X(IN_DROP_PLAINTEXT, "inbound_drop_plaintext") /* encrypted mode: not a WireGuard message */ \
+  X(IN_DROP_UNKNOWN_INDEX, "inbound_drop_unknown_index")                                      \
+  X(IN_DROP_EXPIRED_SESSION, "inbound_drop_expired_session")                                  \
+  X(IN_DROP_DECRYPT, "inbound_drop_decrypt")                                                  \
+  X(IN_DROP_REPLAY, "inbound_drop_replay")                                                    \
+  X(IN_DROP_CRYPTOKEY_ROUTING, "inbound_drop_cryptokey_routing")                              \
+  X(CTL_WG_SENT_PACKETS, "control_wg_sent_packets") /* staged flushes, keepalives, raw sends */ \
+  X(CTL_WG_SEND_ERRORS, "control_wg_send_errors")
 
 enum tulle_counter {
 #define X(id, name) TC_##id,

@@ -1,14 +1,15 @@
 /*
  * The packet loop, in the order a packet meets it:
  *   1. dp_start: open the TUN and UDP socket (in the target netns), start the threads
- *   2. outbound_thread: TUN -> route -> UDP
- *   3. inbound_thread:  UDP -> checks -> TUN
- *   4. dp_apply: commands from TypeScript
- *   5. dp_stop
+ *   2. dp_apply: commands from TypeScript
+ *   3. dp_stop
+ * The packet threads themselves are in outbound.c (TUN -> UDP) and inbound.c (UDP -> TUN).
  */
 #include "dataplane.h"
+#include "loop.h"
 #include "packet.h"
 #include "tun.h"
+#include "wg.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -24,12 +25,7 @@
 #include <sys/uio.h>
 #include <linux/if_tun.h>
 
-#define ICMP_PER_SECOND 200 /* outbound ICMP errors per queue per second, like a router's limit */
 #define SOCK_BUF_BYTES (8 << 20)
-
-static inline void cadd(uint64_t *c, int idx, uint64_t n) {
-  if (n) __atomic_store_n(&c[idx], c[idx] + n, __ATOMIC_RELAXED);
-}
 
 /* ---- 1. start -------------------------------------------------------------------------- */
 
@@ -116,8 +112,6 @@ static void *open_fds_thread(void *arg) {
   return NULL;
 }
 
-static void *outbound_thread(void *arg);
-static void *inbound_thread(void *arg);
 
 struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, char *err, size_t errlen) {
   struct dataplane *dp = calloc(1, sizeof(*dp));
@@ -146,6 +140,15 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     snprintf(err, errlen, "out of memory");
     dp_stop(dp);
     return NULL;
+  }
+  if (opt->encrypted) {
+    dp->wg = wg_new(opt->rekey_after_ms ? opt->rekey_after_ms : 120000, opt->reject_after_ms ? opt->reject_after_ms : 180000);
+    if (dp->wg) dp->wg->notify = opt->notify, dp->wg->notify_ctx = opt->notify_ctx;
+    if (!dp->wg) {
+      snprintf(err, errlen, "out of memory (encrypted mode)");
+      dp_stop(dp);
+      return NULL;
+    }
   }
   dp->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (dp->stop_fd < 0) {
@@ -181,240 +184,7 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   return dp;
 }
 
-/* ---- shared helpers ----------------------------------------------------------------------- */
-
-struct slot {
-  uint8_t buf[DP_BUF_SIZE];
-};
-
-static struct slot *alloc_slots(void) { return aligned_alloc(64, sizeof(struct slot) * DP_BATCH); }
-
-/* Waits until fd is readable; returns 0 when the data plane is stopping. */
-static int wait_readable(struct dataplane *dp, int fd) {
-  struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = dp->stop_fd, .events = POLLIN}};
-  for (;;) {
-    if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) return 0;
-    int r = poll(p, 2, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || (p[1].revents & POLLIN)) return 0;
-    if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) return 1;
-  }
-}
-
-static inline struct dp_peer *peer_get(struct dataplane *dp, uint32_t id) {
-  if (id >= dp->peers_cap || !dp->peers[id].in_use) return NULL;
-  return &dp->peers[id];
-}
-
-/* ---- 2. outbound: TUN -> UDP ----------------------------------------------------------- */
-
-static uint64_t now_sec(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec;
-}
-
-static void *outbound_thread(void *arg) {
-  struct dp_queue *q = arg;
-  struct dataplane *dp = q->dp;
-  uint64_t *c = q->counters;
-  struct slot *slots = alloc_slots();
-  struct mmsghdr *msgs = calloc(DP_BATCH, sizeof(*msgs));
-  struct iovec *iov = calloc(DP_BATCH, sizeof(*iov));
-  struct sockaddr_storage *names = calloc(DP_BATCH, sizeof(*names));
-  size_t *lens = calloc(DP_BATCH, sizeof(*lens));
-  uint8_t *icmp = malloc(1500);
-  uint64_t icmp_window = 0, icmp_sent_in_window = 0;
-  if (!slots || !msgs || !iov || !names || !lens || !icmp) goto out;
-
-  while (wait_readable(dp, q->tun_fd)) {
-    for (;;) { /* drain the TUN, a batch at a time */
-      if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) goto out;
-      int n = 0;
-      uint64_t bytes = 0;
-      while (n < DP_BATCH) {
-        ssize_t r = read(q->tun_fd, slots[n].buf + DP_HEADROOM, DP_BUF_SIZE - DP_HEADROOM);
-        if (r < 0) {
-          if (errno == EINTR) continue;
-          if (errno != EAGAIN && n == 0) usleep(10000); /* device gone or broken: do not spin */
-          break; /* EAGAIN: drained; anything else: back to poll */
-        }
-        lens[n++] = (size_t)r;
-        bytes += (uint64_t)r;
-      }
-      if (n == 0) break;
-      cadd(c, TC_OUT_PACKETS, (uint64_t)n);
-      cadd(c, TC_OUT_BYTES, bytes);
-      cadd(c, TC_OUT_BATCHES, 1);
-
-      int k = 0;
-      uint64_t no_route = 0, malformed = 0, icmp_n = 0;
-      pthread_rwlock_rdlock(&dp->lock);
-      for (int i = 0; i < n; i++) {
-        uint8_t *pkt = slots[i].buf + DP_HEADROOM;
-        struct ip_view v;
-        if (ip_parse(pkt, lens[i], &v) != 0) {
-          malformed++;
-          continue;
-        }
-        struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, v.family, v.dst));
-        if (!p) {
-          no_route++;
-          uint64_t s = now_sec();
-          if (s != icmp_window) icmp_window = s, icmp_sent_in_window = 0;
-          if (icmp_sent_in_window < ICMP_PER_SECOND) {
-            const uint8_t *from = v.family == 4 ? (dp->opt.has_local4 ? dp->opt.local4 : NULL)
-                                                : (dp->opt.has_local6 ? dp->opt.local6 : NULL);
-            size_t il = icmp_net_unreachable(pkt, lens[i], &v, from, icmp);
-            if (il && write(q->tun_fd, icmp, il) == (ssize_t)il) icmp_n++, icmp_sent_in_window++;
-          }
-          continue;
-        }
-        memcpy(&names[k], &p->ep, p->ep_len);
-        iov[k].iov_base = pkt;
-        iov[k].iov_len = lens[i];
-        msgs[k].msg_hdr = (struct msghdr){
-            .msg_name = &names[k], .msg_namelen = p->ep_len, .msg_iov = &iov[k], .msg_iovlen = 1};
-        k++;
-      }
-      pthread_rwlock_unlock(&dp->lock);
-      cadd(c, TC_OUT_DROP_NO_ROUTE, no_route);
-      cadd(c, TC_OUT_DROP_MALFORMED, malformed);
-      cadd(c, TC_OUT_ICMP_UNREACHABLE, icmp_n);
-
-      uint64_t sent = 0, sent_bytes = 0, errors = 0;
-      for (int at = 0; at < k;) {
-        int r = sendmmsg(q->udp_fd, msgs + at, (unsigned)(k - at), 0);
-        if (r < 0) {
-          if (errno == EINTR) continue;
-          errors++; /* the datagram at `at` failed (unreachable, too big, ...): skip it */
-          at++;
-          continue;
-        }
-        for (int j = at; j < at + r; j++) sent_bytes += iov[j].iov_len;
-        sent += (uint64_t)r;
-        at += r;
-      }
-      cadd(c, TC_OUT_SENT_PACKETS, sent);
-      cadd(c, TC_OUT_SENT_BYTES, sent_bytes);
-      cadd(c, TC_OUT_DROP_SEND_ERROR, errors);
-      if (n < DP_BATCH) break;
-    }
-  }
-out:
-  free(slots);
-  free(msgs);
-  free(iov);
-  free(names);
-  free(lens);
-  free(icmp);
-  return NULL;
-}
-
-/* ---- 3. inbound: UDP -> TUN ------------------------------------------------------------ */
-
-/* The outer source as (family, address bytes); v4-mapped IPv6 counts as IPv4. */
-static int outer_source(const struct sockaddr_storage *ss, const uint8_t **addr) {
-  if (ss->ss_family == AF_INET) {
-    *addr = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-    return 4;
-  }
-  const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-  if (IN6_IS_ADDR_V4MAPPED(a6)) {
-    *addr = a6->s6_addr + 12;
-    return 4;
-  }
-  *addr = a6->s6_addr;
-  return 6;
-}
-
-enum in_verdict { IN_DELIVER, IN_UNKNOWN_PEER, IN_SPOOFED, IN_MALFORMED, IN_OVERSIZED };
-
-static enum in_verdict check_inbound(struct dataplane *dp, const struct sockaddr_storage *from, const uint8_t *pkt,
-                                     size_t len, int truncated) {
-  const uint8_t *oaddr;
-  int ofam = outer_source(from, &oaddr);
-  if (rt_lookup(&dp->peer_addrs, ofam, oaddr) == RT_NONE) return IN_UNKNOWN_PEER;
-  if (truncated || (int)len > dp->opt.mtu) return IN_OVERSIZED;
-  struct ip_view v;
-  if (ip_parse(pkt, len, &v) != 0) return IN_MALFORMED;
-  /* the inner source must lie in a subnet routed to the very peer this datagram came from */
-  struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, v.family, v.src));
-  if (!p || p->family != ofam || memcmp(p->addr, oaddr, ofam == 4 ? 4 : 16) != 0) return IN_SPOOFED;
-  return IN_DELIVER;
-}
-
-static void *inbound_thread(void *arg) {
-  struct dp_queue *q = arg;
-  struct dataplane *dp = q->dp;
-  uint64_t *c = q->counters;
-  struct slot *slots = alloc_slots();
-  struct mmsghdr *msgs = calloc(DP_BATCH, sizeof(*msgs));
-  struct iovec *iov = calloc(DP_BATCH, sizeof(*iov));
-  struct sockaddr_storage *names = calloc(DP_BATCH, sizeof(*names));
-  uint8_t *verdict = calloc(DP_BATCH, 1);
-  if (!slots || !msgs || !iov || !names || !verdict) goto out;
-
-  while (wait_readable(dp, q->udp_fd)) {
-    for (;;) {
-      if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) goto out;
-      for (int i = 0; i < DP_BATCH; i++) {
-        iov[i].iov_base = slots[i].buf + DP_HEADROOM;
-        iov[i].iov_len = DP_BUF_SIZE - DP_HEADROOM;
-        msgs[i].msg_hdr = (struct msghdr){
-            .msg_name = &names[i], .msg_namelen = sizeof(names[i]), .msg_iov = &iov[i], .msg_iovlen = 1};
-      }
-      int n = recvmmsg(q->udp_fd, msgs, DP_BATCH, MSG_DONTWAIT, NULL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        break; /* EAGAIN, or a queued ICMP error (ECONNREFUSED ...): back to poll */
-      }
-      if (n == 0) break;
-      uint64_t bytes = 0;
-      uint64_t counts[5] = {0};
-      pthread_rwlock_rdlock(&dp->lock);
-      for (int i = 0; i < n; i++) {
-        size_t len = msgs[i].msg_len;
-        bytes += len;
-        verdict[i] = (uint8_t)check_inbound(dp, &names[i], iov[i].iov_base, len,
-                                            (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
-        counts[verdict[i]]++;
-      }
-      pthread_rwlock_unlock(&dp->lock);
-      cadd(c, TC_IN_PACKETS, (uint64_t)n);
-      cadd(c, TC_IN_BYTES, bytes);
-      cadd(c, TC_IN_BATCHES, 1);
-      cadd(c, TC_IN_DROP_UNKNOWN_PEER, counts[IN_UNKNOWN_PEER]);
-      cadd(c, TC_IN_DROP_SPOOFED_SOURCE, counts[IN_SPOOFED]);
-      cadd(c, TC_IN_DROP_MALFORMED, counts[IN_MALFORMED]);
-      cadd(c, TC_IN_DROP_OVERSIZED, counts[IN_OVERSIZED]);
-
-      uint64_t delivered = 0, dbytes = 0, werr = 0;
-      for (int i = 0; i < n; i++) {
-        if (verdict[i] != IN_DELIVER) continue;
-        size_t len = msgs[i].msg_len;
-        ssize_t w;
-        do w = write(q->tun_fd, iov[i].iov_base, len);
-        while (w < 0 && errno == EINTR);
-        if (w == (ssize_t)len) delivered++, dbytes += len;
-        else werr++;
-      }
-      cadd(c, TC_IN_DELIVERED_PACKETS, delivered);
-      cadd(c, TC_IN_DELIVERED_BYTES, dbytes);
-      cadd(c, TC_IN_DROP_TUN_WRITE_ERROR, werr);
-      if (n < DP_BATCH) break;
-    }
-  }
-out:
-  free(slots);
-  free(msgs);
-  free(iov);
-  free(names);
-  free(verdict);
-  return NULL;
-}
-
-/* ---- 4. commands ----------------------------------------------------------------------- */
+/* ---- 2. commands ----------------------------------------------------------------------- */
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
@@ -425,6 +195,10 @@ static size_t op_size(int op) {
   case DP_OP_DEL_PEER: return 8;
   case DP_OP_SET_ROUTE: return 28;
   case DP_OP_DEL_ROUTE: return 28;
+  case DP_OP_INSTALL_SESSION: return 84;
+  case DP_OP_RETIRE_SESSION: return 8;
+  case DP_OP_SEND_KEEPALIVE: return 8;
+  case DP_OP_CLEAR_STAGED: return 8;
   default: return 0;
   }
 }
@@ -436,7 +210,7 @@ long dp_validate(const uint8_t *cmds, size_t len) {
     const uint8_t *r = cmds + at;
     size_t size = rd16(r + 2);
     if (op_size(r[0]) == 0 || size != op_size(r[0]) || size > len - at) return (long)at;
-    if (r[0] != DP_OP_DEL_ROUTE && rd32(r + 4) >= DP_MAX_PEERS) return (long)at;
+    if (r[0] != DP_OP_DEL_ROUTE && r[0] != DP_OP_RETIRE_SESSION && rd32(r + 4) >= DP_MAX_PEERS) return (long)at;
     if (r[0] == DP_OP_SET_PEER || r[0] == DP_OP_SET_ROUTE || r[0] == DP_OP_DEL_ROUTE) {
       int fam = r[8];
       if (fam != 4 && fam != 6) return (long)at;
@@ -496,13 +270,19 @@ static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, c
 long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len) {
   long bad = dp_validate(cmds, len);
   if (bad >= 0) return bad;
+  if (!dp->wg) /* session commands exist only in encrypted mode */
+    for (size_t at = 0; at < len; at += rd16(cmds + at + 2))
+      if (cmds[at] >= DP_OP_INSTALL_SESSION) return (long)at;
   pthread_rwlock_wrlock(&dp->lock);
   for (size_t at = 0; at < len;) {
     const uint8_t *r = cmds + at;
     uint32_t id = rd32(r + 4);
     switch (r[0]) {
-    case DP_OP_SET_PEER: set_peer(dp, id, r[8], rd16(r + 10), r + 12); break;
+    case DP_OP_SET_PEER:
+      if (set_peer(dp, id, r[8], rd16(r + 10), r + 12) == 0 && dp->wg) wg_peer_reserve(dp->wg, id);
+      break;
     case DP_OP_DEL_PEER:
+      if (dp->wg) wg_del_peer(dp, id);
       if (id < dp->peers_cap && dp->peers[id].in_use) {
         addr_ref(dp, dp->peers[id].family, dp->peers[id].addr, -1);
         dp->peers[id].in_use = 0;
@@ -510,6 +290,10 @@ long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len) {
       break;
     case DP_OP_SET_ROUTE: rt_set(&dp->routes, r[8], r + 12, r[9], id); break;
     case DP_OP_DEL_ROUTE: rt_del(&dp->routes, r[8], r + 12, r[9]); break;
+    case DP_OP_INSTALL_SESSION: wg_install_session(dp, r); break;
+    case DP_OP_RETIRE_SESSION: wg_retire_session(dp, id); break;
+    case DP_OP_SEND_KEEPALIVE: wg_send_keepalive(dp, id); break;
+    case DP_OP_CLEAR_STAGED: wg_clear_staged(dp, id); break;
     }
     at += rd16(r + 2);
   }
@@ -517,7 +301,7 @@ long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len) {
   return -1;
 }
 
-/* ---- 5. stop --------------------------------------------------------------------------- */
+/* ---- 3. stop --------------------------------------------------------------------------- */
 
 uint64_t dp_cpu_ns(struct dataplane *dp) {
   uint64_t total = 0;
@@ -551,6 +335,7 @@ void dp_stop(struct dataplane *dp) {
   rt_free(&dp->routes);
   rt_free(&dp->peer_addrs);
   free(dp->peers);
+  wg_free(dp->wg);
   pthread_rwlock_destroy(&dp->lock);
   free(dp);
 }

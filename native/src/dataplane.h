@@ -19,11 +19,14 @@
 #include "counters.h"
 #include "route-table.h"
 
+struct wg_state;
+
 #define DP_MAX_QUEUES 16
 #define DP_MAX_PEERS (1u << 20)
 #define DP_BATCH 64
 #define DP_HEADROOM 64      /* room in front of every packet for encapsulation headers */
 #define DP_BUF_SIZE 65600   /* headroom + the largest IP packet, with slack */
+#define DP_TAILROOM 48      /* room after every packet for padding and an AEAD tag */
 
 /* Commands: [op u8][reserved u8][size u16 LE][payload], size counts the whole record. */
 enum dp_op {
@@ -31,6 +34,11 @@ enum dp_op {
   DP_OP_DEL_PEER = 2,  /* peer u32 */
   DP_OP_SET_ROUTE = 3, /* peer u32, family u8, len u8, rsv u16, addr[16] */
   DP_OP_DEL_ROUTE = 4, /* rsv u32, family u8, len u8, rsv u16, addr[16] */
+  /* encrypted mode only (wg.h): */
+  DP_OP_INSTALL_SESSION = 5, /* peer u32, local u32, remote u32, role u8, rsv[3], send[32], recv[32] */
+  DP_OP_RETIRE_SESSION = 6,  /* local index u32 */
+  DP_OP_SEND_KEEPALIVE = 7,  /* peer u32 */
+  DP_OP_CLEAR_STAGED = 8,    /* peer u32 */
 };
 
 struct dp_options {
@@ -39,9 +47,11 @@ struct dp_options {
   struct sockaddr_storage bind;
   socklen_t bind_len;
   int mtu;                    /* TUN MTU: larger inbound packets are dropped as oversized */
-  int has_local4, has_local6; /* source of our ICMP errors */
-  uint8_t local4[4], local6[16];
   int queues;
+  int encrypted;                    /* WireGuard transport (wg.h) instead of plain UDP */
+  uint64_t rekey_after_ms, reject_after_ms; /* session ages (spec: 120 s, 180 s) */
+  void (*notify)(void *ctx);        /* encrypted mode: events are waiting (any thread) */
+  void *notify_ctx;
 };
 
 struct dp_peer {
@@ -79,6 +89,7 @@ struct dataplane {
   int n_queues;
   struct dp_queue q[DP_MAX_QUEUES];
   uint64_t *counters; /* n_queues * TULLE_COUNTER_SLOTS */
+  struct wg_state *wg; /* encrypted mode, else NULL */
 };
 
 /* Opens the fds (inside opt->netns when set) and starts the threads. On error returns NULL and

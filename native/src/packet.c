@@ -47,7 +47,7 @@ static void put16(uint8_t *p, uint16_t x) {
   p[1] = (uint8_t)x;
 }
 
-static size_t icmp4(const uint8_t *orig, size_t len, const uint8_t *from, uint8_t *out) {
+static size_t icmp4(const uint8_t *orig, size_t len, uint8_t *out) {
   size_t ihl = (size_t)(orig[0] & 0x0f) * 4;
   uint8_t proto = orig[9];
   if ((orig[6] & 0x1f) || orig[7]) return 0; /* not the first fragment */
@@ -63,7 +63,7 @@ static size_t icmp4(const uint8_t *orig, size_t len, const uint8_t *from, uint8_
   put16(out + 2, (uint16_t)total);
   out[8] = 64;
   out[9] = 1;
-  memcpy(out + 12, from ? from : orig + 16, 4);
+  memcpy(out + 12, orig + 16, 4);
   memcpy(out + 16, orig + 12, 4);
   put16(out + 10, inet_checksum(out, 20, 0));
   out[20] = 3; /* destination unreachable */
@@ -73,7 +73,7 @@ static size_t icmp4(const uint8_t *orig, size_t len, const uint8_t *from, uint8_
   return total;
 }
 
-static size_t icmp6(const uint8_t *orig, size_t len, const uint8_t *from, uint8_t *out) {
+static size_t icmp6(const uint8_t *orig, size_t len, uint8_t *out) {
   if (orig[8] == 0xff || orig[24] == 0xff) return 0; /* multicast source or destination */
   if (orig[6] == 58 && len > 40 && orig[40] < 128) return 0; /* an ICMPv6 error itself */
   size_t quote = len > 1280 - 48 ? 1280 - 48 : len;
@@ -83,7 +83,7 @@ static size_t icmp6(const uint8_t *orig, size_t len, const uint8_t *from, uint8_
   put16(out + 4, (uint16_t)plen);
   out[6] = 58;
   out[7] = 64;
-  memcpy(out + 8, from ? from : orig + 24, 16);
+  memcpy(out + 8, orig + 24, 16);
   memcpy(out + 24, orig + 8, 16);
   out[40] = 1; /* destination unreachable */
   out[41] = 0; /* no route to destination */
@@ -96,7 +96,6 @@ static size_t icmp6(const uint8_t *orig, size_t len, const uint8_t *from, uint8_
   return 40 + plen;
 }
 
-size_t icmp_net_unreachable(const uint8_t *orig, size_t len, const struct ip_view *v, const uint8_t *from,
-                            uint8_t *out) {
-  return v->family == 4 ? icmp4(orig, len, from, out) : icmp6(orig, len, from, out);
+size_t icmp_net_unreachable(const uint8_t *orig, size_t len, const struct ip_view *v, uint8_t *out) {
+  return v->family == 4 ? icmp4(orig, len, out) : icmp6(orig, len, out);
 }

@@ -26,12 +26,12 @@ int ip_parse(const uint8_t *buf, size_t len, struct ip_view *v);
 
 /*
  * Build "destination network unreachable" (ICMPv4 3/0 or ICMPv6 1/0) for the packet `orig` into
- * `out` (room >= 1280 bytes). `from` is the source address of the error (4 or 16 bytes, may be
- * NULL: then the original destination is used). Returns its length, or 0 when no error may be
- * sent for `orig` (it is itself an ICMP error, a fragment tail, or has a multicast source).
+ * `out` (room >= 1280 bytes). Its source is the unreachable destination itself: tulle has no
+ * address of its own on the TUN link, and the kernel drops a packet whose source is one of its
+ * own addresses. Returns its length, or 0 when no error may be sent for `orig` (it is itself an
+ * ICMP error, a fragment tail, or has a multicast source or destination).
  */
-size_t icmp_net_unreachable(const uint8_t *orig, size_t len, const struct ip_view *v, const uint8_t *from,
-                            uint8_t *out);
+size_t icmp_net_unreachable(const uint8_t *orig, size_t len, const struct ip_view *v, uint8_t *out);
 
 uint16_t inet_checksum(const void *data, size_t len, uint32_t seed);
 

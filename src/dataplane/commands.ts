@@ -6,6 +6,12 @@
  *   deletePeer  op 2,  8 B: peer u32
  *   setRoute    op 3, 28 B: peer u32, family u8, len u8, rsv u16, subnet[16]
  *   deleteRoute op 4, 28 B: rsv u32, family u8, len u8, rsv u16, subnet[16]
+ * encrypted mode only (native/src/wg.h):
+ *   installSession op 5, 84 B: peer u32, local index u32, remote index u32, role u8 (1 = current,
+ *                  we initiated; 0 = next, we responded), rsv[3], send key[32], receive key[32]
+ *   retireSession  op 6,  8 B: local index u32 (keys wiped)
+ *   sendKeepalive  op 7,  8 B: peer u32
+ *   clearStaged    op 8,  8 B: peer u32 (a handshake gave up)
  *
  * Peer ids are small integers chosen by the caller (the peer directory); a route names the peer
  * that owns the subnet. Mirrors enum dp_op in native/src/dataplane.h.
@@ -16,10 +22,22 @@ export type Command =
   | { op: 'setPeer'; peer: number; address: string; port: number }
   | { op: 'deletePeer'; peer: number }
   | { op: 'setRoute'; subnet: string; peer: number }
-  | { op: 'deleteRoute'; subnet: string };
+  | { op: 'deleteRoute'; subnet: string }
+  | {
+      op: 'installSession';
+      peer: number;
+      localIndex: number;
+      remoteIndex: number;
+      role: 'current' | 'next';
+      sendKey: Uint8Array;
+      receiveKey: Uint8Array;
+    }
+  | { op: 'retireSession'; localIndex: number }
+  | { op: 'sendKeepalive'; peer: number }
+  | { op: 'clearStaged'; peer: number };
 
-const OP = { setPeer: 1, deletePeer: 2, setRoute: 3, deleteRoute: 4 } as const;
-const SIZE = { setPeer: 28, deletePeer: 8, setRoute: 28, deleteRoute: 28 } as const;
+const OP = { setPeer: 1, deletePeer: 2, setRoute: 3, deleteRoute: 4, installSession: 5, retireSession: 6, sendKeepalive: 7, clearStaged: 8 } as const;
+const SIZE = { setPeer: 28, deletePeer: 8, setRoute: 28, deleteRoute: 28, installSession: 84, retireSession: 8, sendKeepalive: 8, clearStaged: 8 } as const;
 
 export function encodeCommands(cmds: readonly Command[]): Uint8Array {
   const out = new Uint8Array(cmds.reduce((n, c) => n + SIZE[c.op], 0));
@@ -38,7 +56,20 @@ export function encodeCommands(cmds: readonly Command[]): Uint8Array {
         break;
       }
       case 'deletePeer':
+      case 'sendKeepalive':
+      case 'clearStaged':
         view.setUint32(at + 4, c.peer, true);
+        break;
+      case 'retireSession':
+        view.setUint32(at + 4, c.localIndex, true);
+        break;
+      case 'installSession':
+        view.setUint32(at + 4, c.peer, true);
+        view.setUint32(at + 8, c.localIndex, true);
+        view.setUint32(at + 12, c.remoteIndex, true);
+        out[at + 16] = c.role === 'current' ? 1 : 0;
+        out.set(c.sendKey, at + 20);
+        out.set(c.receiveKey, at + 52);
         break;
       case 'setRoute':
       case 'deleteRoute': {

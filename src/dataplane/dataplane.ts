@@ -18,10 +18,14 @@ export interface DataPlaneOptions {
   port?: number;
   /** TUN MTU; inbound packets larger than this are dropped as oversized. */
   mtu: number;
-  /** Source address of the ICMP errors tulle writes into the TUN. */
-  localAddress4?: string;
-  localAddress6?: string;
   queues?: number;
+  /** Encrypted mode: WireGuard transport data; sessions come from src/wireguard/. */
+  encrypted?: boolean;
+  /** Session ages for rekey / reject (defaults 120 s / 180 s; tests shorten them). */
+  rekeyAfterMs?: number;
+  rejectAfterMs?: number;
+  /** Encrypted mode: called (on the JS thread) when events wait in drainEvents(). */
+  onEvents?: () => void;
 }
 
 export type Counters = Record<string, bigint>;
@@ -35,6 +39,14 @@ export interface DataPlane {
   /** CPU time of the packet threads so far, seconds. */
   cpuSeconds(): number;
   stop(): void;
+  /** Encrypted mode: raw event records (see src/wireguard/events.ts), or null when none wait. */
+  drainEvents(): Uint8Array | null;
+  /** Encrypted mode: sends one datagram (a handshake message) from the data plane's socket. */
+  sendRaw(address: string, port: number, bytes: Uint8Array): boolean;
+  /** Encrypted mode: per peer [last data sent, last data received, last auth received, last sent], ms. */
+  peerActivity(ids: Uint32Array): Float64Array;
+  /** The clock of peerActivity, ms. */
+  monotonicMs(): number;
 }
 
 export function startDataPlane(options: DataPlaneOptions): DataPlane {
@@ -63,6 +75,18 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
     },
     cpuSeconds() {
       return addon.cpuNs(started.handle) / 1e9;
+    },
+    drainEvents() {
+      return stopped ? null : addon.drainEvents(started.handle);
+    },
+    sendRaw(address, port, bytes) {
+      return !stopped && addon.sendRaw(started.handle, address, port, bytes);
+    },
+    peerActivity(ids) {
+      return addon.peerActivity(started.handle, ids);
+    },
+    monotonicMs() {
+      return addon.monotonicMs();
     },
     stop() {
       if (stopped) return;

@@ -11,9 +11,11 @@ export interface NativeStartOptions {
   bindAddress?: string;
   port?: number;
   mtu?: number;
-  localAddress4?: string;
-  localAddress6?: string;
   queues?: number;
+  encrypted?: boolean;
+  rekeyAfterMs?: number;
+  rejectAfterMs?: number;
+  onEvents?: () => void;
 }
 
 export interface NativeAddon {
@@ -24,6 +26,14 @@ export interface NativeAddon {
   counterNames(): string[];
   routeLookup(commands: Uint8Array, queries: Uint8Array): Uint32Array;
   counterSlots: number;
+  // encrypted mode (native/src/addon-wg.c)
+  drainEvents(handle: object): Uint8Array | null;
+  sendRaw(handle: object, address: string, port: number, bytes: Uint8Array): boolean;
+  peerActivity(handle: object, ids: Uint32Array): Float64Array;
+  monotonicMs(): number;
+  aeadSeal(key: Uint8Array, counter: bigint, plaintext: Uint8Array): Uint8Array | null;
+  aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
+  replayCheck(counters: BigUint64Array): Uint8Array;
 }
 
 function findRoot(): string {

@@ -4,6 +4,13 @@
  */
 import { run } from './exec.js';
 
+/**
+ * The TUN's transmit ring (kernel -> tulle). The kernel drops, not queues, when it is full; at
+ * the default 500 packets a single TCP stream lost ~4% of its packets there (TX dropped on the
+ * TUN, TcpRetransSegs on the sender); 2000 measured zero drops with no throughput cost.
+ */
+export const TUN_TX_QUEUE_PACKETS = 2000;
+
 export interface TunSetup {
   name: string;
   /** ip -n NETNS, or undefined for our own namespace */
@@ -21,7 +28,7 @@ function ip(netnsName: string | undefined, ...args: string[]) {
 
 export async function configureTun(s: TunSetup): Promise<void> {
   await ip(s.netnsName, 'addr', 'replace', s.address, 'dev', s.name);
-  await ip(s.netnsName, 'link', 'set', 'dev', s.name, 'mtu', String(s.mtu), 'up');
+  await ip(s.netnsName, 'link', 'set', 'dev', s.name, 'mtu', String(s.mtu), 'txqueuelen', String(TUN_TX_QUEUE_PACKETS), 'up');
   for (const r of s.routes) await ip(s.netnsName, 'route', 'replace', r, 'dev', s.name);
 }
 

@@ -178,7 +178,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     if (stopping) return;
     state = 'starting';
     const subnetBase = own.subnet.split('/')[0]!;
-    dp = backend.startDataPlane({ tunName: cfg.tunName, mtu, localAddress4: subnetBase });
+    dp = backend.startDataPlane({ tunName: cfg.tunName, mtu });
     tunAddress = `${subnetBase}/32`;
     await host.configureTun({ name: dp.tunName, address: tunAddress, mtu, routes: [network.network] });
     dir = new PeerDirectory(backend);

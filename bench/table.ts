@@ -1,0 +1,43 @@
+/** Medians and the markdown tables the benchmark prints: one row per system. */
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export interface Column {
+  key: string;
+  title: string;
+  digits: number;
+}
+
+export type Values = Record<string, number | undefined>;
+
+const fmt = (v: number | undefined, d: number) => (v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(d));
+
+function table(head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
+}
+
+/** Absolute medians, one row per system. */
+export function valuesTable(columns: Column[], systems: Array<[string, Values]>): string {
+  return table(
+    ['system', ...columns.map((c) => c.title)],
+    systems.map(([name, v]) => [name, ...columns.map((c) => fmt(v[c.key], c.digits))]),
+  );
+}
+
+/** Each system's median divided by the baseline's (the first system), column by column. */
+export function ratioTable(columns: Column[], systems: Array<[string, Values]>): string {
+  const [, base] = systems[0]!;
+  return table(
+    ['system / ' + systems[0]![0], ...columns.map((c) => c.title)],
+    systems.slice(1).map(([name, v]) => [
+      name,
+      ...columns.map((c) => {
+        const a = v[c.key], b = base[c.key];
+        return a === undefined || b === undefined || b === 0 ? '—' : `${(a / b).toFixed(2)}×`;
+      }),
+    ]),
+  );
+}

@@ -1,0 +1,60 @@
+#include "aead.h"
+#include <openssl/evp.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct aead {
+  EVP_CIPHER_CTX *enc, *dec;
+  uint64_t enc_key_id, dec_key_id; /* 0 = none loaded */
+};
+
+struct aead *aead_new(void) {
+  struct aead *a = calloc(1, sizeof(*a));
+  if (!a) return NULL;
+  a->enc = EVP_CIPHER_CTX_new();
+  a->dec = EVP_CIPHER_CTX_new();
+  if (!a->enc || !a->dec || EVP_EncryptInit_ex(a->enc, EVP_chacha20_poly1305(), NULL, NULL, NULL) != 1 ||
+      EVP_DecryptInit_ex(a->dec, EVP_chacha20_poly1305(), NULL, NULL, NULL) != 1 ||
+      EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1 ||
+      EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1) {
+    aead_free(a);
+    return NULL;
+  }
+  return a;
+}
+
+void aead_free(struct aead *a) {
+  if (!a) return;
+  EVP_CIPHER_CTX_free(a->enc);
+  EVP_CIPHER_CTX_free(a->dec);
+  free(a);
+}
+
+static void nonce_of(uint64_t counter, uint8_t iv[12]) {
+  memset(iv, 0, 4);
+  for (int i = 0; i < 8; i++) iv[4 + i] = (uint8_t)(counter >> (8 * i));
+}
+
+int aead_seal(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len) {
+  uint8_t iv[12];
+  int n = 0, fin = 0;
+  nonce_of(counter, iv);
+  const uint8_t *k = key_id != a->enc_key_id ? key : NULL;
+  if (EVP_EncryptInit_ex(a->enc, NULL, NULL, k, iv) != 1) return -1;
+  a->enc_key_id = key_id;
+  if (len && EVP_EncryptUpdate(a->enc, buf, &n, buf, (int)len) != 1) return -1;
+  if (EVP_EncryptFinal_ex(a->enc, buf + n, &fin) != 1) return -1;
+  return EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, buf + len) == 1 ? 0 : -1;
+}
+
+int aead_open(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len) {
+  uint8_t iv[12];
+  int n = 0, fin = 0;
+  nonce_of(counter, iv);
+  const uint8_t *k = key_id != a->dec_key_id ? key : NULL;
+  if (EVP_DecryptInit_ex(a->dec, NULL, NULL, k, iv) != 1) return -1;
+  a->dec_key_id = key_id;
+  if (EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_AEAD_SET_TAG, AEAD_TAG_BYTES, buf + len) != 1) return -1;
+  if (len && EVP_DecryptUpdate(a->dec, buf, &n, buf, (int)len) != 1) return -1;
+  return EVP_DecryptFinal_ex(a->dec, buf + n, &fin) == 1 ? 0 : -1;
+}

@@ -1,0 +1,24 @@
+/*
+ * ChaCha20-Poly1305 for WireGuard transport data, through the OpenSSL inside the node binary.
+ * One context per thread; the key is loaded again only when the session changes (key_id).
+ * Nonce = 4 zero bytes || counter (u64 little-endian); no additional data.
+ * Both directions work in place: buf holds the plaintext/ciphertext, the tag follows it.
+ */
+#ifndef TULLE_AEAD_H
+#define TULLE_AEAD_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define AEAD_KEY_BYTES 32
+#define AEAD_TAG_BYTES 16
+
+struct aead;
+
+struct aead *aead_new(void);
+void aead_free(struct aead *a);
+/* Encrypts buf[0..len) in place and writes the tag at buf + len. 0 on success. */
+int aead_seal(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len);
+/* Decrypts buf[0..len) in place and checks the tag at buf + len. 0 when authentic. */
+int aead_open(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len);
+
+#endif

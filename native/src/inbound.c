@@ -1,0 +1,158 @@
+/*
+ * Inbound: UDP -> TUN. Stages, in order: recvmmsg a batch -> per datagram, under the read lock:
+ * known peer address? -> size -> parse -> inner source in that peer's subnet? -> write the
+ * survivors to the TUN. Every drop is counted by reason. In encrypted mode open_batch
+ * (wg-data.c per datagram) replaces the checks: WireGuard messages only, opened in place.
+ */
+#include "dataplane.h"
+#include "loop.h"
+#include "packet.h"
+#include "wg.h"
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+/* The outer source as (family, address bytes); v4-mapped IPv6 counts as IPv4. */
+static int outer_source(const struct sockaddr_storage *ss, const uint8_t **addr) {
+  if (ss->ss_family == AF_INET) {
+    *addr = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+    return 4;
+  }
+  const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(a6)) {
+    *addr = a6->s6_addr + 12;
+    return 4;
+  }
+  *addr = a6->s6_addr;
+  return 6;
+}
+
+enum in_verdict { IN_DELIVER, IN_UNKNOWN_PEER, IN_SPOOFED, IN_MALFORMED, IN_OVERSIZED };
+
+static enum in_verdict check_inbound(struct dataplane *dp, const struct sockaddr_storage *from, const uint8_t *pkt,
+                                     size_t len, int truncated) {
+  const uint8_t *oaddr;
+  int ofam = outer_source(from, &oaddr);
+  if (rt_lookup(&dp->peer_addrs, ofam, oaddr) == RT_NONE) return IN_UNKNOWN_PEER;
+  if (truncated || (int)len > dp->opt.mtu) return IN_OVERSIZED;
+  struct ip_view v;
+  if (ip_parse(pkt, len, &v) != 0) return IN_MALFORMED;
+  /* the inner source must lie in a subnet routed to the very peer this datagram came from */
+  struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, v.family, v.src));
+  if (!p || p->family != ofam || memcmp(p->addr, oaddr, ofam == 4 ? 4 : 16) != 0) return IN_SPOOFED;
+  return IN_DELIVER;
+}
+
+/* Encrypted mode: opens each datagram in place; survivors get verdict IN_DELIVER and their iov
+ * and msg_len narrowed to the inner packet. */
+static void open_batch(struct dataplane *dp, struct aead *a, struct mmsghdr *msgs, struct iovec *iov,
+                       struct sockaddr_storage *names, uint8_t *verdict, int n, uint64_t *c) {
+  static const int counter_of[WG_IN_VERDICTS] = {
+      [WG_IN_DELIVER] = -1,
+      [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
+      [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
+      [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
+      [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,
+      [WG_IN_EXPIRED] = TC_IN_DROP_EXPIRED_SESSION,
+      [WG_IN_DECRYPT] = TC_IN_DROP_DECRYPT,
+      [WG_IN_REPLAY] = TC_IN_DROP_REPLAY,
+      [WG_IN_MALFORMED] = TC_IN_DROP_MALFORMED,
+      [WG_IN_OVERSIZED] = TC_IN_DROP_OVERSIZED,
+      [WG_IN_CRYPTOKEY] = TC_IN_DROP_CRYPTOKEY_ROUTING,
+  };
+  uint64_t counts[WG_IN_VERDICTS] = {0};
+  uint64_t now = wg_now_ms();
+  for (int i = 0; i < n; i++) {
+    uint8_t *p = iov[i].iov_base;
+    size_t len = msgs[i].msg_len;
+    enum wg_in_verdict v = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? WG_IN_OVERSIZED
+                                                                   : wg_open_datagram(dp, a, &names[i], &p, &len, now, c);
+    counts[v]++;
+    verdict[i] = v == WG_IN_DELIVER ? IN_DELIVER : IN_MALFORMED; /* only DELIVER is looked at later */
+    iov[i].iov_base = p;
+    msgs[i].msg_len = (unsigned)len;
+  }
+  for (int v = 0; v < WG_IN_VERDICTS; v++)
+    if (counter_of[v] >= 0) cadd(c, counter_of[v], counts[v]);
+}
+
+void *inbound_thread(void *arg) {
+  struct dp_queue *q = arg;
+  struct dataplane *dp = q->dp;
+  uint64_t *c = q->counters;
+  struct slot *slots = alloc_slots();
+  struct mmsghdr *msgs = calloc(DP_BATCH, sizeof(*msgs));
+  struct iovec *iov = calloc(DP_BATCH, sizeof(*iov));
+  struct sockaddr_storage *names = calloc(DP_BATCH, sizeof(*names));
+  uint8_t *verdict = calloc(DP_BATCH, 1);
+  struct aead *aead = dp->wg ? aead_new() : NULL;
+  if (!slots || !msgs || !iov || !names || !verdict || (dp->wg && !aead)) goto out;
+
+  while (wait_readable(dp, q->udp_fd)) {
+    for (;;) {
+      if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) goto out;
+      for (int i = 0; i < DP_BATCH; i++) {
+        iov[i].iov_base = slots[i].buf + DP_HEADROOM;
+        iov[i].iov_len = DP_BUF_SIZE - DP_HEADROOM;
+        msgs[i].msg_hdr = (struct msghdr){
+            .msg_name = &names[i], .msg_namelen = sizeof(names[i]), .msg_iov = &iov[i], .msg_iovlen = 1};
+      }
+      int n = recvmmsg(q->udp_fd, msgs, DP_BATCH, MSG_DONTWAIT, NULL);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        break; /* EAGAIN, or a queued ICMP error (ECONNREFUSED ...): back to poll */
+      }
+      if (n == 0) break;
+      uint64_t bytes = 0;
+      uint64_t counts[5] = {0};
+      for (int i = 0; i < n; i++) bytes += msgs[i].msg_len;
+      pthread_rwlock_rdlock(&dp->lock);
+      if (dp->wg) {
+        open_batch(dp, aead, msgs, iov, names, verdict, n, c);
+      } else {
+        for (int i = 0; i < n; i++) {
+          verdict[i] = (uint8_t)check_inbound(dp, &names[i], iov[i].iov_base, msgs[i].msg_len,
+                                              (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0);
+          counts[verdict[i]]++;
+        }
+      }
+      pthread_rwlock_unlock(&dp->lock);
+      cadd(c, TC_IN_PACKETS, (uint64_t)n);
+      cadd(c, TC_IN_BYTES, bytes);
+      cadd(c, TC_IN_BATCHES, 1);
+      cadd(c, TC_IN_DROP_UNKNOWN_PEER, counts[IN_UNKNOWN_PEER]);
+      cadd(c, TC_IN_DROP_SPOOFED_SOURCE, counts[IN_SPOOFED]);
+      cadd(c, TC_IN_DROP_MALFORMED, counts[IN_MALFORMED]);
+      cadd(c, TC_IN_DROP_OVERSIZED, counts[IN_OVERSIZED]);
+
+      uint64_t delivered = 0, dbytes = 0, werr = 0;
+      for (int i = 0; i < n; i++) {
+        if (verdict[i] != IN_DELIVER) continue;
+        size_t len = msgs[i].msg_len;
+        ssize_t w;
+        do w = write(q->tun_fd, iov[i].iov_base, len);
+        while (w < 0 && errno == EINTR);
+        if (w == (ssize_t)len) delivered++, dbytes += len;
+        else werr++;
+      }
+      cadd(c, TC_IN_DELIVERED_PACKETS, delivered);
+      cadd(c, TC_IN_DELIVERED_BYTES, dbytes);
+      cadd(c, TC_IN_DROP_TUN_WRITE_ERROR, werr);
+      if (n < DP_BATCH) break;
+    }
+  }
+out:
+  aead_free(aead);
+  free(slots);
+  free(msgs);
+  free(iov);
+  free(names);
+  free(verdict);
+  return NULL;
+}
+

@@ -1,0 +1,212 @@
+/*
+ * Encrypted mode, packet path: seal (outbound) and open (inbound) one WireGuard transport
+ * message in place. Called by outbound.c / inbound.c with the data plane's read lock held;
+ * no allocation (except a peer's staging area, once), no JavaScript, drops are verdicts.
+ *
+ *   outbound: peer's current session usable? -> counter++ -> pad to 16 -> header into the
+ *             headroom -> ChaCha20-Poly1305 in place, tag after -> rekey due? ask TypeScript
+ *             | no usable session -> stage the packet (bounded) and ask for a handshake
+ *   inbound:  type 1-3 -> event ring (TypeScript answers) | type 4 -> receiver index -> session
+ *             -> age -> decrypt -> replay window -> promote `next` -> roaming -> keepalive?
+ *             -> inner IP packet -> inner source routed to this very peer (cryptokey routing)
+ */
+#include "wg.h"
+#include "dataplane.h"
+#include "loop.h"
+#include "packet.h"
+#include <stdlib.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#define WG_KEEPALIVE_TIMEOUT_MS 10000
+#define WG_REKEY_TIMEOUT_MS 5000
+
+static inline uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static inline uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static inline void wr32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static inline void wr64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+
+socklen_t wg_peer_endpoint(struct dataplane *dp, uint32_t id, struct sockaddr_storage *out) {
+  struct dp_peer *p = peer_get(dp, id);
+  struct wg_peer *wp = wg_peer_get(dp->wg, id);
+  if (!p) return 0;
+  if (!wp) { /* never roamed: nothing can be writing */
+    memcpy(out, &p->ep, sizeof(*out));
+    return p->ep_len;
+  }
+  for (;;) {
+    uint32_t s1 = atomic_load_explicit(&wp->ep_seq, memory_order_acquire);
+    if (s1 & 1) continue;
+    memcpy(out, &p->ep, sizeof(*out));
+    socklen_t l = p->ep_len;
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&wp->ep_seq, memory_order_relaxed) == s1) return l;
+  }
+}
+
+static int same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b) {
+  if (a->ss_family != b->ss_family) return 0;
+  if (a->ss_family == AF_INET) {
+    const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+    return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+  }
+  const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+  return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+}
+
+static void roam(struct dataplane *dp, uint32_t id, const struct sockaddr_storage *from, uint64_t *c) {
+  struct dp_peer *p = peer_get(dp, id);
+  struct wg_peer *wp = wg_peer_get(dp->wg, id);
+  if (!p || !wp || same_endpoint(&p->ep, from)) return; /* racy read is fine: only a hint */
+  pthread_mutex_lock(&wp->ep_lock);
+  atomic_fetch_add_explicit(&wp->ep_seq, 1, memory_order_release);
+  atomic_thread_fence(memory_order_release);
+  memcpy(&p->ep, from, sizeof(p->ep));
+  p->ep_len = from->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+  atomic_fetch_add_explicit(&wp->ep_seq, 1, memory_order_release);
+  pthread_mutex_unlock(&wp->ep_lock);
+  cadd(c, TC_IN_WG_ROAMED, 1);
+}
+
+static int session_usable(struct wg_state *w, struct wg_session *s, uint64_t now) {
+  return s->live && now - s->created_ms < w->reject_after_ms &&
+         atomic_load_explicit(&s->send_counter, memory_order_relaxed) < WG_REJECT_AFTER_MESSAGES;
+}
+
+/* Seals with session s. Returns the counter used, or UINT64_MAX when the session is spent. */
+static uint64_t seal_with(struct wg_session *s, struct aead *a, uint8_t *pkt, size_t len, size_t mtu,
+                          uint8_t **out, size_t *out_len) {
+  uint64_t ctr = atomic_fetch_add_explicit(&s->send_counter, 1, memory_order_relaxed);
+  if (ctr >= WG_REJECT_AFTER_MESSAGES) return UINT64_MAX;
+  size_t padded = (len + 15) & ~(size_t)15;
+  if (padded > mtu) padded = len > mtu ? len : mtu; /* pad to 16, but never past the MTU */
+  memset(pkt + len, 0, padded - len);
+  uint8_t *h = pkt - WG_HEADER;
+  h[0] = 4, h[1] = h[2] = h[3] = 0;
+  wr32(h + 4, s->remote_index);
+  wr64(h + 8, ctr);
+  if (aead_seal(a, s->key_id, s->send_key, ctr, pkt, padded) != 0) return UINT64_MAX;
+  *out = h;
+  *out_len = WG_HEADER + padded + AEAD_TAG_BYTES;
+  return ctr;
+}
+
+enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *pkt, size_t len,
+                                   uint8_t **out, size_t *out_len, uint64_t now, uint64_t *c) {
+  struct wg_state *w = dp->wg;
+  struct wg_peer *wp = wg_peer_get(w, peer);
+  uint64_t *req = c ? &c[TC_OUT_WG_HANDSHAKE_REQUESTS] : NULL, *full = c ? &c[TC_OUT_DROP_EVENT_QUEUE_FULL] : NULL;
+  if (!wp) return WG_OUT_STAGE_FULL;
+  uint32_t cur = atomic_load_explicit(&wp->cur, memory_order_acquire);
+  struct wg_session *s = cur ? &w->sessions[cur - 1] : NULL;
+  if (s && session_usable(w, s, now)) {
+    uint64_t ctr = seal_with(s, a, pkt, len, (size_t)dp->opt.mtu, out, out_len);
+    if (ctr != UINT64_MAX) {
+      if (s->initiator && (now - s->created_ms >= w->rekey_after_ms || ctr >= WG_REKEY_AFTER_MESSAGES))
+        wg_request_handshake(w, peer, WG_NEED_REKEY, now, req, full);
+      atomic_store_explicit(&wp->last_tx_any_ms, now, memory_order_relaxed);
+      if (len) atomic_store_explicit(&wp->last_tx_data_ms, now, memory_order_relaxed);
+      return WG_OUT_SEND;
+    }
+  }
+  enum wg_out_verdict v = WG_OUT_STAGE_FULL;
+  if (len && len <= WG_STAGE_BYTES) {
+    pthread_mutex_lock(&wp->stage_lock);
+    if (!wp->stage) wp->stage = malloc((size_t)WG_STAGE_PER_PEER * WG_STAGE_BYTES); /* once per peer */
+    if (wp->stage && wp->stage_n < WG_STAGE_PER_PEER) {
+      memcpy(wp->stage + (size_t)wp->stage_n * WG_STAGE_BYTES, pkt, len);
+      wp->stage_len[wp->stage_n++] = (uint16_t)len;
+      v = WG_OUT_STAGED;
+    }
+    pthread_mutex_unlock(&wp->stage_lock);
+  }
+  wg_request_handshake(w, peer, WG_NEED_NO_SESSION, now, req, full);
+  return v;
+}
+
+/* Used by wg.c to send from the control thread with a known-good session. */
+int wg_seal_for_control(struct dataplane *dp, struct wg_session *s, uint8_t *pkt, size_t len, uint8_t **out,
+                        size_t *out_len) {
+  return seal_with(s, dp->wg->apply_aead, pkt, len, (size_t)dp->opt.mtu, out, out_len) == UINT64_MAX ? -1 : 0;
+}
+
+static size_t inner_length(const uint8_t *b, size_t n) {
+  if (n >= 20 && b[0] >> 4 == 4) return (size_t)b[2] << 8 | b[3];
+  if (n >= 40 && b[0] >> 4 == 6) return 40 + ((size_t)b[4] << 8 | b[5]);
+  return 0;
+}
+
+static enum wg_in_verdict handshake_message(struct dataplane *dp, const struct sockaddr_storage *from,
+                                            const uint8_t *b, size_t n, uint64_t *c) {
+  struct wg_event e = {.kind = WG_EV_HANDSHAKE, .peer = UINT32_MAX, .len = (uint16_t)n};
+  if (from->ss_family == AF_INET) {
+    const struct sockaddr_in *s = (const void *)from;
+    e.family = 4;
+    e.port = ntohs(s->sin_port);
+    memcpy(e.addr, &s->sin_addr, 4);
+  } else {
+    const struct sockaddr_in6 *s = (const void *)from;
+    int mapped = IN6_IS_ADDR_V4MAPPED(&s->sin6_addr);
+    e.family = mapped ? 4 : 6;
+    e.port = ntohs(s->sin6_port);
+    memcpy(e.addr, mapped ? s->sin6_addr.s6_addr + 12 : s->sin6_addr.s6_addr, mapped ? 4 : 16);
+  }
+  memcpy(e.data, b, n);
+  wg_push_event(dp->wg, &e, &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]);
+  return WG_IN_HANDSHAKE;
+}
+
+enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
+                                    uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c) {
+  struct wg_state *w = dp->wg;
+  uint8_t *b = *pkt;
+  size_t n = *len;
+  if (n < 4 || b[1] || b[2] || b[3]) return WG_IN_NOT_WIREGUARD;
+  switch (b[0]) {
+  case 1: return n == 148 ? handshake_message(dp, from, b, n, c) : WG_IN_NOT_WIREGUARD;
+  case 2: return n == 92 ? handshake_message(dp, from, b, n, c) : WG_IN_NOT_WIREGUARD;
+  case 3: return n == 64 ? handshake_message(dp, from, b, n, c) : WG_IN_NOT_WIREGUARD;
+  case 4: break;
+  default: return WG_IN_NOT_WIREGUARD;
+  }
+  if (n < WG_HEADER + AEAD_TAG_BYTES) return WG_IN_MALFORMED;
+  uint32_t idx = rd32(b + 4);
+  struct wg_session *s = wg_session_get(w, idx);
+  if (!s || !peer_get(dp, s->peer)) return WG_IN_UNKNOWN_INDEX;
+  if (now - s->created_ms >= w->reject_after_ms) return WG_IN_EXPIRED;
+  uint64_t ctr = rd64(b + 8);
+  if (ctr >= WG_REJECT_AFTER_MESSAGES) return WG_IN_REPLAY;
+  size_t clen = n - WG_HEADER - AEAD_TAG_BYTES;
+  uint8_t *p = b + WG_HEADER;
+  if (aead_open(a, s->key_id, s->recv_key, ctr, p, clen) != 0) return WG_IN_DECRYPT;
+  pthread_spin_lock(&s->replay_lock);
+  int fresh = replay_accept(&s->replay, ctr);
+  pthread_spin_unlock(&s->replay_lock);
+  if (!fresh) return WG_IN_REPLAY;
+
+  /* authenticated from here on */
+  uint32_t peer = s->peer, slot = idx & WG_SESSION_MASK;
+  struct wg_peer *wp = wg_peer_get(w, peer);
+  uint32_t expect = slot + 1;
+  if (atomic_load_explicit(&wp->next, memory_order_relaxed) == expect &&
+      atomic_compare_exchange_strong(&wp->next, &expect, 0))
+    atomic_store_explicit(&wp->cur, slot + 1, memory_order_release); /* the responder's session is confirmed */
+  atomic_store_explicit(&wp->last_rx_any_ms, now, memory_order_relaxed);
+  roam(dp, peer, from, c);
+  uint64_t rekey_at = w->reject_after_ms > WG_KEEPALIVE_TIMEOUT_MS + WG_REKEY_TIMEOUT_MS
+                          ? w->reject_after_ms - WG_KEEPALIVE_TIMEOUT_MS - WG_REKEY_TIMEOUT_MS
+                          : w->rekey_after_ms;
+  if (s->initiator && now - s->created_ms >= rekey_at)
+    wg_request_handshake(w, peer, WG_NEED_REKEY, now, &c[TC_IN_WG_HANDSHAKE_REQUESTS], &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]);
+  if (clen == 0) return WG_IN_KEEPALIVE;
+
+  size_t iplen = inner_length(p, clen);
+  struct ip_view v;
+  if (!iplen || iplen > clen || ip_parse(p, iplen, &v) != 0) return WG_IN_MALFORMED;
+  if ((int)iplen > dp->opt.mtu) return WG_IN_OVERSIZED;
+  if (rt_lookup(&dp->routes, v.family, v.src) != peer) return WG_IN_CRYPTOKEY;
+  atomic_store_explicit(&wp->last_rx_data_ms, now, memory_order_relaxed);
+  *pkt = p;
+  *len = iplen;
+  return WG_IN_DELIVER;
+}

@@ -1,0 +1,154 @@
+/*
+ * Encrypted mode: WireGuard transport data in the packet loop. TypeScript does the handshake
+ * (src/wireguard/) and installs the resulting keys here; this side seals, opens, checks replay
+ * and cryptokey routing, and reports back only what TypeScript must act on.
+ *
+ *   sessions   a table indexed by the low bits of our receiver index (TypeScript picks indices
+ *              so that each live session owns one slot); per peer, `cur` (sending) and `next`
+ *              (a responder's session, promoted to cur by the first packet received on it).
+ *              Older sessions stay receivable until retired, so a rekey drops nothing.
+ *   staging    outbound packets for a peer with no usable session wait in a small per-peer
+ *              queue (bounded) and go out when a session is installed
+ *   events     handshake messages received (types 1-3, with the source) and "peer N needs a
+ *              handshake" go into a fixed ring; TypeScript is woken once per batch and drains it
+ *
+ * Locking: tables change only in dp_apply under the data plane's write lock; packet threads
+ * hold the read lock per batch. Per-session replay windows have their own spinlock; a peer's
+ * endpoint (roaming) is published with a seqlock.
+ */
+#ifndef TULLE_WG_H
+#define TULLE_WG_H
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include "aead.h"
+#include "replay.h"
+
+#define WG_SESSION_BITS 16
+#define WG_SESSIONS (1u << WG_SESSION_BITS)
+#define WG_SESSION_MASK (WG_SESSIONS - 1)
+#define WG_STAGE_PER_PEER 32
+#define WG_STAGE_BYTES 2048 /* staged packets larger than this are dropped (MTU is far below) */
+#define WG_EVENT_RING 1024
+#define WG_EVENT_DATA 148
+#define WG_EVENT_RECORD 176 /* bytes per event handed to TypeScript, see wg_drain_events */
+#define WG_HEADER 16
+#define WG_REKEY_AFTER_MESSAGES (1ull << 60)
+#define WG_HANDSHAKE_REQUEST_MS 250 /* at most one "needs handshake" per peer per this */
+
+enum wg_event_kind { WG_EV_HANDSHAKE = 1, WG_EV_NEED_HANDSHAKE = 2 };
+enum wg_need_reason { WG_NEED_NO_SESSION = 0, WG_NEED_REKEY = 1 };
+
+struct wg_session {
+  int live;
+  int initiator;
+  uint32_t peer;
+  uint32_t local_index, remote_index;
+  uint64_t key_id; /* unique per install: the per-thread AEAD reloads a key only when it changes */
+  uint64_t created_ms;
+  uint8_t send_key[32], recv_key[32];
+  _Atomic uint64_t send_counter;
+  pthread_spinlock_t replay_lock;
+  struct replay replay;
+};
+
+struct wg_peer {
+  _Atomic uint32_t cur, next; /* session slot + 1; 0 = none */
+  _Atomic uint64_t last_tx_data_ms, last_rx_data_ms, last_rx_any_ms, last_tx_any_ms;
+  _Atomic uint64_t need_requested_ms;
+  pthread_mutex_t stage_lock;
+  int stage_n;
+  uint16_t stage_len[WG_STAGE_PER_PEER];
+  uint8_t *stage; /* WG_STAGE_PER_PEER * WG_STAGE_BYTES, allocated on first use */
+  _Atomic uint32_t ep_seq; /* seqlock over the dp_peer's ep/addr during roaming */
+  pthread_mutex_t ep_lock;
+};
+
+struct wg_event {
+  uint8_t kind, family;
+  uint16_t port;
+  uint32_t peer;
+  uint8_t addr[16];
+  uint16_t len;
+  uint8_t data[WG_EVENT_DATA];
+};
+
+struct wg_state {
+  struct wg_session *sessions; /* WG_SESSIONS */
+  struct wg_peer **peers; /* by peer id; each allocated once (its locks never move) */
+  uint32_t peers_cap;
+  uint64_t next_key_id;
+  uint64_t rekey_after_ms, reject_after_ms;
+  struct aead *apply_aead; /* for packets sent from dp_apply (staged, keepalives) */
+  pthread_mutex_t ev_lock;
+  struct wg_event *ring;
+  uint32_t ev_head, ev_count;
+  int ev_notified;
+  void (*notify)(void *ctx); /* wakes TypeScript; called without locks held */
+  void *notify_ctx;
+};
+
+struct dataplane;
+struct dp_peer;
+
+struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms);
+void wg_free(struct wg_state *w);
+uint64_t wg_now_ms(void);
+/* Makes peer id exist (under the write lock). */
+int wg_peer_reserve(struct wg_state *w, uint32_t id);
+static inline struct wg_peer *wg_peer_get(struct wg_state *w, uint32_t id) {
+  return id < w->peers_cap ? w->peers[id] : NULL;
+}
+static inline struct wg_session *wg_session_get(struct wg_state *w, uint32_t local_index) {
+  struct wg_session *s = &w->sessions[local_index & WG_SESSION_MASK];
+  return s->live && s->local_index == local_index ? s : NULL;
+}
+
+/* Events: push from any thread; drain copies up to max records into out (WG_EVENT_RECORD each). */
+void wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter);
+uint32_t wg_drain_events(struct wg_state *w, uint8_t *out, uint32_t max);
+void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_t now, uint64_t *sent_counter,
+                          uint64_t *drop_counter);
+
+/* Commands (dp_apply, write lock held). */
+int wg_install_session(struct dataplane *dp, const uint8_t *rec);
+void wg_retire_session(struct dataplane *dp, uint32_t local_index);
+void wg_send_keepalive(struct dataplane *dp, uint32_t peer);
+void wg_clear_staged(struct dataplane *dp, uint32_t peer);
+void wg_del_peer(struct dataplane *dp, uint32_t peer);
+
+/* Packet path (read lock held). */
+enum wg_out_verdict { WG_OUT_SEND, WG_OUT_STAGED, WG_OUT_STAGE_FULL };
+/* Seals pkt[0..len) in place for peer (header written in the headroom in front of pkt). On
+ * WG_OUT_SEND, out and out_len describe the datagram. DP_TAILROOM bytes after pkt + len must be
+ * writable (padding and tag). c = the calling thread's counters (NULL from the control thread). */
+enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *pkt, size_t len,
+                                   uint8_t **out, size_t *out_len, uint64_t now, uint64_t *c);
+
+enum wg_in_verdict {
+  WG_IN_DELIVER,
+  WG_IN_HANDSHAKE, /* queued for TypeScript */
+  WG_IN_KEEPALIVE,
+  WG_IN_NOT_WIREGUARD,
+  WG_IN_UNKNOWN_INDEX,
+  WG_IN_EXPIRED,
+  WG_IN_DECRYPT,
+  WG_IN_REPLAY,
+  WG_IN_MALFORMED,
+  WG_IN_OVERSIZED,
+  WG_IN_CRYPTOKEY,
+  WG_IN_VERDICTS
+};
+/* Opens a datagram in place. On WG_IN_DELIVER, pkt and len are narrowed to the inner IP packet. */
+enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
+                                    uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c);
+
+/* Seals with a given session from the control thread (staged packets, keepalives). */
+int wg_seal_for_control(struct dataplane *dp, struct wg_session *s, uint8_t *pkt, size_t len, uint8_t **out,
+                        size_t *out_len);
+
+/* The endpoint of a peer, read consistently against a concurrent roaming update. */
+socklen_t wg_peer_endpoint(struct dataplane *dp, uint32_t id, struct sockaddr_storage *out);
+
+#endif

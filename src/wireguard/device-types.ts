@@ -1,0 +1,71 @@
+/**
+ * The device's seams: what it needs of the data plane, its peers' configuration, its options
+ * and its counters (every handshake drop has one).
+ */
+import type { Command } from '../dataplane/commands.js';
+import type { Timing } from './timers.js';
+
+/** What the device needs of the data plane (DataPlane in encrypted mode, or a fake). */
+export interface WireGuardDataPlane {
+  apply(commands: readonly Command[]): void;
+  drainEvents(): Uint8Array | null;
+  sendRaw(address: string, port: number, bytes: Uint8Array): boolean;
+  peerActivity(ids: Uint32Array): Float64Array;
+  monotonicMs(): number;
+}
+
+export interface WireGuardPeerConfig {
+  /** the data plane's peer id (routes name it) */
+  id: number;
+  publicKey: Uint8Array;
+  endpoint: { address: string; port: number };
+  presharedKey?: Uint8Array | undefined;
+  /** 0 / undefined = off */
+  persistentKeepaliveMs?: number | undefined;
+}
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface DeviceOptions {
+  privateKey: Uint8Array;
+  dataPlane: WireGuardDataPlane;
+  timing?: Partial<Timing>;
+  /** wall clock for TAI64N timestamps (must not go backwards across restarts) */
+  wallClockMs?: () => number;
+  random?: () => number;
+  /** how often peer activity is read and timers run (default 100 ms) */
+  pollMs?: number;
+  logger?: Logger;
+}
+
+export const HANDSHAKE_COUNTERS = [
+  'initiations_sent',
+  'initiations_received',
+  'responses_sent',
+  'responses_received',
+  'cookie_replies_sent',
+  'cookie_replies_received',
+  'sessions_installed',
+  'sessions_retired',
+  'keepalives_requested',
+  'handshakes_given_up',
+  'drop_bad_mac1',
+  'drop_bad_mac2',
+  'drop_rate_limited',
+  'drop_unknown_peer',
+  'drop_bad_handshake',
+  'drop_replayed_initiation',
+  'drop_initiation_flood',
+  'drop_unexpected_response',
+  'drop_bad_cookie_reply',
+  'under_load_turns',
+  /** handshake messages that passed mac2 (a valid cookie) while under load */
+  'admitted_under_load',
+  /** wall time spent handling data plane events (all synchronous, so ≈ CPU time), ms */
+  'events_busy_ms',
+] as const;
+export type HandshakeCounter = (typeof HANDSHAKE_COUNTERS)[number];

@@ -1,0 +1,359 @@
+/**
+ * The I/O driver of encrypted mode: it owns the handshake state of every peer and connects
+ * the pure modules (handshake-gate.ts, noise.ts, timers.ts) to the native data plane.
+ *
+ *   data plane events ──▶ drain (bounded per turn) ──▶ handshake message: gate (load, rate,
+ *                                                      macs, cookies) →
+ *                                                      noise → install session / send response
+ *                                                    └▶ needs handshake: timers allow? → initiate
+ *   poll (every pollMs): peer activity from native memory → timers → initiations, keepalives,
+ *                        give-ups (drop staged), zeroed keys
+ *
+ * Sessions: at most three per peer are kept installed (previous, current, next); installing a
+ * fourth retires the oldest. Nothing here runs per data packet, and no key is ever logged.
+ */
+import { MacSigner } from './cookie.js';
+import { HandshakeGate } from './handshake-gate.js';
+import { decodeEvents, type DataPlaneEvent } from './events.js';
+import { messageKind, readU32 } from './messages.js';
+import { consumeInitiation, consumeResponse, createInitiation, createResponse, identity, type Identity, type InitiatorState, type SessionKeys } from './noise.js';
+import { SessionIndices } from './session-indices.js';
+import { tai64nAfter } from './tai64n.js';
+import { DEFAULT_TIMING, PeerTimers, type Timing } from './timers.js';
+import { HANDSHAKE_INITIATION_RATE_MS } from './tuning.js';
+import type { Command } from '../dataplane/commands.js';
+import { HANDSHAKE_COUNTERS, type DeviceOptions, type HandshakeCounter, type Logger, type WireGuardDataPlane, type WireGuardPeerConfig } from './device-types.js';
+
+import { TulleError } from '../util/errors.js';
+
+export * from './device-types.js';
+
+const MAX_EVENTS_PER_TURN = 1024;
+const MIN_BUSY_PAUSE_MS = 10;
+const SESSIONS_KEPT = 3;
+
+interface PeerState {
+  cfg: WireGuardPeerConfig;
+  keyB64: string;
+  signer: MacSigner;
+  timers: PeerTimers;
+  endpoint: { address: string; port: number };
+  lastTimestamp: Uint8Array | undefined;
+  lastInitiationAt: number;
+  pending: InitiatorState | undefined;
+  /** local indices installed, oldest first */
+  sessions: number[];
+  activity: Float64Array;
+}
+
+export class WireGuardDevice {
+  readonly counters: Record<HandshakeCounter, number>;
+  readonly publicKey: Uint8Array;
+  private readonly self: Identity;
+  private readonly dp: WireGuardDataPlane;
+  private readonly timing: Timing;
+  private readonly wallClockMs: () => number;
+  private readonly random: () => number;
+  private readonly log: Logger | undefined;
+  private readonly gate: HandshakeGate;
+  private readonly indices = new SessionIndices();
+  private readonly peers = new Map<number, PeerState>();
+  private readonly byKey = new Map<string, PeerState>();
+  /** our index in an initiation in flight → its peer */
+  private readonly pendingByIndex = new Map<number, PeerState>();
+  private drainTimer: NodeJS.Timeout | undefined;
+  private pollTimer: NodeJS.Timeout | undefined;
+  private readonly pollMs: number;
+
+  constructor(o: DeviceOptions) {
+    this.self = identity(o.privateKey);
+    this.publicKey = this.self.publicKey;
+    this.dp = o.dataPlane;
+    this.timing = { ...DEFAULT_TIMING, ...o.timing };
+    this.wallClockMs = o.wallClockMs ?? Date.now;
+    this.random = o.random ?? Math.random;
+    this.log = o.logger;
+    this.pollMs = o.pollMs ?? 100;
+    this.gate = new HandshakeGate(this.self, this.dp.monotonicMs());
+    this.counters = Object.fromEntries(HANDSHAKE_COUNTERS.map((k) => [k, 0])) as Record<HandshakeCounter, number>;
+  }
+
+  /** Starts the timer loop; call onEvents() whenever the data plane signals events. */
+  start(): void {
+    this.pollTimer ??= setInterval(() => this.poll(), this.pollMs);
+  }
+
+  stop(): void {
+    clearInterval(this.pollTimer);
+    clearTimeout(this.drainTimer);
+    this.pollTimer = this.drainTimer = undefined;
+  }
+
+  /** The data plane's wake-up: drains on the next turn of the event loop. */
+  readonly onEvents = (): void => {
+    this.drainTimer ??= setTimeout(() => this.drain(), 0);
+  };
+
+  addPeer(cfg: WireGuardPeerConfig): void {
+    const keyB64 = Buffer.from(cfg.publicKey).toString('base64');
+    if (this.peers.has(cfg.id)) this.removePeer(cfg.id);
+    const other = this.byKey.get(keyB64);
+    if (other) throw new TulleError('ERR_TULLE_WG_PEER', `peer ${cfg.id}: public key ${keyB64} is already peer ${other.cfg.id}`);
+    const p: PeerState = {
+      cfg,
+      keyB64,
+      signer: new MacSigner(cfg.publicKey),
+      timers: new PeerTimers({ ...this.timing, persistentKeepaliveMs: cfg.persistentKeepaliveMs ?? 0 }, this.random),
+      endpoint: { ...cfg.endpoint },
+      lastTimestamp: undefined,
+      lastInitiationAt: -Infinity,
+      pending: undefined,
+      sessions: [],
+      activity: new Float64Array(4),
+    };
+    this.peers.set(cfg.id, p);
+    this.byKey.set(keyB64, p);
+    this.dp.apply([{ op: 'setPeer', peer: cfg.id, address: cfg.endpoint.address, port: cfg.endpoint.port }]);
+  }
+
+  removePeer(id: number): void {
+    const p = this.peers.get(id);
+    if (!p) return;
+    this.retireAll(p);
+    this.dropPending(p);
+    this.peers.delete(id);
+    this.byKey.delete(p.keyB64);
+    this.dp.apply([{ op: 'deletePeer', peer: id }]);
+  }
+
+  /** Starts a handshake with a peer now (tests; the data plane asks by itself when it needs one). */
+  initiate(id: number): void {
+    const p = this.peers.get(id);
+    if (p) this.sendInitiation(p, this.dp.monotonicMs());
+  }
+
+  /** The local indices installed for a peer, oldest first (tests, status). */
+  sessionsOf(id: number): readonly number[] {
+    return this.peers.get(id)?.sessions ?? [];
+  }
+
+  // ---- events from the data plane --------------------------------------------------------
+
+  /** Handles waiting events now (the data plane wake-up schedules this; tests call it). */
+  drain(): void {
+    this.drainTimer = undefined;
+    const started = performance.now();
+    const now = this.dp.monotonicMs();
+    const events: DataPlaneEvent[] = [];
+    for (let buf = this.dp.drainEvents(); buf; buf = events.length < MAX_EVENTS_PER_TURN ? this.dp.drainEvents() : null) {
+      events.push(...decodeEvents(buf));
+    }
+    if (this.gate.observePending(events.filter((e) => e.kind === 'handshake').length, now)) this.counters.under_load_turns++;
+    for (const e of events) {
+      if (e.kind === 'handshake') this.onHandshakeMessage(e, now);
+      else this.onNeedHandshake(e.peer, now);
+    }
+    // more may be waiting: come back after at least as long as this turn took, so handshake
+    // processing never takes more than half of a core however hard the flood (the native ring
+    // drops and counts the rest)
+    const took = performance.now() - started;
+    this.counters.events_busy_ms += took;
+    if (events.length >= MAX_EVENTS_PER_TURN) {
+      const pause = Math.max(MIN_BUSY_PAUSE_MS, took);
+      this.drainTimer = setTimeout(() => this.drain(), pause);
+    }
+  }
+
+  private onNeedHandshake(id: number, now: number): void {
+    const p = this.peers.get(id);
+    if (p && p.timers.wantHandshake(now)) this.sendInitiation(p, now);
+  }
+
+  private onHandshakeMessage(e: Extract<DataPlaneEvent, { kind: 'handshake' }>, now: number): void {
+    const m = e.message;
+    const kind = messageKind(m);
+    if (kind === 'cookie-reply') return this.onCookieReply(m, now);
+    if (kind !== 'initiation' && kind !== 'response') return;
+    const v = this.gate.admit(m, e.address, e.source, now);
+    if (!v.pass) {
+      if (v.reason === 'cookie') {
+        this.dp.sendRaw(e.address, e.port, v.reply);
+        this.counters.cookie_replies_sent++;
+      } else {
+        this.counters[v.reason === 'rate-limited' ? 'drop_rate_limited' : v.reason === 'bad-mac1' ? 'drop_bad_mac1' : 'drop_bad_mac2']++;
+      }
+      return;
+    }
+    if (this.gate.underLoad(now)) this.counters.admitted_under_load++;
+    if (kind === 'initiation') this.onInitiation(m, e, now);
+    else this.onResponse(m, e, now);
+  }
+
+  private onInitiation(m: Uint8Array, from: { address: string; port: number }, now: number): void {
+    const got = consumeInitiation(this.self, m);
+    if (!got) {
+      this.counters.drop_bad_handshake++;
+      return;
+    }
+    const p = this.byKey.get(Buffer.from(got.peerPublicKey).toString('base64'));
+    if (!p) {
+      this.counters.drop_unknown_peer++;
+      return;
+    }
+    if (p.lastTimestamp && !tai64nAfter(got.timestamp, p.lastTimestamp)) {
+      this.counters.drop_replayed_initiation++;
+      return;
+    }
+    if (now - p.lastInitiationAt < HANDSHAKE_INITIATION_RATE_MS) {
+      this.counters.drop_initiation_flood++;
+      return;
+    }
+    this.counters.initiations_received++;
+    p.lastTimestamp = got.timestamp;
+    p.lastInitiationAt = now;
+    const localIndex = this.indices.allocate();
+    const { message, keys } = createResponse(got, p.cfg.presharedKey, localIndex);
+    p.signer.sign(message, now);
+    this.roam(p, from);
+    this.install(p, keys, now);
+    this.dp.sendRaw(from.address, from.port, message);
+    this.counters.responses_sent++;
+  }
+
+  private onResponse(m: Uint8Array, from: { address: string; port: number }, now: number): void {
+    const index = readU32(m, 8);
+    const p = this.pendingByIndex.get(index);
+    if (!p || !p.pending) {
+      this.counters.drop_unexpected_response++;
+      return;
+    }
+    const keys = consumeResponse(this.self, p.pending, p.cfg.presharedKey, m);
+    if (!keys) {
+      this.counters.drop_bad_handshake++;
+      return;
+    }
+    this.counters.responses_received++;
+    this.pendingByIndex.delete(index);
+    p.pending.ephemeral.privateKey.fill(0);
+    p.pending = undefined;
+    this.roam(p, from);
+    this.install(p, keys, now);
+  }
+
+  private onCookieReply(m: Uint8Array, now: number): void {
+    const p = this.pendingByIndex.get(readU32(m, 4)) ?? this.peerBySessionIndex(readU32(m, 4));
+    if (p && p.signer.consumeReply(m, now)) this.counters.cookie_replies_received++;
+    else this.counters.drop_bad_cookie_reply++;
+  }
+
+  private peerBySessionIndex(index: number): PeerState | undefined {
+    for (const p of this.peers.values()) if (p.sessions.includes(index)) return p;
+    return undefined;
+  }
+
+  // ---- sending ---------------------------------------------------------------------------
+
+  private sendInitiation(p: PeerState, now: number): void {
+    this.dropPending(p);
+    const localIndex = this.indices.allocate();
+    const { message, state } = createInitiation(this.self, p.cfg.publicKey, localIndex, this.wallClockMs());
+    p.signer.sign(message, now);
+    p.pending = state;
+    this.pendingByIndex.set(localIndex, p);
+    p.timers.initiationSent(now);
+    this.dp.sendRaw(p.endpoint.address, p.endpoint.port, message);
+    this.counters.initiations_sent++;
+  }
+
+  private dropPending(p: PeerState): void {
+    if (!p.pending) return;
+    this.pendingByIndex.delete(p.pending.localIndex);
+    this.indices.free(p.pending.localIndex);
+    p.pending.ephemeral.privateKey.fill(0);
+    p.pending = undefined;
+  }
+
+  private install(p: PeerState, keys: SessionKeys, now: number): void {
+    const cmds: Command[] = [
+      {
+        op: 'installSession',
+        peer: p.cfg.id,
+        localIndex: keys.localIndex,
+        remoteIndex: keys.remoteIndex,
+        role: keys.initiator ? 'current' : 'next',
+        sendKey: keys.sendKey,
+        receiveKey: keys.receiveKey,
+      },
+    ];
+    p.sessions.push(keys.localIndex);
+    while (p.sessions.length > SESSIONS_KEPT) cmds.push(this.retire(p.sessions.shift()!));
+    this.dp.apply(cmds);
+    keys.sendKey.fill(0);
+    keys.receiveKey.fill(0);
+    p.timers.sessionDerived(now, keys.initiator);
+    this.counters.sessions_installed++;
+    this.log?.debug({ peer: p.cfg.id, initiator: keys.initiator }, 'session installed');
+  }
+
+  private retire(localIndex: number): Command {
+    this.indices.free(localIndex);
+    this.counters.sessions_retired++;
+    return { op: 'retireSession', localIndex };
+  }
+
+  private retireAll(p: PeerState): void {
+    const cmds = p.sessions.map((i) => this.retire(i));
+    p.sessions = [];
+    if (cmds.length) this.dp.apply(cmds);
+  }
+
+  /** An authenticated handshake message from a new address moves the peer's endpoint. */
+  private roam(p: PeerState, from: { address: string; port: number }): void {
+    if (from.address === p.endpoint.address && from.port === p.endpoint.port) return;
+    p.endpoint = { address: from.address, port: from.port };
+    this.dp.apply([{ op: 'setPeer', peer: p.cfg.id, address: from.address, port: from.port }]);
+  }
+
+  // ---- timers ----------------------------------------------------------------------------
+
+  /** Reads peer activity and runs due timers. Public so tests can drive it with a fake clock. */
+  poll(): void {
+    if (!this.peers.size) return;
+    const now = this.dp.monotonicMs();
+    const list = [...this.peers.values()];
+    const act = this.dp.peerActivity(Uint32Array.from(list, (p) => p.cfg.id));
+    list.forEach((p, i) => {
+      const [txData, rxData, rxAny, txAny] = [act[i * 4]!, act[i * 4 + 1]!, act[i * 4 + 2]!, act[i * 4 + 3]!];
+      const seen: Array<[number, () => void]> = [];
+      if (rxAny > p.activity[2]!) seen.push([rxAny, () => p.timers.anyAuthenticatedReceived(rxAny)]);
+      if (rxData > p.activity[1]!) seen.push([rxData, () => p.timers.dataReceived(rxData)]);
+      if (txAny > p.activity[3]!) seen.push([txAny, () => p.timers.anyAuthenticatedSent(txAny)]);
+      if (txData > p.activity[0]!) seen.push([txData, () => p.timers.dataSent(txData)]);
+      seen.sort((a, b) => a[0] - b[0]).forEach(([, f]) => f());
+      p.activity.set([txData, rxData, rxAny, txAny]);
+      for (const action of p.timers.due(now)) this.act(p, action, now);
+    });
+  }
+
+  private act(p: PeerState, action: ReturnType<PeerTimers['due']>[number], now: number): void {
+    switch (action) {
+      case 'send-initiation':
+        this.sendInitiation(p, now);
+        break;
+      case 'send-keepalive':
+        this.counters.keepalives_requested++;
+        this.dp.apply([{ op: 'sendKeepalive', peer: p.cfg.id }]);
+        break;
+      case 'give-up':
+        this.counters.handshakes_given_up++;
+        this.dropPending(p);
+        this.dp.apply([{ op: 'clearStaged', peer: p.cfg.id }]);
+        this.log?.info({ peer: p.cfg.id }, 'handshake gave up after 90 s');
+        break;
+      case 'zero-keys':
+        this.retireAll(p);
+        this.dropPending(p);
+        break;
+    }
+  }
+}

@@ -1,0 +1,174 @@
+/**
+ * WireGuard's per-peer timers (whitepaper §6) as a pure state machine: events with the time
+ * in, due actions out. The driver calls the on* methods as things happen and due(now) at
+ * nextDeadline(); nothing here reads a clock or schedules anything.
+ *
+ *   deferred     a handshake wanted within REKEY_TIMEOUT of the last initiation → at that time
+ *   retransmit   initiation sent, no response after REKEY_TIMEOUT + jitter → send again;
+ *                after REKEY_ATTEMPT_TIME since the first attempt → give up (drop staged)
+ *   keepalive    data received and nothing sent for KEEPALIVE_TIMEOUT → send a keepalive
+ *   newHandshake data sent and nothing received for KEEPALIVE + REKEY_TIMEOUT → initiate
+ *   zeroKeys     no new session for 3 × REJECT_AFTER_TIME → zero all key material
+ *   persistent   PersistentKeepaliveInterval without any authenticated traffic → keepalive
+ */
+import {
+  KEEPALIVE_TIMEOUT_MS,
+  REKEY_AFTER_TIME_MS,
+  REKEY_ATTEMPT_TIME_MS,
+  REKEY_TIMEOUT_MS,
+  REJECT_AFTER_TIME_MS,
+  ZERO_KEYS_AFTER_MS,
+} from './protocol-constants.js';
+import { REKEY_TIMEOUT_JITTER_MAX_MS } from './tuning.js';
+
+export type TimerAction = 'send-initiation' | 'send-keepalive' | 'give-up' | 'zero-keys';
+
+/** All the durations; tests shorten them (a rekey in a test must not take 120 s). */
+export interface Timing {
+  rekeyAfterTimeMs: number;
+  rejectAfterTimeMs: number;
+  rekeyAttemptTimeMs: number;
+  rekeyTimeoutMs: number;
+  keepaliveTimeoutMs: number;
+  zeroKeysAfterMs: number;
+  jitterMaxMs: number;
+  /** 0 = off */
+  persistentKeepaliveMs: number;
+}
+
+export const DEFAULT_TIMING: Readonly<Timing> = Object.freeze({
+  rekeyAfterTimeMs: REKEY_AFTER_TIME_MS,
+  rejectAfterTimeMs: REJECT_AFTER_TIME_MS,
+  rekeyAttemptTimeMs: REKEY_ATTEMPT_TIME_MS,
+  rekeyTimeoutMs: REKEY_TIMEOUT_MS,
+  keepaliveTimeoutMs: KEEPALIVE_TIMEOUT_MS,
+  zeroKeysAfterMs: ZERO_KEYS_AFTER_MS,
+  jitterMaxMs: REKEY_TIMEOUT_JITTER_MAX_MS,
+  persistentKeepaliveMs: 0,
+});
+
+export class PeerTimers {
+  private retransmitAt: number | undefined;
+  private keepaliveAt: number | undefined;
+  private newHandshakeAt: number | undefined;
+  private zeroKeysAt: number | undefined;
+  private persistentAt: number | undefined;
+  private attemptStartedAt: number | undefined;
+  private lastInitiationAt = -Infinity;
+  /** a handshake was wanted too soon after the last initiation: send one when allowed */
+  private deferredAt: number | undefined;
+  /** when our current session (as initiator) was created; undefined when none or responder */
+  private initiatorSessionAt: number | undefined;
+
+  constructor(
+    readonly timing: Timing = DEFAULT_TIMING,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  private jitter(): number {
+    return Math.floor(this.random() * this.timing.jitterMaxMs);
+  }
+
+  /**
+   * A handshake is wanted (staged packet, rekey). True if an initiation should go out now;
+   * within REKEY_TIMEOUT of the last one it is deferred until then (due() says when).
+   */
+  wantHandshake(now: number): boolean {
+    if (this.retransmitAt !== undefined) return false; // one already in flight
+    const allowedAt = this.lastInitiationAt + this.timing.rekeyTimeoutMs;
+    if (now >= allowedAt) return true;
+    this.deferredAt ??= allowedAt;
+    return false;
+  }
+
+  initiationSent(now: number): void {
+    this.deferredAt = undefined;
+    this.lastInitiationAt = now;
+    this.attemptStartedAt ??= now;
+    this.retransmitAt = now + this.timing.rekeyTimeoutMs + this.jitter();
+  }
+
+  /** A session was derived (either role): stop retrying, restart the zero-keys clock. */
+  sessionDerived(now: number, initiator: boolean): void {
+    this.retransmitAt = undefined;
+    this.attemptStartedAt = undefined;
+    this.deferredAt = undefined;
+    this.zeroKeysAt = now + this.timing.zeroKeysAfterMs;
+    this.initiatorSessionAt = initiator ? now : undefined;
+  }
+
+  dataSent(now: number): void {
+    this.newHandshakeAt ??= now + this.timing.keepaliveTimeoutMs + this.timing.rekeyTimeoutMs + this.jitter();
+  }
+
+  dataReceived(now: number): void {
+    this.keepaliveAt ??= now + this.timing.keepaliveTimeoutMs;
+  }
+
+  anyAuthenticatedSent(now: number): void {
+    this.keepaliveAt = undefined;
+    this.touchPersistent(now);
+  }
+
+  anyAuthenticatedReceived(now: number): void {
+    this.newHandshakeAt = undefined;
+    this.touchPersistent(now);
+  }
+
+  private touchPersistent(now: number): void {
+    if (this.timing.persistentKeepaliveMs > 0) this.persistentAt = now + this.timing.persistentKeepaliveMs;
+  }
+
+  /** Rekey by age, checked when sending (after REKEY_AFTER_TIME) or receiving (near reject). */
+  rekeyDue(now: number, direction: 'send' | 'receive'): boolean {
+    if (this.initiatorSessionAt === undefined) return false;
+    const age = now - this.initiatorSessionAt;
+    const limit =
+      direction === 'send'
+        ? this.timing.rekeyAfterTimeMs
+        : this.timing.rejectAfterTimeMs - this.timing.keepaliveTimeoutMs - this.timing.rekeyTimeoutMs;
+    return age >= limit;
+  }
+
+  nextDeadline(): number | undefined {
+    const all = [this.retransmitAt, this.deferredAt, this.keepaliveAt, this.newHandshakeAt, this.zeroKeysAt, this.persistentAt].filter(
+      (x): x is number => x !== undefined,
+    );
+    return all.length ? Math.min(...all) : undefined;
+  }
+
+  due(now: number): TimerAction[] {
+    const out: TimerAction[] = [];
+    if (this.retransmitAt !== undefined && now >= this.retransmitAt) {
+      this.retransmitAt = undefined;
+      if (this.attemptStartedAt !== undefined && now - this.attemptStartedAt >= this.timing.rekeyAttemptTimeMs) {
+        this.attemptStartedAt = undefined;
+        out.push('give-up');
+      } else {
+        out.push('send-initiation');
+      }
+    }
+    if (this.deferredAt !== undefined && now >= this.deferredAt) {
+      this.deferredAt = undefined;
+      if (!out.includes('send-initiation') && this.wantHandshake(now)) out.push('send-initiation');
+    }
+    if (this.newHandshakeAt !== undefined && now >= this.newHandshakeAt) {
+      this.newHandshakeAt = undefined;
+      if (!out.includes('send-initiation') && this.wantHandshake(now)) out.push('send-initiation');
+    }
+    if (this.keepaliveAt !== undefined && now >= this.keepaliveAt) {
+      this.keepaliveAt = undefined;
+      out.push('send-keepalive');
+    }
+    if (this.persistentAt !== undefined && now >= this.persistentAt) {
+      this.persistentAt = now + this.timing.persistentKeepaliveMs;
+      if (!out.includes('send-keepalive')) out.push('send-keepalive');
+    }
+    if (this.zeroKeysAt !== undefined && now >= this.zeroKeysAt) {
+      this.zeroKeysAt = undefined;
+      this.initiatorSessionAt = undefined;
+      out.push('zero-keys');
+    }
+    return out;
+  }
+}

@@ -1,0 +1,146 @@
+/**
+ * Encrypted mode behind the daemon's backend seam (src/backend/backend.ts on the control-plane
+ * branch: mtuFor, leaseData, peerOf, startDataPlane). The types here are structural copies of
+ * that seam so this module stands alone until the daemon lands; the daemon's selectBackend
+ * calls `createWireguardBackend(config.backend, stateDir)` for `Backend.Type: "wireguard"`.
+ *
+ *   lease table ─ peerOf(lease) ─▶ endpoint (PublicIP:Port) + the lease's public key, noted here
+ *   peer directory ─ setPeer/deletePeer ─▶ wrapped apply ─▶ WireGuardDevice.addPeer/removePeer
+ *   setRoute/deleteRoute ─▶ straight to the data plane (routes name the peer id)
+ *
+ * The peer directory keys peers by endpoint, so a node that comes back at the same address
+ * with a new key is noticed in peerOf and its device peer replaced.
+ */
+import { startDataPlane, type DataPlane, type DataPlaneOptions } from '../dataplane/dataplane.js';
+import type { Command } from '../dataplane/commands.js';
+import { WireGuardDevice, type Logger } from './device.js';
+import { decodeBackendData, encodeBackendData, WIREGUARD_BACKEND_TYPE } from './backend-data.js';
+import { WIREGUARD_OVERHEAD_IPV4 } from './encrypted-node.js';
+import { decodeKey, loadOrCreateKey } from './key-file.js';
+import type { Timing } from './timers.js';
+
+/** The wireguard arm of the daemon's BackendConfig (network-config.ts). */
+export interface WireGuardBackendConfig {
+  type: 'wireguard';
+  listenPort: number;
+  psk: string | undefined;
+  persistentKeepaliveSeconds: number;
+}
+
+interface LeaseLike {
+  readonly subnet: string;
+  readonly attrs: Readonly<{ PublicIP: string; BackendType: string; BackendData?: unknown }>;
+}
+
+type PeerResult = { ok: true; endpoint: { address: string; port: number } } | { ok: false; reason: string };
+
+export interface WireGuardBackend {
+  readonly type: 'wireguard';
+  mtuFor(underlayMtu: number): number;
+  leaseData(): unknown;
+  peerOf(lease: LeaseLike): PeerResult;
+  startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
+  /** the running device (after startDataPlane): counters, sessions */
+  readonly device: WireGuardDevice | undefined;
+}
+
+export interface WireGuardBackendDeps {
+  start?: (o: DataPlaneOptions) => DataPlane;
+  timing?: Partial<Timing>;
+  logger?: Logger;
+}
+
+export async function createWireguardBackend(
+  config: WireGuardBackendConfig,
+  stateDir: string,
+  deps: WireGuardBackendDeps = {},
+): Promise<WireGuardBackend> {
+  const key = await loadOrCreateKey(stateDir);
+  deps.logger?.info({ publicKey: key.publicKeyBase64, created: key.created }, 'wireguard static key');
+  return wireguardBackend(config, key, deps);
+}
+
+export function wireguardBackend(
+  config: WireGuardBackendConfig,
+  key: { privateKey: Uint8Array; publicKey: Uint8Array },
+  deps: WireGuardBackendDeps = {},
+): WireGuardBackend {
+  const psk = config.psk ? decodeKey(config.psk, 'Backend.PSK') : undefined;
+  const keysByEndpoint = new Map<string, string>(); // address:port → base64 public key
+  const peerIds = new Map<string, number>(); // address:port → data-plane peer id
+  let device: WireGuardDevice | undefined;
+
+  const addDevicePeer = (id: number, address: string, port: number) => {
+    const k = keysByEndpoint.get(`${address}:${port}`);
+    if (!k || !device) return;
+    device.addPeer({
+      id,
+      publicKey: Buffer.from(k, 'base64'),
+      endpoint: { address, port },
+      presharedKey: psk,
+      persistentKeepaliveMs: config.persistentKeepaliveSeconds * 1000,
+    });
+    peerIds.set(`${address}:${port}`, id);
+  };
+
+  return {
+    type: 'wireguard',
+    get device() {
+      return device;
+    },
+    mtuFor: (underlayMtu) => underlayMtu - WIREGUARD_OVERHEAD_IPV4,
+    leaseData: () => encodeBackendData(key.publicKey, config.listenPort),
+    peerOf(lease) {
+      if (lease.attrs.BackendType !== WIREGUARD_BACKEND_TYPE) {
+        return { ok: false, reason: `backend type "${lease.attrs.BackendType}" is not this network's "wireguard"` };
+      }
+      let data: { publicKey: Uint8Array; port: number };
+      try {
+        data = decodeBackendData(lease.attrs.BackendData, lease.subnet);
+      } catch (e) {
+        return { ok: false, reason: (e as Error).message };
+      }
+      const ep = `${lease.attrs.PublicIP}:${data.port}`;
+      const b64 = Buffer.from(data.publicKey).toString('base64');
+      const old = keysByEndpoint.get(ep);
+      keysByEndpoint.set(ep, b64);
+      const id = peerIds.get(ep);
+      if (old !== undefined && old !== b64 && id !== undefined) addDevicePeer(id, lease.attrs.PublicIP, data.port); // new key, same place
+      return { ok: true, endpoint: { address: lease.attrs.PublicIP, port: data.port } };
+    },
+    startDataPlane(o) {
+      const start = deps.start ?? startDataPlane;
+      const dp = start({ ...o, port: config.listenPort, encrypted: true, onEvents: () => device?.onEvents() });
+      const dev = new WireGuardDevice({ privateKey: key.privateKey, dataPlane: dp, timing: deps.timing, logger: deps.logger });
+      device = dev;
+      dev.start();
+      const apply = (commands: readonly Command[]) => {
+        const rest: Command[] = [];
+        const flush = () => rest.length && dp.apply(rest.splice(0));
+        for (const c of commands) {
+          if (c.op === 'setPeer') {
+            flush();
+            addDevicePeer(c.peer, c.address, c.port);
+          } else if (c.op === 'deletePeer') {
+            flush();
+            for (const [ep, id] of peerIds) if (id === c.peer) peerIds.delete(ep);
+            dev.removePeer(c.peer);
+          } else {
+            rest.push(c);
+          }
+        }
+        flush();
+      };
+      return {
+        ...dp,
+        tunName: dp.tunName,
+        port: dp.port,
+        apply,
+        stop() {
+          dev.stop();
+          dp.stop();
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,76 @@
+/** The wireguard backend behind the daemon's seam, with a fake data plane. */
+import { describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
+import { wireguardBackend } from '../../src/wireguard/wireguard-backend.js';
+import { generateKeyPair } from '../../src/wireguard/primitives.js';
+import type { Command } from '../../src/dataplane/commands.js';
+import type { DataPlane, DataPlaneOptions } from '../../src/dataplane/dataplane.js';
+
+function fakeStart() {
+  const applied: Command[] = [];
+  let opts: DataPlaneOptions | undefined;
+  let stopped = false;
+  const start = (o: DataPlaneOptions): DataPlane => {
+    opts = o;
+    return {
+      tunName: 'tulle0',
+      port: o.port ?? 0,
+      apply: (c) => void applied.push(...c),
+      counters: () => ({}),
+      cpuSeconds: () => 0,
+      stop: () => void (stopped = true),
+      drainEvents: () => null,
+      sendRaw: () => true,
+      peerActivity: (ids) => new Float64Array(ids.length * 4),
+      monotonicMs: () => 1,
+    };
+  };
+  return { start, applied, opts: () => opts, stopped: () => stopped };
+}
+
+const lease = (ip: string, data: unknown, type = 'wireguard') => ({ subnet: '10.244.7.0/24', attrs: { PublicIP: ip, BackendType: type, BackendData: data } });
+
+describe('wireguard backend', () => {
+  const key = generateKeyPair();
+  const config = { type: 'wireguard' as const, listenPort: 51820, psk: undefined, persistentKeepaliveSeconds: 0 };
+
+  it('publishes flannel\'s BackendData and a 60-byte overhead', () => {
+    const b = wireguardBackend(config, key);
+    expect(b.leaseData()).toEqual({ PublicKey: Buffer.from(key.publicKey).toString('base64'), Port: 51820 });
+    expect(b.mtuFor(1500)).toBe(1440);
+  });
+
+  it('turns leases into endpoints, or says why not', () => {
+    const b = wireguardBackend(config, key);
+    const pk = randomBytes(32).toString('base64');
+    expect(b.peerOf(lease('198.18.0.11', { PublicKey: pk, Port: 51821 }))).toEqual({ ok: true, endpoint: { address: '198.18.0.11', port: 51821 } });
+    expect(b.peerOf(lease('198.18.0.11', undefined, 'udp'))).toMatchObject({ ok: false, reason: expect.stringMatching(/"udp"/) });
+    expect(b.peerOf(lease('198.18.0.11', { Port: 1 }))).toMatchObject({ ok: false, reason: expect.stringMatching(/PublicKey/) });
+  });
+
+  it('starts the data plane in encrypted mode and routes peer commands through the device', () => {
+    const f = fakeStart();
+    const b = wireguardBackend(config, key, { start: f.start });
+    const pk = randomBytes(32).toString('base64');
+    b.peerOf(lease('198.18.0.11', { PublicKey: pk, Port: 51820 }));
+    const dp = b.startDataPlane({ tunName: 'tulle0', mtu: 1440 });
+    expect(f.opts()).toMatchObject({ encrypted: true, port: 51820, mtu: 1440 });
+    dp.apply([
+      { op: 'setPeer', peer: 3, address: '198.18.0.11', port: 51820 },
+      { op: 'setRoute', subnet: '10.244.7.0/24', peer: 3 },
+    ]);
+    expect(f.applied).toEqual([
+      { op: 'setPeer', peer: 3, address: '198.18.0.11', port: 51820 },
+      { op: 'setRoute', subnet: '10.244.7.0/24', peer: 3 },
+    ]);
+    // the node comes back at the same place with a new key: the device peer is replaced
+    const pk2 = randomBytes(32).toString('base64');
+    b.peerOf(lease('198.18.0.11', { PublicKey: pk2, Port: 51820 }));
+    expect(f.applied.filter((c) => c.op === 'deletePeer')).toEqual([{ op: 'deletePeer', peer: 3 }]);
+    expect(f.applied.at(-1)).toEqual({ op: 'setPeer', peer: 3, address: '198.18.0.11', port: 51820 });
+    dp.apply([{ op: 'deleteRoute', subnet: '10.244.7.0/24' }, { op: 'deletePeer', peer: 3 }]);
+    expect(f.applied.slice(-2)).toEqual([{ op: 'deleteRoute', subnet: '10.244.7.0/24' }, { op: 'deletePeer', peer: 3 }]);
+    dp.stop();
+    expect(f.stopped()).toBe(true);
+  });
+});
