@@ -31,13 +31,6 @@ describe('daemon failures are clear, never crashes', () => {
     expect(String(f.msg)).toMatch(/SubnetLen.*integer in 1\.\.30/);
   });
 
-  it('wireguard backend: valid config, clear "not built yet" error', async () => {
-    await put('/t/wg/config', '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}');
-    const d = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/wg']);
-    expect(await d.exit).toBe(1);
-    expect(fatalOf(d.logs)).toMatchObject({ code: 'ERR_TULLE_BACKEND_UNAVAILABLE', msg: expect.stringMatching(/wireguard.*use "udp"/) });
-  });
-
   it('bad flags: exits 2 naming the flag', async () => {
     const d = c.startDaemon(c.bed.nodes[0]!, ['--subnet-lease-renew-margin=soon']);
     expect(await d.exit).toBe(2);
