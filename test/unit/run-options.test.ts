@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -36,6 +36,7 @@ describe('run options', () => {
       etcdPrefix: '/from/env', healthzPort: 3, ipMasq: true, iface: 'eth1', publicIp: '198.18.0.10', etcdEndpoints: ['http://a:1', 'http://b:2'],
     });
     expect(envName('subnet-lease-renew-margin')).toBe('TULLE_SUBNET_LEASE_RENEW_MARGIN');
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reads the renew margin as minutes (flannel) or a duration', () => {
