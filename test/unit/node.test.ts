@@ -18,8 +18,10 @@ function fakes(config: string | undefined) {
   const calls: Array<[string, unknown]> = [];
   let stopped = false;
   const dp: DataPlane = {
-    tunName: 'tulle0', port: 8285, apply: (c) => applied.push(...c), counters: () => ({}), cpuSeconds: () => 0,
+    tunName: 'tulle0', port: 8285, apply: (c) => void applied.push(...c), counters: () => ({}), cpuSeconds: () => 0,
     stop: () => void (stopped = true),
+    // encrypted-mode surface, unused in plain mode
+    drainEvents: () => null, sendRaw: () => true, peerActivity: (ids) => new Float64Array(ids.length * 4), monotonicMs: () => 0,
   };
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
   const host: HostOps = {
