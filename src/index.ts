@@ -7,3 +7,10 @@ export { WireGuardDevice, type WireGuardPeerConfig, type HandshakeCounter } from
 export { loadOrCreateKey, type StaticKey } from './wireguard/key-file.js';
 export { encodeBackendData, decodeBackendData, parseWireGuardOptions } from './wireguard/backend-data.js';
 export { registerHandshakeMetrics } from './wireguard/metrics.js';
+export { createNode, type NodeHandle, type NodeConfig, type NodeDeps, type NodeStatus } from './node/node.js';
+export { parseNetworkConfig, type NetworkConfig } from './config/network-config.js';
+export { parseRunOptions, type RunOptions } from './config/run-options.js';
+export { etcdRegistry } from './registry/etcd-registry.js';
+export { MemoryRegistry } from './registry/memory-registry.js';
+export type { Registry } from './registry/registry.js';
+export type { Backend } from './backend/backend.js';

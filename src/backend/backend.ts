@@ -1,0 +1,29 @@
+/**
+ * The backend seam: what differs between plain `udp` and (later) `wireguard`.
+ * A backend says what its leases carry (BackendData), how a peer's lease becomes a data-plane
+ * endpoint, how much the encapsulation costs (MTU overhead), and starts its data plane.
+ * Everything else (leases, routes, TUN, subnet.env) is shared.
+ */
+import type { BackendConfig, BackendType } from '../config/network-config.js';
+import type { DataPlane, DataPlaneOptions } from '../dataplane/dataplane.js';
+import type { Lease } from '../lease/lease.js';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export type PeerResult = { ok: true; endpoint: Endpoint } | { ok: false; reason: string };
+
+export interface Backend {
+  readonly type: BackendType;
+  /** bytes of outer headers: TUN MTU = underlay MTU − overhead (unless the config fixes it) */
+  mtuFor(underlayMtu: number): number;
+  /** BackendData for this node's lease, or undefined (plain mode has none) */
+  leaseData(): unknown;
+  /** Turns another node's lease into a data-plane endpoint, or says why it cannot. */
+  peerOf(lease: Lease): PeerResult;
+  startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
+}
+
+export type BackendFactory = (config: BackendConfig) => Backend;

@@ -1,0 +1,36 @@
+/** The `tulle` command: dispatch only. */
+import { flagsHelp } from '../config/run-options.js';
+import { runDaemon } from '../node/daemon.js';
+
+const USAGE = `usage: tulle <command> [flags]
+
+  run     join the overlay: lease a subnet in etcd, forward for it
+  demo    three nodes and etcd in namespaces on this machine (--keep: stay up until Ctrl-C)
+  help    this text
+
+tulle run flags:
+${flagsHelp()}
+`;
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case 'run':
+      if (rest.includes('--help') || rest.includes('-h')) break;
+      return runDaemon(rest, process.env);
+    case 'demo': {
+      const { runDemo } = await import('../demo/demo.js');
+      return runDemo(rest);
+    }
+    case 'help':
+    case '--help':
+    case '-h':
+    case undefined:
+      break;
+    default:
+      process.stderr.write(`tulle: unknown command '${cmd}'\n\n${USAGE}`);
+      return 2;
+  }
+  process.stdout.write(USAGE);
+  return 0;
+}

@@ -1,0 +1,391 @@
+/**
+ * The lease manager: policy on top of the raw registry (design.md §3).
+ *
+ *   acquire   list → reuse this node's lease (same PublicIP) → else its previous subnet if free
+ *             → else a random free subnet; create-if-absent; a lost race retries from a fresh
+ *             list (bounded); no free subnet is an error. etcd errors: wait and retry.
+ *   renew     margin before expiry, compare-and-put on our mod revision; retried while etcd is
+ *             away; a failed compare means the lease was taken or deleted → re-acquire.
+ *   watch     from the listed revision; the registry resumes after reconnects; a resync
+ *             (compaction) re-lists and emits the diff. Our own lease deleted → re-acquire.
+ *
+ * Nothing here tears the data plane down: while etcd is away the table stays as it was.
+ */
+import type { Logger } from 'pino';
+import type { NetworkConfig } from '../config/network-config.js';
+import type { Registry, RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
+import { sleep, type Clock } from '../util/clock.js';
+import { TulleError } from '../util/errors.js';
+import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
+import { decodeLeaseValue, encodeLeaseValue, parseSubnetKeyName, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { chooseSubnet, isLeasable, subnetCount } from './subnet-allocator.js';
+
+export interface LeaseManagerOptions {
+  registry: Registry;
+  config: NetworkConfig;
+  attrs: LeaseAttrs;
+  /** subnet this node held before (state dir or subnet.env) */
+  previousSubnet?: string | undefined;
+  ttlMs: number;
+  renewMarginMs: number;
+  clock: Clock;
+  random: () => number;
+  log: Logger;
+  /** lost races tolerated per acquisition (default 20) */
+  maxAttempts?: number;
+  /** called with every new lease table (after acquire, events, resyncs) */
+  onTable?: (table: LeaseTable) => void;
+  /** called when this node's subnet changes after a re-acquire */
+  onOwnLease?: (lease: OwnLease) => void;
+}
+
+export interface OwnLease extends Lease {
+  leaseId: string;
+  expiresAt: number;
+}
+
+export type EtcdState = 'connecting' | 'connected' | 'disconnected';
+
+export interface LeaseStatus {
+  etcd: EtcdState;
+  since: number;
+  lastError: string | undefined;
+  lease: { subnet: string; expiresAt: number; renewedAt: number; renewals: number } | undefined;
+  revision: number;
+  leases: number;
+  reacquiring: boolean;
+}
+
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
+
+export class LeaseManager {
+  private readonly o: LeaseManagerOptions;
+  private table = new Map<string, Lease>();
+  private own: OwnLease | undefined;
+  private revision = 0;
+  private watch: Watch | undefined;
+  private cancelRenew: (() => void) | undefined;
+  private stopped = false;
+  private reacquiring: Promise<void> | undefined;
+  private renewedAt = 0;
+  private renewals = 0;
+  private readonly badSeen = new Map<string, number>(); // name → mod revision logged
+  private readonly listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
+  private state: { etcd: EtcdState; since: number; lastError: string | undefined };
+
+  constructor(o: LeaseManagerOptions) {
+    this.o = o;
+    this.state = { etcd: 'connecting', since: o.clock.now(), lastError: undefined };
+  }
+
+  get lease(): OwnLease | undefined {
+    return this.own;
+  }
+
+  get leases(): LeaseTable {
+    return this.table;
+  }
+
+  status(): LeaseStatus {
+    const o = this.own;
+    return {
+      ...this.state,
+      lease: o && { subnet: o.subnet, expiresAt: o.expiresAt, renewedAt: this.renewedAt, renewals: this.renewals },
+      revision: this.revision,
+      leases: this.table.size,
+      reacquiring: this.reacquiring !== undefined,
+    };
+  }
+
+  /** Gets this node a lease; waits out etcd outages, throws on exhaustion or endless races. */
+  async acquire(previous = this.o.previousSubnet): Promise<OwnLease> {
+    const max = this.o.maxAttempts ?? 20;
+    let failures = 0;
+    for (let attempt = 1; ; ) {
+      if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
+      let listed;
+      try {
+        listed = await this.o.registry.listSubnets();
+        this.setEtcd('connected');
+      } catch (e) {
+        this.setEtcd('disconnected', e as Error);
+        this.o.log.warn({ err: (e as Error).message }, 'cannot reach etcd to acquire a lease; retrying');
+        await sleep(this.o.clock, backoffMs(++failures, this.o.random));
+        continue;
+      }
+      failures = 0;
+      const { table, taken } = this.absorb(listed.entries);
+      let result: OwnLease | undefined;
+      try {
+        result = await this.tryOnce(table, taken, previous);
+      } catch (e) {
+        if (e instanceof TulleError && e.code === 'ERR_TULLE_NO_SUBNET') throw e;
+        this.setEtcd('disconnected', e as Error);
+        this.o.log.warn({ err: (e as Error).message }, 'etcd failed while acquiring a lease; retrying');
+        await sleep(this.o.clock, backoffMs(1, this.o.random));
+        continue;
+      }
+      if (result) {
+        const old = this.own;
+        this.own = result;
+        this.renewedAt = this.o.clock.now();
+        if (!this.watch) {
+          table.set(result.subnet, result);
+          this.replaceTable(table);
+          // watch from the list, not from our own write: leases created in between must be seen
+          this.revision = listed.revision;
+        } else {
+          // re-acquiring under a running watch: it is newer than this list, keep its table
+          const next = new Map(this.table);
+          if (old && old.subnet !== result.subnet && next.get(old.subnet)?.attrs.PublicIP === old.attrs.PublicIP) next.delete(old.subnet);
+          next.set(result.subnet, result);
+          this.replaceTable(next);
+        }
+        this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
+        return result;
+      }
+      if (++attempt > max) {
+        throw new TulleError('ERR_TULLE_LEASE_RACE', `lost the race for a subnet ${max} times in a row; giving up this round`);
+      }
+      this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying from a fresh list');
+      await sleep(this.o.clock, Math.floor(this.o.random() * 20 * attempt));
+    }
+  }
+
+  private async tryOnce(table: Map<string, Lease>, taken: Set<string>, previous: string | undefined): Promise<OwnLease | undefined> {
+    const { registry, config, attrs, ttlMs, clock } = this.o;
+    const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
+    const value = encodeLeaseValue(attrs);
+    const mine = [...table.values()].find((l) => l.attrs.PublicIP === attrs.PublicIP && isLeasable(config, l.subnet));
+    if (mine) {
+      const entryLease = this.listedLeaseIds.get(mine.subnet) ?? '0';
+      const r = await registry.updateSubnet(subnetKeyName(mine.subnet), value, ttlSeconds, { modRevision: mine.modRevision, leaseId: entryLease });
+      if (!r.ok) return undefined;
+      return { subnet: mine.subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs };
+    }
+    const subnet = chooseSubnet({ config, taken, previous, random: this.o.random });
+    if (!subnet) {
+      throw new TulleError(
+        'ERR_TULLE_NO_SUBNET',
+        `no free subnet: all ${subnetCount(config)} /${config.subnetLen} subnets in ${config.subnetMin}..${config.subnetMax} of ${config.network} are leased`,
+      );
+    }
+    const r = await registry.createSubnet(subnetKeyName(subnet), value, ttlSeconds);
+    if (!r.ok) return undefined;
+    return { subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs };
+  }
+
+  /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */
+  private absorb(entries: RegistryEntry[]): { table: Map<string, Lease>; taken: Set<string> } {
+    const table = new Map<string, Lease>();
+    const taken = new Set<string>();
+    this.listedLeaseIds.clear();
+    for (const e of entries) {
+      const subnet = parseSubnetKeyName(e.name);
+      if (!subnet) {
+        this.reportBad(e.name, e.modRevision, 'key is not a subnet (want e.g. 10.244.3.0-24)');
+        continue;
+      }
+      taken.add(subnet);
+      const d = decodeLeaseValue(e.value);
+      if (!d.ok) {
+        this.reportBad(e.name, e.modRevision, d.problem);
+        continue;
+      }
+      this.listedLeaseIds.set(subnet, e.leaseId);
+      table.set(subnet, { subnet, attrs: d.attrs, modRevision: e.modRevision });
+    }
+    return { table, taken };
+  }
+
+  private reportBad(name: string, modRevision: number, problem: string): void {
+    if (this.badSeen.get(name) === modRevision) return;
+    this.badSeen.set(name, modRevision);
+    this.o.log.warn({ key: name, problem }, 'skipping malformed lease');
+  }
+
+  /** Starts watching and renewing; call after acquire(). */
+  start(): void {
+    this.startWatch(this.revision + 1);
+    this.scheduleRenew();
+  }
+
+  private startWatch(from: number): void {
+    if (this.stopped) return;
+    this.watch = this.o.registry.watchSubnets(from, {
+      events: (evs, revision) => this.onEvents(evs, revision),
+      resync: (reason) => {
+        this.o.log.warn({ reason }, 'lease watch must resync; re-listing');
+        this.watch = undefined;
+        void this.resync();
+      },
+      connection: (up, err) => {
+        this.setEtcd(up ? 'connected' : 'disconnected', err);
+        this.o.log[up ? 'info' : 'warn']({ err: err?.message }, up ? 'etcd watch connected' : 'etcd watch disconnected; forwarding with the last known table');
+        if (up && this.own && this.renewOverdue()) this.scheduleRenew(0);
+      },
+    });
+  }
+
+  private onEvents(evs: WatchEvent[], revision: number): void {
+    const next = new Map(this.table);
+    let lostOwn = false;
+    for (const ev of evs) {
+      const subnet = parseSubnetKeyName(ev.name);
+      if (!subnet) {
+        if (ev.type === 'put') this.reportBad(ev.name, ev.modRevision, 'key is not a subnet (want e.g. 10.244.3.0-24)');
+        continue;
+      }
+      const isOwn = this.own?.subnet === subnet;
+      if (ev.type === 'delete') {
+        next.delete(subnet);
+        if (isOwn) lostOwn = true;
+        continue;
+      }
+      const d = decodeLeaseValue(ev.value);
+      if (!d.ok) {
+        this.reportBad(ev.name, ev.modRevision, d.problem);
+        next.delete(subnet);
+        if (isOwn) lostOwn = true;
+        continue;
+      }
+      next.set(subnet, { subnet, attrs: d.attrs, modRevision: ev.modRevision });
+      if (isOwn && this.own) {
+        if (encodeLeaseValue(d.attrs) === encodeLeaseValue(this.own.attrs)) {
+          if (ev.modRevision > this.own.modRevision) this.own = { ...this.own, modRevision: ev.modRevision, leaseId: ev.leaseId };
+        } else {
+          lostOwn = true; // someone else wrote our subnet
+        }
+      }
+    }
+    this.revision = Math.max(this.revision, revision);
+    if (lostOwn && this.own) {
+      this.o.log.warn({ subnet: this.own.subnet }, 'our lease was deleted or taken in etcd; re-acquiring');
+      next.set(this.own.subnet, this.own); // keep routing as before until we know better
+      this.replaceTable(next);
+      this.reacquire(next.get(this.own.subnet)?.attrs.PublicIP === this.own.attrs.PublicIP);
+      return;
+    }
+    this.replaceTable(next);
+  }
+
+  private async resync(): Promise<void> {
+    for (let failures = 0; !this.stopped; ) {
+      try {
+        const listed = await this.o.registry.listSubnets();
+        const { table } = this.absorb(listed.entries);
+        this.revision = listed.revision;
+        const own = this.own;
+        const mineThere = own && table.get(own.subnet);
+        if (own && (!mineThere || encodeLeaseValue(mineThere.attrs) !== encodeLeaseValue(own.attrs))) {
+          table.set(own.subnet, own);
+          this.replaceTable(table);
+          this.o.log.warn({ subnet: own.subnet }, 'our lease is gone after resync; re-acquiring');
+          this.startWatch(listed.revision + 1);
+          this.reacquire(!mineThere);
+          return;
+        }
+        if (own && mineThere) this.own = { ...own, modRevision: mineThere.modRevision, leaseId: this.listedLeaseIds.get(own.subnet) ?? own.leaseId };
+        this.replaceTable(table);
+        this.startWatch(listed.revision + 1);
+        return;
+      } catch (e) {
+        this.setEtcd('disconnected', e as Error);
+        await sleep(this.o.clock, backoffMs(++failures, this.o.random));
+      }
+    }
+  }
+
+  /** Re-acquire after losing our lease; prefer the same subnet when it is free again. */
+  private reacquire(sameSubnetFree: boolean): void {
+    if (this.reacquiring || this.stopped) return;
+    const old = this.own;
+    this.cancelRenew?.();
+    this.reacquiring = (async () => {
+      for (let failures = 0; !this.stopped; ) {
+        try {
+          const l = await this.acquire(sameSubnetFree ? old?.subnet : undefined);
+          this.scheduleRenew();
+          if (l.subnet !== old?.subnet) this.o.onOwnLease?.(l);
+          return;
+        } catch (e) {
+          if (this.stopped) return;
+          this.o.log.error({ err: (e as Error).message }, 'cannot re-acquire a lease; will retry');
+          await sleep(this.o.clock, backoffMs(++failures, this.o.random) * 4);
+        }
+      }
+    })().finally(() => {
+      this.reacquiring = undefined;
+    });
+  }
+
+  private renewOverdue(): boolean {
+    return !!this.own && this.o.clock.now() >= this.own.expiresAt - this.o.renewMarginMs;
+  }
+
+  private scheduleRenew(delayMs?: number): void {
+    this.cancelRenew?.();
+    if (this.stopped || !this.own) return;
+    const ms = delayMs ?? Math.max(0, this.own.expiresAt - this.o.renewMarginMs - this.o.clock.now());
+    this.cancelRenew = this.o.clock.setTimer(() => void this.renew(1), ms);
+  }
+
+  private async renew(failures: number): Promise<void> {
+    const own = this.own;
+    if (!own || this.stopped || this.reacquiring) return;
+    const ttlSeconds = Math.max(1, Math.ceil(this.o.ttlMs / 1000));
+    try {
+      const r = await this.o.registry.updateSubnet(subnetKeyName(own.subnet), encodeLeaseValue(own.attrs), ttlSeconds, {
+        modRevision: own.modRevision,
+        leaseId: own.leaseId,
+      });
+      if (this.stopped || this.own !== own) {
+        if (this.own && r.ok) this.own = { ...this.own, modRevision: Math.max(this.own.modRevision, r.modRevision), leaseId: r.leaseId };
+        if (this.own === undefined || this.own.subnet !== own.subnet) return;
+      }
+      if (!r.ok) {
+        this.o.log.warn({ subnet: own.subnet }, 'lease renewal found the lease changed or gone; re-acquiring');
+        this.reacquire(!this.table.has(own.subnet) || this.table.get(own.subnet)!.attrs.PublicIP === own.attrs.PublicIP);
+        return;
+      }
+      this.own = { ...this.own!, modRevision: Math.max(this.own!.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
+      this.renewedAt = this.o.clock.now();
+      this.renewals++;
+      this.setEtcd('connected');
+      this.o.log.info({ subnet: own.subnet, expiresAt: new Date(this.own.expiresAt).toISOString() }, 'lease renewed');
+      this.scheduleRenew();
+    } catch (e) {
+      this.setEtcd('disconnected', e as Error);
+      const wait = backoffMs(failures, this.o.random);
+      this.o.log.warn({ err: (e as Error).message, retryInMs: wait }, 'lease renewal failed; retrying');
+      this.cancelRenew = this.o.clock.setTimer(() => void this.renew(failures + 1), wait);
+    }
+  }
+
+  private replaceTable(next: Map<string, Lease>): void {
+    const d = diffLeases(this.table, next);
+    this.table = next;
+    if (!isEmptyDiff(d) || next.size === 0) this.o.onTable?.(next);
+  }
+
+  private setEtcd(etcd: EtcdState, err?: Error): void {
+    if (etcd === 'connected') this.state.lastError = undefined;
+    else if (err) this.state.lastError = err.message;
+    if (this.state.etcd !== etcd) this.state = { etcd, since: this.o.clock.now(), lastError: this.state.lastError };
+  }
+
+  /** Stops watching and renewing; the lease stays in etcd for reuse (as flannel does). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.cancelRenew?.();
+    const w = this.watch;
+    this.watch = undefined;
+    await w?.cancel();
+  }
+}
+
+function backoffMs(failures: number, random: () => number): number {
+  const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures - 1, 5));
+  return Math.floor(base / 2 + random() * (base / 2));
+}

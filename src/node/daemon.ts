@@ -1,0 +1,70 @@
+/**
+ * `tulle run` as a function: options → logger → underlay → etcd registry → node → health
+ * server → signals. Resolves with the process exit code: 0 after SIGTERM/SIGINT, 1 on a fatal
+ * error (bad network config, no free subnet), 2 on bad flags.
+ */
+import type { Logger } from 'pino';
+import { parseRunOptions, type RunOptions } from '../config/run-options.js';
+import { resolveUnderlay } from '../host/underlay.js';
+import { createLogger } from '../log/logger.js';
+import { etcdRegistry } from '../registry/etcd-registry.js';
+import { ConfigError, TulleError } from '../util/errors.js';
+import { serveHealth, type HealthServer } from './health-server.js';
+import { createNode, type NodeHandle } from './node.js';
+
+export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  let opts: RunOptions;
+  try {
+    opts = parseRunOptions(argv, env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    createLogger('info').child({ component: 'main' }).fatal({ code: e.code, field: e.field }, e.message);
+    return 2;
+  }
+  const root = createLogger(opts.logLevel);
+  const log = root.child({ component: 'main' });
+  let node: NodeHandle | undefined;
+  let health: HealthServer | undefined;
+  let signalled = false;
+  const onSignal = (sig: string) => {
+    if (signalled) return;
+    signalled = true;
+    log.info({ signal: sig }, 'stopping');
+    void node?.stop();
+  };
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  try {
+    const underlay = await resolveUnderlay(opts.iface, opts.publicIp);
+    log.info({ iface: underlay.iface, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
+    const registry = etcdRegistry({
+      endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
+    });
+    node = createNode(
+      {
+        tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
+        stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs, configKey: `${opts.etcdPrefix}/config`,
+      },
+      { registry, log: root },
+    );
+    if (opts.healthzPort) {
+      health = await serveHealth(opts.healthzIp, opts.healthzPort, node.status);
+      log.info({ healthz: `http://${health.address.ip}:${health.address.port}/healthz` }, 'health server listening');
+    }
+    if (signalled) void node.stop();
+    await node.done;
+    return 0;
+  } catch (e) {
+    fatal(log, e);
+    await node?.stop().catch(() => undefined);
+    return 1;
+  } finally {
+    await health?.close();
+  }
+}
+
+function fatal(log: Logger, e: unknown): void {
+  if (e instanceof ConfigError) log.fatal({ code: e.code, field: e.field }, e.message);
+  else if (e instanceof TulleError) log.fatal({ code: e.code }, e.message);
+  else log.fatal({ err: e }, (e as Error).message ?? String(e));
+}

@@ -1,0 +1,31 @@
+/**
+ * /healthz (alive, with the node's state as JSON) and /readyz (200 once the lease is held,
+ * subnet.env written and the data plane running; 503 before and while stopping).
+ */
+import http from 'node:http';
+import type { NodeStatus } from './node.js';
+
+export interface HealthServer {
+  address: { ip: string; port: number };
+  close(): Promise<void>;
+}
+
+export function serveHealth(ip: string, port: number, status: () => NodeStatus): Promise<HealthServer> {
+  const server = http.createServer((req, res) => {
+    const s = status();
+    const path = (req.url ?? '/').split('?')[0];
+    let code: number;
+    if (path === '/healthz') code = s.state === 'failed' ? 503 : 200;
+    else if (path === '/readyz') code = s.ready ? 200 : 503;
+    else code = 404;
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(code === 404 ? '{"error":"not found"}\n' : `${JSON.stringify(s, null, 1)}\n`);
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, ip, () => {
+      const a = server.address() as { address: string; port: number };
+      resolve({ address: { ip: a.address, port: a.port }, close: () => new Promise((r) => server.close(() => r())) });
+    });
+  });
+}

@@ -1,0 +1,22 @@
+/** The host operations a node performs, as one record so tests can swap in fakes. */
+import { configureTun, removeRoutes } from '../host/link.js';
+import { installMasq, removeMasq } from '../host/ip-masq.js';
+import { loadState, saveState } from '../host/state-dir.js';
+import { readPreviousSubnet, writeSubnetFile } from '../host/subnet-file.js';
+import { replaceTunAddress } from '../host/tun-address.js';
+
+export interface HostOps {
+  configureTun: typeof configureTun;
+  replaceTunAddress: typeof replaceTunAddress;
+  removeRoutes: typeof removeRoutes;
+  installMasq: typeof installMasq;
+  removeMasq: typeof removeMasq;
+  writeSubnetFile: typeof writeSubnetFile;
+  readPreviousSubnet: typeof readPreviousSubnet;
+  loadState: typeof loadState;
+  saveState: typeof saveState;
+}
+
+export const realHost: HostOps = {
+  configureTun, replaceTunAddress, removeRoutes, installMasq, removeMasq, writeSubnetFile, readPreviousSubnet, loadState, saveState,
+};

@@ -1,0 +1,241 @@
+/**
+ * A tulle node: the library face that `tulle run` and the tests both drive.
+ *
+ *   config (etcd) → backend → lease (acquire) → data plane + TUN → peers → masq → subnet.env
+ *   → ready; then the lease manager watches and renews, and the peer directory turns every
+ *   new lease table into data-plane commands.
+ *
+ * createNode() returns at once; `ready` resolves when the node forwards, `done` rejects on a
+ * fatal error (bad config, no free subnet). stop() removes routes, TUN and masq rules and
+ * keeps the lease in etcd for the next start (as flannel does).
+ */
+import type { Logger } from 'pino';
+import type { Backend } from '../backend/backend.js';
+import { selectBackend } from '../backend/select-backend.js';
+import { parseNetworkConfig, type NetworkConfig } from '../config/network-config.js';
+import type { DataPlane } from '../dataplane/dataplane.js';
+import { LeaseManager, type LeaseStatus, type OwnLease } from '../lease/lease-manager.js';
+import type { LeaseTable } from '../lease/lease-diff.js';
+import { PeerDirectory } from '../lease/peer-directory.js';
+import type { Registry } from '../registry/registry.js';
+import { realClock, sleep, type Clock } from '../util/clock.js';
+import { ConfigError, TulleError } from '../util/errors.js';
+import { realHost, type HostOps } from './host-ops.js';
+
+export interface NodeConfig {
+  tunName: string;
+  publicIp: string;
+  underlayMtu: number;
+  ipMasq: boolean;
+  subnetFile: string;
+  stateDir: string;
+  leaseTtlMs: number;
+  renewMarginMs: number;
+  /** for messages: where the config lives */
+  configKey: string;
+}
+
+export interface NodeDeps {
+  registry: Registry;
+  log: Logger;
+  clock?: Clock;
+  random?: () => number;
+  host?: HostOps;
+  backendFor?: (c: NetworkConfig['backend']) => Backend;
+}
+
+export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+export interface NodeStatus {
+  state: NodeState;
+  ready: boolean;
+  error: string | undefined;
+  network: string | undefined;
+  backend: string | undefined;
+  mtu: number | undefined;
+  publicIp: string;
+  etcd: Omit<LeaseStatus, 'lease' | 'leases' | 'revision' | 'reacquiring'>;
+  lease: LeaseStatus['lease'];
+  leases: number;
+  revision: number;
+  reacquiring: boolean;
+  /** subnet → endpoint, as programmed into the data plane */
+  routes: Record<string, string>;
+  peers: number;
+  timings: Record<string, number>;
+}
+
+export interface NodeHandle {
+  readonly ready: Promise<void>;
+  readonly done: Promise<void>;
+  status(): NodeStatus;
+  stop(): Promise<void>;
+}
+
+export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
+  const clock = deps.clock ?? realClock;
+  const host = deps.host ?? realHost;
+  const log = deps.log;
+  const t0 = clock.now();
+  const timings: Record<string, number> = {};
+  let state: NodeState = 'waiting-for-config';
+  let error: string | undefined;
+  let network: NetworkConfig | undefined;
+  let backend: Backend | undefined;
+  let dp: DataPlane | undefined;
+  let lm: LeaseManager | undefined;
+  let dir: PeerDirectory | undefined;
+  let mtu: number | undefined;
+  let tunAddress: string | undefined;
+  let masq = false;
+  let stopping = false;
+  let resolveReady!: () => void;
+  let rejectReady!: (e: unknown) => void;
+  const ready = new Promise<void>((res, rej) => ((resolveReady = res), (rejectReady = rej)));
+  ready.catch(() => undefined);
+
+  const mark = (what: string) => (timings[what] = clock.now() - t0);
+
+  const applyTable = (table: LeaseTable) => {
+    if (!dp || !dir || !lm) return;
+    const u = dir.update(table, lm.lease?.subnet);
+    for (const s of u.skipped) log.warn({ subnet: s.lease.subnet, publicIp: s.lease.attrs.PublicIP, reason: s.reason }, 'skipping lease');
+    if (u.commands.length) {
+      dp.apply(u.commands);
+      log.info({ routes: Object.keys(dir.snapshot()).length, peers: dir.peerCount, changes: u.commands.length }, 'peers updated');
+    }
+  };
+
+  const publishLease = async (l: OwnLease) => {
+    await host.writeSubnetFile(cfg.subnetFile, { network: network!.network, subnet: l.subnet, mtu: mtu!, ipMasq: cfg.ipMasq });
+    await host.saveState(cfg.stateDir, { network: network!.network, subnet: l.subnet, publicIp: cfg.publicIp }).catch((e: Error) =>
+      log.warn({ err: e.message, stateDir: cfg.stateDir }, 'cannot save state'),
+    );
+  };
+
+  const onOwnLease = (l: OwnLease) => {
+    void (async () => {
+      log.warn({ subnet: l.subnet }, 'our subnet changed; moving the TUN address and subnet.env');
+      const addr = `${l.subnet.split('/')[0]}/32`;
+      await host.replaceTunAddress(cfg.tunName, tunAddress, addr);
+      tunAddress = addr;
+      if (masq) await host.installMasq(network!.network, l.subnet);
+      await publishLease(l);
+      applyTable(lm!.leases);
+    })().catch((e: Error) => log.error({ err: e.message }, 'cannot move to the new subnet'));
+  };
+
+  // before the lease manager exists, the config fetch says how etcd is doing
+  let configEtcd: { etcd: 'connecting' | 'connected' | 'disconnected'; since: number; lastError: string | undefined } = {
+    etcd: 'connecting', since: clock.now(), lastError: undefined,
+  };
+
+  const loadConfig = async (): Promise<NetworkConfig> => {
+    for (let failures = 0; ; failures++) {
+      if (stopping) throw new TulleError('ERR_TULLE_STOPPED', 'stopped while waiting for the network config');
+      let text: string | undefined;
+      try {
+        text = await deps.registry.getNetworkConfig();
+        if (configEtcd.etcd !== 'connected') configEtcd = { etcd: 'connected', since: clock.now(), lastError: undefined };
+        if (text === undefined) {
+          if (error !== `no network config at ${cfg.configKey}`) log.warn(`no network config at ${cfg.configKey} yet; waiting (write it with etcdctl put)`);
+          error = `no network config at ${cfg.configKey}`;
+        }
+      } catch (e) {
+        error = (e as Error).message;
+        if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: error };
+        log.warn({ err: error }, 'cannot reach etcd for the network config; retrying');
+      }
+      if (text !== undefined) {
+        try {
+          return parseNetworkConfig(text);
+        } catch (e) {
+          if (e instanceof ConfigError) throw new ConfigError(`${cfg.configKey}: ${e.field}`, e.message.replace(/^config: [^:]+: /, ''), { cause: e });
+          throw e;
+        }
+      }
+      await sleep(clock, Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+    }
+  };
+
+  const start = async () => {
+    network = await loadConfig();
+    error = undefined;
+    mark('config');
+    backend = (deps.backendFor ?? selectBackend)(network.backend);
+    mtu = network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : backend.mtuFor(cfg.underlayMtu);
+    const prevState = await host.loadState(cfg.stateDir);
+    const previous = (prevState?.network === network.network ? prevState.subnet : undefined) ?? (await host.readPreviousSubnet(cfg.subnetFile));
+    state = 'acquiring';
+    lm = new LeaseManager({
+      registry: deps.registry, config: network, clock, log: log.child({ component: 'lease' }), random: deps.random ?? Math.random,
+      attrs: { PublicIP: cfg.publicIp, PublicIPv6: null, BackendType: backend.type, ...(backend.leaseData() !== undefined ? { BackendData: backend.leaseData() } : {}) },
+      previousSubnet: previous, ttlMs: cfg.leaseTtlMs, renewMarginMs: cfg.renewMarginMs,
+      onTable: applyTable, onOwnLease,
+    });
+    const own = await lm.acquire();
+    mark('lease');
+    if (stopping) return;
+    state = 'starting';
+    const subnetBase = own.subnet.split('/')[0]!;
+    dp = backend.startDataPlane({ tunName: cfg.tunName, mtu, localAddress4: subnetBase });
+    tunAddress = `${subnetBase}/32`;
+    await host.configureTun({ name: dp.tunName, address: tunAddress, mtu, routes: [network.network] });
+    dir = new PeerDirectory(backend);
+    applyTable(lm.leases);
+    if (cfg.ipMasq) {
+      await host.installMasq(network.network, own.subnet);
+      masq = true;
+    }
+    await publishLease(own);
+    lm.start();
+    mark('ready');
+    state = 'running';
+    log.info({ subnet: own.subnet, network: network.network, mtu, tun: dp.tunName, peers: dir.peerCount, ms: timings.ready }, 'node ready');
+    resolveReady();
+  };
+
+  const done = start().then(
+    () => new Promise<void>(() => undefined), // runs until stop(); stop() settles `stopped`
+    (e: unknown) => {
+      if (stopping) return;
+      state = 'failed';
+      error = (e as Error).message;
+      rejectReady(e);
+      throw e;
+    },
+  );
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  const doneOrStopped = Promise.race([done, stopped]);
+  doneOrStopped.catch(() => undefined);
+
+  return {
+    ready,
+    done: doneOrStopped,
+    status() {
+      const ls = lm?.status();
+      return {
+        state, ready: state === 'running', error: error ?? ls?.lastError, network: network?.network, backend: network?.backend.type, mtu,
+        publicIp: cfg.publicIp,
+        etcd: ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configEtcd,
+        lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
+        routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
+      };
+    },
+    async stop() {
+      if (stopping) return stopped;
+      stopping = true;
+      if (state !== 'failed') state = 'stopping';
+      rejectReady(new TulleError('ERR_TULLE_STOPPED', 'node stopped before it was ready'));
+      await lm?.stop();
+      if (masq) await host.removeMasq().catch((e: Error) => log.warn({ err: e.message }, 'cannot remove masquerade rules'));
+      if (dp && network) await host.removeRoutes({ name: dp.tunName, routes: [network.network] });
+      dp?.stop(); // closing the TUN removes the device
+      await deps.registry.close().catch(() => undefined);
+      if (state !== 'failed') state = 'stopped';
+      log.info('node stopped; lease kept for the next start');
+      resolveStopped();
+    },
+  };
+}

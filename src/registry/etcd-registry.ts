@@ -1,0 +1,161 @@
+/**
+ * The registry on etcd v3 (the `etcd3` client), flannel's schema:
+ *   <prefix>/config             network config JSON
+ *   <prefix>/subnets/<name>     one lease each, attached to an etcd lease (TTL)
+ * Calls carry a deadline so an unreachable etcd fails fast; retry policy belongs to the lease
+ * manager. The watch resumes from its last revision after a reconnect (the client does that);
+ * a compacted or canceled watch is reported as `resync`.
+ */
+import type { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { TulleError } from '../util/errors.js';
+import type { Registry, WatchEvent, WatchSink, WriteResult } from './registry.js';
+
+export interface EtcdRegistryOptions {
+  /** e.g. ['http://198.18.0.2:2379'] */
+  endpoints: string[];
+  /** default /coreos.com/network */
+  prefix: string;
+  caFile?: string | undefined;
+  certFile?: string | undefined;
+  keyFile?: string | undefined;
+  /** deadline of one unary call (default 5 s) */
+  callTimeoutMs?: number;
+}
+
+/** etcd3's watch backoff interface: reconnect quickly, at most every 2 s. */
+function backoff(ms: number): { duration: number; next(): ReturnType<typeof backoff> } {
+  return { duration: ms, next: () => backoff(Math.min(ms * 2, 2000)) };
+}
+
+// async: the client's markFailed() relies on execute() returning a (rejected) promise, not throwing
+const passThrough = { execute: async <T>(fn: () => Promise<T>) => fn() };
+
+export function etcdRegistry(o: EtcdRegistryOptions): Registry {
+  const prefix = o.prefix.replace(/\/+$/, '');
+  const subnets = `${prefix}/subnets/`;
+  const callTimeoutMs = o.callTimeoutMs ?? 5000;
+  const options: IOptions = {
+    hosts: o.endpoints,
+    dialTimeout: callTimeoutMs,
+    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    faultHandling: {
+      // our lease manager retries; a single endpoint must not sit behind an open breaker
+      global: passThrough as never,
+      host: (() => passThrough) as never,
+      watchBackoff: backoff(100) as never,
+    },
+    grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 },
+  };
+  if (o.caFile || o.certFile || o.keyFile) {
+    options.credentials = {
+      rootCertificate: readFileSync(o.caFile ?? '/etc/ssl/certs/ca-certificates.crt'),
+      ...(o.keyFile ? { privateKey: readFileSync(o.keyFile) } : {}),
+      ...(o.certFile ? { certChain: readFileSync(o.certFile) } : {}),
+    };
+  }
+  const client = new Etcd3(options);
+  const wrap = <T>(what: string, p: Promise<T>): Promise<T> =>
+    p.catch((cause: Error) => {
+      throw new TulleError('ERR_TULLE_ETCD', `etcd ${what} (${o.endpoints.join(',')}): ${cause.message}`, { cause });
+    });
+
+  const grant = async (ttlSeconds: number) => (await client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 })).ID;
+  const revoke = (id: string) => client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
+
+  const putIf = async (name: string, value: string, ttlSeconds: number, cmp: 'Version' | 'Mod', expect: number): Promise<WriteResult> => {
+    const key = subnets + name;
+    const leaseId = await grant(ttlSeconds);
+    try {
+      const r = await client.if(key, cmp, '==', expect).then(client.put(key).value(value).lease(leaseId)).commit();
+      if (!r.succeeded) {
+        void revoke(leaseId);
+        return { ok: false, modRevision: Number(r.header.revision), leaseId: '0' };
+      }
+      return { ok: true, modRevision: Number(r.header.revision), leaseId };
+    } catch (e) {
+      void revoke(leaseId);
+      throw e;
+    }
+  };
+
+  return {
+    async getNetworkConfig() {
+      const r = await wrap('get config', client.get(`${prefix}/config`).exec());
+      return r.kvs[0]?.value.toString();
+    },
+    async listSubnets() {
+      const r = await wrap('list subnets', client.getAll().prefix(subnets).exec());
+      return {
+        revision: Number(r.header.revision),
+        entries: r.kvs.map((kv) => ({
+          name: kv.key.toString().slice(subnets.length),
+          value: kv.value.toString(),
+          modRevision: Number(kv.mod_revision),
+          leaseId: kv.lease,
+        })),
+      };
+    },
+    createSubnet(name, value, ttlSeconds) {
+      return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));
+    },
+    async updateSubnet(name, value, ttlSeconds, expect) {
+      const r = await wrap('renew subnet', putIf(name, value, ttlSeconds, 'Mod', expect.modRevision));
+      if (r.ok && expect.leaseId !== '0') void revoke(expect.leaseId);
+      return r;
+    },
+    watchSubnets(fromRevision, sink) {
+      return startWatch(client, subnets, fromRevision, sink);
+    },
+    async close() {
+      client.close();
+    },
+  };
+}
+
+function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: WatchSink) {
+  let watcher: Watcher | undefined;
+  let canceled = false;
+  let up = false;
+  const toEvent = (type: 'put' | 'delete', kv: IKeyValue): WatchEvent =>
+    type === 'put'
+      ? { type, name: kv.key.toString().slice(subnets.length), value: kv.value.toString(), modRevision: Number(kv.mod_revision), leaseId: kv.lease }
+      : { type, name: kv.key.toString().slice(subnets.length), modRevision: Number(kv.mod_revision) };
+  const w = client.watch().prefix(subnets).startRevision(String(fromRevision)).watcher();
+  watcher = w;
+  // Resume exactly after the last response we were given. (The client moves its own resume
+  // point to the revision of the create response, which would skip history not yet delivered
+  // if the stream broke right after a (re)connect.)
+  let next = fromRevision;
+  // (typed as IWatchRequest, but the client passes the create request it is about to send)
+  (w as unknown as EventEmitter).on('connecting', (req: { start_revision?: string | number }) => {
+    req.start_revision = String(next);
+  });
+  w.on('connected', () => {
+    if (!up) sink.connection((up = true));
+  });
+  w.on('disconnected', (err) => {
+    if (up) sink.connection((up = false), err);
+  });
+  w.on('data', (res) => {
+    if (canceled) return;
+    next = Math.max(next, Number(res.header.revision) + 1);
+    const evs = res.events.map((e) => toEvent(e.type === 'Put' ? 'put' : 'delete', e.kv));
+    // the client rewrites kv.key to strip its own namespace; ours is empty, so keys are full
+    if (evs.length) sink.events(evs, Number(res.header.revision));
+  });
+  w.on('error', (err) => {
+    if (canceled) return;
+    canceled = true;
+    watcher = undefined;
+    // etcd 3.4 cancels a watch behind the compaction horizon without a reason text
+    sink.resync(`watch canceled by etcd (${err.message.replace(/^Watcher canceled: ?/, '') || 'history compacted'})`);
+  });
+  return {
+    async cancel() {
+      canceled = true;
+      await watcher?.cancel().catch(() => undefined);
+    },
+  };
+}

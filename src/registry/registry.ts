@@ -1,0 +1,51 @@
+/**
+ * The raw lease registry: storage operations with no policy (design.md §3; flannel splits its
+ * etcd registry the same way). Names are the last key element ("10.244.3.0-24"); the prefix,
+ * etcd leases and revisions stay inside. The lease manager adds the policy on top.
+ */
+export interface RegistryEntry {
+  name: string;
+  value: string;
+  modRevision: number;
+  /** the storage's own lease id (etcd lease), opaque; "0" when none */
+  leaseId: string;
+}
+
+export type WatchEvent =
+  | { type: 'put'; name: string; value: string; modRevision: number; leaseId: string }
+  | { type: 'delete'; name: string; modRevision: number };
+
+export interface WatchSink {
+  /** events in revision order; `revision` is the store revision they bring us to */
+  events(events: WatchEvent[], revision: number): void;
+  /** the watch cannot resume where it was (history compacted, watch canceled): re-list and diff */
+  resync(reason: string): void;
+  /** the connection to the store went down (with why) or came back */
+  connection(up: boolean, error?: Error): void;
+}
+
+export interface Watch {
+  cancel(): Promise<void>;
+}
+
+export interface WriteResult {
+  ok: boolean;
+  modRevision: number;
+  leaseId: string;
+}
+
+export interface Registry {
+  /** the network config JSON text, or undefined when the key is absent */
+  getNetworkConfig(): Promise<string | undefined>;
+  listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;
+  /** If(version(key) == 0) Then Put(key, value, lease(ttl)): ok=false when the key exists */
+  createSubnet(name: string, value: string, ttlSeconds: number): Promise<WriteResult>;
+  /**
+   * If(mod_revision(key) == expectModRevision) Then Put(key, value, new lease(ttl)); the old
+   * lease is revoked afterwards. ok=false when someone else changed or deleted the key.
+   */
+  updateSubnet(name: string, value: string, ttlSeconds: number, expect: { modRevision: number; leaseId: string }): Promise<WriteResult>;
+  /** Watches subnets from `fromRevision` (inclusive), resuming by itself after disconnects. */
+  watchSubnets(fromRevision: number, sink: WatchSink): Watch;
+  close(): Promise<void>;
+}

@@ -1,0 +1,167 @@
+/**
+ * A tulle cluster in the test bed: etcd in its own namespace (198.18.0.2:2379) and real
+ * `tulle run` daemons (bin/tulle) in node namespaces, each with its own state dir and
+ * subnet.env in a temp dir. Daemons are spawned through the bed, so teardown stops them by PID.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createBed, stopProcess, type Bed, type BedNode } from '../bed/bed.js';
+import { makeTestCerts, startEtcd, type EtcdServer, type TlsFiles } from '../bed/etcd.js';
+
+export const PREFIX = '/coreos.com/network';
+export const HEALTH_PORT = 8471;
+
+export interface LogLine {
+  level: number;
+  time: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+export interface Daemon {
+  node: BedNode;
+  proc: ChildProcess;
+  logs: LogLine[];
+  stderr: string;
+  dir: string;
+  exit: Promise<number | null>;
+  /** first log line matching, waiting up to timeoutMs */
+  waitLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+}
+
+export interface Cluster {
+  bed: Bed;
+  etcd: EtcdServer;
+  etcdNode: BedNode;
+  daemons: Daemon[];
+  /** set when the cluster's etcd serves TLS: the files daemons need */
+  tls: TlsFiles | undefined;
+  /** starts `tulle run`; `underlay: false` leaves out --iface/--public-ip (test the defaults) */
+  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean }): Daemon;
+  /** GET /healthz inside the node's namespace */
+  health(d: Daemon): Promise<Record<string, any>>;
+  ping(from: BedNode, to: string, count?: number, timeoutS?: number): Promise<{ ok: boolean; out: string }>;
+  teardown(): Promise<void>;
+}
+
+export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, stepMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+export async function createCluster(opts: { nodes: number; config?: string; tag?: string; tls?: boolean }): Promise<Cluster> {
+  const bed = await createBed({ nodes: opts.nodes, tag: opts.tag ?? 'cp' });
+  const dirs: string[] = [];
+  let etcd: EtcdServer | undefined;
+  try {
+    const etcdNode = await bed.addHost('etcd', 2);
+    let tls: TlsFiles | undefined;
+    if (opts.tls) {
+      const certDir = mkdtempSync(path.join(tmpdir(), 'tulle-certs-'));
+      dirs.push(certDir);
+      tls = await makeTestCerts(certDir, [etcdNode.underlayIp]);
+    }
+    etcd = await startEtcd({ bed, ns: etcdNode.ns, ip: etcdNode.underlayIp, tls });
+    if (opts.config !== '') await etcd.etcdctl(['put', `${PREFIX}/config`, opts.config ?? '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}']);
+    const daemons: Daemon[] = [];
+    const cluster: Cluster = {
+      bed, etcd, etcdNode, daemons, tls,
+      startDaemon(node, extra = [], env = process.env, o = {}) {
+        const dir = dirs.find((d) => d.endsWith(`-${node.ns}`)) ?? mkdtempSync(path.join(tmpdir(), `tulle-node-`)) ;
+        if (!dirs.includes(dir)) dirs.push(dir);
+        const args = [
+          path.resolve('bin/tulle'), 'run',
+          `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
+          ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
+          `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
+          `--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`, ...extra,
+        ];
+        const proc = bed.spawn(node.ns, process.execPath, args, { env: { ...env, NODE_ENV: 'test' } });
+        const logs: LogLine[] = [];
+        const waiters = new Set<() => void>();
+        let buf = '';
+        const d: Daemon = {
+          node, proc, logs, stderr: '', dir,
+          exit: new Promise((r) => proc.once('exit', (code) => r(code))),
+          waitLog(match, timeoutMs = 20_000) {
+            return new Promise((resolve, reject) => {
+              const check = () => {
+                const hit = logs.find(match);
+                if (hit) {
+                  waiters.delete(check);
+                  clearTimeout(t);
+                  resolve(hit);
+                }
+              };
+              const t = setTimeout(() => {
+                waiters.delete(check);
+                reject(new Error(`no matching log line from ${node.ns} in ${timeoutMs} ms; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`));
+              }, timeoutMs);
+              waiters.add(check);
+              check();
+            });
+          },
+        };
+        proc.stdout!.on('data', (chunk: Buffer) => {
+          buf += chunk.toString();
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            try {
+              logs.push(JSON.parse(line) as LogLine);
+            } catch {
+              logs.push({ level: 0, time: Date.now(), msg: line });
+            }
+          }
+          for (const w of [...waiters]) w();
+        });
+        proc.stderr!.on('data', (c: Buffer) => (d.stderr = (d.stderr + c.toString()).slice(-4000)));
+        daemons.push(d);
+        return d;
+      },
+      async health(d) {
+        const script = `fetch('http://127.0.0.1:${HEALTH_PORT}/healthz').then(r=>r.text()).then(t=>process.stdout.write(t))`;
+        const { stdout } = await bed.exec(d.node.ns, process.execPath, ['-e', script], 10_000);
+        return JSON.parse(stdout) as Record<string, any>;
+      },
+      async ping(from, to, count = 1, timeoutS = 2) {
+        try {
+          const r = await bed.exec(from.ns, 'ping', ['-n', '-q', '-c', String(count), '-W', String(timeoutS), to], (count + timeoutS + 5) * 1000);
+          return { ok: true, out: r.stdout };
+        } catch (e) {
+          return { ok: false, out: (e as Error).message };
+        }
+      },
+      async teardown() {
+        await Promise.all(daemons.map((x) => stopProcess(x.proc, 5000)));
+        await etcd?.stop();
+        await bed.teardown();
+        await etcd?.destroy();
+        for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+      },
+    };
+    return cluster;
+  } catch (e) {
+    await etcd?.destroy().catch(() => undefined);
+    await bed.teardown();
+    throw e;
+  }
+}
+
+/** The overlay address of a node: its subnet's network address (the TUN's /32). */
+export function tunAddress(subnet: string): string {
+  return subnet.split('/')[0]!;
+}

@@ -1,0 +1,100 @@
+/**
+ * etcd goes away: the data plane keeps forwarding with the last known table, the daemons say
+ * so in /healthz, reconnect by themselves, and renewals resume. A node cut off from etcd while
+ * history is compacted resyncs to exactly what etcd holds.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCluster, PREFIX, tunAddress, until, type Cluster, type Daemon } from './cluster.js';
+
+let c: Cluster;
+const ds: Daemon[] = [];
+const subnets: string[] = [];
+
+beforeAll(async () => {
+  c = await createCluster({ nodes: 3, tag: 'out' });
+  // short TTL so renewals happen during the test; margin leaves time to retry
+  for (const n of c.bed.nodes) ds.push(c.startDaemon(n, ['--subnet-lease-ttl=20s', '--subnet-lease-renew-margin=10s']));
+  for (const d of ds) subnets.push(String((await d.waitLog((l) => l.msg === 'node ready')).subnet));
+  await until('a full table everywhere', async () => (await Promise.all(ds.map((d) => c.health(d)))).every((h) => Object.keys(h.routes).length === 2));
+});
+
+afterAll(async () => {
+  await c?.teardown();
+});
+
+describe('etcd outage', () => {
+  it('etcd stopped for 30 s during a ping stream: no loss, health says disconnected, renewals resume', async () => {
+    const [a, b] = ds as [Daemon, Daemon];
+    // 200 pings, 0.2 s apart (40 s), each with a 2 s deadline
+    const ping = c.bed.exec(a.node.ns, 'ping', ['-n', '-q', '-i', '0.2', '-c', '200', '-W', '2', tunAddress(subnets[1]!)], 60_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    const before = (await c.health(b)).lease.renewals as number;
+    await c.etcd.stop();
+    const stoppedAt = Date.now();
+    const down = await until('health to report etcd disconnected', async () => {
+      const h = await c.health(a);
+      return h.etcd.etcd === 'disconnected' && h;
+    }, 10_000, 200);
+    expect(down.state).toBe('running');
+    expect(Object.keys(down.routes)).toHaveLength(2);
+    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stoppedAt))));
+    // the table is untouched while etcd is away
+    expect(Object.keys((await c.health(b)).routes)).toHaveLength(2);
+    await c.etcd.start();
+    const { stdout } = await ping;
+    expect(stdout).toMatch(/200 packets transmitted, 200 received, 0% packet loss/);
+    await until('renewals to resume on every node', async () => {
+      const hs = await Promise.all(ds.map((d) => c.health(d)));
+      return hs.every((h) => h.etcd.etcd === 'connected') && (hs[1]!.lease.renewals as number) > before;
+    }, 30_000, 250);
+    const keys = (await c.etcd.etcdctl(['get', '--prefix', `${PREFIX}/subnets/`, '--keys-only'])).split('\n').filter(Boolean);
+    expect(keys).toHaveLength(3);
+  });
+
+  it('a node cut off from etcd resumes its watch where it left off (no resync needed)', async () => {
+    const [a] = ds as [Daemon];
+    const block = ['-p', 'tcp', '-d', c.etcdNode.underlayIp, '--dport', '2379', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+    await c.bed.exec(a.node.ns, 'iptables', ['-I', 'OUTPUT', ...block]);
+    await c.bed.exec(a.node.ns, 'ss', ['-K', 'dst', c.etcdNode.underlayIp]);
+    await until('node A to notice', async () => (await c.health(a)).etcd.etcd === 'disconnected', 20_000, 200);
+    await c.etcd.etcdctl(['put', `${PREFIX}/subnets/10.244.240.0-24`, '{"PublicIP":"198.18.0.97","PublicIPv6":null,"BackendType":"udp"}']);
+    await c.etcd.etcdctl(['put', `${PREFIX}/subnets/10.244.241.0-24`, '{"PublicIP":"198.18.0.96","PublicIPv6":null,"BackendType":"udp"}']);
+    await c.etcd.etcdctl(['del', `${PREFIX}/subnets/10.244.241.0-24`]);
+    const resyncsBefore = a.logs.filter((l) => /resync/.test(l.msg)).length;
+    await c.bed.exec(a.node.ns, 'iptables', ['-D', 'OUTPUT', ...block]);
+    await until('node A to catch up', async () => {
+      const h = await c.health(a);
+      return h.etcd.etcd === 'connected' && '10.244.240.0/24' in h.routes && !('10.244.241.0/24' in h.routes);
+    }, 30_000, 250);
+    expect(a.logs.filter((l) => /resync/.test(l.msg)).length).toBe(resyncsBefore);
+    await c.etcd.etcdctl(['del', `${PREFIX}/subnets/10.244.240.0-24`]);
+    await until('the route gone again', async () => !('10.244.240.0/24' in (await c.health(a)).routes));
+  });
+
+  it('a compaction while a node is cut off from etcd: after reconnecting its table equals etcd', async () => {
+    const [a, , cc] = ds as [Daemon, Daemon, Daemon];
+    const block = ['-p', 'tcp', '-d', c.etcdNode.underlayIp, '--dport', '2379', '-j', 'REJECT', '--reject-with', 'tcp-reset'];
+    await c.bed.exec(a.node.ns, 'iptables', ['-I', 'OUTPUT', ...block]);
+    await c.bed.exec(a.node.ns, 'ss', ['-K', 'dst', c.etcdNode.underlayIp]);
+    await until('node A to notice', async () => (await c.health(a)).etcd.etcd === 'disconnected', 20_000, 200);
+    // meanwhile: node C leaves for good, a new node appears, and history is compacted
+    cc.proc.kill('SIGTERM');
+    await cc.exit;
+    await c.etcd.etcdctl(['del', `${PREFIX}/subnets/${subnets[2]!.replace('/', '-')}`]);
+    await c.etcd.etcdctl(['put', `${PREFIX}/subnets/10.244.250.0-24`, '{"PublicIP":"198.18.0.99","PublicIPv6":null,"BackendType":"udp"}']);
+    await c.etcd.etcdctl(['put', `${PREFIX}/subnets/10.244.251.0-24`, '{"PublicIP":"198.18.0.98","PublicIPv6":null,"BackendType":"udp"}']);
+    await c.etcd.etcdctl(['del', `${PREFIX}/subnets/10.244.251.0-24`]);
+    const rev = JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/config`, '-w', 'json'])).header.revision as number;
+    await c.etcd.etcdctl(['compaction', '--physical', String(rev)]);
+    expect(Object.keys((await c.health(a)).routes)).toContain(subnets[2]); // still the old view
+    await c.bed.exec(a.node.ns, 'iptables', ['-D', 'OUTPUT', ...block]);
+    const truth = (await c.etcd.etcdctl(['get', '--prefix', `${PREFIX}/subnets/`, '--keys-only']))
+      .split('\n').filter(Boolean).map((k) => k.slice(`${PREFIX}/subnets/`.length).replace('-', '/')).filter((s) => s !== subnets[0]).sort();
+    expect(truth).toEqual([subnets[1]!, '10.244.250.0/24'].sort());
+    await until('node A to resync to what etcd holds', async () => {
+      const h = await c.health(a);
+      return h.etcd.etcd === 'connected' && JSON.stringify(Object.keys(h.routes).sort()) === JSON.stringify(truth);
+    }, 30_000, 250);
+    expect(a.logs.some((l) => /resync/.test(l.msg))).toBe(true);
+  });
+});

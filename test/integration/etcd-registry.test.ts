@@ -1,0 +1,105 @@
+/**
+ * The raw registry and the lease manager against a real etcd on 127.0.0.1 (no namespaces):
+ * flannel's schema, create-if-absent, compare-and-renew, watch, compaction, 30 concurrent acquirers.
+ */
+import pino from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseNetworkConfig } from '../../src/config/network-config.js';
+import { LeaseManager } from '../../src/lease/lease-manager.js';
+import { etcdRegistry } from '../../src/registry/etcd-registry.js';
+import type { Registry, WatchEvent } from '../../src/registry/registry.js';
+import { realClock } from '../../src/util/clock.js';
+import { startEtcd, type EtcdServer } from '../bed/etcd.js';
+
+const PREFIX = '/coreos.com/network';
+const log = pino({ level: 'silent' });
+let etcd: EtcdServer;
+const registries: Registry[] = [];
+
+function registry(prefix = PREFIX): Registry {
+  const r = etcdRegistry({ endpoints: [etcd.endpoint], prefix });
+  registries.push(r);
+  return r;
+}
+
+async function until<T>(what: string, fn: () => T | undefined | false, timeoutMs = 10_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+beforeAll(async () => {
+  etcd = await startEtcd();
+});
+
+afterAll(async () => {
+  await Promise.all(registries.map((r) => r.close()));
+  await etcd?.destroy();
+});
+
+describe('etcd registry', () => {
+  it("creates a lease in flannel's schema with a TTL, only if absent", async () => {
+    const r = registry();
+    await etcd.etcdctl(['put', `${PREFIX}/config`, '{"Network":"10.244.0.0/16"}']);
+    expect(await r.getNetworkConfig()).toBe('{"Network":"10.244.0.0/16"}');
+    const value = '{"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"udp"}';
+    const w = await r.createSubnet('10.244.3.0-24', value, 60);
+    expect(w.ok).toBe(true);
+    expect((await r.createSubnet('10.244.3.0-24', value, 60)).ok).toBe(false);
+    expect((await etcd.etcdctl(['get', `${PREFIX}/subnets/10.244.3.0-24`, '--print-value-only'])).trim()).toBe(value);
+    const ttl = await etcd.etcdctl(['lease', 'timetolive', BigInt(w.leaseId).toString(16)]);
+    expect(ttl).toMatch(/remaining\((5\d|60)s\)/);
+    const listed = await r.listSubnets();
+    expect(listed.entries).toEqual([{ name: '10.244.3.0-24', value, modRevision: w.modRevision, leaseId: w.leaseId }]);
+    // renew: compare on our mod revision; a stale revision loses
+    const renewed = await r.updateSubnet('10.244.3.0-24', value, 60, { modRevision: w.modRevision, leaseId: w.leaseId });
+    expect(renewed.ok).toBe(true);
+    expect(renewed.leaseId).not.toBe(w.leaseId);
+    expect((await r.updateSubnet('10.244.3.0-24', value, 60, { modRevision: w.modRevision, leaseId: '0' })).ok).toBe(false);
+  });
+
+  it('watches from a revision, and asks for a resync after compaction', async () => {
+    const r = registry('/t/watch');
+    const base = (await r.listSubnets()).revision;
+    const seen: WatchEvent[] = [];
+    const resyncs: string[] = [];
+    const w = r.watchSubnets(base + 1, { events: (evs) => seen.push(...evs), resync: (why) => resyncs.push(why), connection: () => undefined });
+    await etcd.etcdctl(['put', '/t/watch/subnets/10.244.5.0-24', 'x']);
+    await etcd.etcdctl(['del', '/t/watch/subnets/10.244.5.0-24']);
+    await until('two events', () => seen.length >= 2);
+    expect(seen.map((e) => [e.type, e.name])).toEqual([['put', '10.244.5.0-24'], ['delete', '10.244.5.0-24']]);
+    await w.cancel();
+    // compact past where a new watch would start
+    await etcd.etcdctl(['put', '/t/watch/other', 'y']);
+    const rev = (await r.listSubnets()).revision;
+    await etcd.etcdctl(['compaction', String(rev)]);
+    const w2 = r.watchSubnets(base + 1, { events: () => undefined, resync: (why) => resyncs.push(why), connection: () => undefined });
+    await until('a resync', () => resyncs.length > 0);
+    expect(resyncs[0]).toMatch(/canceled/);
+    await w2.cancel();
+  });
+
+  it('gives 30 concurrent acquirers 30 distinct subnets', async () => {
+    const prefix = '/t/race';
+    const config = parseNetworkConfig('{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.40.0"}');
+    const ms = Array.from({ length: 30 }, (_, i) =>
+      new LeaseManager({
+        registry: registry(prefix), config, log, clock: realClock, random: Math.random,
+        attrs: { PublicIP: `198.18.1.${i + 1}`, PublicIPv6: null, BackendType: 'udp' }, ttlMs: 600_000, renewMarginMs: 60_000,
+      }),
+    );
+    const leases = await Promise.all(ms.map((m) => m.acquire()));
+    expect(new Set(leases.map((l) => l.subnet)).size).toBe(30);
+    const listed = await registry(prefix).listSubnets();
+    expect(listed.entries).toHaveLength(30);
+    // every lease in etcd names the acquirer that believes it holds it
+    for (const l of leases) {
+      const e = listed.entries.find((x) => x.name === l.subnet.replace('/', '-'))!;
+      expect(JSON.parse(e.value).PublicIP).toBe(l.attrs.PublicIP);
+    }
+  });
+});

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { udpBackend } from '../../src/backend/udp-backend.js';
+import type { Lease } from '../../src/lease/lease.js';
+import { diffLeases } from '../../src/lease/lease-diff.js';
+import { PeerDirectory } from '../../src/lease/peer-directory.js';
+
+const noStart = () => {
+  throw new Error('not in unit tests');
+};
+const lease = (subnet: string, ip: string, type = 'udp', rev = 1): Lease => ({
+  subnet, modRevision: rev, attrs: { PublicIP: ip, PublicIPv6: null, BackendType: type },
+});
+const table = (...ls: Lease[]) => new Map(ls.map((l) => [l.subnet, l]));
+
+describe('lease diff', () => {
+  it('reports added, changed and removed', () => {
+    const a = table(lease('10.244.1.0/24', '1.1.1.1'), lease('10.244.2.0/24', '1.1.1.2'));
+    const b = table(lease('10.244.2.0/24', '1.1.1.9'), lease('10.244.3.0/24', '1.1.1.3'));
+    const d = diffLeases(a, b);
+    expect(d.added.map((l) => l.subnet)).toEqual(['10.244.3.0/24']);
+    expect(d.changed.map((l) => l.subnet)).toEqual(['10.244.2.0/24']);
+    expect(d.removed.map((l) => l.subnet)).toEqual(['10.244.1.0/24']);
+    expect(diffLeases(a, new Map(a))).toEqual({ added: [], changed: [], removed: [] });
+  });
+});
+
+describe('peer directory', () => {
+  it('turns leases into peers and routes, skipping our own subnet', () => {
+    const dir = new PeerDirectory(udpBackend(8285, noStart));
+    const u = dir.update(table(lease('10.244.1.0/24', '198.18.0.10'), lease('10.244.2.0/24', '198.18.0.11')), '10.244.1.0/24');
+    expect(u.commands).toEqual([
+      { op: 'setPeer', peer: 1, address: '198.18.0.11', port: 8285 },
+      { op: 'setRoute', subnet: '10.244.2.0/24', peer: 1 },
+    ]);
+    expect(dir.update(table(lease('10.244.1.0/24', '198.18.0.10'), lease('10.244.2.0/24', '198.18.0.11')), '10.244.1.0/24').commands).toEqual([]);
+  });
+
+  it('applies diffs: new peer, moved endpoint, removal', () => {
+    const dir = new PeerDirectory(udpBackend(8285, noStart));
+    dir.update(table(lease('10.244.2.0/24', '198.18.0.11'), lease('10.244.3.0/24', '198.18.0.12')), undefined);
+    const moved = dir.update(table(lease('10.244.2.0/24', '198.18.0.11'), lease('10.244.3.0/24', '198.18.0.13')), undefined);
+    expect(moved.commands).toEqual([
+      { op: 'setPeer', peer: 3, address: '198.18.0.13', port: 8285 },
+      { op: 'setRoute', subnet: '10.244.3.0/24', peer: 3 },
+      { op: 'deletePeer', peer: 2 },
+    ]);
+    const gone = dir.update(table(lease('10.244.3.0/24', '198.18.0.13')), undefined);
+    expect(gone.commands).toEqual([{ op: 'deleteRoute', subnet: '10.244.2.0/24' }, { op: 'deletePeer', peer: 1 }]);
+    expect(dir.snapshot()).toEqual({ '10.244.3.0/24': '198.18.0.13:8285' });
+    // the freed id is reused
+    expect(dir.update(table(lease('10.244.3.0/24', '198.18.0.13'), lease('10.244.4.0/24', '198.18.0.14')), undefined).commands[0]).toEqual({
+      op: 'setPeer', peer: 1, address: '198.18.0.14', port: 8285,
+    });
+  });
+
+  it('skips leases of another backend type, reporting each once', () => {
+    const dir = new PeerDirectory(udpBackend(8285, noStart));
+    const t = table(lease('10.244.2.0/24', '198.18.0.11', 'vxlan'), lease('10.244.3.0/24', '198.18.0.12'));
+    const first = dir.update(t, undefined);
+    expect(first.skipped.map((s) => s.lease.subnet)).toEqual(['10.244.2.0/24']);
+    expect(first.skipped[0]!.reason).toMatch(/vxlan/);
+    expect(first.commands.filter((c) => c.op === 'setRoute')).toHaveLength(1);
+    expect(dir.update(t, undefined).skipped).toEqual([]);
+    // a changed lease of the wrong type is reported again
+    expect(dir.update(table(lease('10.244.2.0/24', '198.18.0.11', 'vxlan', 2), lease('10.244.3.0/24', '198.18.0.12')), undefined).skipped).toHaveLength(1);
+  });
+
+  it('shares one peer between subnets on one endpoint', () => {
+    const dir = new PeerDirectory(udpBackend(8285, noStart));
+    const u = dir.update(table(lease('10.244.2.0/24', '198.18.0.11'), lease('10.244.3.0/24', '198.18.0.11')), undefined);
+    expect(u.commands.filter((c) => c.op === 'setPeer')).toHaveLength(1);
+    expect(dir.peerCount).toBe(1);
+  });
+});
