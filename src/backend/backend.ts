@@ -1,5 +1,6 @@
 /**
- * The backend seam: what differs between plain `udp` and (later) `wireguard`.
+ * The backend seam: what differs between plain `udp` and encrypted `wireguard`.
+ * (`wireguard`: src/wireguard/wireguard-backend.ts.)
  * A backend says what its leases carry (BackendData), how a peer's lease becomes a data-plane
  * endpoint, how much the encapsulation costs (MTU overhead), and starts its data plane.
  * Everything else (leases, routes, TUN, subnet.env) is shared.

@@ -11,7 +11,7 @@
  */
 import type { Logger } from 'pino';
 import type { Backend } from '../backend/backend.js';
-import { selectBackend } from '../backend/select-backend.js';
+import { selectBackend, type BackendContext } from '../backend/select-backend.js';
 import { parseNetworkConfig, type NetworkConfig } from '../config/network-config.js';
 import type { DataPlane } from '../dataplane/dataplane.js';
 import { LeaseManager, type LeaseStatus, type OwnLease } from '../lease/lease-manager.js';
@@ -41,7 +41,7 @@ export interface NodeDeps {
   clock?: Clock;
   random?: () => number;
   host?: HostOps;
-  backendFor?: (c: NetworkConfig['backend']) => Backend;
+  backendFor?: (c: NetworkConfig['backend'], ctx: BackendContext) => Backend | Promise<Backend>;
 }
 
 export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -162,7 +162,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     network = await loadConfig();
     error = undefined;
     mark('config');
-    backend = (deps.backendFor ?? selectBackend)(network.backend);
+    backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log });
     mtu = network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : backend.mtuFor(cfg.underlayMtu);
     const prevState = await host.loadState(cfg.stateDir);
     const previous = (prevState?.network === network.network ? prevState.subnet : undefined) ?? (await host.readPreviousSubnet(cfg.subnetFile));
@@ -178,7 +178,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     if (stopping) return;
     state = 'starting';
     const subnetBase = own.subnet.split('/')[0]!;
-    dp = backend.startDataPlane({ tunName: cfg.tunName, mtu, localAddress4: subnetBase });
+    dp = backend.startDataPlane({ tunName: cfg.tunName, mtu });
     tunAddress = `${subnetBase}/32`;
     await host.configureTun({ name: dp.tunName, address: tunAddress, mtu, routes: [network.network] });
     dir = new PeerDirectory(backend);

@@ -1,7 +1,6 @@
 /**
- * What goes wrong, with real daemons and a real etcd: bad config, an unsupported backend, no
- * free subnet, etcd absent at start, garbage under subnets/, bad flags; plus --ip-masq and
- * renewal with a short TTL. Each scenario has its own etcd prefix.
+ * What goes wrong, with real daemons and a real etcd: bad config, no free subnet, etcd absent
+ * at start, garbage under subnets/, bad flags; plus --ip-masq and renewal with a short TTL. Each scenario has its own etcd prefix.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
@@ -29,13 +28,6 @@ describe('daemon failures are clear, never crashes', () => {
     expect(f.code).toBe('ERR_TULLE_CONFIG');
     expect(f.field).toBe('/t/bad/config: SubnetLen');
     expect(String(f.msg)).toMatch(/SubnetLen.*integer in 1\.\.30/);
-  });
-
-  it('wireguard backend: valid config, clear "not built yet" error', async () => {
-    await put('/t/wg/config', '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}');
-    const d = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/wg']);
-    expect(await d.exit).toBe(1);
-    expect(fatalOf(d.logs)).toMatchObject({ code: 'ERR_TULLE_BACKEND_UNAVAILABLE', msg: expect.stringMatching(/wireguard.*use "udp"/) });
   });
 
   it('bad flags: exits 2 naming the flag', async () => {
