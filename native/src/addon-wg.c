@@ -8,6 +8,7 @@
  *                                                received, last authenticated received, last sent (ms)
  *   monotonicMs() -> number                      the clock of peerActivity
  *   aeadSeal(key, counter: bigint, plaintext) / aeadOpen(key, counter, ciphertext) -> Uint8Array|null
+ *   aeadSealParts(key, counter, p1, p2, p3) -> sealed p1||p2||p3 (three in-place pieces) + tag
  *   replayCheck(counters: BigUint64Array) -> Uint8Array of 0/1    (differential tests)
  */
 #include <stdlib.h>
@@ -222,6 +223,40 @@ static napi_value aead_test(napi_env env, napi_callback_info info, int seal) {
   return arr;
 }
 static napi_value js_aead_seal(napi_env env, napi_callback_info info) { return aead_test(env, info, 1); }
+
+/* aeadSealParts(key, counter, p1, p2, p3) -> ciphertext of p1 || p2 || p3, then the tag */
+static napi_value js_aead_seal_parts(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], ab, arr;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *key, *p[3];
+  size_t klen, l[3];
+  uint64_t counter;
+  bool lossless;
+  if (argc < 5 || get_bytes(env, argv[0], &key, &klen) < 0 || get_bytes(env, argv[2], &p[0], &l[0]) < 0 ||
+      get_bytes(env, argv[3], &p[1], &l[1]) < 0 || get_bytes(env, argv[4], &p[2], &l[2]) < 0)
+    return NULL;
+  if (klen != 32 || napi_get_value_bigint_uint64(env, argv[1], &counter, &lossless) != napi_ok || !lossless) {
+    napi_throw_type_error(env, "ERR_TULLE_OPTION", "aeadSealParts(key[32], counter: bigint, p1, p2, p3)");
+    return NULL;
+  }
+  size_t total = l[0] + l[1] + l[2];
+  uint8_t *out;
+  CHECK(napi_create_arraybuffer(env, total + AEAD_TAG_BYTES, (void **)&out, &ab));
+  /* copy each part to its own place in the output, then seal the three pieces in place */
+  memcpy(out, p[0], l[0]);
+  memcpy(out + l[0], p[1], l[1]);
+  memcpy(out + l[0] + l[1], p[2], l[2]);
+  struct aead *a = aead_new();
+  int rc = a ? aead_seal_parts(a, 1, key, counter, out, l[0], out + l[0], l[1], out + l[0] + l[1], l[2], out + total) : -1;
+  aead_free(a);
+  if (rc != 0) {
+    napi_throw_error(env, "ERR_TULLE_AEAD", "aead_seal_parts failed");
+    return NULL;
+  }
+  CHECK(napi_create_typedarray(env, napi_uint8_array, total + AEAD_TAG_BYTES, ab, 0, &arr));
+  return arr;
+}
 static napi_value js_aead_open(napi_env env, napi_callback_info info) { return aead_test(env, info, 0); }
 
 static napi_value js_replay_check(napi_env env, napi_callback_info info) {
@@ -255,6 +290,7 @@ int wg_addon_init(napi_env env, napi_value exports) {
       {"monotonicMs", NULL, js_monotonic_ms, NULL, NULL, NULL, napi_default, NULL},
       {"aeadSeal", NULL, js_aead_seal, NULL, NULL, NULL, napi_default, NULL},
       {"aeadOpen", NULL, js_aead_open, NULL, NULL, NULL, napi_default, NULL},
+      {"aeadSealParts", NULL, js_aead_seal_parts, NULL, NULL, NULL, napi_default, NULL},
       {"replayCheck", NULL, js_replay_check, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok ? 0 : -1;

@@ -126,6 +126,14 @@ enum wg_out_verdict { WG_OUT_SEND, WG_OUT_STAGED, WG_OUT_STAGE_FULL };
 enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *pkt, size_t len,
                                    uint8_t **out, size_t *out_len, uint64_t now, uint64_t *c);
 
+/* The same for a plaintext in two parts (an offloaded segment: rebuilt headers at p1, payload
+ * where it was read at p2). On WG_OUT_SEND the datagram is three pieces: [p1 - WG_HEADER,
+ * WG_HEADER + l1], [p2, l2], [tail, *tail_len] (padding and tag; tail has room for 32 bytes).
+ * p1 needs WG_HEADER writable bytes in front. A packet (p2 = NULL, tail = p1 + l1) comes out
+ * contiguous. */
+enum wg_out_verdict wg_seal_parts(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *p1, size_t l1,
+                                  uint8_t *p2, size_t l2, uint8_t *tail, size_t *tail_len, uint64_t now, uint64_t *c);
+
 enum wg_in_verdict {
   WG_IN_DELIVER,
   WG_IN_HANDSHAKE, /* queued for TypeScript */

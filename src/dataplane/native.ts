@@ -33,6 +33,7 @@ export interface NativeAddon {
   monotonicMs(): number;
   aeadSeal(key: Uint8Array, counter: bigint, plaintext: Uint8Array): Uint8Array | null;
   aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
+  aeadSealParts(key: Uint8Array, counter: bigint, p1: Uint8Array, p2: Uint8Array, p3: Uint8Array): Uint8Array;
   replayCheck(counters: BigUint64Array): Uint8Array;
 }
 
