@@ -207,8 +207,11 @@ describe('attacks on an encrypted node', () => {
     expect(d.under_load_turns).toBeGreaterThan(dev0.under_load_turns);
     expect(d.cookie_replies_sent).toBeGreaterThan(dev0.cookie_replies_sent);
     expect(d.drop_rate_limited).toBeGreaterThan(dev0.drop_rate_limited);
-    // no flood initiation got a response; the legitimate one did, after a cookie round trip
-    expect(d.responses_sent).toBe(dev0.responses_sent + 1);
+    // no flood initiation even reached the Noise step (they are from unknown keys); the
+    // legitimate ones got responses after a cookie round trip (a retry may add one more)
+    expect(d.drop_unknown_peer).toBe(dev0.drop_unknown_peer);
+    expect(d.responses_sent - dev0.responses_sent).toBeGreaterThanOrEqual(1);
+    expect(d.responses_sent - dev0.responses_sent).toBeLessThanOrEqual(a().enc.device.counters.initiations_sent - devA0.initiations_sent);
     expect(a().enc.device.counters.cookie_replies_received).toBeGreaterThan(devA0.cookie_replies_received);
     expect(d.admitted_under_load).toBeGreaterThan(dev0.admitted_under_load);
     // cookie replies from one source are themselves rate-limited (20/s + burst)
