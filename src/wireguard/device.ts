@@ -20,7 +20,7 @@ import { consumeInitiation, consumeResponse, createInitiation, createResponse, i
 import { SessionIndices } from './session-indices.js';
 import { tai64nAfter } from './tai64n.js';
 import { DEFAULT_TIMING, PeerTimers, type Timing } from './timers.js';
-import { HANDSHAKE_INITIATION_RATE_MS } from './tuning.js';
+import { HANDSHAKE_INITIATION_RATE_MS, UNDER_LOAD_PENDING } from './tuning.js';
 import type { Command } from '../dataplane/commands.js';
 import { HANDSHAKE_COUNTERS, type DeviceOptions, type HandshakeCounter, type Logger, type WireGuardDataPlane, type WireGuardPeerConfig } from './device-types.js';
 
@@ -62,6 +62,8 @@ export class WireGuardDevice {
   /** our index in an initiation in flight → its peer */
   private readonly pendingByIndex = new Map<number, PeerState>();
   private drainTimer: NodeJS.Timeout | undefined;
+  /** no drain before this (performance.now() ms): the pause after a busy turn */
+  private quietUntil = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly pollMs: number;
 
@@ -91,7 +93,7 @@ export class WireGuardDevice {
 
   /** The data plane's wake-up: drains on the next turn of the event loop. */
   readonly onEvents = (): void => {
-    this.drainTimer ??= setTimeout(() => this.drain(), 0);
+    this.drainTimer ??= setTimeout(() => this.drain(), Math.max(0, this.quietUntil - performance.now()));
   };
 
   addPeer(cfg: WireGuardPeerConfig): void {
@@ -153,15 +155,14 @@ export class WireGuardDevice {
       if (e.kind === 'handshake') this.onHandshakeMessage(e, now);
       else this.onNeedHandshake(e.peer, now);
     }
-    // more may be waiting: come back after at least as long as this turn took, so handshake
-    // processing never takes more than half of a core however hard the flood (the native ring
-    // drops and counts the rest)
-    const took = performance.now() - started;
+    // after a busy turn, stay away at least as long as it took, so handshake processing never
+    // takes more than about half of a core however hard the flood (the native ring drops and
+    // counts the rest); a full turn means more is waiting: come back by ourselves
+    const end = performance.now();
+    const took = end - started;
     this.counters.events_busy_ms += took;
-    if (events.length >= MAX_EVENTS_PER_TURN) {
-      const pause = Math.max(MIN_BUSY_PAUSE_MS, took);
-      this.drainTimer = setTimeout(() => this.drain(), pause);
-    }
+    if (events.length >= UNDER_LOAD_PENDING) this.quietUntil = end + Math.max(MIN_BUSY_PAUSE_MS, took);
+    if (events.length >= MAX_EVENTS_PER_TURN) this.drainTimer = setTimeout(() => this.drain(), this.quietUntil - end);
   }
 
   private onNeedHandshake(id: number, now: number): void {

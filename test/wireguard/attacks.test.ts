@@ -207,9 +207,10 @@ describe('attacks on an encrypted node', () => {
     expect(d.under_load_turns).toBeGreaterThan(dev0.under_load_turns);
     expect(d.cookie_replies_sent).toBeGreaterThan(dev0.cookie_replies_sent);
     expect(d.drop_rate_limited).toBeGreaterThan(dev0.drop_rate_limited);
-    // no flood initiation even reached the Noise step (they are from unknown keys); the
-    // legitimate ones got responses after a cookie round trip (a retry may add one more)
-    expect(d.drop_unknown_peer).toBe(dev0.drop_unknown_peer);
+    // the few flood initiations that reached the Noise step before the load was noticed were
+    // dropped as unknown peers; only the legitimate ones got responses, after a cookie round
+    // trip (a retry may add one more)
+    expect(d.drop_unknown_peer - dev0.drop_unknown_peer).toBeLessThan(flood.length / 100);
     expect(d.responses_sent - dev0.responses_sent).toBeGreaterThanOrEqual(1);
     expect(d.responses_sent - dev0.responses_sent).toBeLessThanOrEqual(a().enc.device.counters.initiations_sent - devA0.initiations_sent);
     expect(a().enc.device.counters.cookie_replies_received).toBeGreaterThan(devA0.cookie_replies_received);
