@@ -5,13 +5,15 @@
  * underlay's − 60, and the underlay carries no plaintext of a known payload.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createCluster, PREFIX, tunAddress, until, type Cluster, type Daemon } from '../integration/cluster.js';
 import { stopProcess } from '../bed/bed.js';
 import { readPcap } from '../bed/pcap.js';
 import { waitForOutput } from '../bed/proc.js';
-import { publicKeyOf } from '../../src/wireguard/primitives.js';
+import { generateKeyPair, publicKeyOf } from '../../src/wireguard/primitives.js';
+import { createInitiation, identity } from '../../src/wireguard/noise.js';
+import { MacSigner } from '../../src/wireguard/cookie.js';
 
 const PATTERN = Buffer.from('WG-DAEMON-SECRET').toString('hex'); // 16 bytes for ping -p
 
@@ -96,5 +98,37 @@ describe('tulle daemons in encrypted mode through etcd', () => {
     expect(logged).toMatchObject({ created: false });
     await until('the restarted node to route to the other two', async () => Object.keys((await c.health(again)).routes).length === 2);
     expect(await meshFailures(ds)).toEqual([]);
+  });
+
+  it('a handshake flood at one daemon: its CPU stays bounded, the mesh keeps working', async () => {
+    const victim = ds[1]!;
+    const attacker = await c.bed.addHost('attacker', 66);
+    const lease = JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/subnets/${subnetOf.get(victim)!.replace('/', '-')}`, '--print-value-only']));
+    const victimKey = Buffer.from(lease.BackendData.PublicKey, 'base64');
+    const signer = new MacSigner(victimKey);
+    const unique = Array.from({ length: 32 }, (_, i) => {
+      const m = createInitiation(identity(generateKeyPair().privateKey), victimKey, i, Date.now()).message;
+      signer.sign(m, 0);
+      return m;
+    });
+    const file = path.join(victim.dir, 'flood.hex');
+    writeFileSync(file, Array.from({ length: 40_000 }, (_, i) => Buffer.from(unique[i % unique.length]!).toString('hex')).join('\n'));
+    const cpu = () => {
+      const f = readFileSync(`/proc/${victim.proc.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, clock ticks → s (USER_HZ 100)
+    };
+    const cpu0 = cpu();
+    const t0 = performance.now();
+    const flood = c.bed.exec(attacker.ns, process.execPath, [path.resolve('test/bed/send-datagrams.mjs'), file, victim.node.underlayIp, '51820']);
+    const pings = c.bed.exec(ds[0]!.node.ns, 'ping', ['-n', '-c', '15', '-i', '0.1', '-W', '2', tunAddress(subnetOf.get(victim)!)]);
+    await flood;
+    const wall = (performance.now() - t0) / 1000;
+    const share = (cpu() - cpu0) / wall;
+    const p = await pings;
+    console.log(`daemon under a handshake flood: ${(share * 100).toFixed(0)}% of a core over ${wall.toFixed(1)} s`);
+    expect(p.stdout).toMatch(/15 received/);
+    expect(share).toBeLessThan(1.0);
+    expect(victim.proc.exitCode).toBeNull();
+    expect((await c.health(victim)).ready).toBe(true);
   });
 });
