@@ -3,11 +3,13 @@
  * 10.244.i.0/24, its TUN carries 10.244.i.0/32 and a route for 10.244.0.0/16, every pair of
  * nodes is a WireGuard peering. With `handshake: true` (default) every pair completes a
  * handshake before this returns, so sessions are installed in both directions. Used by the
- * integration tests and the benchmark (encrypted rows).
+ * integration tests and the benchmark (encrypted rows). The outer packet is 60 bytes longer than
+ * the inner one (IPv4 underlay): on the bed's 1500-byte veths the inner MTU must be ≤ 1440.
  */
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
 import { startEncryptedNode, type EncryptedNode, WIREGUARD_DEFAULT_PORT, WIREGUARD_OVERHEAD_IPV4 } from '../../src/wireguard/encrypted-node.js';
 import type { Timing } from '../../src/wireguard/timers.js';
+import type { DataPlane } from '../../src/dataplane/dataplane.js';
 import type { Bed, BedNode } from './bed.js';
 import { OVERLAY_NETWORK, overlayAddress, overlaySubnet } from './mesh.js';
 import { pollUntil } from './proc.js';
@@ -19,6 +21,8 @@ export interface EncryptedMeshNode {
   node: BedNode;
   index: number;
   enc: EncryptedNode;
+  /** = enc.dataPlane, so code written for startStaticMesh's nodes (n.dp) works unchanged */
+  dp: DataPlane;
   publicKey: Uint8Array;
   address: string;
 }
@@ -50,7 +54,7 @@ export async function startEncryptedMesh(
         queues: opts.queues,
         timing: opts.timing,
       });
-      mesh.push({ node, index, enc, publicKey: keys.publicKey, address: overlayAddress(index) });
+      mesh.push({ node, index, enc, dp: enc.dataPlane, publicKey: keys.publicKey, address: overlayAddress(index) });
     }
     for (const m of mesh)
       for (const o of mesh)
