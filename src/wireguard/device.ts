@@ -291,7 +291,7 @@ export class WireGuardDevice {
     this.dp.apply(cmds);
     keys.sendKey.fill(0);
     keys.receiveKey.fill(0);
-    p.timers.sessionDerived(now, keys.initiator);
+    p.timers.sessionDerived(now);
     this.counters.sessions_installed++;
     this.log?.debug({ peer: p.cfg.id, initiator: keys.initiator }, 'session installed');
   }
