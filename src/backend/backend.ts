@@ -25,6 +25,8 @@ export interface Backend {
   /** Turns another node's lease into a data-plane endpoint, or says why it cannot. */
   peerOf(lease: Lease): PeerResult;
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
+  /** backend-specific status for /healthz (wireguard: public key, handshake counters) */
+  status?(): Record<string, unknown>;
 }
 
 export type BackendFactory = (config: BackendConfig) => Backend;

@@ -42,6 +42,8 @@ export interface WireGuardBackend {
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
   /** the running device (after startDataPlane): counters, sessions */
   readonly device: WireGuardDevice | undefined;
+  /** for /healthz: public key, handshake counters, installed sessions per peer id */
+  status(): Record<string, unknown>;
 }
 
 export interface WireGuardBackendDeps {
@@ -89,6 +91,11 @@ export function wireguardBackend(
       return device;
     },
     mtuFor: (underlayMtu) => underlayMtu - WIREGUARD_OVERHEAD_IPV4,
+    status() {
+      const sessions: Record<string, number> = {};
+      for (const id of new Set(peerIds.values())) sessions[String(id)] = device?.sessionsOf(id).length ?? 0;
+      return { publicKey: Buffer.from(key.publicKey).toString('base64'), handshakes: { ...device?.counters }, sessions };
+    },
     leaseData: () => encodeBackendData(key.publicKey, config.listenPort),
     peerOf(lease) {
       if (lease.attrs.BackendType !== WIREGUARD_BACKEND_TYPE) {

@@ -77,6 +77,13 @@ describe('tulle daemons in encrypted mode through etcd', () => {
     await waitForOutput(cap, /listening on/);
     expect(await meshFailures(ds)).toEqual([]);
     await stopProcess(cap);
+    // /healthz shows the handshakes: every node holds a session with each of the two others
+    for (const d of ds) {
+      const h = await c.health(d);
+      expect(h.backendStatus.publicKey).toBe(JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/subnets/${subnetOf.get(d)!.replace('/', '-')}`, '--print-value-only'])).BackendData.PublicKey);
+      expect(Object.values(h.backendStatus.sessions as Record<string, number>).filter((n) => n >= 1).length).toBe(2);
+      expect(h.backendStatus.handshakes.sessions_installed).toBeGreaterThanOrEqual(2);
+    }
     const frames = readPcap(file);
     expect(frames.length).toBeGreaterThanOrEqual(12 * 2);
     const needle = Buffer.from(PATTERN, 'hex');
