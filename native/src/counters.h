@@ -34,7 +34,7 @@
   X(IN_DROP_OVERSIZED, "inbound_drop_oversized")                                              \
   X(IN_DROP_TUN_WRITE_ERROR, "inbound_drop_tun_write_error")                                  \
   X(IN_BATCHES, "inbound_batches")                                                            \
-  X(IN_WG_HANDSHAKE_MESSAGES, "inbound_wg_handshake_messages") /* types 1-3, to TypeScript */  \
+  X(IN_WG_HANDSHAKE_MESSAGES, "inbound_wg_handshake_messages") /* types 1-3, queued for TS */   \
   X(IN_DROP_HANDSHAKE_QUEUE_FULL, "inbound_drop_handshake_queue_full")                        \
   X(IN_WG_KEEPALIVES, "inbound_wg_keepalives")                                                \
   X(IN_WG_ROAMED, "inbound_wg_roamed") /* an authenticated packet moved a peer's endpoint */   \

@@ -55,6 +55,7 @@ static void open_batch(struct dataplane *dp, struct aead *a, struct mmsghdr *msg
   static const int counter_of[WG_IN_VERDICTS] = {
       [WG_IN_DELIVER] = -1,
       [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
+      [WG_IN_HANDSHAKE_DROPPED] = -1, /* counted where the ring refused it */
       [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
       [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
       [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,

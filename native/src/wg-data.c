@@ -174,8 +174,7 @@ static enum wg_in_verdict handshake_message(struct dataplane *dp, const struct s
     memcpy(e.addr, mapped ? s->sin6_addr.s6_addr + 12 : s->sin6_addr.s6_addr, mapped ? 4 : 16);
   }
   memcpy(e.data, b, n);
-  wg_push_event(dp->wg, &e, &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]);
-  return WG_IN_HANDSHAKE;
+  return wg_push_event(dp->wg, &e, &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]) == 0 ? WG_IN_HANDSHAKE : WG_IN_HANDSHAKE_DROPPED;
 }
 
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,

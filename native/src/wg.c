@@ -84,19 +84,20 @@ int wg_peer_reserve(struct wg_state *w, uint32_t id) {
 
 /* ---- events ------------------------------------------------------------------------------ */
 
-void wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter) {
+int wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter) {
   int wake = 0;
   pthread_mutex_lock(&w->ev_lock);
   if (w->ev_count == WG_EVENT_RING) {
     pthread_mutex_unlock(&w->ev_lock);
     if (drop_counter) __atomic_store_n(drop_counter, *drop_counter + 1, __ATOMIC_RELAXED);
-    return;
+    return -1;
   }
   w->ring[(w->ev_head + w->ev_count) % WG_EVENT_RING] = *e;
   w->ev_count++;
   if (!w->ev_notified) wake = w->ev_notified = 1;
   pthread_mutex_unlock(&w->ev_lock);
   if (wake && w->notify) w->notify(w->notify_ctx);
+  return 0;
 }
 
 /* Record: [kind u8][family u8][port u16][peer u32][addr 16][len u16][rsv u16][data 148], LE. */
@@ -132,8 +133,7 @@ void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_
   if (!atomic_compare_exchange_strong(&wp->need_requested_ms, &last, now)) return; /* another thread did */
   struct wg_event e = {.kind = WG_EV_NEED_HANDSHAKE, .peer = peer, .len = 0};
   e.port = (uint16_t)reason;
-  wg_push_event(w, &e, drop_counter);
-  if (sent_counter) __atomic_store_n(sent_counter, *sent_counter + 1, __ATOMIC_RELAXED);
+  if (wg_push_event(w, &e, drop_counter) == 0 && sent_counter) __atomic_store_n(sent_counter, *sent_counter + 1, __ATOMIC_RELAXED);
 }
 
 /* ---- sending from the control thread (staged packets, keepalives) ------------------------- */

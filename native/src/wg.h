@@ -106,7 +106,8 @@ static inline struct wg_session *wg_session_get(struct wg_state *w, uint32_t loc
 }
 
 /* Events: push from any thread; drain copies up to max records into out (WG_EVENT_RECORD each). */
-void wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter);
+/* 0 when queued; -1 when the ring is full (drop_counter incremented). */
+int wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter);
 uint32_t wg_drain_events(struct wg_state *w, uint8_t *out, uint32_t max);
 void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_t now, uint64_t *sent_counter,
                           uint64_t *drop_counter);
@@ -137,6 +138,7 @@ enum wg_out_verdict wg_seal_parts(struct dataplane *dp, struct aead *a, uint32_t
 enum wg_in_verdict {
   WG_IN_DELIVER,
   WG_IN_HANDSHAKE, /* queued for TypeScript */
+  WG_IN_HANDSHAKE_DROPPED, /* the event ring was full (counted by wg_push_event) */
   WG_IN_KEEPALIVE,
   WG_IN_NOT_WIREGUARD,
   WG_IN_UNKNOWN_INDEX,

@@ -197,7 +197,7 @@ describe('attacks on an encrypted node', () => {
     const seenByTs = after.inbound_wg_handshake_messages! - before.inbound_wg_handshake_messages!;
     const queueFull = after.inbound_drop_handshake_queue_full! - before.inbound_drop_handshake_queue_full!;
     console.log(
-      `flood: ${flood.length} initiations in ${wall.toFixed(1)} s; handshake messages seen ${seenByTs} (queue full ${queueFull}); ` +
+      `flood: ${flood.length} initiations in ${wall.toFixed(1)} s; handshake messages queued ${seenByTs}, ring full ${queueFull}; ` +
         `cookie replies ${d.cookie_replies_sent - dev0.cookie_replies_sent}, rate-limited ${d.drop_rate_limited - dev0.drop_rate_limited}, ` +
         `responses ${d.responses_sent - dev0.responses_sent}; handshake handling ${(handshakeShare * 100).toFixed(0)}% of a core, whole test process ${(cpuShare * 100).toFixed(0)}%, packet threads ${(dpShare * 100).toFixed(0)}%`,
     );
