@@ -13,7 +13,7 @@ describe('session expiry', () => {
   let mesh: EncryptedMesh;
   beforeAll(async () => {
     bed = await createBed({ nodes: 2, tag: 'wge' });
-    mesh = await startEncryptedMesh(bed, { timing: { zeroKeysAfterMs: 1500, rekeyTimeoutMs: 500 } });
+    mesh = await startEncryptedMesh(bed, { timing: { zeroKeysAfterMs: 3000, rekeyTimeoutMs: 500 } });
   });
   afterAll(async () => {
     mesh?.stop();
@@ -25,7 +25,7 @@ describe('session expiry', () => {
     expect(n0.enc.device.sessionsOf(1).length).toBe(1);
     const first = await bed.exec(n0.node.ns, 'ping', ['-c', '1', '-W', '2', n1.address]);
     expect(first.stdout).toMatch(/1 received/);
-    await pollUntil(() => (n0.enc.device.sessionsOf(1).length === 0 && n1.enc.device.sessionsOf(0).length === 0 ? true : undefined), 'keys zeroed', 5000);
+    await pollUntil(() => (n0.enc.device.sessionsOf(1).length === 0 && n1.enc.device.sessionsOf(0).length === 0 ? true : undefined), 'keys zeroed', 10_000);
     expect(n0.enc.device.counters.sessions_retired).toBeGreaterThanOrEqual(1);
     const before = n0.enc.device.counters.sessions_installed;
     const again = await bed.exec(n0.node.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '2', n1.address]);
