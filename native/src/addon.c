@@ -16,6 +16,7 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include "dataplane.h"
+#include "addon-offload.h"
 #include "addon.h"
 
 static void handle_finalize(napi_env env, void *data, void *hint) {
@@ -79,6 +80,8 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return throw_type(env, "queues must be 1..16");
   opt.mtu = mtu;
   opt.queues = queues;
+  if (offload_parse_option(env, o, &opt.offload) < 0)
+    return throw_type(env, "offload must be a boolean or { csum, tso, uso, gso, gro, coalesce } of booleans");
   struct handle *h = calloc(1, sizeof(*h));
   if (!h) {
     napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
@@ -131,6 +134,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, res, "tunName", vname));
   CHECK(napi_set_named_property(env, res, "port", vport));
   CHECK(napi_set_named_property(env, res, "counters", vbuf));
+  CHECK(napi_set_named_property(env, res, "offload", offload_state_value(env, &h->dp->opt.offload, &h->dp->offload)));
   return res;
 }
 
@@ -265,6 +269,7 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_value slots;
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
+  if (offload_register(env, exports) < 0) return NULL;
   return exports;
 }
 

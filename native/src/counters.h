@@ -34,6 +34,18 @@
   X(IN_DROP_OVERSIZED, "inbound_drop_oversized")                                              \
   X(IN_DROP_TUN_WRITE_ERROR, "inbound_drop_tun_write_error")                                  \
   X(IN_BATCHES, "inbound_batches")                                                            \
+  /* offload path (outbound-offload.c, inbound-offload.c); packets above count inner packets */ \
+  X(OUT_TUN_READS, "outbound_tun_reads")       /* packets or super-packets read */             \
+  X(OUT_GSO_SPLITS, "outbound_gso_splits")     /* super-packets cut into segments */           \
+  X(OUT_CSUM_COMPLETED, "outbound_csum_completed")                                            \
+  X(OUT_DROP_BAD_VNET, "outbound_drop_bad_vnet") /* virtio-net header unusable */             \
+  X(OUT_UDP_SENDS, "outbound_udp_sends")       /* datagrams or UDP_SEGMENT trains handed over */ \
+  X(OUT_GSO_FALLBACKS, "outbound_gso_fallbacks") /* UDP_SEGMENT refused: sent one by one */    \
+  X(OUT_INLINE_READS, "outbound_inline_reads") /* TUN reads done by the inbound thread */     \
+  X(IN_UDP_DATAGRAMS, "inbound_udp_datagrams") /* as returned by recvmmsg (UDP_GRO: trains) */  \
+  X(IN_TUN_WRITES, "inbound_tun_writes")                                                      \
+  X(IN_COALESCED, "inbound_coalesced")         /* packets merged into an earlier one */        \
+  X(IN_CSUM_UNVERIFIED, "inbound_csum_unverified") /* not merged: checksum did not verify */ \
   X(IN_WG_HANDSHAKE_MESSAGES, "inbound_wg_handshake_messages") /* types 1-3, queued for TS */   \
   X(IN_DROP_HANDSHAKE_QUEUE_FULL, "inbound_drop_handshake_queue_full")                        \
   X(IN_WG_KEEPALIVES, "inbound_wg_keepalives")                                                \

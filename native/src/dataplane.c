@@ -9,6 +9,8 @@
 #include "loop.h"
 #include "packet.h"
 #include "tun.h"
+#include "vnet.h"
+#include "reuseport.h"
 #include "wg.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -40,7 +42,10 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
   char name[IFNAMSIZ];
   memcpy(name, dp->tun_name, IFNAMSIZ);
   int flags = dp->n_queues > 1 ? IFF_MULTI_QUEUE : 0;
-  q->tun_fd = tun_open(name, flags);
+  int vnet = offload_tun_flags(dp);
+  q->tun_fd = tun_open(name, flags | vnet);
+  if (q->tun_fd == -EINVAL && vnet && q->index == 0) q->tun_fd = tun_open(name, flags); /* no IFF_VNET_HDR */
+  else if (q->tun_fd >= 0 && vnet && q->index == 0) dp->offload.vnet_len = VNET_HDR_LEN;
   if (q->tun_fd < 0) {
     snprintf(err, errlen, "open TUN device '%s': %s", dp->tun_name, strerror(-q->tun_fd));
     return -1;
@@ -65,7 +70,9 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
     if (b.ss_family == AF_INET) ((struct sockaddr_in *)&b)->sin_port = htons(dp->bound_port);
     else ((struct sockaddr_in6 *)&b)->sin6_port = htons(dp->bound_port);
   }
-  if (bind(q->udp_fd, (struct sockaddr *)&b, dp->opt.bind_len) < 0) {
+  int probe = q->index == 0 && dp->n_queues > 1 ? reuseport_exclusive_probe((struct sockaddr *)&b, dp->opt.bind_len) : 0;
+  if (probe < 0) errno = -probe;
+  if (probe < 0 || bind(q->udp_fd, (struct sockaddr *)&b, dp->opt.bind_len) < 0) {
     char a[INET6_ADDRSTRLEN] = "?";
     int port;
     if (b.ss_family == AF_INET) {
@@ -85,6 +92,7 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
     dp->bound_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
                                                     : ((struct sockaddr_in6 *)&got)->sin6_port);
   }
+  offload_setup_queue(dp, q);
   return 0;
 }
 
@@ -120,6 +128,8 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     return NULL;
   }
   dp->opt = *opt;
+  /* the offload loop has no WireGuard seal/open yet: encrypted mode runs the plain loop */
+  if (opt->encrypted) memset(&dp->opt.offload, 0, sizeof(dp->opt.offload));
   memcpy(dp->tun_name, opt->tun_name, IFNAMSIZ);
   dp->sock_family = opt->bind.ss_family;
   dp->n_queues = opt->queues < 1 ? 1 : opt->queues > DP_MAX_QUEUES ? DP_MAX_QUEUES : opt->queues;
@@ -169,11 +179,14 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     dp_stop(dp);
     return NULL;
   }
+  if (dp->n_queues > 1) /* one socket per queue: steer inbound by inner flow (reuseport.c) */
+    dp->offload.reuseport_inner = reuseport_steer_inner_flow(dp->q[0].udp_fd, (unsigned)dp->n_queues) == 0;
   for (int i = 0; i < dp->n_queues; i++) {
     struct dp_queue *q = &dp->q[i];
-    if (pthread_create(&q->out_thread, NULL, outbound_thread, q) != 0) break;
+    int off = dp->opt.offload.enabled;
+    if (pthread_create(&q->out_thread, NULL, off ? outbound_offload_thread : outbound_thread, q) != 0) break;
     q->out_started = 1;
-    if (pthread_create(&q->in_thread, NULL, inbound_thread, q) != 0) break;
+    if (pthread_create(&q->in_thread, NULL, off ? inbound_offload_thread : inbound_thread, q) != 0) break;
     q->in_started = 1;
   }
   if (!dp->q[dp->n_queues - 1].in_started) {
@@ -330,6 +343,7 @@ void dp_stop(struct dataplane *dp) {
     if (q->in_started) pthread_join(q->in_thread, NULL);
     if (q->tun_fd >= 0) close(q->tun_fd);
     if (q->udp_fd >= 0) close(q->udp_fd);
+    offload_free_queue(q);
   }
   if (dp->stop_fd >= 0) close(dp->stop_fd);
   rt_free(&dp->routes);

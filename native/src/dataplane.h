@@ -18,6 +18,7 @@
 #include <net/if.h>
 #include "counters.h"
 #include "route-table.h"
+#include "offload.h"
 
 struct wg_state;
 
@@ -48,6 +49,7 @@ struct dp_options {
   socklen_t bind_len;
   int mtu;                    /* TUN MTU: larger inbound packets are dropped as oversized */
   int queues;
+  struct dp_offload offload;  /* requested; see offload.h */
   int encrypted;                    /* WireGuard transport (wg.h) instead of plain UDP */
   uint64_t rekey_after_ms, reject_after_ms; /* session ages (spec: 120 s, 180 s) */
   void (*notify)(void *ctx);        /* encrypted mode: events are waiting (any thread) */
@@ -72,6 +74,7 @@ struct dp_queue {
   pthread_t out_thread, in_thread;
   int out_started, in_started;
   uint64_t *counters; /* TULLE_COUNTER_SLOTS entries */
+  struct offload_queue *oq; /* offload.h; NULL without offloads */
 };
 
 struct dataplane {
@@ -87,6 +90,7 @@ struct dataplane {
   int stop_fd;
   atomic_int stopping;
   int n_queues;
+  struct dp_offload_state offload; /* what the kernel accepted, fixed after start */
   struct dp_queue q[DP_MAX_QUEUES];
   uint64_t *counters; /* n_queues * TULLE_COUNTER_SLOTS */
   struct wg_state *wg; /* encrypted mode, else NULL */

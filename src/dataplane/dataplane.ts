@@ -2,10 +2,12 @@
  * The one narrow interface between the control plane and the packet loop:
  * start -> apply(commands) ... -> counters() -> stop().
  */
+import os from 'node:os';
 import { encodeCommands, type Command } from './commands.js';
-import { loadAddon, type NativeStartOptions } from './native.js';
+import { loadAddon, type NativeStartOptions, type OffloadOptions, type OffloadState } from './native.js';
 
 export type { Command } from './commands.js';
+export type { OffloadOptions, OffloadState } from './native.js';
 
 export interface DataPlaneOptions {
   /** TUN device name (default tulle0); created in `netns` if given, else in our own netns. */
@@ -18,7 +20,12 @@ export interface DataPlaneOptions {
   port?: number;
   /** TUN MTU; inbound packets larger than this are dropped as oversized. */
   mtu: number;
+  /** TUN queues, each with its own UDP socket (SO_REUSEPORT) and thread pair; a flow stays on
+   * one queue both ways. Default 1 here; the daemon's config default is defaultQueues(). */
   queues?: number;
+  /** Kernel offloads (native/src/offload.h): true/undefined = all the kernel accepts, false = the
+   * plain loop without a virtio-net header, or an object to force single offloads off. */
+  offload?: boolean | OffloadOptions;
   /** Encrypted mode: WireGuard transport data; sessions come from src/wireguard/. */
   encrypted?: boolean;
   /** Session ages for rekey / reject (defaults 120 s / 180 s; tests shorten them). */
@@ -30,12 +37,23 @@ export interface DataPlaneOptions {
 
 export type Counters = Record<string, bigint>;
 
+export const DEFAULT_MAX_QUEUES = 4;
+
+/** The issue's default for the daemon: one queue per core, at most DEFAULT_MAX_QUEUES. */
+export function defaultQueues(): number {
+  return Math.max(1, Math.min(os.availableParallelism(), DEFAULT_MAX_QUEUES));
+}
+
 export interface DataPlane {
   readonly tunName: string;
   readonly port: number;
+  /** The offloads in effect (what was asked for and accepted). */
+  readonly offload: OffloadState;
   apply(commands: readonly Command[]): void;
   /** Sum over queues, read from shared memory (no call into native code). */
   counters(): Counters;
+  /** The same, queue by queue. */
+  countersPerQueue(): Counters[];
   /** CPU time of the packet threads so far, seconds. */
   cpuSeconds(): number;
   stop(): void;
@@ -61,6 +79,7 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
   return {
     tunName: started.tunName,
     port: started.port,
+    offload: started.offload,
     apply(commands) {
       if (commands.length) addon.apply(started.handle, encodeCommands(commands));
     },
@@ -72,6 +91,9 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
         out[name] = sum;
       });
       return out;
+    },
+    countersPerQueue() {
+      return Array.from({ length: queues }, (_, q) => Object.fromEntries(names.map((name, i) => [name, view[q * slots + i]!])));
     },
     cpuSeconds() {
       return addon.cpuNs(started.handle) / 1e9;

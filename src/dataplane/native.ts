@@ -12,20 +12,62 @@ export interface NativeStartOptions {
   port?: number;
   mtu?: number;
   queues?: number;
+  offload?: boolean | OffloadOptions;
   encrypted?: boolean;
   rekeyAfterMs?: number;
   rejectAfterMs?: number;
   onEvents?: () => void;
 }
 
+/** Offloads to ask for; each defaults to true but inlineReplies (see native/src/offload.h). */
+export interface OffloadOptions {
+  /** TUN_F_CSUM: the kernel leaves checksums for us to complete */
+  csum?: boolean;
+  /** TUN_F_TSO4/6: TUN reads return TCP super-packets */
+  tso?: boolean;
+  /** TUN_F_USO4/6: TUN reads return UDP super-packets */
+  uso?: boolean;
+  /** UDP_SEGMENT: one sendmsg per train of datagrams */
+  gso?: boolean;
+  /** UDP_GRO: one recvmsg per train of datagrams */
+  gro?: boolean;
+  /** userspace GRO: segments of a flow written to the TUN as one super-packet */
+  coalesce?: boolean;
+  /** after its TUN writes the inbound thread forwards what the kernel answered (ACKs, replies);
+   * default false: no gain measured on the 2-core test machine */
+  inlineReplies?: boolean;
+}
+
+/** What the kernel accepted. */
+export interface OffloadState {
+  enabled: boolean;
+  vnetHeader: boolean;
+  csum: boolean;
+  tso: boolean;
+  uso: boolean;
+  gso: boolean;
+  gro: boolean;
+  coalesceTcp: boolean;
+  coalesceUdp: boolean;
+  /** queues > 1: inbound datagrams go to a queue by their inner flow (native/src/reuseport.c) */
+  reuseportInnerFlow: boolean;
+  inlineReplies: boolean;
+}
+
 export interface NativeAddon {
-  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer };
+  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer; offload: OffloadState };
   apply(handle: object, commands: Uint8Array): void;
   stop(handle: object): void;
   cpuNs(handle: object): number;
   counterNames(): string[];
   routeLookup(commands: Uint8Array, queries: Uint8Array): Uint32Array;
   counterSlots: number;
+  /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
+  offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
+  /** Micro-benchmark of one C hot-path stage (native/src/micro-bench.c). */
+  microBench(name: 'split' | 'coalesce' | 'csum' | 'complete' | 'lookup' | 'seal' | 'open', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
+  /** Test face of native/src/gro.c. */
+  offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
   // encrypted mode (native/src/addon-wg.c)
   drainEvents(handle: object): Uint8Array | null;
   sendRaw(handle: object, address: string, port: number, bytes: Uint8Array): boolean;

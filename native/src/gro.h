@@ -1,0 +1,73 @@
+/*
+ * Inbound coalescing (userspace GRO): consecutive in-order segments of one TCP flow (and of one
+ * UDP flow when the TUN accepts USO) become one super-packet, written to the TUN once with a
+ * virtio-net header (GSO_TCPV4/TCPV6/UDP_L4 + NEEDS_CSUM) so the kernel finishes the job.
+ *
+ * Zero-copy: the table only records where packets are. An output packet is an iovec list
+ *   [virtio-net header][head packet, headers patched in place][payload of segment 2]...
+ * borrowed from the caller's receive buffers, which must stay put until the writes are done.
+ *
+ * Rules (those of the kernel's tcp_gro_receive, stricter where simpler): same addresses and
+ * ports; IPv4 without options or fragmentation, same TOS, TTL and DF; IPv6 without extension
+ * headers, same first word and hop limit; TCP flags ACK or ACK|PSH only, same ACK, window and
+ * options, contiguous sequence numbers, nothing after a PSH; all segments of gso_size payload
+ * but the last, which may be shorter; at most 64 segments and 65535 bytes. Every candidate's
+ * checksum is verified first: the kernel recomputes a coalesced packet's checksum, so a corrupt
+ * segment must never be merged; it is written on its own, untouched, for the kernel to reject.
+ */
+#ifndef TULLE_GRO_H
+#define TULLE_GRO_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include "vnet.h"
+
+#define GRO_MAX_PACKETS 4096 /* per batch: 64 datagrams x 64 UDP-GRO segments */
+#define GRO_MAX_SEGS 64      /* per output packet */
+#define GRO_HASH_SLOTS 8192 /* open addressing, > 2 x GRO_MAX_PACKETS */
+
+struct gro_item {
+  uint8_t *pkt;        /* head packet (borrowed) */
+  uint32_t total;      /* IP length of the output packet */
+  uint32_t next_seq;   /* TCP: sequence number that may follow */
+  int32_t last;        /* last appended entry in the table's links, -1 if none */
+  int32_t first;
+  uint16_t l4, l4len;  /* transport header offset and length */
+  uint16_t gso_size;   /* payload of the head segment */
+  uint16_t last_size;  /* payload of the last segment */
+  uint16_t nseg;
+  uint32_t flow;       /* hash of addresses, ports, protocol; 0 = not TCP/UDP */
+  uint8_t kind;        /* see gro.c */
+  uint8_t flags;
+  uint8_t proto;
+};
+
+struct gro_link {
+  const uint8_t *data; /* payload slice of an appended segment */
+  uint32_t len;
+  int32_t next;
+};
+
+struct gro_table {
+  int tcp, udp;        /* what may be coalesced */
+  int n_items, n_links;
+  uint64_t coalesced;  /* packets merged into an earlier one, since init */
+  uint64_t bad_csum;   /* candidates whose checksum did not verify, since init */
+  uint16_t gen;                  /* slot entries of older generations are empty */
+  uint16_t slot_gen[GRO_HASH_SLOTS];
+  uint16_t slot[GRO_HASH_SLOTS]; /* flow -> index of the flow's latest item */
+  struct gro_item items[GRO_MAX_PACKETS];
+  struct gro_link links[GRO_MAX_PACKETS];
+};
+
+void gro_init(struct gro_table *t, int tcp, int udp);
+/* Forgets the batch (call after the writes). */
+void gro_reset(struct gro_table *t);
+/* Adds one well-formed IP packet (len bytes, checked by ip_parse). Returns 1 if merged. */
+int gro_add(struct gro_table *t, uint8_t *pkt, size_t len);
+/* Output packet i: patches the head's headers, fills vnet (VNET_HDR_LEN bytes) and iov
+ * (room for GRO_MAX_SEGS + 1 entries; vnet not included: the caller puts it first when the TUN
+ * has IFF_VNET_HDR). Returns the number of iovecs; *segs = inner packets it carries. */
+int gro_output(struct gro_table *t, int i, uint8_t *vnet, struct iovec *iov, int *segs);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * Which offloads a data plane asks for, which it got, and the setup of each queue's fds.
+ *
+ *   csum      TUN_F_CSUM: the kernel hands over packets with partial checksums (we complete them)
+ *   tso, uso  TUN_F_TSO4|6, TUN_F_USO4|6: TUN reads return TCP/UDP super-packets (we split)
+ *   gso       UDP_SEGMENT: one sendmsg carries a train of equal-sized datagrams
+ *   gro       UDP_GRO: one recvmsg returns such a train
+ *   coalesce  userspace GRO: segments of a flow are written to the TUN as one super-packet
+ *             (TCP; UDP too when the TUN accepted USO, the sign the kernel knows GSO_UDP_L4)
+ *   inline_replies  (opt-in, see offload_queue) not a kernel offload
+ *
+ * Anything refused is turned off, never an error; the first queue decides, the others follow.
+ */
+#ifndef TULLE_OFFLOAD_H
+#define TULLE_OFFLOAD_H
+#include <pthread.h>
+
+struct dp_offload {
+  int enabled; /* 0: the plain loop of outbound.c/inbound.c, no virtio-net header at all */
+  int csum, tso, uso, gso, gro, coalesce;
+  int inline_replies; /* see offload_queue */
+};
+
+struct dp_offload_state {
+  int vnet_len; /* bytes of virtio-net header on every TUN read/write, 0 without */
+  int csum, tso, uso, gso, gro, coalesce_tcp, coalesce_udp;
+  int inline_replies;
+  int reuseport_inner; /* not an offload: queues > 1 and inbound steered by inner flow */
+};
+
+struct dataplane;
+struct dp_queue;
+struct outbound;
+
+/*
+ * What a queue's two threads share. The outbound state (buffers, pending trains) is used by
+ * whoever holds out_lock, so packets read from the TUN are sent in the order they were read.
+ * With inline_replies the inbound thread, right after its TUN writes, takes the lock if it is
+ * free and forwards what the kernel queued in the meantime (ACKs, echo replies, data the ACKs
+ * released): one thread wake-up less per round trip.
+ */
+struct offload_queue {
+  pthread_mutex_t out_lock;
+  struct outbound *out;
+};
+
+struct outbound *outbound_new(const struct dataplane *dp);
+void outbound_free(struct outbound *o);
+/* Reads, splits, routes and sends up to max_batches batches from the TUN; caller holds out_lock.
+ * Returns the number of TUN reads that returned a packet. */
+long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches);
+void offload_free_queue(struct dp_queue *q);
+/* Extra TUNSETIFF flags for the queue about to be opened. */
+int offload_tun_flags(const struct dataplane *dp);
+/* After the queue's fds are open: offload ioctls and socket options, recording what took. */
+void offload_setup_queue(struct dataplane *dp, struct dp_queue *q);
+
+void *outbound_offload_thread(void *arg);
+void *inbound_offload_thread(void *arg);
+
+#endif

@@ -1,0 +1,311 @@
+/*
+ * Outbound with offloads: TUN -> UDP. Stages, in order:
+ *   1. read the TUN a batch at a time; each read is a virtio-net header + a packet or super-packet
+ *   2. split (gso.c): complete a partial checksum, or cut a super-packet into segments whose
+ *      headers go to the header area and whose payloads stay where they were read (zero-copy)
+ *   3. route lookup, once per read, under the read lock; no route: ICMP net-unreachable
+ *   4. group: consecutive segments of one flow to one peer, all of one size but the last, become
+ *      one UDP_SEGMENT train (one datagram per segment on the wire, one skb in our kernel)
+ *   5. sendmmsg the trains; a train the kernel refuses is resent one datagram at a time
+ *
+ * The stages are separate so encrypted mode can seal each segment between 2 and 4: a segment is
+ * (hdr, hdr_len, data, data_len) and the header area has DP_HEADROOM bytes in front of each
+ * header for a transport header.
+ */
+#include "dataplane.h"
+#include "gso.h"
+#include "loop.h"
+#include "offload.h"
+#include "packet.h"
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#define SEG_CAP 1024                        /* segments per flush */
+#define HDR_STRIDE (DP_HEADROOM + GSO_MAX_HDR) /* header area slot: room + headers */
+#define TRAIN_MAX_SEGS 64                   /* UDP_MAX_SEGMENTS of older kernels */
+#define TRAIN_MAX_BYTES (65535 - 8 - 40)    /* UDP payload limit, IPv6 underlay worst case */
+#define ICMP_PER_SECOND 200
+
+struct train {
+  uint32_t peer, flow;
+  uint16_t seg_size;
+  uint16_t nseg;
+  uint32_t bytes;
+  int closed; /* a shorter segment ended it */
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+  } cmsg;
+};
+
+/* Per queue, shared by its two threads under offload_queue.out_lock (offload.h). */
+struct outbound {
+  struct slot *slots;
+  size_t lens[DP_BATCH];
+  uint8_t *hdrs;
+  struct gso_seg segs[SEG_CAP];
+  int nseg;
+  struct mmsghdr msgs[SEG_CAP];
+  struct iovec iov[2 * SEG_CAP];
+  uint8_t seg_iovs[2 * SEG_CAP]; /* at a segment's first iovec: how many it has (1 or 2) */
+  struct sockaddr_storage names[SEG_CAP];
+  struct train trains[SEG_CAP];
+  int ntrain, niov;
+  int gso; /* UDP_SEGMENT usable: cleared for good when the kernel refuses a train */
+  uint8_t icmp[1500];
+  uint64_t icmp_window, icmp_in_window;
+};
+
+static uint32_t flow_hash(const uint8_t *p, size_t len) {
+  int v4 = (p[0] >> 4) == 4;
+  size_t l4 = v4 ? (size_t)(p[0] & 0x0f) * 4 : 40;
+  uint8_t proto = v4 ? p[9] : p[6];
+  uint32_t h = 2166136261u ^ proto;
+  const uint8_t *a = p + (v4 ? 12 : 8);
+  for (int i = 0; i < (v4 ? 8 : 32); i++) h = (h ^ a[i]) * 16777619u;
+  if ((proto == 6 || proto == 17) && len >= l4 + 4)
+    for (size_t i = 0; i < 4; i++) h = (h ^ p[l4 + i]) * 16777619u;
+  return h;
+}
+
+/* Appends one segment for peer p to the pending trains. */
+static void add_segment(struct outbound *o, const struct gso_seg *s, uint32_t peer_id, const struct dp_peer *p, uint32_t flow) {
+  uint32_t size = (uint32_t)s->hdr_len + s->data_len;
+  struct train *t = o->ntrain ? &o->trains[o->ntrain - 1] : NULL;
+  int join = o->gso && t && t->peer == peer_id && t->flow == flow && !t->closed && t->nseg < TRAIN_MAX_SEGS &&
+             size <= t->seg_size && t->bytes + size <= TRAIN_MAX_BYTES;
+  if (!join) {
+    int m = o->ntrain++;
+    t = &o->trains[m];
+    *t = (struct train){.peer = peer_id, .flow = flow, .seg_size = (uint16_t)size};
+    memcpy(&o->names[m], &p->ep, p->ep_len);
+    o->msgs[m].msg_hdr = (struct msghdr){
+        .msg_name = &o->names[m], .msg_namelen = p->ep_len, .msg_iov = &o->iov[o->niov], .msg_iovlen = 0};
+  }
+  struct msghdr *mh = &o->msgs[t - o->trains].msg_hdr;
+  o->seg_iovs[o->niov] = s->data_len ? 2 : 1;
+  o->iov[o->niov++] = (struct iovec){s->hdr, s->hdr_len};
+  mh->msg_iovlen++;
+  if (s->data_len) {
+    o->iov[o->niov++] = (struct iovec){(void *)s->data, s->data_len};
+    mh->msg_iovlen++;
+  }
+  t->nseg++;
+  t->bytes += size;
+  if (size < t->seg_size) t->closed = 1;
+}
+
+/* Sends the pending trains; returns nothing, counts everything. */
+static void flush(struct dp_queue *q, struct outbound *o) {
+  uint64_t *c = q->counters;
+  uint64_t sent = 0, sent_bytes = 0, errors = 0, sends = 0, fallbacks = 0;
+  for (int m = 0; m < o->ntrain; m++) {
+    struct train *t = &o->trains[m];
+    struct msghdr *mh = &o->msgs[m].msg_hdr;
+    if (t->nseg > 1) {
+      struct cmsghdr *cm = (struct cmsghdr *)t->cmsg.buf;
+      cm->cmsg_level = SOL_UDP;
+      cm->cmsg_type = UDP_SEGMENT;
+      cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      memcpy(CMSG_DATA(cm), &t->seg_size, sizeof(uint16_t));
+      mh->msg_control = t->cmsg.buf;
+      mh->msg_controllen = sizeof(t->cmsg.buf);
+    } else {
+      mh->msg_control = NULL;
+      mh->msg_controllen = 0;
+    }
+  }
+  for (int at = 0; at < o->ntrain;) {
+    int r = sendmmsg(q->udp_fd, o->msgs + at, (unsigned)(o->ntrain - at), 0);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      struct train *t = &o->trains[at];
+      struct msghdr *mh = &o->msgs[at].msg_hdr;
+      /* EMSGSIZE: a segment plus headers exceeds the path MTU (EINVAL before Linux 6.x); EIO: no
+       * checksum offload on the way out; the others: no UDP GSO at all */
+      if (t->nseg > 1 && (errno == EMSGSIZE || errno == EIO || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOPROTOOPT)) {
+        /* the kernel will not segment this train: send it datagram by datagram from now on */
+        o->gso = 0;
+        fallbacks++;
+        struct iovec *iv = mh->msg_iov;
+        size_t left = mh->msg_iovlen;
+        while (left) {
+          size_t n = o->seg_iovs[iv - o->iov], len = iv[0].iov_len + (n == 2 ? iv[1].iov_len : 0);
+          struct msghdr one = {.msg_name = mh->msg_name, .msg_namelen = mh->msg_namelen, .msg_iov = iv, .msg_iovlen = n};
+          if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++;
+          else errors++;
+          iv += n;
+          left -= n;
+        }
+      } else {
+        errors += t->nseg; /* unreachable, too big, ...: the train is lost */
+      }
+      at++;
+      continue;
+    }
+    for (int j = at; j < at + r; j++) sent += o->trains[j].nseg, sent_bytes += o->trains[j].bytes;
+    sends += (uint64_t)r;
+    at += r;
+  }
+  cadd(c, TC_OUT_SENT_PACKETS, sent);
+  cadd(c, TC_OUT_SENT_BYTES, sent_bytes);
+  cadd(c, TC_OUT_DROP_SEND_ERROR, errors);
+  cadd(c, TC_OUT_UDP_SENDS, sends);
+  cadd(c, TC_OUT_GSO_FALLBACKS, fallbacks);
+  o->ntrain = o->niov = o->nseg = 0;
+}
+
+static uint64_t now_sec(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec;
+}
+
+static void no_route(struct dp_queue *q, struct outbound *o, const uint8_t *pkt, size_t len, const struct ip_view *v) {
+  struct dataplane *dp = q->dp;
+  uint64_t s = now_sec();
+  if (s != o->icmp_window) o->icmp_window = s, o->icmp_in_window = 0;
+  if (o->icmp_in_window >= ICMP_PER_SECOND) return;
+  size_t il = icmp_net_unreachable(pkt, len, v, o->icmp + VNET_HDR_LEN);
+  if (!il) return;
+  memset(o->icmp, 0, VNET_HDR_LEN);
+  size_t vl = (size_t)dp->offload.vnet_len;
+  if (write(q->tun_fd, o->icmp + VNET_HDR_LEN - vl, il + vl) == (ssize_t)(il + vl)) {
+    o->icmp_in_window++;
+    cadd(q->counters, TC_OUT_ICMP_UNREACHABLE, 1);
+  }
+}
+
+/* A flush in the middle of a batch (segments ran out): not under the table lock, so a blocking
+ * send never holds up a command. Pending trains carry copies of their addresses. */
+static void flush_mid_batch(struct dp_queue *q, struct outbound *o) {
+  pthread_rwlock_unlock(&q->dp->lock);
+  flush(q, o);
+  pthread_rwlock_rdlock(&q->dp->lock);
+}
+
+/* Stages 2-4 for one read: pkt (len bytes) preceded by its virtio-net header when vnet.
+ * Called under the table's read lock. */
+static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t len) {
+  struct dataplane *dp = q->dp;
+  uint64_t *c = q->counters;
+  struct vnet_hdr h = {0};
+  if (dp->offload.vnet_len) vnet_decode(pkt - dp->offload.vnet_len, &h);
+  int type = h.gso_type & ~VNET_GSO_ECN;
+  if (type == VNET_GSO_NONE && (h.flags & VNET_F_NEEDS_CSUM)) {
+    if (gso_complete_csum(pkt, len, &h) < 0) {
+      cadd(c, TC_OUT_DROP_BAD_VNET, 1);
+      return;
+    }
+    cadd(c, TC_OUT_CSUM_COMPLETED, 1);
+  }
+  struct ip_view v;
+  if (ip_parse(pkt, len, &v) != 0) {
+    cadd(c, TC_OUT_PACKETS, 1);
+    cadd(c, TC_OUT_BYTES, len);
+    cadd(c, TC_OUT_DROP_MALFORMED, 1);
+    return;
+  }
+  int n = 1;
+  struct gso_seg *segs = &o->segs[o->nseg];
+  if (type != VNET_GSO_NONE) {
+    n = gso_split(pkt, len, &h, o->hdrs + (size_t)o->nseg * HDR_STRIDE + DP_HEADROOM, HDR_STRIDE, segs, SEG_CAP - o->nseg);
+    if (n == GSO_E_ROOM && o->nseg > 0) {
+      flush_mid_batch(q, o);
+      segs = o->segs;
+      n = gso_split(pkt, len, &h, o->hdrs + DP_HEADROOM, HDR_STRIDE, segs, SEG_CAP);
+    }
+    if (n < 0) {
+      cadd(c, TC_OUT_DROP_BAD_VNET, 1);
+      return;
+    }
+    cadd(c, TC_OUT_GSO_SPLITS, 1);
+  } else {
+    if (o->nseg == SEG_CAP) {
+      flush_mid_batch(q, o);
+      segs = o->segs;
+    }
+    segs[0] = (struct gso_seg){.hdr = pkt, .hdr_len = (uint16_t)len, .data = NULL, .data_len = 0};
+  }
+  uint64_t bytes = 0;
+  for (int i = 0; i < n; i++) bytes += (uint64_t)segs[i].hdr_len + segs[i].data_len;
+  cadd(c, TC_OUT_PACKETS, (uint64_t)n);
+  cadd(c, TC_OUT_BYTES, bytes);
+  uint32_t peer_id = rt_lookup(&dp->routes, v.family, v.dst);
+  struct dp_peer *p = peer_get(dp, peer_id);
+  if (!p) {
+    cadd(c, TC_OUT_DROP_NO_ROUTE, (uint64_t)n);
+    no_route(q, o, pkt, len, &v);
+    return;
+  }
+  uint32_t flow = flow_hash(pkt, len);
+  o->nseg += n;
+  for (int i = 0; i < n; i++) add_segment(o, &segs[i], peer_id, p, flow);
+}
+
+struct outbound *outbound_new(const struct dataplane *dp) {
+  struct outbound *o = calloc(1, sizeof(*o));
+  if (!o || !(o->slots = alloc_slots()) || !(o->hdrs = malloc((size_t)SEG_CAP * HDR_STRIDE))) {
+    outbound_free(o);
+    return NULL;
+  }
+  o->gso = dp->offload.gso;
+  return o;
+}
+
+void outbound_free(struct outbound *o) {
+  if (!o) return;
+  free(o->slots);
+  free(o->hdrs);
+  free(o);
+}
+
+long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches) {
+  struct dataplane *dp = q->dp;
+  uint64_t *c = q->counters;
+  size_t vl = (size_t)dp->offload.vnet_len;
+  long total = 0;
+  for (int b = 0; b < max_batches; b++) { /* 1. drain the TUN, a batch at a time */
+    if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) break;
+    int n = 0;
+    while (n < DP_BATCH) {
+      ssize_t r = read(q->tun_fd, o->slots[n].buf + DP_HEADROOM - vl, DP_BUF_SIZE - DP_HEADROOM + vl);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && n == 0 && max_batches > 1) usleep(10000); /* device gone or broken: do not spin */
+        break;
+      }
+      if ((size_t)r <= vl) continue;
+      o->lens[n++] = (size_t)r - vl;
+    }
+    if (n == 0) break;
+    total += n;
+    cadd(c, TC_OUT_TUN_READS, (uint64_t)n);
+    cadd(c, TC_OUT_BATCHES, 1);
+    /* 2-4, under the read lock; a flush may happen in the middle when segments run out */
+    pthread_rwlock_rdlock(&dp->lock);
+    for (int i = 0; i < n; i++) process(q, o, o->slots[i].buf + DP_HEADROOM, o->lens[i]);
+    pthread_rwlock_unlock(&dp->lock);
+    flush(q, o); /* 5. */
+    if (n < DP_BATCH) break;
+  }
+  return total;
+}
+
+void *outbound_offload_thread(void *arg) {
+  struct dp_queue *q = arg;
+  struct offload_queue *oq = q->oq;
+  if (!oq || !oq->out) return NULL;
+  while (wait_readable(q->dp, q->tun_fd)) {
+    pthread_mutex_lock(&oq->out_lock);
+    outbound_drain(q, oq->out, 1 << 30);
+    pthread_mutex_unlock(&oq->out_lock);
+  }
+  return NULL;
+}
