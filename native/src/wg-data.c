@@ -152,6 +152,25 @@ int wg_seal_for_control(struct dataplane *dp, struct wg_session *s, uint8_t *pkt
   return 0;
 }
 
+void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]) {
+  static const int counter_of[WG_IN_VERDICTS] = {
+      [WG_IN_DELIVER] = -1, /* counted when written to the TUN */
+      [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
+      [WG_IN_HANDSHAKE_DROPPED] = -1, /* counted where the ring refused it */
+      [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
+      [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
+      [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,
+      [WG_IN_EXPIRED] = TC_IN_DROP_EXPIRED_SESSION,
+      [WG_IN_DECRYPT] = TC_IN_DROP_DECRYPT,
+      [WG_IN_REPLAY] = TC_IN_DROP_REPLAY,
+      [WG_IN_MALFORMED] = TC_IN_DROP_MALFORMED,
+      [WG_IN_OVERSIZED] = TC_IN_DROP_OVERSIZED,
+      [WG_IN_CRYPTOKEY] = TC_IN_DROP_CRYPTOKEY_ROUTING,
+  };
+  for (int v = 0; v < WG_IN_VERDICTS; v++)
+    if (counter_of[v] >= 0) cadd(c, counter_of[v], counts[v]);
+}
+
 static size_t inner_length(const uint8_t *b, size_t n) {
   if (n >= 20 && b[0] >> 4 == 4) return (size_t)b[2] << 8 | b[3];
   if (n >= 40 && b[0] >> 4 == 6) return 40 + ((size_t)b[4] << 8 | b[5]);

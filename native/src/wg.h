@@ -34,6 +34,7 @@
 #define WG_EVENT_DATA 148
 #define WG_EVENT_RECORD 176 /* bytes per event handed to TypeScript, see wg_drain_events */
 #define WG_HEADER 16
+#define WG_TAIL_BYTES 32 /* padding (< 16) + tag (16): room wg_seal_parts needs at `tail` */
 #define WG_REKEY_AFTER_MESSAGES (1ull << 60)
 #define WG_HANDSHAKE_REQUEST_MS 250 /* at most one "needs handshake" per peer per this */
 
@@ -150,6 +151,8 @@ enum wg_in_verdict {
   WG_IN_CRYPTOKEY,
   WG_IN_VERDICTS
 };
+/* Adds a batch's verdict counts to the calling thread's counters (one mapping for both loops). */
+void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]);
 /* Opens a datagram in place. On WG_IN_DELIVER, pkt and len are narrowed to the inner IP packet. */
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
                                     uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c);

@@ -34,7 +34,7 @@ export interface EncryptedMesh {
 
 export async function startEncryptedMesh(
   bed: Bed,
-  opts: { nodes?: BedNode[]; mtu?: number; queues?: number; timing?: Partial<Timing>; handshake?: boolean } = {},
+  opts: { nodes?: BedNode[]; mtu?: number; queues?: number; offload?: boolean; timing?: Partial<Timing>; handshake?: boolean } = {},
 ): Promise<EncryptedMesh> {
   const mtu = opts.mtu ?? ENCRYPTED_MTU;
   const mesh: EncryptedMeshNode[] = [];
@@ -52,6 +52,7 @@ export async function startEncryptedMesh(
         bindAddress: node.underlayIp,
         port: WIREGUARD_DEFAULT_PORT,
         queues: opts.queues,
+        offload: opts.offload,
         timing: opts.timing,
       });
       mesh.push({ node, index, enc, dp: enc.dataPlane, publicKey: keys.publicKey, address: overlayAddress(index) });
