@@ -4,6 +4,8 @@
  */
 import type { Bed } from '../test/bed/bed.js';
 import { startStaticMesh } from '../test/bed/mesh.js';
+import { startEncryptedMesh } from '../test/bed/encrypted-mesh.js';
+import type { DataPlaneOptions } from '../src/dataplane/dataplane.js';
 import { run } from '../src/host/exec.js';
 import { setupVxlan } from './vxlan.js';
 
@@ -34,13 +36,33 @@ export const kernelVxlan: System = {
   },
 };
 
-export const tullePlain: System = {
-  name: 'tulle plain',
+function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
+  return {
+    name,
+    async up(bed, mtu) {
+      const mesh = await startStaticMesh(bed, { ...options, mtu });
+      return {
+        target: mesh.nodes[1]!.address,
+        cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.dp.cpuSeconds(), 0),
+        async down() {
+          mesh.stop();
+        },
+      };
+    },
+  };
+}
+
+export const tullePlain = plain('tulle plain');
+export const tullePlainNoOffload = plain('tulle plain, offloads off', { offload: false });
+export const tullePlainTwoQueues = plain('tulle plain, 2 queues', { queues: 2 });
+
+export const tulleEncrypted: System = {
+  name: 'tulle encrypted',
   async up(bed, mtu) {
-    const mesh = await startStaticMesh(bed, { mtu });
+    const mesh = await startEncryptedMesh(bed, { mtu });
     return {
       target: mesh.nodes[1]!.address,
-      cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.dp.cpuSeconds(), 0),
+      cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.enc.dataPlane.cpuSeconds(), 0),
       async down() {
         mesh.stop();
       },
@@ -48,4 +70,4 @@ export const tullePlain: System = {
   },
 };
 
-export const defaultSystems: System[] = [kernelVxlan, tullePlain];
+export const allSystems: System[] = [kernelVxlan, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];
