@@ -134,6 +134,11 @@ export class WireGuardDevice {
     if (p) this.sendInitiation(p, this.dp.monotonicMs());
   }
 
+  /** The peer id that holds a public key, if any. */
+  peerWithKey(publicKey: Uint8Array): number | undefined {
+    return this.byKey.get(Buffer.from(publicKey).toString('base64'))?.cfg.id;
+  }
+
   /** The local indices installed for a peer, oldest first (tests, status). */
   sessionsOf(id: number): readonly number[] {
     return this.peers.get(id)?.sessions ?? [];

@@ -75,6 +75,14 @@ export function wireguardBackend(
   const addDevicePeer = (id: number, address: string, port: number) => {
     const k = keysByEndpoint.get(`${address}:${port}`);
     if (!k || !device) return;
+    // one key, one place: a node that moved leaves its old lease behind until it expires; the
+    // latest endpoint for a key wins (the old one's subnet then has no peer: dropped, counted)
+    const holder = device.peerWithKey(Buffer.from(k, 'base64'));
+    if (holder !== undefined && holder !== id) {
+      deps.logger?.warn({ publicKey: k, from: holder, to: id, endpoint: `${address}:${port}` }, 'public key moved to another lease');
+      device.removePeer(holder);
+      for (const [ep, pid] of peerIds) if (pid === holder) peerIds.delete(ep);
+    }
     device.addPeer({
       id,
       publicKey: Buffer.from(k, 'base64'),
