@@ -58,6 +58,7 @@ struct wg_peer {
   _Atomic uint32_t cur, next; /* session slot + 1; 0 = none */
   _Atomic uint64_t last_tx_data_ms, last_rx_data_ms, last_rx_any_ms, last_tx_any_ms;
   _Atomic uint64_t need_requested_ms;
+  uint32_t live_sessions; /* installed and not yet retired (changed under the write lock only) */
   pthread_mutex_t stage_lock;
   int stage_n;
   uint16_t stage_len[WG_STAGE_PER_PEER];
