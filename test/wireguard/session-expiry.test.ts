@@ -34,3 +34,28 @@ describe('session expiry', () => {
     expect(n0.enc.dataPlane.counters().outbound_wg_staged).toBeGreaterThanOrEqual(1n);
   });
 });
+
+describe('reject after time', () => {
+  it('refuses a session past RejectAfterTime (shortened): the next packet waits for a new handshake', async () => {
+    const bed2 = await createBed({ nodes: 2, tag: 'wgj' });
+    try {
+      const mesh2 = await startEncryptedMesh(bed2, { timing: { rejectAfterTimeMs: 1500, rekeyAfterTimeMs: 600_000, rekeyTimeoutMs: 300 } });
+      try {
+        const [n0, n1] = mesh2.nodes as [EncryptedMesh['nodes'][0], EncryptedMesh['nodes'][0]];
+        const first = await bed2.exec(n0.node.ns, 'ping', ['-c', '1', '-W', '2', n1.address]);
+        expect(first.stdout).toMatch(/1 received/);
+        const installed = n0.enc.device.counters.sessions_installed;
+        const staged = n0.dp.counters().outbound_wg_staged!;
+        await new Promise((r) => setTimeout(r, 1600)); // let the session age past the limit (the thing under test is time)
+        const again = await bed2.exec(n0.node.ns, 'ping', ['-c', '1', '-W', '3', n1.address]);
+        expect(again.stdout).toMatch(/1 received/);
+        expect(n0.dp.counters().outbound_wg_staged! - staged).toBeGreaterThanOrEqual(1n);
+        expect(n0.enc.device.counters.sessions_installed).toBeGreaterThan(installed);
+      } finally {
+        mesh2.stop();
+      }
+    } finally {
+      await bed2.teardown();
+    }
+  });
+});
