@@ -111,7 +111,7 @@ export class WireGuardDevice {
       lastInitiationAt: -Infinity,
       pending: undefined,
       sessions: [],
-      activity: new Float64Array(4),
+      activity: new Float64Array(5),
     };
     this.peers.set(cfg.id, p);
     this.byKey.set(keyB64, p);
@@ -137,6 +137,12 @@ export class WireGuardDevice {
   /** The peer id that holds a public key, if any. */
   peerWithKey(publicKey: Uint8Array): number | undefined {
     return this.byKey.get(Buffer.from(publicKey).toString('base64'))?.cfg.id;
+  }
+
+  /** Where handshake messages for a peer go (follows handshakes and the data plane's roaming). */
+  endpointOf(id: number): { address: string; port: number } | undefined {
+    const p = this.peers.get(id);
+    return p && { ...p.endpoint };
   }
 
   /** The local indices installed for a peer, oldest first (tests, status). */
@@ -329,14 +335,19 @@ export class WireGuardDevice {
     const list = [...this.peers.values()];
     const act = this.dp.peerActivity(Uint32Array.from(list, (p) => p.cfg.id));
     list.forEach((p, i) => {
-      const [txData, rxData, rxAny, txAny] = [act[i * 4]!, act[i * 4 + 1]!, act[i * 4 + 2]!, act[i * 4 + 3]!];
+      const [txData, rxData, rxAny, txAny, roams] = Array.from(act.subarray(i * 5, i * 5 + 5)) as [number, number, number, number, number];
+      if (roams > p.activity[4]!) {
+        // the data plane followed the peer to a new address: initiations go there too
+        const ep = this.dp.peerEndpoint(p.cfg.id);
+        if (ep) p.endpoint = ep;
+      }
       const seen: Array<[number, () => void]> = [];
       if (rxAny > p.activity[2]!) seen.push([rxAny, () => p.timers.anyAuthenticatedReceived(rxAny)]);
       if (rxData > p.activity[1]!) seen.push([rxData, () => p.timers.dataReceived(rxData)]);
       if (txAny > p.activity[3]!) seen.push([txAny, () => p.timers.anyAuthenticatedSent(txAny)]);
       if (txData > p.activity[0]!) seen.push([txData, () => p.timers.dataSent(txData)]);
       seen.sort((a, b) => a[0] - b[0]).forEach(([, f]) => f());
-      p.activity.set([txData, rxData, rxAny, txAny]);
+      p.activity.set([txData, rxData, rxAny, txAny, roams]);
       for (const action of p.timers.due(now)) this.act(p, action, now);
     });
   }

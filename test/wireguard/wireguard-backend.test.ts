@@ -21,7 +21,8 @@ function fakeStart() {
       stop: () => void (stopped = true),
       drainEvents: () => null,
       sendRaw: () => true,
-      peerActivity: (ids) => new Float64Array(ids.length * 4),
+      peerActivity: (ids) => new Float64Array(ids.length * 5),
+      peerEndpoint: () => undefined,
       monotonicMs: () => 1,
     };
   };
