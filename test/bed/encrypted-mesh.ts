@@ -9,7 +9,7 @@
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
 import { startEncryptedNode, type EncryptedNode, WIREGUARD_DEFAULT_PORT, WIREGUARD_OVERHEAD_IPV4 } from '../../src/wireguard/encrypted-node.js';
 import type { Timing } from '../../src/wireguard/timers.js';
-import type { DataPlane } from '../../src/dataplane/dataplane.js';
+import type { DataPlane, DataPlaneOptions } from '../../src/dataplane/dataplane.js';
 import type { Bed, BedNode } from './bed.js';
 import { OVERLAY_NETWORK, overlayAddress, overlaySubnet } from './mesh.js';
 import { pollUntil } from './proc.js';
@@ -34,7 +34,7 @@ export interface EncryptedMesh {
 
 export async function startEncryptedMesh(
   bed: Bed,
-  opts: { nodes?: BedNode[]; mtu?: number; queues?: number; offload?: boolean; timing?: Partial<Timing>; handshake?: boolean } = {},
+  opts: { nodes?: BedNode[]; mtu?: number; queues?: number; offload?: DataPlaneOptions['offload']; timing?: Partial<Timing>; handshake?: boolean } = {},
 ): Promise<EncryptedMesh> {
   const mtu = opts.mtu ?? ENCRYPTED_MTU;
   const mesh: EncryptedMeshNode[] = [];

@@ -86,7 +86,7 @@ describe('encrypted full mesh of three tulle nodes', () => {
   });
 });
 
-describe.each([true, false])('encrypted mode with two queues per node (offloads %s)', (offload) => {
+describe.each([true, false, { inlineReplies: true }])('encrypted mode with two queues per node (offloads %j)', (offload) => {
   it('shares sessions across queues: parallel streams, no replay or decrypt drops', async () => {
     const bed2 = await createBed({ nodes: 2, tag: 'wgq' });
     const mesh2 = await startEncryptedMesh(bed2, { queues: 2, offload }).catch(async (e) => {
