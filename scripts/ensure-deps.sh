@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 declare -A NEED=(
   [ip]=iproute2 [ping]=iputils-ping [iperf3]=iperf3 [tcpdump]=tcpdump
   [etcd]=etcd-server [etcdctl]=etcd-client [wireguard-go]=wireguard-go [wg]=wireguard-tools
-  [iptables]=iptables [nstat]=iproute2 [make]=make [g++]=g++ [python3]=python3
+  [iptables]=iptables [openssl]=openssl [nstat]=iproute2 [make]=make [g++]=g++ [python3]=python3
 )
 missing=()
 for cmd in "${!NEED[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}"); done
@@ -32,5 +32,5 @@ if [ ! -f "$stamp" ] || [ package-lock.json -nt "$stamp" ] || [ ! -f native/buil
   npm ci --no-audit --no-fund >&2
   touch "$stamp"
 fi
-# keep dist/ current with src/ (cheap when nothing changed)
-npx --no-install tsc -p tsconfig.json
+# type-check everything, tests included (vitest itself does not); test/global-setup.ts builds dist/
+npx --no-install tsc -p tsconfig.test.json

@@ -65,6 +65,22 @@ export async function runDemo(args: readonly string[]): Promise<number> {
   const dir = mkdtempSync(path.join(tmpdir(), 'tulle-demo-'));
   let bed: Bed | undefined;
   let etcd: EtcdServer | undefined;
+  let cleaning: Promise<void> | undefined;
+  const cleanup = () =>
+    (cleaning ??= (async () => {
+      say('\ntearing down ...');
+      await etcd?.stop();
+      await bed?.teardown();
+      await etcd?.destroy();
+      rmSync(dir, { recursive: true, force: true });
+      say('done');
+    })());
+  // Ctrl-C or a kill at any point still removes the namespaces and processes
+  const onSignal = () => void cleanup().then(() => process.exit(130));
+  if (!keep) {
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  }
   try {
     say('tulle demo: etcd + 3 nodes, each in its own network namespace (underlay 198.18.0.0/24)');
     bed = await createBed({ nodes: 3, tag: 'demo' });
@@ -133,11 +149,6 @@ export async function runDemo(args: readonly string[]): Promise<number> {
     say(`demo failed: ${(e as Error).message}`);
     return 1;
   } finally {
-    say('\ntearing down ...');
-    await etcd?.stop();
-    await bed?.teardown();
-    await etcd?.destroy();
-    rmSync(dir, { recursive: true, force: true });
-    say('done');
+    await cleanup();
   }
 }

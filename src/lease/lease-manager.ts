@@ -17,7 +17,8 @@ import type { Registry, RegistryEntry, Watch, WatchEvent } from '../registry/reg
 import { sleep, type Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
-import { decodeLeaseValue, encodeLeaseValue, parseSubnetKeyName, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { absorbListing, readEntry } from './lease-entry.js';
+import { encodeLeaseValue, parseSubnetKeyName, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
 import { chooseSubnet, isLeasable, subnetCount } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
@@ -71,7 +72,9 @@ export class LeaseManager {
   private renewedAt = 0;
   private renewals = 0;
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
-  private readonly listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
+  private listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
+  private lastResyncAt = -Infinity;
+  private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
 
   constructor(o: LeaseManagerOptions) {
@@ -178,25 +181,9 @@ export class LeaseManager {
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */
   private absorb(entries: RegistryEntry[]): { table: Map<string, Lease>; taken: Set<string> } {
-    const table = new Map<string, Lease>();
-    const taken = new Set<string>();
-    this.listedLeaseIds.clear();
-    for (const e of entries) {
-      const subnet = parseSubnetKeyName(e.name);
-      if (!subnet) {
-        this.reportBad(e.name, e.modRevision, 'key is not a subnet (want e.g. 10.244.3.0-24)');
-        continue;
-      }
-      taken.add(subnet);
-      const d = decodeLeaseValue(e.value);
-      if (!d.ok) {
-        this.reportBad(e.name, e.modRevision, d.problem);
-        continue;
-      }
-      this.listedLeaseIds.set(subnet, e.leaseId);
-      table.set(subnet, { subnet, attrs: d.attrs, modRevision: e.modRevision });
-    }
-    return { table, taken };
+    const l = absorbListing(entries, (name, rev, problem) => this.reportBad(name, rev, problem));
+    this.listedLeaseIds = l.leaseIds;
+    return l;
   }
 
   private reportBad(name: string, modRevision: number, problem: string): void {
@@ -232,27 +219,26 @@ export class LeaseManager {
     const next = new Map(this.table);
     let lostOwn = false;
     for (const ev of evs) {
-      const subnet = parseSubnetKeyName(ev.name);
-      if (!subnet) {
-        if (ev.type === 'put') this.reportBad(ev.name, ev.modRevision, 'key is not a subnet (want e.g. 10.244.3.0-24)');
-        continue;
-      }
-      const isOwn = this.own?.subnet === subnet;
       if (ev.type === 'delete') {
+        const subnet = parseSubnetKeyName(ev.name);
+        if (!subnet) continue;
         next.delete(subnet);
-        if (isOwn) lostOwn = true;
+        if (this.own?.subnet === subnet) lostOwn = true;
         continue;
       }
-      const d = decodeLeaseValue(ev.value);
-      if (!d.ok) {
-        this.reportBad(ev.name, ev.modRevision, d.problem);
-        next.delete(subnet);
-        if (isOwn) lostOwn = true;
+      const v = readEntry(ev.name, ev.value, ev.modRevision);
+      if (v.kind !== 'lease') {
+        this.reportBad(ev.name, ev.modRevision, v.problem);
+        if (v.kind === 'bad-value') {
+          next.delete(v.subnet);
+          if (this.own?.subnet === v.subnet) lostOwn = true;
+        }
         continue;
       }
-      next.set(subnet, { subnet, attrs: d.attrs, modRevision: ev.modRevision });
-      if (isOwn && this.own) {
-        if (encodeLeaseValue(d.attrs) === encodeLeaseValue(this.own.attrs)) {
+      const { lease } = v;
+      next.set(lease.subnet, lease);
+      if (this.own?.subnet === lease.subnet) {
+        if (encodeLeaseValue(lease.attrs) === encodeLeaseValue(this.own.attrs)) {
           if (ev.modRevision > this.own.modRevision) this.own = { ...this.own, modRevision: ev.modRevision, leaseId: ev.leaseId };
         } else {
           lostOwn = true; // someone else wrote our subnet
@@ -262,15 +248,20 @@ export class LeaseManager {
     this.revision = Math.max(this.revision, revision);
     if (lostOwn && this.own) {
       this.o.log.warn({ subnet: this.own.subnet }, 'our lease was deleted or taken in etcd; re-acquiring');
-      next.set(this.own.subnet, this.own); // keep routing as before until we know better
       this.replaceTable(next);
-      this.reacquire(next.get(this.own.subnet)?.attrs.PublicIP === this.own.attrs.PublicIP);
+      const holder = next.get(this.own.subnet);
+      this.reacquire(!holder || holder.attrs.PublicIP === this.own.attrs.PublicIP);
       return;
     }
     this.replaceTable(next);
   }
 
   private async resync(): Promise<void> {
+    // a watch that etcd cancels again right away must not turn into a hot list/watch loop
+    const now = this.o.clock.now();
+    this.resyncStreak = now - this.lastResyncAt < 5000 ? this.resyncStreak + 1 : 0;
+    this.lastResyncAt = now;
+    if (this.resyncStreak > 0) await sleep(this.o.clock, backoffMs(this.resyncStreak, this.o.random));
     for (let failures = 0; !this.stopped; ) {
       try {
         const listed = await this.o.registry.listSubnets();
@@ -279,11 +270,10 @@ export class LeaseManager {
         const own = this.own;
         const mineThere = own && table.get(own.subnet);
         if (own && (!mineThere || encodeLeaseValue(mineThere.attrs) !== encodeLeaseValue(own.attrs))) {
-          table.set(own.subnet, own);
           this.replaceTable(table);
           this.o.log.warn({ subnet: own.subnet }, 'our lease is gone after resync; re-acquiring');
           this.startWatch(listed.revision + 1);
-          this.reacquire(!mineThere);
+          this.reacquire(!mineThere || mineThere.attrs.PublicIP === own.attrs.PublicIP);
           return;
         }
         if (own && mineThere) this.own = { ...own, modRevision: mineThere.modRevision, leaseId: this.listedLeaseIds.get(own.subnet) ?? own.leaseId };
@@ -340,16 +330,16 @@ export class LeaseManager {
         modRevision: own.modRevision,
         leaseId: own.leaseId,
       });
-      if (this.stopped || this.own !== own) {
-        if (this.own && r.ok) this.own = { ...this.own, modRevision: Math.max(this.own.modRevision, r.modRevision), leaseId: r.leaseId };
-        if (this.own === undefined || this.own.subnet !== own.subnet) return;
-      }
+      // (the watch may have delivered our own write first and updated this.own: same subnet, fine)
+      const cur = this.own;
+      if (this.stopped || !cur || cur.subnet !== own.subnet) return;
       if (!r.ok) {
         this.o.log.warn({ subnet: own.subnet }, 'lease renewal found the lease changed or gone; re-acquiring');
-        this.reacquire(!this.table.has(own.subnet) || this.table.get(own.subnet)!.attrs.PublicIP === own.attrs.PublicIP);
+        const holder = this.table.get(own.subnet);
+        this.reacquire(!holder || holder.attrs.PublicIP === own.attrs.PublicIP);
         return;
       }
-      this.own = { ...this.own!, modRevision: Math.max(this.own!.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
+      this.own = { ...cur, modRevision: Math.max(cur.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
       this.renewedAt = this.o.clock.now();
       this.renewals++;
       this.setEtcd('connected');

@@ -32,6 +32,9 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     log.info({ signal: sig }, 'stopping');
     void node?.stop();
   };
+  // a stray rejection (say, from a client library's background retry) is logged, not fatal:
+  // the data plane keeps forwarding; real faults still surface in /healthz
+  process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, 'unhandled rejection'));
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {

@@ -12,7 +12,8 @@ export interface HealthServer {
 
 export function serveHealth(ip: string, port: number, status: () => NodeStatus): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
-    const s = status();
+    const m = process.memoryUsage();
+    const s = { ...status(), process: { pid: process.pid, uptimeSeconds: Math.round(process.uptime()), rssBytes: m.rss, heapUsedBytes: m.heapUsed } };
     const path = (req.url ?? '/').split('?')[0];
     let code: number;
     if (path === '/healthz') code = s.state === 'failed' ? 503 : 200;

@@ -77,7 +77,7 @@ export interface NodeHandle {
 export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const clock = deps.clock ?? realClock;
   const host = deps.host ?? realHost;
-  const log = deps.log;
+  const log = deps.log.child({ component: 'node' }); // children of the root, never of each other
   const t0 = clock.now();
   const timings: Record<string, number> = {};
   let state: NodeState = 'waiting-for-config';
@@ -119,7 +119,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     void (async () => {
       log.warn({ subnet: l.subnet }, 'our subnet changed; moving the TUN address and subnet.env');
       const addr = `${l.subnet.split('/')[0]}/32`;
-      await host.replaceTunAddress(cfg.tunName, tunAddress, addr);
+      await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddress, addr);
       tunAddress = addr;
       if (masq) await host.installMasq(network!.network, l.subnet);
       await publishLease(l);
@@ -164,13 +164,13 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     network = await loadConfig();
     error = undefined;
     mark('config');
-    backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log });
+    backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log: deps.log });
     mtu = network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : backend.mtuFor(cfg.underlayMtu);
     const prevState = await host.loadState(cfg.stateDir);
     const previous = (prevState?.network === network.network ? prevState.subnet : undefined) ?? (await host.readPreviousSubnet(cfg.subnetFile));
     state = 'acquiring';
     lm = new LeaseManager({
-      registry: deps.registry, config: network, clock, log: log.child({ component: 'lease' }), random: deps.random ?? Math.random,
+      registry: deps.registry, config: network, clock, log: deps.log.child({ component: 'lease' }), random: deps.random ?? Math.random,
       attrs: { PublicIP: cfg.publicIp, PublicIPv6: null, BackendType: backend.type, ...(backend.leaseData() !== undefined ? { BackendData: backend.leaseData() } : {}) },
       previousSubnet: previous, ttlMs: cfg.leaseTtlMs, renewMarginMs: cfg.renewMarginMs,
       onTable: applyTable, onOwnLease,

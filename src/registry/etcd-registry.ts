@@ -124,9 +124,9 @@ function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: 
       : { type, name: kv.key.toString().slice(subnets.length), modRevision: Number(kv.mod_revision) };
   const w = client.watch().prefix(subnets).startRevision(String(fromRevision)).watcher();
   watcher = w;
-  // Resume exactly after the last response we were given. (The client moves its own resume
-  // point to the revision of the create response, which would skip history not yet delivered
-  // if the stream broke right after a (re)connect.)
+  // Resume exactly after what we were given. (The client moves its own resume point to the
+  // revision of the create response, which would skip history not yet delivered if the stream
+  // broke right after a (re)connect.)
   let next = fromRevision;
   // (typed as IWatchRequest, but the client passes the create request it is about to send)
   (w as unknown as EventEmitter).on('connecting', (req: { start_revision?: string | number }) => {
@@ -140,8 +140,11 @@ function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: 
   });
   w.on('data', (res) => {
     if (canceled) return;
-    next = Math.max(next, Number(res.header.revision) + 1);
     const evs = res.events.map((e) => toEvent(e.type === 'Put' ? 'put' : 'delete', e.kv));
+    // Catch-up after a reconnect can come in several responses that all carry the *current*
+    // revision in their header: resume after the last event seen. A response without events
+    // (progress notification) is only sent to a watch that is up to date.
+    next = Math.max(next, evs.length ? evs[evs.length - 1]!.modRevision + 1 : Number(res.header.revision) + 1);
     // the client rewrites kv.key to strip its own namespace; ours is empty, so keys are full
     if (evs.length) sink.events(evs, Number(res.header.revision));
   });

@@ -64,6 +64,7 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
 export async function createCluster(opts: { nodes: number; config?: string; tag?: string; tls?: boolean }): Promise<Cluster> {
   const bed = await createBed({ nodes: opts.nodes, tag: opts.tag ?? 'cp' });
   const dirs: string[] = [];
+  const nodeDirs = new Map<string, string>();
   let etcd: EtcdServer | undefined;
   try {
     const etcdNode = await bed.addHost('etcd', 2);
@@ -79,8 +80,13 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
     const cluster: Cluster = {
       bed, etcd, etcdNode, daemons, tls,
       startDaemon(node, extra = [], env = process.env, o = {}) {
-        const dir = dirs.find((d) => d.endsWith(`-${node.ns}`)) ?? mkdtempSync(path.join(tmpdir(), `tulle-node-`)) ;
-        if (!dirs.includes(dir)) dirs.push(dir);
+        // one state dir and subnet.env per node, kept across restarts of its daemon
+        let dir = nodeDirs.get(node.ns);
+        if (!dir) {
+          dir = mkdtempSync(path.join(tmpdir(), 'tulle-node-'));
+          nodeDirs.set(node.ns, dir);
+          dirs.push(dir);
+        }
         const args = [
           path.resolve('bin/tulle'), 'run',
           `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
@@ -93,7 +99,7 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
         const waiters = new Set<() => void>();
         let buf = '';
         const d: Daemon = {
-          node, proc, logs, stderr: '', dir,
+          node, proc, logs, stderr: '', dir: dir!,
           exit: new Promise((r) => proc.once('exit', (code) => r(code))),
           waitLog(match, timeoutMs = 20_000) {
             return new Promise((resolve, reject) => {

@@ -72,6 +72,11 @@ describe('daemon failures are clear, never crashes', () => {
       expect(h).toMatchObject({ state: 'waiting-for-config', ready: false, etcd: { etcd: 'disconnected' } });
       expect(h.error).toMatch(/etcd get config/);
       expect(d.proc.exitCode).toBeNull();
+      // a daemon told to stop while it waits for etcd stops cleanly
+      const quitter = c.startDaemon(c.bed.nodes[1]!, ['--etcd-prefix=/t/late']);
+      await quitter.waitLog((l) => /cannot reach etcd/.test(l.msg));
+      quitter.proc.kill('SIGTERM');
+      expect(await quitter.exit).toBe(0);
       await c.etcd.start();
       await d.waitLog((l) => l.msg === 'node ready', 30_000);
       expect((await c.health(d)).ready).toBe(true);
@@ -100,6 +105,26 @@ describe('daemon failures are clear, never crashes', () => {
     expect(Object.keys(h.routes)).toEqual(['10.244.8.0/24']);
     expect(h.state).toBe('running');
     expect(d.logs.filter((l) => l.msg === 'skipping malformed lease')).toHaveLength(3);
+    d.proc.kill('SIGTERM');
+    expect(await d.exit).toBe(0);
+  });
+
+  it('another node takes over our subnet: we move to a new one (TUN address, subnet.env) and route the old one to it', async () => {
+    await put('/t/move/config', '{"Network":"10.244.0.0/16"}');
+    const n = c.bed.nodes[2]!;
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/move']);
+    const old = String((await d.waitLog((l) => l.msg === 'node ready')).subnet);
+    await put(`/t/move/subnets/${old.replace('/', '-')}`, '{"PublicIP":"198.18.0.77","PublicIPv6":null,"BackendType":"udp"}');
+    await d.waitLog((l) => /our subnet changed/.test(l.msg));
+    const h = await until('the move to finish', async () => {
+      const x = await c.health(d);
+      return x.lease.subnet !== old && x.routes[old] === '198.18.0.77:8285' && x;
+    });
+    const moved = String(h.lease.subnet);
+    await until('subnet.env rewritten', () => readFileSync(`${d.dir}/subnet.env`, 'utf8').includes(`FLANNEL_SUBNET=${moved.replace('.0/24', '.1/24')}`));
+    const addrs = (await c.bed.exec(n.ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'tulle0'])).stdout;
+    expect(addrs).toContain(`${moved.split('/')[0]}/32`);
+    expect(addrs).not.toContain(`${old.split('/')[0]}/32`);
     d.proc.kill('SIGTERM');
     expect(await d.exit).toBe(0);
   });

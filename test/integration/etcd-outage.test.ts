@@ -37,10 +37,16 @@ describe('etcd outage', () => {
     }, 10_000, 200);
     expect(down.state).toBe('running');
     expect(Object.keys(down.routes)).toHaveLength(2);
+    // a daemon stopped while etcd is away still cleans up and exits 0
+    ds[2]!.proc.kill('SIGTERM');
+    expect(await ds[2]!.exit).toBe(0);
     await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stoppedAt))));
     // the table is untouched while etcd is away
     expect(Object.keys((await c.health(b)).routes)).toHaveLength(2);
     await c.etcd.start();
+    // and comes back on the same subnet
+    ds[2] = c.startDaemon(c.bed.nodes[2]!, ['--subnet-lease-ttl=20s', '--subnet-lease-renew-margin=10s']);
+    expect((await ds[2].waitLog((l) => l.msg === 'node ready')).subnet).toBe(subnets[2]);
     const { stdout } = await ping;
     expect(stdout).toMatch(/200 packets transmitted, 200 received, 0% packet loss/);
     await until('renewals to resume on every node', async () => {

@@ -30,6 +30,7 @@ describe('scale', () => {
     const subnets = await Promise.all(ds.map(async (x) => String((await x.waitLog((l) => l.msg === 'node ready')).subnet)));
     for (const s of subnets.slice(1)) expect((await c.ping(d.node, tunAddress(s), 3, 1)).ok).toBe(true);
     const rss3 = rssMiB(d.proc.pid!);
+    const heap3 = (await c.health(d)).process.heapUsedBytes / 2 ** 20;
 
     // 1,000 leases on made-up nodes, written by a script with the etcd3 client inside etcd's namespace
     const taken = new Set(subnets);
@@ -54,7 +55,11 @@ describe('scale', () => {
     const h = await c.health(d);
     expect(h).toMatchObject({ state: 'running', peers: 1003, leases: 1004 });
     const rss1000 = rssMiB(d.proc.pid!);
-    console.log(`[measure] daemon RSS with 3 peers: ${rss3.toFixed(1)} MiB; with 1,003 leases: ${rss1000.toFixed(1)} MiB (1,000 leases written and followed in ${followMs} ms)`);
+    const heap1000 = h.process.heapUsedBytes / 2 ** 20;
+    console.log(
+      `[measure] daemon RSS with 3 peers: ${rss3.toFixed(1)} MiB (JS heap used ${heap3.toFixed(1)} MiB); ` +
+        `with 1,003 leases: ${rss1000.toFixed(1)} MiB (heap ${heap1000.toFixed(1)} MiB); 1,000 leases written and followed in ${followMs} ms`,
+    );
     // still forwarding to the real peers
     expect((await c.ping(d.node, tunAddress(subnets[1]!), 1, 1)).ok).toBe(true);
   });

@@ -29,7 +29,7 @@ describe('IPv6 overlay with offloads', () => {
 
   it('carries an exact TCP transfer both ways, split and coalesced', async () => {
     const [a, b] = mesh.nodes;
-    for (const [from, to] of [[a!, b!], [b!, a!]]) {
+    for (const [from, to] of [[a!, b!], [b!, a!]] as const) {
       const before = [from.dp.counters(), to.dp.counters()] as const;
       const { sent, received } = await tcpTransfer(bed, from.node.ns, to.node.ns, v6Address(to.index), 32 << 20, 7005);
       expect(received).toEqual(sent);

@@ -56,7 +56,7 @@ describe('two queues', () => {
 
   it('carries an exact TCP transfer in each direction', async () => {
     const [a, b] = mesh.nodes;
-    for (const [from, to] of [[a!, b!], [b!, a!]]) {
+    for (const [from, to] of [[a!, b!], [b!, a!]] as const) {
       const { sent, received } = await tcpTransfer(bed, from.node.ns, to.node.ns, to.address, 16 << 20, 7004);
       expect(received).toEqual(sent);
     }

@@ -93,7 +93,7 @@ describe('lease manager', () => {
 
   it('moves to another subnet when someone else took ours', async () => {
     const moved: string[] = [];
-    const { m, clock, registry } = setup({ onOwnLease: (x) => moved.push(x.subnet) });
+    const { m, clock, registry, tables } = setup({ onOwnLease: (x) => moved.push(x.subnet) });
     const l = await m.acquire();
     m.start();
     await flush();
@@ -101,6 +101,9 @@ describe('lease manager', () => {
     await clock.advance(1000);
     expect(m.lease!.subnet).not.toBe(l.subnet);
     expect(moved).toEqual([m.lease!.subnet]);
+    // the subnet we lost now routes to its new holder
+    expect(tables.at(-1)!.get(l.subnet)!.attrs.PublicIP).toBe('198.18.0.99');
+    expect(tables.at(-1)!.get(m.lease!.subnet)!.attrs.PublicIP).toBe('198.18.0.10');
     await m.stop();
   });
 
@@ -156,6 +159,23 @@ describe('lease manager', () => {
     await clock.advance(6_000);
     expect(m.status().lease!.renewals).toBeGreaterThanOrEqual(1);
     expect(registry.get(l.subnet.replace('/', '-'))).toBeDefined();
+    await m.stop();
+  });
+
+  it('backs off when etcd cancels every watch at once (no hot loop)', async () => {
+    const { m, clock, registry } = setup();
+    let lists = 0;
+    const list = registry.listSubnets.bind(registry);
+    registry.listSubnets = async () => (lists++, list());
+    registry.watchSubnets = (_from, sink) => {
+      queueMicrotask(() => sink.resync('canceled'));
+      return { cancel: async () => undefined };
+    };
+    await m.acquire();
+    m.start();
+    await clock.advance(30_000);
+    expect(lists).toBeGreaterThan(3); // it keeps trying
+    expect(lists).toBeLessThan(30); // but not in a tight loop
     await m.stop();
   });
 

@@ -9,6 +9,7 @@ import type { HostOps } from '../../src/node/host-ops.js';
 import { createNode, type NodeConfig } from '../../src/node/node.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { ConfigError } from '../../src/util/errors.js';
+import { fakeDataPlane } from './fake-dataplane.js';
 import { FakeClock } from './fake-clock.js';
 
 function fakes(config: string | undefined) {
@@ -17,10 +18,7 @@ function fakes(config: string | undefined) {
   const applied: Command[] = [];
   const calls: Array<[string, unknown]> = [];
   let stopped = false;
-  const dp: DataPlane = {
-    tunName: 'tulle0', port: 8285, apply: (c) => applied.push(...c), counters: () => ({}), cpuSeconds: () => 0,
-    stop: () => void (stopped = true),
-  };
+  const dp: DataPlane = fakeDataPlane({ apply: (c) => void applied.push(...c), stop: () => void (stopped = true) });
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
   const host: HostOps = {
     configureTun: rec('configureTun'), replaceTunAddress: rec('replaceTunAddress'), removeRoutes: rec('removeRoutes'),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { udpBackend } from '../../src/backend/udp-backend.js';
-import type { Lease } from '../../src/lease/lease.js';
+import { decodeLeaseValue, type Lease } from '../../src/lease/lease.js';
 import { diffLeases } from '../../src/lease/lease-diff.js';
 import { PeerDirectory } from '../../src/lease/peer-directory.js';
 
@@ -63,6 +63,15 @@ describe('peer directory', () => {
     expect(dir.update(t, undefined).skipped).toEqual([]);
     // a changed lease of the wrong type is reported again
     expect(dir.update(table(lease('10.244.2.0/24', '198.18.0.11', 'vxlan', 2), lease('10.244.3.0/24', '198.18.0.12')), undefined).skipped).toHaveLength(1);
+  });
+
+  it("routes leases written by flannel's own udp backend (no BackendType field)", () => {
+    const d = decodeLeaseValue('{"PublicIP":"198.18.0.20","PublicIPv6":null}');
+    if (!d.ok) throw new Error(d.problem);
+    const dir = new PeerDirectory(udpBackend(8285, noStart));
+    const u = dir.update(table({ subnet: '10.244.20.0/24', attrs: d.attrs, modRevision: 1 }), undefined);
+    expect(u.skipped).toEqual([]);
+    expect(u.commands).toContainEqual({ op: 'setRoute', subnet: '10.244.20.0/24', peer: 1 });
   });
 
   it('shares one peer between subnets on one endpoint', () => {

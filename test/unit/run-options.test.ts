@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { envName, parseRunOptions } from '../../src/config/run-options.js';
 import { ConfigError } from '../../src/util/errors.js';
 
@@ -28,6 +28,7 @@ describe('run options', () => {
   it('takes flags in both forms, env as TULLE_<FLAG>, and a file; file < env < flags', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tulle-opt-'));
     const file = path.join(dir, 'o.json');
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     writeFileSync(file, JSON.stringify({ 'etcd-prefix': '/from/file', 'healthz-port': 1, 'ip-masq': true, 'etcd-endpoints': ['http://a:1', 'http://b:2'] }));
     const o = parseRunOptions(['--options-file', file, '--healthz-port=3', '-iface', 'eth1'], {
       [envName('healthz-port')]: '2', TULLE_ETCD_PREFIX: '/from/env', TULLE_PUBLIC_IP: '198.18.0.10',

@@ -5,6 +5,7 @@ import { wireguardBackend } from '../../src/wireguard/wireguard-backend.js';
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
 import type { Command } from '../../src/dataplane/commands.js';
 import type { DataPlane, DataPlaneOptions } from '../../src/dataplane/dataplane.js';
+import { fakeDataPlane } from '../unit/fake-dataplane.js';
 
 function fakeStart() {
   const applied: Command[] = [];
@@ -12,19 +13,7 @@ function fakeStart() {
   let stopped = false;
   const start = (o: DataPlaneOptions): DataPlane => {
     opts = o;
-    return {
-      tunName: 'tulle0',
-      port: o.port ?? 0,
-      apply: (c) => void applied.push(...c),
-      counters: () => ({}),
-      cpuSeconds: () => 0,
-      stop: () => void (stopped = true),
-      drainEvents: () => null,
-      sendRaw: () => true,
-      peerActivity: (ids) => new Float64Array(ids.length * 5),
-      peerEndpoint: () => undefined,
-      monotonicMs: () => 1,
-    };
+    return fakeDataPlane({ port: o.port ?? 0, apply: (c) => void applied.push(...c), stop: () => void (stopped = true), monotonicMs: () => 1 });
   };
   return { start, applied, opts: () => opts, stopped: () => stopped };
 }
