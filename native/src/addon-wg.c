@@ -4,10 +4,13 @@
  *   start({ encrypted: true, rekeyAfterMs?, rejectAfterMs?, onEvents?: () => void })
  *   drainEvents(handle) -> Uint8Array | null     up to 256 records of 176 bytes (wg.c)
  *   sendRaw(handle, address, port, bytes)        a handshake message from the data plane's socket
- *   peerActivity(handle, Uint32Array ids) -> Float64Array, 4 per id: last data sent, last data
- *                                                received, last authenticated received, last sent (ms)
+ *   peerActivity(handle, Uint32Array ids) -> Float64Array, 5 per id: last data sent, last data
+ *                                                received, last authenticated received, last sent (ms),
+ *                                                endpoint moves (roaming) so far
+ *   peerEndpoint(handle, id) -> [address, port] | null   where the data plane sends to a peer now
  *   monotonicMs() -> number                      the clock of peerActivity
  *   aeadSeal(key, counter: bigint, plaintext) / aeadOpen(key, counter, ciphertext) -> Uint8Array|null
+ *   aeadSealParts(key, counter, p1, p2, p3) -> sealed p1||p2||p3 (three in-place pieces) + tag
  *   replayCheck(counters: BigUint64Array) -> Uint8Array of 0/1    (differential tests)
  */
 #include <stdlib.h>
@@ -158,18 +161,57 @@ static napi_value js_peer_activity(napi_env env, napi_callback_info info) {
     return NULL;
   }
   double *out;
-  CHECK(napi_create_arraybuffer(env, n * 4 * sizeof(double), (void **)&out, &ab));
+  CHECK(napi_create_arraybuffer(env, n * 5 * sizeof(double), (void **)&out, &ab));
   pthread_rwlock_rdlock(&dp->lock);
   for (size_t i = 0; i < n; i++) {
     struct wg_peer *wp = wg_peer_get(dp->wg, ((uint32_t *)ids)[i]);
-    out[i * 4 + 0] = wp ? (double)atomic_load(&wp->last_tx_data_ms) : 0;
-    out[i * 4 + 1] = wp ? (double)atomic_load(&wp->last_rx_data_ms) : 0;
-    out[i * 4 + 2] = wp ? (double)atomic_load(&wp->last_rx_any_ms) : 0;
-    out[i * 4 + 3] = wp ? (double)atomic_load(&wp->last_tx_any_ms) : 0;
+    out[i * 5 + 0] = wp ? (double)atomic_load(&wp->last_tx_data_ms) : 0;
+    out[i * 5 + 1] = wp ? (double)atomic_load(&wp->last_rx_data_ms) : 0;
+    out[i * 5 + 2] = wp ? (double)atomic_load(&wp->last_rx_any_ms) : 0;
+    out[i * 5 + 3] = wp ? (double)atomic_load(&wp->last_tx_any_ms) : 0;
+    out[i * 5 + 4] = wp ? (double)(atomic_load(&wp->ep_seq) / 2) : 0;
   }
   pthread_rwlock_unlock(&dp->lock);
-  CHECK(napi_create_typedarray(env, napi_float64_array, n * 4, ab, 0, &arr));
+  CHECK(napi_create_typedarray(env, napi_float64_array, n * 5, ab, 0, &arr));
   return arr;
+}
+
+static napi_value js_peer_endpoint(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], res, va, vp, nul;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct dataplane *dp = running(env, argv[0]);
+  if (!dp) return NULL;
+  uint32_t id;
+  if (napi_get_value_uint32(env, argv[1], &id) != napi_ok) {
+    napi_throw_type_error(env, "ERR_TULLE_OPTION", "peerEndpoint(handle, id)");
+    return NULL;
+  }
+  struct sockaddr_storage ep;
+  pthread_rwlock_rdlock(&dp->lock);
+  socklen_t l = wg_peer_endpoint(dp, id, &ep);
+  pthread_rwlock_unlock(&dp->lock);
+  char text[INET6_ADDRSTRLEN] = "";
+  int port = 0;
+  if (l && ep.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &((struct sockaddr_in *)&ep)->sin_addr, text, sizeof(text));
+    port = ntohs(((struct sockaddr_in *)&ep)->sin_port);
+  } else if (l) {
+    const struct in6_addr *a6 = &((struct sockaddr_in6 *)&ep)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a6)) inet_ntop(AF_INET, a6->s6_addr + 12, text, sizeof(text));
+    else inet_ntop(AF_INET6, a6, text, sizeof(text));
+    port = ntohs(((struct sockaddr_in6 *)&ep)->sin6_port);
+  }
+  if (!text[0]) {
+    CHECK(napi_get_null(env, &nul));
+    return nul;
+  }
+  CHECK(napi_create_array_with_length(env, 2, &res));
+  CHECK(napi_create_string_utf8(env, text, NAPI_AUTO_LENGTH, &va));
+  CHECK(napi_create_uint32(env, (uint32_t)port, &vp));
+  CHECK(napi_set_element(env, res, 0, va));
+  CHECK(napi_set_element(env, res, 1, vp));
+  return res;
 }
 
 static napi_value js_monotonic_ms(napi_env env, napi_callback_info info) {
@@ -222,6 +264,40 @@ static napi_value aead_test(napi_env env, napi_callback_info info, int seal) {
   return arr;
 }
 static napi_value js_aead_seal(napi_env env, napi_callback_info info) { return aead_test(env, info, 1); }
+
+/* aeadSealParts(key, counter, p1, p2, p3) -> ciphertext of p1 || p2 || p3, then the tag */
+static napi_value js_aead_seal_parts(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5], ab, arr;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *key, *p[3];
+  size_t klen, l[3];
+  uint64_t counter;
+  bool lossless;
+  if (argc < 5 || get_bytes(env, argv[0], &key, &klen) < 0 || get_bytes(env, argv[2], &p[0], &l[0]) < 0 ||
+      get_bytes(env, argv[3], &p[1], &l[1]) < 0 || get_bytes(env, argv[4], &p[2], &l[2]) < 0)
+    return NULL;
+  if (klen != 32 || napi_get_value_bigint_uint64(env, argv[1], &counter, &lossless) != napi_ok || !lossless) {
+    napi_throw_type_error(env, "ERR_TULLE_OPTION", "aeadSealParts(key[32], counter: bigint, p1, p2, p3)");
+    return NULL;
+  }
+  size_t total = l[0] + l[1] + l[2];
+  uint8_t *out;
+  CHECK(napi_create_arraybuffer(env, total + AEAD_TAG_BYTES, (void **)&out, &ab));
+  /* copy each part to its own place in the output, then seal the three pieces in place */
+  memcpy(out, p[0], l[0]);
+  memcpy(out + l[0], p[1], l[1]);
+  memcpy(out + l[0] + l[1], p[2], l[2]);
+  struct aead *a = aead_new();
+  int rc = a ? aead_seal_parts(a, 1, key, counter, out, l[0], out + l[0], l[1], out + l[0] + l[1], l[2], out + total) : -1;
+  aead_free(a);
+  if (rc != 0) {
+    napi_throw_error(env, "ERR_TULLE_AEAD", "aead_seal_parts failed");
+    return NULL;
+  }
+  CHECK(napi_create_typedarray(env, napi_uint8_array, total + AEAD_TAG_BYTES, ab, 0, &arr));
+  return arr;
+}
 static napi_value js_aead_open(napi_env env, napi_callback_info info) { return aead_test(env, info, 0); }
 
 static napi_value js_replay_check(napi_env env, napi_callback_info info) {
@@ -252,9 +328,11 @@ int wg_addon_init(napi_env env, napi_value exports) {
       {"drainEvents", NULL, js_drain_events, NULL, NULL, NULL, napi_default, NULL},
       {"sendRaw", NULL, js_send_raw, NULL, NULL, NULL, napi_default, NULL},
       {"peerActivity", NULL, js_peer_activity, NULL, NULL, NULL, napi_default, NULL},
+      {"peerEndpoint", NULL, js_peer_endpoint, NULL, NULL, NULL, napi_default, NULL},
       {"monotonicMs", NULL, js_monotonic_ms, NULL, NULL, NULL, napi_default, NULL},
       {"aeadSeal", NULL, js_aead_seal, NULL, NULL, NULL, napi_default, NULL},
       {"aeadOpen", NULL, js_aead_open, NULL, NULL, NULL, napi_default, NULL},
+      {"aeadSealParts", NULL, js_aead_seal_parts, NULL, NULL, NULL, napi_default, NULL},
       {"replayCheck", NULL, js_replay_check, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok ? 0 : -1;

@@ -35,16 +35,24 @@ static void nonce_of(uint64_t counter, uint8_t iv[12]) {
   for (int i = 0; i < 8; i++) iv[4 + i] = (uint8_t)(counter >> (8 * i));
 }
 
-int aead_seal(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len) {
+int aead_seal_parts(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *p1, size_t l1,
+                    uint8_t *p2, size_t l2, uint8_t *p3, size_t l3, uint8_t *tag) {
   uint8_t iv[12];
   int n = 0, fin = 0;
   nonce_of(counter, iv);
   const uint8_t *k = key_id != a->enc_key_id ? key : NULL;
   if (EVP_EncryptInit_ex(a->enc, NULL, NULL, k, iv) != 1) return -1;
   a->enc_key_id = key_id;
-  if (len && EVP_EncryptUpdate(a->enc, buf, &n, buf, (int)len) != 1) return -1;
-  if (EVP_EncryptFinal_ex(a->enc, buf + n, &fin) != 1) return -1;
-  return EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, buf + len) == 1 ? 0 : -1;
+  uint8_t *parts[3] = {p1, p2, p3};
+  size_t lens[3] = {l1, l2, l3};
+  for (int i = 0; i < 3; i++) /* ChaCha20 is a stream: parts of any length chain */
+    if (lens[i] && EVP_EncryptUpdate(a->enc, parts[i], &n, parts[i], (int)lens[i]) != 1) return -1;
+  if (EVP_EncryptFinal_ex(a->enc, tag, &fin) != 1) return -1;
+  return EVP_CIPHER_CTX_ctrl(a->enc, EVP_CTRL_AEAD_GET_TAG, AEAD_TAG_BYTES, tag) == 1 ? 0 : -1;
+}
+
+int aead_seal(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len) {
+  return aead_seal_parts(a, key_id, key, counter, buf, len, NULL, 0, NULL, 0, buf + len);
 }
 
 int aead_open(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len) {

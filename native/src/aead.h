@@ -16,6 +16,10 @@ struct aead;
 
 struct aead *aead_new(void);
 void aead_free(struct aead *a);
+/* Encrypts a plaintext given in up to three parts, each in place (a part may be NULL/0), and
+ * writes the tag to `tag`: for segments whose headers and payload live apart. 0 on success. */
+int aead_seal_parts(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *p1, size_t l1,
+                    uint8_t *p2, size_t l2, uint8_t *p3, size_t l3, uint8_t *tag);
 /* Encrypts buf[0..len) in place and writes the tag at buf + len. 0 on success. */
 int aead_seal(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len);
 /* Decrypts buf[0..len) in place and checks the tag at buf + len. 0 when authentic. */

@@ -128,8 +128,6 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     return NULL;
   }
   dp->opt = *opt;
-  /* the offload loop has no WireGuard seal/open yet: encrypted mode runs the plain loop */
-  if (opt->encrypted) memset(&dp->opt.offload, 0, sizeof(dp->opt.offload));
   memcpy(dp->tun_name, opt->tun_name, IFNAMSIZ);
   dp->sock_family = opt->bind.ss_family;
   dp->n_queues = opt->queues < 1 ? 1 : opt->queues > DP_MAX_QUEUES ? DP_MAX_QUEUES : opt->queues;
@@ -179,7 +177,9 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     dp_stop(dp);
     return NULL;
   }
-  if (dp->n_queues > 1) /* one socket per queue: steer inbound by inner flow (reuseport.c) */
+  /* one socket per queue: steer inbound by inner flow (reuseport.c); encrypted datagrams have no
+   * readable inner flow, so they keep the kernel's hash (one peer's traffic on one queue) */
+  if (dp->n_queues > 1 && !dp->wg)
     dp->offload.reuseport_inner = reuseport_steer_inner_flow(dp->q[0].udp_fd, (unsigned)dp->n_queues) == 0;
   for (int i = 0; i < dp->n_queues; i++) {
     struct dp_queue *q = &dp->q[i];

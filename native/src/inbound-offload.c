@@ -7,7 +7,7 @@
  *   3. coalesce (gro.c) the survivors: consecutive segments of a flow become one super-packet
  *   4. write each output packet to the TUN with one writev: [virtio-net header][head][payloads]
  *
- * Encrypted mode opens each segment in place between 1 and 2. Nothing is copied here: the
+ * Encrypted mode opens each segment in place instead of 2 (open_datagram). Nothing is copied here: the
  * output iovecs point into the receive buffers, which stay untouched until the writes are done.
  */
 #include "dataplane.h"
@@ -15,6 +15,7 @@
 #include "loop.h"
 #include "offload.h"
 #include "packet.h"
+#include "wg.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,8 @@ struct inbound {
   struct gro_table *gro;
   struct iovec out[GRO_MAX_SEGS + 2];
   uint8_t vnet[VNET_HDR_LEN];
+  struct aead *aead;                   /* encrypted mode */
+  uint64_t wg_counts[WG_IN_VERDICTS]; /* encrypted mode: verdicts of the current batch */
 };
 
 enum { V_UNKNOWN_PEER, V_SPOOFED, V_MALFORMED, V_OVERSIZED, V_COUNT };
@@ -96,6 +99,29 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
   gro_reset(in->gro);
 }
 
+/* Encrypted mode's stage 2 for one datagram: each segment of a train is one WireGuard message,
+ * opened in place (wg-data.c: index, decrypt, replay, cryptokey routing); the inner packets go to
+ * the coalescing table. */
+static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_t *pkts, uint64_t *bytes, uint64_t now) {
+  struct dataplane *dp = q->dp;
+  struct msghdr *mh = &in->msgs[i].msg_hdr;
+  size_t len = in->msgs[i].msg_len;
+  size_t seg = train_segment_size(mh, len);
+  uint8_t *buf = in->iov[i].iov_base;
+  int truncated = (mh->msg_flags & MSG_TRUNC) != 0;
+  for (size_t off = 0; off < len; off += seg) {
+    size_t sl = len - off < seg ? len - off : seg;
+    uint8_t *p = buf + off;
+    (*pkts)++;
+    *bytes += sl;
+    enum wg_in_verdict v = truncated ? WG_IN_OVERSIZED : wg_open_datagram(dp, in->aead, &in->names[i], &p, &sl, now, q->counters);
+    in->wg_counts[v]++;
+    if (v != WG_IN_DELIVER) continue;
+    if (in->gro->n_items == GRO_MAX_PACKETS) write_out(q, in);
+    gro_add(in->gro, p, sl);
+  }
+}
+
 /* Stage 2 for one datagram; survivors go to the coalescing table. */
 static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_t *v, uint64_t *pkts, uint64_t *bytes) {
   struct dataplane *dp = q->dp;
@@ -141,6 +167,7 @@ void *inbound_offload_thread(void *arg) {
   uint64_t *c = q->counters;
   struct inbound *in = calloc(1, sizeof(*in));
   if (!in || !(in->slots = alloc_slots()) || !(in->gro = malloc(sizeof(*in->gro)))) goto out;
+  if (dp->wg && !(in->aead = aead_new())) goto out;
   gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp);
 
   while (wait_readable(dp, q->udp_fd)) {
@@ -160,8 +187,17 @@ void *inbound_offload_thread(void *arg) {
       if (n == 0) break;
       uint64_t v[V_COUNT] = {0}, pkts = 0, bytes = 0;
       pthread_rwlock_rdlock(&dp->lock); /* 2., 3. */
-      for (int i = 0; i < n; i++) check_datagram(q, in, i, v, &pkts, &bytes);
+      if (dp->wg) {
+        uint64_t now = wg_now_ms();
+        for (int i = 0; i < n; i++) open_datagram(q, in, i, &pkts, &bytes, now);
+      } else {
+        for (int i = 0; i < n; i++) check_datagram(q, in, i, v, &pkts, &bytes);
+      }
       pthread_rwlock_unlock(&dp->lock);
+      if (dp->wg) {
+        wg_count_inbound(c, in->wg_counts);
+        memset(in->wg_counts, 0, sizeof(in->wg_counts));
+      }
       cadd(c, TC_IN_PACKETS, pkts);
       cadd(c, TC_IN_BYTES, bytes);
       cadd(c, TC_IN_UDP_DATAGRAMS, (uint64_t)n);
@@ -184,6 +220,7 @@ out:
   if (in) {
     free(in->slots);
     free(in->gro);
+    aead_free(in->aead);
   }
   free(in);
   return NULL;

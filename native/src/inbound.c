@@ -52,19 +52,6 @@ static enum in_verdict check_inbound(struct dataplane *dp, const struct sockaddr
  * and msg_len narrowed to the inner packet. */
 static void open_batch(struct dataplane *dp, struct aead *a, struct mmsghdr *msgs, struct iovec *iov,
                        struct sockaddr_storage *names, uint8_t *verdict, int n, uint64_t *c) {
-  static const int counter_of[WG_IN_VERDICTS] = {
-      [WG_IN_DELIVER] = -1,
-      [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
-      [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
-      [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
-      [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,
-      [WG_IN_EXPIRED] = TC_IN_DROP_EXPIRED_SESSION,
-      [WG_IN_DECRYPT] = TC_IN_DROP_DECRYPT,
-      [WG_IN_REPLAY] = TC_IN_DROP_REPLAY,
-      [WG_IN_MALFORMED] = TC_IN_DROP_MALFORMED,
-      [WG_IN_OVERSIZED] = TC_IN_DROP_OVERSIZED,
-      [WG_IN_CRYPTOKEY] = TC_IN_DROP_CRYPTOKEY_ROUTING,
-  };
   uint64_t counts[WG_IN_VERDICTS] = {0};
   uint64_t now = wg_now_ms();
   for (int i = 0; i < n; i++) {
@@ -77,8 +64,7 @@ static void open_batch(struct dataplane *dp, struct aead *a, struct mmsghdr *msg
     iov[i].iov_base = p;
     msgs[i].msg_len = (unsigned)len;
   }
-  for (int v = 0; v < WG_IN_VERDICTS; v++)
-    if (counter_of[v] >= 0) cadd(c, counter_of[v], counts[v]);
+  wg_count_inbound(c, counts);
 }
 
 void *inbound_thread(void *arg) {

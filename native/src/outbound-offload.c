@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "offload.h"
 #include "packet.h"
+#include "wg.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,12 +53,14 @@ struct outbound {
   struct gso_seg segs[SEG_CAP];
   int nseg;
   struct mmsghdr msgs[SEG_CAP];
-  struct iovec iov[2 * SEG_CAP];
-  uint8_t seg_iovs[2 * SEG_CAP]; /* at a segment's first iovec: how many it has (1 or 2) */
+  struct iovec iov[3 * SEG_CAP];
+  uint8_t seg_iovs[3 * SEG_CAP]; /* at a segment's first iovec: how many it has (1 to 3) */
   struct sockaddr_storage names[SEG_CAP];
   struct train trains[SEG_CAP];
   int ntrain, niov;
   int gso; /* UDP_SEGMENT usable: cleared for good when the kernel refuses a train */
+  struct aead *aead; /* encrypted mode: this queue's cipher context (used under out_lock) */
+  uint8_t *tails;    /* encrypted mode: SEG_CAP × WG_TAIL_BYTES, each segment's padding + tag */
   uint8_t icmp[1500];
   uint64_t icmp_window, icmp_in_window;
 };
@@ -74,9 +77,11 @@ static uint32_t flow_hash(const uint8_t *p, size_t len) {
   return h;
 }
 
-/* Appends one segment for peer p to the pending trains. */
-static void add_segment(struct outbound *o, const struct gso_seg *s, uint32_t peer_id, const struct dp_peer *p, uint32_t flow) {
-  uint32_t size = (uint32_t)s->hdr_len + s->data_len;
+/* Appends one segment (1 to 3 pieces) for a peer at endpoint ep to the pending trains. */
+static void add_segment(struct outbound *o, const struct iovec *parts, int nparts, uint32_t peer_id,
+                        const struct sockaddr_storage *ep, socklen_t ep_len, uint32_t flow) {
+  uint32_t size = 0;
+  for (int k = 0; k < nparts; k++) size += (uint32_t)parts[k].iov_len;
   struct train *t = o->ntrain ? &o->trains[o->ntrain - 1] : NULL;
   int join = o->gso && t && t->peer == peer_id && t->flow == flow && !t->closed && t->nseg < TRAIN_MAX_SEGS &&
              size <= t->seg_size && t->bytes + size <= TRAIN_MAX_BYTES;
@@ -84,21 +89,42 @@ static void add_segment(struct outbound *o, const struct gso_seg *s, uint32_t pe
     int m = o->ntrain++;
     t = &o->trains[m];
     *t = (struct train){.peer = peer_id, .flow = flow, .seg_size = (uint16_t)size};
-    memcpy(&o->names[m], &p->ep, p->ep_len);
+    memcpy(&o->names[m], ep, ep_len);
     o->msgs[m].msg_hdr = (struct msghdr){
-        .msg_name = &o->names[m], .msg_namelen = p->ep_len, .msg_iov = &o->iov[o->niov], .msg_iovlen = 0};
+        .msg_name = &o->names[m], .msg_namelen = ep_len, .msg_iov = &o->iov[o->niov], .msg_iovlen = 0};
   }
   struct msghdr *mh = &o->msgs[t - o->trains].msg_hdr;
-  o->seg_iovs[o->niov] = s->data_len ? 2 : 1;
-  o->iov[o->niov++] = (struct iovec){s->hdr, s->hdr_len};
-  mh->msg_iovlen++;
-  if (s->data_len) {
-    o->iov[o->niov++] = (struct iovec){(void *)s->data, s->data_len};
-    mh->msg_iovlen++;
-  }
+  o->seg_iovs[o->niov] = (uint8_t)nparts;
+  for (int k = 0; k < nparts; k++) o->iov[o->niov++] = parts[k];
+  mh->msg_iovlen += (size_t)nparts;
   t->nseg++;
   t->bytes += size;
   if (size < t->seg_size) t->closed = 1;
+}
+
+/* Encrypted mode, between split (2) and grouping (4): seals each segment in place (wg-data.c),
+ * giving [transport header + headers][payload][padding + tag]. Equal plaintext sizes seal to
+ * equal sizes, so trains still hold. A segment without a session is staged or dropped (counted). */
+static void seal_segments(struct dp_queue *q, struct outbound *o, struct gso_seg *segs, int n, uint32_t peer_id,
+                          uint32_t flow) {
+  struct dataplane *dp = q->dp;
+  uint64_t *c = q->counters;
+  uint64_t now = wg_now_ms();
+  struct sockaddr_storage ep;
+  socklen_t ep_len = wg_peer_endpoint(dp, peer_id, &ep);
+  for (int i = 0; i < n; i++) {
+    struct gso_seg *s = &segs[i];
+    uint8_t *tail = o->tails + (size_t)(s - o->segs) * WG_TAIL_BYTES;
+    size_t tl = 0;
+    switch (wg_seal_parts(dp, o->aead, peer_id, s->hdr, s->hdr_len, (uint8_t *)s->data, s->data_len, tail, &tl, now, c)) {
+    case WG_OUT_SEND: break;
+    case WG_OUT_STAGED: cadd(c, TC_OUT_WG_STAGED, 1); continue;
+    case WG_OUT_STAGE_FULL: cadd(c, TC_OUT_DROP_STAGE_FULL, 1); continue;
+    }
+    struct iovec parts[3] = {{s->hdr - WG_HEADER, WG_HEADER + (size_t)s->hdr_len}, {(void *)s->data, s->data_len}, {tail, tl}};
+    if (!s->data_len) parts[1] = parts[2];
+    add_segment(o, parts, s->data_len ? 3 : 2, peer_id, &ep, ep_len, flow);
+  }
 }
 
 /* Sends the pending trains; returns nothing, counts everything. */
@@ -136,7 +162,8 @@ static void flush(struct dp_queue *q, struct outbound *o) {
         struct iovec *iv = mh->msg_iov;
         size_t left = mh->msg_iovlen;
         while (left) {
-          size_t n = o->seg_iovs[iv - o->iov], len = iv[0].iov_len + (n == 2 ? iv[1].iov_len : 0);
+          size_t n = o->seg_iovs[iv - o->iov], len = 0;
+          for (size_t k = 0; k < n; k++) len += iv[k].iov_len;
           struct msghdr one = {.msg_name = mh->msg_name, .msg_namelen = mh->msg_namelen, .msg_iov = iv, .msg_iovlen = n};
           if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++;
           else errors++;
@@ -246,7 +273,14 @@ static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t
   }
   uint32_t flow = flow_hash(pkt, len);
   o->nseg += n;
-  for (int i = 0; i < n; i++) add_segment(o, &segs[i], peer_id, p, flow);
+  if (dp->wg) {
+    seal_segments(q, o, segs, n, peer_id, flow);
+    return;
+  }
+  for (int i = 0; i < n; i++) {
+    struct iovec parts[2] = {{segs[i].hdr, segs[i].hdr_len}, {(void *)segs[i].data, segs[i].data_len}};
+    add_segment(o, parts, segs[i].data_len ? 2 : 1, peer_id, &p->ep, p->ep_len, flow);
+  }
 }
 
 struct outbound *outbound_new(const struct dataplane *dp) {
@@ -256,6 +290,10 @@ struct outbound *outbound_new(const struct dataplane *dp) {
     return NULL;
   }
   o->gso = dp->offload.gso;
+  if (dp->wg && (!(o->aead = aead_new()) || !(o->tails = malloc((size_t)SEG_CAP * WG_TAIL_BYTES)))) {
+    outbound_free(o);
+    return NULL;
+  }
   return o;
 }
 
@@ -263,6 +301,8 @@ void outbound_free(struct outbound *o) {
   if (!o) return;
   free(o->slots);
   free(o->hdrs);
+  aead_free(o->aead);
+  free(o->tails);
   free(o);
 }
 

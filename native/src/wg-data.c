@@ -73,26 +73,45 @@ static int session_usable(struct wg_state *w, struct wg_session *s, uint64_t now
          atomic_load_explicit(&s->send_counter, memory_order_relaxed) < WG_REJECT_AFTER_MESSAGES;
 }
 
-/* Seals with session s. Returns the counter used, or UINT64_MAX when the session is spent. */
-static uint64_t seal_with(struct wg_session *s, struct aead *a, uint8_t *pkt, size_t len, size_t mtu,
-                          uint8_t **out, size_t *out_len) {
+/* Pads to 16 (never past the MTU), counts, writes the header in front of p1 and seals
+ * [p1][p2][padding at tail] in place with session s; the tag follows the padding at tail.
+ * Returns the counter used (UINT64_MAX when the session is spent) and the bytes used at tail. */
+static uint64_t seal_with(struct wg_session *s, struct aead *a, uint8_t *p1, size_t l1, uint8_t *p2, size_t l2,
+                          uint8_t *tail, size_t mtu, size_t *tail_len) {
   uint64_t ctr = atomic_fetch_add_explicit(&s->send_counter, 1, memory_order_relaxed);
   if (ctr >= WG_REJECT_AFTER_MESSAGES) return UINT64_MAX;
+  size_t len = l1 + l2;
   size_t padded = (len + 15) & ~(size_t)15;
-  if (padded > mtu) padded = len > mtu ? len : mtu; /* pad to 16, but never past the MTU */
-  memset(pkt + len, 0, padded - len);
-  uint8_t *h = pkt - WG_HEADER;
+  if (padded > mtu) padded = len > mtu ? len : mtu;
+  size_t pad = padded - len;
+  memset(tail, 0, pad);
+  uint8_t *h = p1 - WG_HEADER;
   h[0] = 4, h[1] = h[2] = h[3] = 0;
   wr32(h + 4, s->remote_index);
   wr64(h + 8, ctr);
-  if (aead_seal(a, s->key_id, s->send_key, ctr, pkt, padded) != 0) return UINT64_MAX;
-  *out = h;
-  *out_len = WG_HEADER + padded + AEAD_TAG_BYTES;
+  if (aead_seal_parts(a, s->key_id, s->send_key, ctr, p1, l1, p2, l2, tail, pad, tail + pad) != 0) return UINT64_MAX;
+  *tail_len = pad + AEAD_TAG_BYTES;
   return ctr;
 }
 
-enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *pkt, size_t len,
-                                   uint8_t **out, size_t *out_len, uint64_t now, uint64_t *c) {
+static enum wg_out_verdict stage(struct wg_peer *wp, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
+  enum wg_out_verdict v = WG_OUT_STAGE_FULL;
+  if (l1 + l2 == 0 || l1 + l2 > WG_STAGE_BYTES) return v;
+  pthread_mutex_lock(&wp->stage_lock);
+  if (!wp->stage) wp->stage = malloc((size_t)WG_STAGE_PER_PEER * WG_STAGE_BYTES); /* once per peer */
+  if (wp->stage && wp->stage_n < WG_STAGE_PER_PEER) {
+    uint8_t *to = wp->stage + (size_t)wp->stage_n * WG_STAGE_BYTES;
+    memcpy(to, p1, l1);
+    if (l2) memcpy(to + l1, p2, l2);
+    wp->stage_len[wp->stage_n++] = (uint16_t)(l1 + l2);
+    v = WG_OUT_STAGED;
+  }
+  pthread_mutex_unlock(&wp->stage_lock);
+  return v;
+}
+
+enum wg_out_verdict wg_seal_parts(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *p1, size_t l1,
+                                  uint8_t *p2, size_t l2, uint8_t *tail, size_t *tail_len, uint64_t now, uint64_t *c) {
   struct wg_state *w = dp->wg;
   struct wg_peer *wp = wg_peer_get(w, peer);
   uint64_t *req = c ? &c[TC_OUT_WG_HANDSHAKE_REQUESTS] : NULL, *full = c ? &c[TC_OUT_DROP_EVENT_QUEUE_FULL] : NULL;
@@ -100,34 +119,56 @@ enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_
   uint32_t cur = atomic_load_explicit(&wp->cur, memory_order_acquire);
   struct wg_session *s = cur ? &w->sessions[cur - 1] : NULL;
   if (s && session_usable(w, s, now)) {
-    uint64_t ctr = seal_with(s, a, pkt, len, (size_t)dp->opt.mtu, out, out_len);
+    uint64_t ctr = seal_with(s, a, p1, l1, p2, l2, tail, (size_t)dp->opt.mtu, tail_len);
     if (ctr != UINT64_MAX) {
       if (s->initiator && (now - s->created_ms >= w->rekey_after_ms || ctr >= WG_REKEY_AFTER_MESSAGES))
         wg_request_handshake(w, peer, WG_NEED_REKEY, now, req, full);
       atomic_store_explicit(&wp->last_tx_any_ms, now, memory_order_relaxed);
-      if (len) atomic_store_explicit(&wp->last_tx_data_ms, now, memory_order_relaxed);
+      if (l1 + l2) atomic_store_explicit(&wp->last_tx_data_ms, now, memory_order_relaxed);
       return WG_OUT_SEND;
     }
   }
-  enum wg_out_verdict v = WG_OUT_STAGE_FULL;
-  if (len && len <= WG_STAGE_BYTES) {
-    pthread_mutex_lock(&wp->stage_lock);
-    if (!wp->stage) wp->stage = malloc((size_t)WG_STAGE_PER_PEER * WG_STAGE_BYTES); /* once per peer */
-    if (wp->stage && wp->stage_n < WG_STAGE_PER_PEER) {
-      memcpy(wp->stage + (size_t)wp->stage_n * WG_STAGE_BYTES, pkt, len);
-      wp->stage_len[wp->stage_n++] = (uint16_t)len;
-      v = WG_OUT_STAGED;
-    }
-    pthread_mutex_unlock(&wp->stage_lock);
-  }
+  enum wg_out_verdict v = stage(wp, p1, l1, p2, l2);
   wg_request_handshake(w, peer, WG_NEED_NO_SESSION, now, req, full);
+  return v;
+}
+
+enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *pkt, size_t len,
+                                   uint8_t **out, size_t *out_len, uint64_t now, uint64_t *c) {
+  size_t tail_len = 0;
+  enum wg_out_verdict v = wg_seal_parts(dp, a, peer, pkt, len, NULL, 0, pkt + len, &tail_len, now, c);
+  *out = pkt - WG_HEADER;
+  *out_len = WG_HEADER + len + tail_len;
   return v;
 }
 
 /* Used by wg.c to send from the control thread with a known-good session. */
 int wg_seal_for_control(struct dataplane *dp, struct wg_session *s, uint8_t *pkt, size_t len, uint8_t **out,
                         size_t *out_len) {
-  return seal_with(s, dp->wg->apply_aead, pkt, len, (size_t)dp->opt.mtu, out, out_len) == UINT64_MAX ? -1 : 0;
+  size_t tail_len;
+  if (seal_with(s, dp->wg->apply_aead, pkt, len, NULL, 0, pkt + len, (size_t)dp->opt.mtu, &tail_len) == UINT64_MAX) return -1;
+  *out = pkt - WG_HEADER;
+  *out_len = WG_HEADER + len + tail_len;
+  return 0;
+}
+
+void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]) {
+  static const int counter_of[WG_IN_VERDICTS] = {
+      [WG_IN_DELIVER] = -1, /* counted when written to the TUN */
+      [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
+      [WG_IN_HANDSHAKE_DROPPED] = -1, /* counted where the ring refused it */
+      [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
+      [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
+      [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,
+      [WG_IN_EXPIRED] = TC_IN_DROP_EXPIRED_SESSION,
+      [WG_IN_DECRYPT] = TC_IN_DROP_DECRYPT,
+      [WG_IN_REPLAY] = TC_IN_DROP_REPLAY,
+      [WG_IN_MALFORMED] = TC_IN_DROP_MALFORMED,
+      [WG_IN_OVERSIZED] = TC_IN_DROP_OVERSIZED,
+      [WG_IN_CRYPTOKEY] = TC_IN_DROP_CRYPTOKEY_ROUTING,
+  };
+  for (int v = 0; v < WG_IN_VERDICTS; v++)
+    if (counter_of[v] >= 0) cadd(c, counter_of[v], counts[v]);
 }
 
 static size_t inner_length(const uint8_t *b, size_t n) {
@@ -152,8 +193,7 @@ static enum wg_in_verdict handshake_message(struct dataplane *dp, const struct s
     memcpy(e.addr, mapped ? s->sin6_addr.s6_addr + 12 : s->sin6_addr.s6_addr, mapped ? 4 : 16);
   }
   memcpy(e.data, b, n);
-  wg_push_event(dp->wg, &e, &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]);
-  return WG_IN_HANDSHAKE;
+  return wg_push_event(dp->wg, &e, &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]) == 0 ? WG_IN_HANDSHAKE : WG_IN_HANDSHAKE_DROPPED;
 }
 
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,

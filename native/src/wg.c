@@ -36,6 +36,20 @@ struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms) {
   return w;
 }
 
+static void wipe_session(struct wg_session *s);
+
+/* Retires a live session: its peer forgets it, its keys are wiped. */
+static void drop_session(struct wg_state *w, struct wg_session *s) {
+  uint32_t slot = (uint32_t)(s - w->sessions);
+  struct wg_peer *wp = wg_peer_get(w, s->peer);
+  if (wp) {
+    if (atomic_load(&wp->cur) == slot + 1) atomic_store(&wp->cur, 0);
+    if (atomic_load(&wp->next) == slot + 1) atomic_store(&wp->next, 0);
+    if (wp->live_sessions) wp->live_sessions--;
+  }
+  wipe_session(s);
+}
+
 static void wipe_session(struct wg_session *s) {
   if (s->live) pthread_spin_destroy(&s->replay_lock);
   /* volatile-free wipe that the compiler may not drop: explicit_bzero */
@@ -84,19 +98,20 @@ int wg_peer_reserve(struct wg_state *w, uint32_t id) {
 
 /* ---- events ------------------------------------------------------------------------------ */
 
-void wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter) {
+int wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter) {
   int wake = 0;
   pthread_mutex_lock(&w->ev_lock);
   if (w->ev_count == WG_EVENT_RING) {
     pthread_mutex_unlock(&w->ev_lock);
     if (drop_counter) __atomic_store_n(drop_counter, *drop_counter + 1, __ATOMIC_RELAXED);
-    return;
+    return -1;
   }
   w->ring[(w->ev_head + w->ev_count) % WG_EVENT_RING] = *e;
   w->ev_count++;
   if (!w->ev_notified) wake = w->ev_notified = 1;
   pthread_mutex_unlock(&w->ev_lock);
   if (wake && w->notify) w->notify(w->notify_ctx);
+  return 0;
 }
 
 /* Record: [kind u8][family u8][port u16][peer u32][addr 16][len u16][rsv u16][data 148], LE. */
@@ -132,8 +147,7 @@ void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_
   if (!atomic_compare_exchange_strong(&wp->need_requested_ms, &last, now)) return; /* another thread did */
   struct wg_event e = {.kind = WG_EV_NEED_HANDSHAKE, .peer = peer, .len = 0};
   e.port = (uint16_t)reason;
-  wg_push_event(w, &e, drop_counter);
-  if (sent_counter) __atomic_store_n(sent_counter, *sent_counter + 1, __ATOMIC_RELAXED);
+  if (wg_push_event(w, &e, drop_counter) == 0 && sent_counter) __atomic_store_n(sent_counter, *sent_counter + 1, __ATOMIC_RELAXED);
 }
 
 /* ---- sending from the control thread (staged packets, keepalives) ------------------------- */
@@ -180,7 +194,7 @@ int wg_install_session(struct dataplane *dp, const uint8_t *r) {
   if (wg_peer_reserve(w, peer) < 0) return -1;
   uint32_t slot = local & WG_SESSION_MASK;
   struct wg_session *s = &w->sessions[slot];
-  if (s->live) wg_retire_session(dp, s->local_index);
+  if (s->live) drop_session(w, s);
   s->live = 1;
   s->initiator = r[16] == 1;
   s->peer = peer;
@@ -194,6 +208,7 @@ int wg_install_session(struct dataplane *dp, const uint8_t *r) {
   memset(&s->replay, 0, sizeof(s->replay));
   pthread_spin_init(&s->replay_lock, PTHREAD_PROCESS_PRIVATE);
   struct wg_peer *wp = w->peers[peer];
+  wp->live_sessions++;
   atomic_store(&wp->need_requested_ms, 0);
   if (s->initiator) {
     atomic_store(&wp->cur, slot + 1);
@@ -207,14 +222,7 @@ int wg_install_session(struct dataplane *dp, const uint8_t *r) {
 
 void wg_retire_session(struct dataplane *dp, uint32_t local_index) {
   struct wg_session *s = wg_session_get(dp->wg, local_index);
-  if (!s) return;
-  uint32_t slot = local_index & WG_SESSION_MASK;
-  struct wg_peer *wp = wg_peer_get(dp->wg, s->peer);
-  if (wp) {
-    if (atomic_load(&wp->cur) == slot + 1) atomic_store(&wp->cur, 0);
-    if (atomic_load(&wp->next) == slot + 1) atomic_store(&wp->next, 0);
-  }
-  wipe_session(s);
+  if (s) drop_session(dp->wg, s);
 }
 
 void wg_send_keepalive(struct dataplane *dp, uint32_t peer) {
@@ -233,10 +241,11 @@ void wg_clear_staged(struct dataplane *dp, uint32_t peer) {
 
 void wg_del_peer(struct dataplane *dp, uint32_t peer) {
   struct wg_state *w = dp->wg;
-  if (!wg_peer_get(w, peer)) return;
-  for (uint32_t i = 0; i < WG_SESSIONS; i++)
-    if (w->sessions[i].live && w->sessions[i].peer == peer) wipe_session(&w->sessions[i]);
-  struct wg_peer *wp = w->peers[peer];
+  struct wg_peer *wp = wg_peer_get(w, peer);
+  if (!wp) return;
+  /* normally TypeScript retired them all already: then the table is not scanned at all */
+  for (uint32_t i = 0; i < WG_SESSIONS && wp->live_sessions; i++)
+    if (w->sessions[i].live && w->sessions[i].peer == peer) drop_session(w, &w->sessions[i]);
   wg_clear_staged(dp, peer);
   atomic_store(&wp->cur, 0);
   atomic_store(&wp->next, 0);

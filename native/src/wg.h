@@ -34,6 +34,7 @@
 #define WG_EVENT_DATA 148
 #define WG_EVENT_RECORD 176 /* bytes per event handed to TypeScript, see wg_drain_events */
 #define WG_HEADER 16
+#define WG_TAIL_BYTES 32 /* padding (< 16) + tag (16): room wg_seal_parts needs at `tail` */
 #define WG_REKEY_AFTER_MESSAGES (1ull << 60)
 #define WG_HANDSHAKE_REQUEST_MS 250 /* at most one "needs handshake" per peer per this */
 
@@ -57,6 +58,7 @@ struct wg_peer {
   _Atomic uint32_t cur, next; /* session slot + 1; 0 = none */
   _Atomic uint64_t last_tx_data_ms, last_rx_data_ms, last_rx_any_ms, last_tx_any_ms;
   _Atomic uint64_t need_requested_ms;
+  uint32_t live_sessions; /* installed and not yet retired (changed under the write lock only) */
   pthread_mutex_t stage_lock;
   int stage_n;
   uint16_t stage_len[WG_STAGE_PER_PEER];
@@ -106,7 +108,8 @@ static inline struct wg_session *wg_session_get(struct wg_state *w, uint32_t loc
 }
 
 /* Events: push from any thread; drain copies up to max records into out (WG_EVENT_RECORD each). */
-void wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter);
+/* 0 when queued; -1 when the ring is full (drop_counter incremented). */
+int wg_push_event(struct wg_state *w, const struct wg_event *e, uint64_t *drop_counter);
 uint32_t wg_drain_events(struct wg_state *w, uint8_t *out, uint32_t max);
 void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_t now, uint64_t *sent_counter,
                           uint64_t *drop_counter);
@@ -126,9 +129,18 @@ enum wg_out_verdict { WG_OUT_SEND, WG_OUT_STAGED, WG_OUT_STAGE_FULL };
 enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *pkt, size_t len,
                                    uint8_t **out, size_t *out_len, uint64_t now, uint64_t *c);
 
+/* The same for a plaintext in two parts (an offloaded segment: rebuilt headers at p1, payload
+ * where it was read at p2). On WG_OUT_SEND the datagram is three pieces: [p1 - WG_HEADER,
+ * WG_HEADER + l1], [p2, l2], [tail, *tail_len] (padding and tag; tail has room for 32 bytes).
+ * p1 needs WG_HEADER writable bytes in front. A packet (p2 = NULL, tail = p1 + l1) comes out
+ * contiguous. */
+enum wg_out_verdict wg_seal_parts(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *p1, size_t l1,
+                                  uint8_t *p2, size_t l2, uint8_t *tail, size_t *tail_len, uint64_t now, uint64_t *c);
+
 enum wg_in_verdict {
   WG_IN_DELIVER,
   WG_IN_HANDSHAKE, /* queued for TypeScript */
+  WG_IN_HANDSHAKE_DROPPED, /* the event ring was full (counted by wg_push_event) */
   WG_IN_KEEPALIVE,
   WG_IN_NOT_WIREGUARD,
   WG_IN_UNKNOWN_INDEX,
@@ -140,6 +152,8 @@ enum wg_in_verdict {
   WG_IN_CRYPTOKEY,
   WG_IN_VERDICTS
 };
+/* Adds a batch's verdict counts to the calling thread's counters (one mapping for both loops). */
+void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]);
 /* Opens a datagram in place. On WG_IN_DELIVER, pkt and len are narrowed to the inner IP packet. */
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
                                     uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c);

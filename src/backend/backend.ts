@@ -1,5 +1,6 @@
 /**
- * The backend seam: what differs between plain `udp` and (later) `wireguard`.
+ * The backend seam: what differs between plain `udp` and encrypted `wireguard`.
+ * (`wireguard`: src/wireguard/wireguard-backend.ts.)
  * A backend says what its leases carry (BackendData), how a peer's lease becomes a data-plane
  * endpoint, how much the encapsulation costs (MTU overhead), and starts its data plane.
  * Everything else (leases, routes, TUN, subnet.env) is shared.
@@ -24,6 +25,8 @@ export interface Backend {
   /** Turns another node's lease into a data-plane endpoint, or says why it cannot. */
   peerOf(lease: Lease): PeerResult;
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
+  /** backend-specific status for /healthz (wireguard: public key, handshake counters) */
+  status?(): Record<string, unknown>;
 }
 
 export type BackendFactory = (config: BackendConfig) => Backend;

@@ -61,8 +61,11 @@ export interface DataPlane {
   drainEvents(): Uint8Array | null;
   /** Encrypted mode: sends one datagram (a handshake message) from the data plane's socket. */
   sendRaw(address: string, port: number, bytes: Uint8Array): boolean;
-  /** Encrypted mode: per peer [last data sent, last data received, last auth received, last sent], ms. */
+  /** Encrypted mode: per peer [last data sent, last data received, last auth received, last sent]
+   * (ms) and the number of endpoint moves (roaming) so far: 5 numbers per id. */
   peerActivity(ids: Uint32Array): Float64Array;
+  /** Encrypted mode: where the data plane sends to a peer now (it follows roaming). */
+  peerEndpoint(id: number): { address: string; port: number } | undefined;
   /** The clock of peerActivity, ms. */
   monotonicMs(): number;
 }
@@ -106,6 +109,10 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
     },
     peerActivity(ids) {
       return addon.peerActivity(started.handle, ids);
+    },
+    peerEndpoint(id) {
+      const ep = stopped ? null : addon.peerEndpoint(started.handle, id);
+      return ep ? { address: ep[0], port: ep[1] } : undefined;
     },
     monotonicMs() {
       return addon.monotonicMs();

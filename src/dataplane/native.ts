@@ -72,9 +72,11 @@ export interface NativeAddon {
   drainEvents(handle: object): Uint8Array | null;
   sendRaw(handle: object, address: string, port: number, bytes: Uint8Array): boolean;
   peerActivity(handle: object, ids: Uint32Array): Float64Array;
+  peerEndpoint(handle: object, id: number): [string, number] | null;
   monotonicMs(): number;
   aeadSeal(key: Uint8Array, counter: bigint, plaintext: Uint8Array): Uint8Array | null;
   aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
+  aeadSealParts(key: Uint8Array, counter: bigint, p1: Uint8Array, p2: Uint8Array, p3: Uint8Array): Uint8Array;
   replayCheck(counters: BigUint64Array): Uint8Array;
 }
 

@@ -63,6 +63,8 @@ export interface NodeStatus {
   routes: Record<string, string>;
   peers: number;
   timings: Record<string, number>;
+  /** what the backend adds (wireguard: public key, handshake counters, sessions per peer) */
+  backendStatus?: Record<string, unknown> | undefined;
 }
 
 export interface NodeHandle {
@@ -221,6 +223,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         etcd: ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configEtcd,
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
+        backendStatus: backend?.status?.(),
       };
     },
     async stop() {

@@ -10,7 +10,9 @@ export interface WireGuardDataPlane {
   apply(commands: readonly Command[]): void;
   drainEvents(): Uint8Array | null;
   sendRaw(address: string, port: number, bytes: Uint8Array): boolean;
+  /** 5 numbers per id: last data sent, last data received, last auth received, last sent, roams */
   peerActivity(ids: Uint32Array): Float64Array;
+  peerEndpoint(id: number): { address: string; port: number } | undefined;
   monotonicMs(): number;
 }
 

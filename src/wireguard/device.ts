@@ -20,7 +20,7 @@ import { consumeInitiation, consumeResponse, createInitiation, createResponse, i
 import { SessionIndices } from './session-indices.js';
 import { tai64nAfter } from './tai64n.js';
 import { DEFAULT_TIMING, PeerTimers, type Timing } from './timers.js';
-import { HANDSHAKE_INITIATION_RATE_MS } from './tuning.js';
+import { HANDSHAKE_INITIATION_RATE_MS, UNDER_LOAD_PENDING } from './tuning.js';
 import type { Command } from '../dataplane/commands.js';
 import { HANDSHAKE_COUNTERS, type DeviceOptions, type HandshakeCounter, type Logger, type WireGuardDataPlane, type WireGuardPeerConfig } from './device-types.js';
 
@@ -62,6 +62,8 @@ export class WireGuardDevice {
   /** our index in an initiation in flight → its peer */
   private readonly pendingByIndex = new Map<number, PeerState>();
   private drainTimer: NodeJS.Timeout | undefined;
+  /** no drain before this (performance.now() ms): the pause after a busy turn */
+  private quietUntil = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly pollMs: number;
 
@@ -91,7 +93,7 @@ export class WireGuardDevice {
 
   /** The data plane's wake-up: drains on the next turn of the event loop. */
   readonly onEvents = (): void => {
-    this.drainTimer ??= setTimeout(() => this.drain(), 0);
+    this.drainTimer ??= setTimeout(() => this.drain(), Math.max(0, this.quietUntil - performance.now()));
   };
 
   addPeer(cfg: WireGuardPeerConfig): void {
@@ -109,7 +111,7 @@ export class WireGuardDevice {
       lastInitiationAt: -Infinity,
       pending: undefined,
       sessions: [],
-      activity: new Float64Array(4),
+      activity: new Float64Array(5),
     };
     this.peers.set(cfg.id, p);
     this.byKey.set(keyB64, p);
@@ -130,6 +132,17 @@ export class WireGuardDevice {
   initiate(id: number): void {
     const p = this.peers.get(id);
     if (p) this.sendInitiation(p, this.dp.monotonicMs());
+  }
+
+  /** The peer id that holds a public key, if any. */
+  peerWithKey(publicKey: Uint8Array): number | undefined {
+    return this.byKey.get(Buffer.from(publicKey).toString('base64'))?.cfg.id;
+  }
+
+  /** Where handshake messages for a peer go (follows handshakes and the data plane's roaming). */
+  endpointOf(id: number): { address: string; port: number } | undefined {
+    const p = this.peers.get(id);
+    return p && { ...p.endpoint };
   }
 
   /** The local indices installed for a peer, oldest first (tests, status). */
@@ -153,15 +166,14 @@ export class WireGuardDevice {
       if (e.kind === 'handshake') this.onHandshakeMessage(e, now);
       else this.onNeedHandshake(e.peer, now);
     }
-    // more may be waiting: come back after at least as long as this turn took, so handshake
-    // processing never takes more than half of a core however hard the flood (the native ring
-    // drops and counts the rest)
-    const took = performance.now() - started;
+    // after a busy turn, stay away at least as long as it took, so handshake processing never
+    // takes more than about half of a core however hard the flood (the native ring drops and
+    // counts the rest); a full turn means more is waiting: come back by ourselves
+    const end = performance.now();
+    const took = end - started;
     this.counters.events_busy_ms += took;
-    if (events.length >= MAX_EVENTS_PER_TURN) {
-      const pause = Math.max(MIN_BUSY_PAUSE_MS, took);
-      this.drainTimer = setTimeout(() => this.drain(), pause);
-    }
+    if (events.length >= UNDER_LOAD_PENDING) this.quietUntil = end + Math.max(MIN_BUSY_PAUSE_MS, took);
+    if (events.length >= MAX_EVENTS_PER_TURN) this.drainTimer = setTimeout(() => this.drain(), this.quietUntil - end);
   }
 
   private onNeedHandshake(id: number, now: number): void {
@@ -290,7 +302,7 @@ export class WireGuardDevice {
     this.dp.apply(cmds);
     keys.sendKey.fill(0);
     keys.receiveKey.fill(0);
-    p.timers.sessionDerived(now, keys.initiator);
+    p.timers.sessionDerived(now);
     this.counters.sessions_installed++;
     this.log?.debug({ peer: p.cfg.id, initiator: keys.initiator }, 'session installed');
   }
@@ -323,14 +335,19 @@ export class WireGuardDevice {
     const list = [...this.peers.values()];
     const act = this.dp.peerActivity(Uint32Array.from(list, (p) => p.cfg.id));
     list.forEach((p, i) => {
-      const [txData, rxData, rxAny, txAny] = [act[i * 4]!, act[i * 4 + 1]!, act[i * 4 + 2]!, act[i * 4 + 3]!];
+      const [txData, rxData, rxAny, txAny, roams] = Array.from(act.subarray(i * 5, i * 5 + 5)) as [number, number, number, number, number];
+      if (roams > p.activity[4]!) {
+        // the data plane followed the peer to a new address: initiations go there too
+        const ep = this.dp.peerEndpoint(p.cfg.id);
+        if (ep) p.endpoint = ep;
+      }
       const seen: Array<[number, () => void]> = [];
       if (rxAny > p.activity[2]!) seen.push([rxAny, () => p.timers.anyAuthenticatedReceived(rxAny)]);
       if (rxData > p.activity[1]!) seen.push([rxData, () => p.timers.dataReceived(rxData)]);
       if (txAny > p.activity[3]!) seen.push([txAny, () => p.timers.anyAuthenticatedSent(txAny)]);
       if (txData > p.activity[0]!) seen.push([txData, () => p.timers.dataSent(txData)]);
       seen.sort((a, b) => a[0] - b[0]).forEach(([, f]) => f());
-      p.activity.set([txData, rxData, rxAny, txAny]);
+      p.activity.set([txData, rxData, rxAny, txAny, roams]);
       for (const action of p.timers.due(now)) this.act(p, action, now);
     });
   }

@@ -6,7 +6,7 @@
  *   const node = await startEncryptedNode({ privateKey, address: '10.244.0.0/32', network: ['10.244.0.0/16'], mtu: 1420 });
  *   node.addPeer({ id: 1, publicKey, endpoint: { address: '198.18.0.11', port: 51820 }, subnets: ['10.244.1.0/24'] });
  */
-import { startDataPlane, type DataPlane } from '../dataplane/dataplane.js';
+import { startDataPlane, type DataPlane, type DataPlaneOptions } from '../dataplane/dataplane.js';
 import { configureTun } from '../host/link.js';
 import { WireGuardDevice, type Logger, type WireGuardPeerConfig } from './device.js';
 import type { Timing } from './timers.js';
@@ -30,6 +30,8 @@ export interface EncryptedNodeOptions {
   bindAddress?: string;
   port?: number;
   queues?: number;
+  /** kernel offloads (DataPlaneOptions.offload); default: all the kernel accepts */
+  offload?: DataPlaneOptions['offload'];
   timing?: Partial<Timing>;
   /** the network's optional PSK (config `Backend.PSK`), used with every peer */
   presharedKey?: Uint8Array;
@@ -61,6 +63,7 @@ export async function startEncryptedNode(o: EncryptedNodeOptions): Promise<Encry
     port: o.port ?? WIREGUARD_DEFAULT_PORT,
     mtu: o.mtu,
     queues: o.queues,
+    offload: o.offload,
     encrypted: true,
     rekeyAfterMs: o.timing?.rekeyAfterTimeMs,
     rejectAfterMs: o.timing?.rejectAfterTimeMs,

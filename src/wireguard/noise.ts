@@ -15,8 +15,8 @@ import { aeadOpen, aeadSeal, dh, generateKeyPair, hash, kdf, publicKeyOf, type K
 import { tai64n } from './tai64n.js';
 
 const enc = new TextEncoder();
-const INITIAL_CHAIN_KEY = hash(enc.encode(CONSTRUCTION));
-const INITIAL_HASH = hash(INITIAL_CHAIN_KEY, enc.encode(IDENTIFIER));
+export const INITIAL_CHAIN_KEY = hash(enc.encode(CONSTRUCTION));
+export const INITIAL_HASH = hash(INITIAL_CHAIN_KEY, enc.encode(IDENTIFIER));
 const ZERO_PSK = new Uint8Array(32);
 const EMPTY = new Uint8Array(0);
 

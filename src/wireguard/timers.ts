@@ -10,6 +10,10 @@
  *   newHandshake data sent and nothing received for KEEPALIVE + REKEY_TIMEOUT → initiate
  *   zeroKeys     no new session for 3 × REJECT_AFTER_TIME → zero all key material
  *   persistent   PersistentKeepaliveInterval without any authenticated traffic → keepalive
+ *
+ * Rekey by age or message count is decided per packet, so the native data plane does it (it
+ * asks for a handshake: initiator, sending on a session ≥ 120 s old or ≥ 2^60 messages, or
+ * receiving on one ≥ 165 s old) and refuses sessions past 180 s; wantHandshake() paces it.
  */
 import {
   KEEPALIVE_TIMEOUT_MS,
@@ -57,8 +61,6 @@ export class PeerTimers {
   private lastInitiationAt = -Infinity;
   /** a handshake was wanted too soon after the last initiation: send one when allowed */
   private deferredAt: number | undefined;
-  /** when our current session (as initiator) was created; undefined when none or responder */
-  private initiatorSessionAt: number | undefined;
 
   constructor(
     readonly timing: Timing = DEFAULT_TIMING,
@@ -89,12 +91,11 @@ export class PeerTimers {
   }
 
   /** A session was derived (either role): stop retrying, restart the zero-keys clock. */
-  sessionDerived(now: number, initiator: boolean): void {
+  sessionDerived(now: number): void {
     this.retransmitAt = undefined;
     this.attemptStartedAt = undefined;
     this.deferredAt = undefined;
     this.zeroKeysAt = now + this.timing.zeroKeysAfterMs;
-    this.initiatorSessionAt = initiator ? now : undefined;
   }
 
   dataSent(now: number): void {
@@ -117,17 +118,6 @@ export class PeerTimers {
 
   private touchPersistent(now: number): void {
     if (this.timing.persistentKeepaliveMs > 0) this.persistentAt = now + this.timing.persistentKeepaliveMs;
-  }
-
-  /** Rekey by age, checked when sending (after REKEY_AFTER_TIME) or receiving (near reject). */
-  rekeyDue(now: number, direction: 'send' | 'receive'): boolean {
-    if (this.initiatorSessionAt === undefined) return false;
-    const age = now - this.initiatorSessionAt;
-    const limit =
-      direction === 'send'
-        ? this.timing.rekeyAfterTimeMs
-        : this.timing.rejectAfterTimeMs - this.timing.keepaliveTimeoutMs - this.timing.rekeyTimeoutMs;
-    return age >= limit;
   }
 
   nextDeadline(): number | undefined {
@@ -166,7 +156,6 @@ export class PeerTimers {
     }
     if (this.zeroKeysAt !== undefined && now >= this.zeroKeysAt) {
       this.zeroKeysAt = undefined;
-      this.initiatorSessionAt = undefined;
       out.push('zero-keys');
     }
     return out;

@@ -42,6 +42,8 @@ export interface WireGuardBackend {
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
   /** the running device (after startDataPlane): counters, sessions */
   readonly device: WireGuardDevice | undefined;
+  /** for /healthz: public key, handshake counters, installed sessions per peer id */
+  status(): Record<string, unknown>;
 }
 
 export interface WireGuardBackendDeps {
@@ -73,6 +75,14 @@ export function wireguardBackend(
   const addDevicePeer = (id: number, address: string, port: number) => {
     const k = keysByEndpoint.get(`${address}:${port}`);
     if (!k || !device) return;
+    // one key, one place: a node that moved leaves its old lease behind until it expires; the
+    // latest endpoint for a key wins (the old one's subnet then has no peer: dropped, counted)
+    const holder = device.peerWithKey(Buffer.from(k, 'base64'));
+    if (holder !== undefined && holder !== id) {
+      deps.logger?.warn({ publicKey: k, from: holder, to: id, endpoint: `${address}:${port}` }, 'public key moved to another lease');
+      device.removePeer(holder);
+      for (const [ep, pid] of peerIds) if (pid === holder) peerIds.delete(ep);
+    }
     device.addPeer({
       id,
       publicKey: Buffer.from(k, 'base64'),
@@ -89,6 +99,11 @@ export function wireguardBackend(
       return device;
     },
     mtuFor: (underlayMtu) => underlayMtu - WIREGUARD_OVERHEAD_IPV4,
+    status() {
+      const sessions: Record<string, number> = {};
+      for (const id of new Set(peerIds.values())) sessions[String(id)] = device?.sessionsOf(id).length ?? 0;
+      return { publicKey: Buffer.from(key.publicKey).toString('base64'), handshakes: { ...device?.counters }, sessions };
+    },
     leaseData: () => encodeBackendData(key.publicKey, config.listenPort),
     peerOf(lease) {
       if (lease.attrs.BackendType !== WIREGUARD_BACKEND_TYPE) {

@@ -3,11 +3,13 @@
  * 10.244.i.0/24, its TUN carries 10.244.i.0/32 and a route for 10.244.0.0/16, every pair of
  * nodes is a WireGuard peering. With `handshake: true` (default) every pair completes a
  * handshake before this returns, so sessions are installed in both directions. Used by the
- * integration tests and the benchmark (encrypted rows).
+ * integration tests and the benchmark (encrypted rows). The outer packet is 60 bytes longer than
+ * the inner one (IPv4 underlay): on the bed's 1500-byte veths the inner MTU must be ≤ 1440.
  */
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
 import { startEncryptedNode, type EncryptedNode, WIREGUARD_DEFAULT_PORT, WIREGUARD_OVERHEAD_IPV4 } from '../../src/wireguard/encrypted-node.js';
 import type { Timing } from '../../src/wireguard/timers.js';
+import type { DataPlane, DataPlaneOptions } from '../../src/dataplane/dataplane.js';
 import type { Bed, BedNode } from './bed.js';
 import { OVERLAY_NETWORK, overlayAddress, overlaySubnet } from './mesh.js';
 import { pollUntil } from './proc.js';
@@ -19,6 +21,8 @@ export interface EncryptedMeshNode {
   node: BedNode;
   index: number;
   enc: EncryptedNode;
+  /** = enc.dataPlane, so code written for startStaticMesh's nodes (n.dp) works unchanged */
+  dp: DataPlane;
   publicKey: Uint8Array;
   address: string;
 }
@@ -30,7 +34,7 @@ export interface EncryptedMesh {
 
 export async function startEncryptedMesh(
   bed: Bed,
-  opts: { nodes?: BedNode[]; mtu?: number; queues?: number; timing?: Partial<Timing>; handshake?: boolean } = {},
+  opts: { nodes?: BedNode[]; mtu?: number; queues?: number; offload?: DataPlaneOptions['offload']; timing?: Partial<Timing>; handshake?: boolean } = {},
 ): Promise<EncryptedMesh> {
   const mtu = opts.mtu ?? ENCRYPTED_MTU;
   const mesh: EncryptedMeshNode[] = [];
@@ -48,9 +52,10 @@ export async function startEncryptedMesh(
         bindAddress: node.underlayIp,
         port: WIREGUARD_DEFAULT_PORT,
         queues: opts.queues,
+        offload: opts.offload,
         timing: opts.timing,
       });
-      mesh.push({ node, index, enc, publicKey: keys.publicKey, address: overlayAddress(index) });
+      mesh.push({ node, index, enc, dp: enc.dataPlane, publicKey: keys.publicKey, address: overlayAddress(index) });
     }
     for (const m of mesh)
       for (const o of mesh)

@@ -1,7 +1,7 @@
 /**
- * What goes wrong, with real daemons and a real etcd: bad config, an unsupported backend, no
- * free subnet, etcd absent at start, garbage under subnets/, bad flags; plus --ip-masq and
- * renewal with a short TTL. Each scenario has its own etcd prefix.
+ * What goes wrong, with real daemons and a real etcd: bad config, no free subnet, etcd absent
+ * at start, garbage under subnets/, bad flags; plus --ip-masq and renewal with a short TTL.
+ * Each scenario has its own etcd prefix.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';

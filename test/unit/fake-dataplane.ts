@@ -22,7 +22,8 @@ export function fakeDataPlane(over: Partial<DataPlane> = {}): FakeDataPlane {
     // encrypted-mode surface
     drainEvents: () => null,
     sendRaw: () => true,
-    peerActivity: (ids) => new Float64Array(ids.length * 4),
+    peerActivity: (ids) => new Float64Array(ids.length * 5),
+    peerEndpoint: () => undefined,
     monotonicMs: () => 0,
     ...over,
   };

@@ -197,7 +197,7 @@ describe('attacks on an encrypted node', () => {
     const seenByTs = after.inbound_wg_handshake_messages! - before.inbound_wg_handshake_messages!;
     const queueFull = after.inbound_drop_handshake_queue_full! - before.inbound_drop_handshake_queue_full!;
     console.log(
-      `flood: ${flood.length} initiations in ${wall.toFixed(1)} s; handshake messages seen ${seenByTs} (queue full ${queueFull}); ` +
+      `flood: ${flood.length} initiations in ${wall.toFixed(1)} s; handshake messages queued ${seenByTs}, ring full ${queueFull}; ` +
         `cookie replies ${d.cookie_replies_sent - dev0.cookie_replies_sent}, rate-limited ${d.drop_rate_limited - dev0.drop_rate_limited}, ` +
         `responses ${d.responses_sent - dev0.responses_sent}; handshake handling ${(handshakeShare * 100).toFixed(0)}% of a core, whole test process ${(cpuShare * 100).toFixed(0)}%, packet threads ${(dpShare * 100).toFixed(0)}%`,
     );
@@ -207,8 +207,12 @@ describe('attacks on an encrypted node', () => {
     expect(d.under_load_turns).toBeGreaterThan(dev0.under_load_turns);
     expect(d.cookie_replies_sent).toBeGreaterThan(dev0.cookie_replies_sent);
     expect(d.drop_rate_limited).toBeGreaterThan(dev0.drop_rate_limited);
-    // no flood initiation got a response; the legitimate one did, after a cookie round trip
-    expect(d.responses_sent).toBe(dev0.responses_sent + 1);
+    // the few flood initiations that reached the Noise step before the load was noticed were
+    // dropped as unknown peers; only the legitimate ones got responses, after a cookie round
+    // trip (a retry may add one more)
+    expect(d.drop_unknown_peer - dev0.drop_unknown_peer).toBeLessThan(flood.length / 100);
+    expect(d.responses_sent - dev0.responses_sent).toBeGreaterThanOrEqual(1);
+    expect(d.responses_sent - dev0.responses_sent).toBeLessThanOrEqual(a().enc.device.counters.initiations_sent - devA0.initiations_sent);
     expect(a().enc.device.counters.cookie_replies_received).toBeGreaterThan(devA0.cookie_replies_received);
     expect(d.admitted_under_load).toBeGreaterThan(dev0.admitted_under_load);
     // cookie replies from one source are themselves rate-limited (20/s + burst)

@@ -35,7 +35,11 @@ class FakeDataPlane implements WireGuardDataPlane {
     return true;
   }
   peerActivity(ids: Uint32Array) {
-    return Float64Array.from([...ids].flatMap((id) => this.activity.get(id) ?? [0, 0, 0, 0]));
+    return Float64Array.from([...ids].flatMap((id) => this.activity.get(id) ?? [0, 0, 0, 0, 0]));
+  }
+  endpoints = new Map<number, { address: string; port: number }>();
+  peerEndpoint(id: number) {
+    return this.endpoints.get(id);
   }
   monotonicMs() {
     return clock.now;
@@ -151,7 +155,7 @@ describe('WireGuardDevice', () => {
     const { A, dpa } = pair();
     A.poll();
     const t = clock.now;
-    dpa.activity.set(1, [0, t, t, 0]);
+    dpa.activity.set(1, [0, t, t, 0, 0]);
     A.poll();
     clock.now = t + 9_999;
     A.poll();
@@ -175,5 +179,16 @@ describe('WireGuardDevice', () => {
     A.drain();
     expect(A.counters.drop_unexpected_response).toBe(1);
     expect(dpa.commands.length).toBe(n);
+  });
+
+  it('follows the data plane when it moved a peer endpoint (roaming on data packets)', () => {
+    const { A, dpa } = pair();
+    A.poll();
+    dpa.endpoints.set(1, { address: '198.18.0.77', port: 40000 });
+    dpa.activity.set(1, [0, 0, clock.now, 0, 1]);
+    A.poll();
+    expect(A.endpointOf(1)).toEqual({ address: '198.18.0.77', port: 40000 });
+    A.initiate(1);
+    expect(dpa.sent.at(-1)).toMatchObject({ address: '198.18.0.77', port: 40000 });
   });
 });

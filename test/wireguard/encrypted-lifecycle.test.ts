@@ -45,6 +45,11 @@ describe('encrypted data plane lifecycle', () => {
         { op: 'clearStaged', peer: 1 },
       ]);
       expect(dp.counters().control_wg_sent_packets).toBe(2n);
+      // deleting the peer with a session still installed retires it: the peer comes back empty
+      dp.apply([session(0x30003, 'current'), { op: 'deletePeer', peer: 1 }, { op: 'setPeer', peer: 1, address: '198.18.0.99', port: 51820 }]);
+      const sent = dp.counters().control_wg_sent_packets!;
+      dp.apply([{ op: 'sendKeepalive', peer: 1 }]);
+      expect(dp.counters().control_wg_sent_packets).toBe(sent);
       expect(dp.drainEvents()).toBeNull();
       dp.stop();
       dp.stop();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { identity, createInitiation, consumeInitiation, createResponse, consumeResponse } from '../../src/wireguard/noise.js';
+import { identity, createInitiation, consumeInitiation, createResponse, consumeResponse, INITIAL_CHAIN_KEY, INITIAL_HASH } from '../../src/wireguard/noise.js';
 import { CookieChecker, MacSigner } from '../../src/wireguard/cookie.js';
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
 import { messageKind } from '../../src/wireguard/messages.js';
@@ -20,6 +20,18 @@ function handshake(psk?: Uint8Array, pskResponder = psk) {
 }
 
 describe('Noise IKpsk2 handshake', () => {
+  it('starts from the known initial chaining key and hash (as published in boringtun\'s noise/handshake.rs)', () => {
+    // HASH("Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s") and HASH(that || "WireGuard v1 zx2c4 Jason@zx2c4.com")
+    expect(Array.from(INITIAL_CHAIN_KEY)).toEqual([
+      96, 226, 109, 174, 243, 39, 239, 192, 46, 195, 53, 226, 160, 37, 210, 208, 22, 235, 66, 6, 248, 114, 119, 245, 45, 56,
+      209, 152, 139, 120, 205, 54,
+    ]);
+    expect(Array.from(INITIAL_HASH)).toEqual([
+      34, 17, 179, 97, 8, 26, 197, 102, 105, 18, 67, 219, 69, 138, 213, 50, 45, 156, 108, 102, 34, 147, 232, 183, 14, 225,
+      156, 101, 186, 7, 158, 243,
+    ]);
+  });
+
   it('has the wire sizes and kinds of the spec', () => {
     const { message, resp } = handshake();
     expect(message.length).toBe(148);

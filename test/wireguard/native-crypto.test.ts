@@ -33,6 +33,18 @@ describe('native ChaCha20-Poly1305 vs @noble/ciphers', () => {
     }
   });
 
+  it('seals a plaintext given in three pieces (offloaded segments) exactly as in one', () => {
+    for (let i = 0; i < 200; i++) {
+      const key = randomBytes(32);
+      const counter = randomCounter();
+      const pt = randomBytes(randomInt(0, 3000));
+      const a = randomInt(0, pt.length + 1);
+      const b = randomInt(a, pt.length + 1);
+      const got = addon.aeadSealParts(key, counter, pt.subarray(0, a), pt.subarray(a, b), pt.subarray(b));
+      expect(Buffer.from(got)).toEqual(Buffer.from(aeadSeal(key, counter, pt, empty)));
+    }
+  });
+
   it('rejects a flipped bit, a wrong counter or a wrong key', () => {
     for (let i = 0; i < 100; i++) {
       const key = randomBytes(32);

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBed, type Bed } from '../bed/bed.js';
 import { startEncryptedMesh, type EncryptedMesh } from '../bed/encrypted-mesh.js';
 import { readPcap } from '../bed/pcap.js';
-import { waitForOutput } from '../bed/proc.js';
+import { pollUntil, waitForOutput } from '../bed/proc.js';
 import { stopProcess } from '../bed/bed.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -49,5 +49,8 @@ describe('roaming', () => {
       return { src: ip.subarray(12, 16).join('.'), sport: udp.readUInt16BE(0), dport: udp.readUInt16BE(2) };
     });
     expect(ports.some((p) => p.src === n1.node.underlayIp && p.dport === 40000)).toBe(true);
+    // and node 1's handshake driver follows: its next initiation goes to the new port too
+    await pollUntil(() => (n1.enc.device.endpointOf(0)?.port === 40000 ? true : undefined), 'device endpoint follows roaming');
+    expect(n1.dp.peerEndpoint(0)).toEqual({ address: n0.node.underlayIp, port: 40000 });
   });
 });

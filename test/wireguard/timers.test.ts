@@ -32,7 +32,7 @@ describe('PeerTimers (fake clock)', () => {
   it('a derived session stops retries and arms zero-keys at 3 × 180 s', () => {
     const t = new PeerTimers(DEFAULT_TIMING, noJitter);
     t.initiationSent(0);
-    t.sessionDerived(100, true);
+    t.sessionDerived(100);
     expect(t.nextDeadline()).toBe(100 + 540_000);
     expect(t.due(540_099)).toEqual([]);
     expect(t.due(540_100)).toEqual(['zero-keys']);
@@ -59,17 +59,6 @@ describe('PeerTimers (fake clock)', () => {
     expect(t.due(60_000)).toEqual([]);
   });
 
-  it('rekey after 120 s when sending, 165 s when receiving, as initiator only', () => {
-    const t = new PeerTimers(DEFAULT_TIMING, noJitter);
-    t.sessionDerived(0, true);
-    expect(t.rekeyDue(119_999, 'send')).toBe(false);
-    expect(t.rekeyDue(120_000, 'send')).toBe(true);
-    expect(t.rekeyDue(164_999, 'receive')).toBe(false);
-    expect(t.rekeyDue(165_000, 'receive')).toBe(true);
-    t.sessionDerived(0, false);
-    expect(t.rekeyDue(500_000, 'send')).toBe(false);
-  });
-
   it('persistent keepalive fires on its interval without traffic', () => {
     const t = new PeerTimers({ ...DEFAULT_TIMING, persistentKeepaliveMs: 25_000 }, noJitter);
     t.anyAuthenticatedSent(0);
@@ -81,7 +70,7 @@ describe('PeerTimers (fake clock)', () => {
   it('defers a handshake wanted within 5 s of the last initiation until it is allowed', () => {
     const t = new PeerTimers(DEFAULT_TIMING, noJitter);
     t.initiationSent(0);
-    t.sessionDerived(100, true);
+    t.sessionDerived(100);
     expect(t.wantHandshake(2000)).toBe(false);
     expect(t.nextDeadline()).toBe(5000);
     expect(t.due(4999)).toEqual([]);

@@ -63,4 +63,21 @@ describe('wireguard backend', () => {
     dp.stop();
     expect(f.stopped()).toBe(true);
   });
+
+  it('a key seen at a second endpoint moves there instead of failing the table', () => {
+    const f = fakeStart();
+    const b = wireguardBackend(config, key, { start: f.start });
+    const pk = randomBytes(32).toString('base64');
+    b.peerOf(lease('198.18.0.11', { PublicKey: pk, Port: 51820 }));
+    b.peerOf(lease('198.18.0.21', { PublicKey: pk, Port: 51820 })); // the node moved; its old lease lingers
+    const dp = b.startDataPlane({ tunName: 'tulle0', mtu: 1440 });
+    expect(() =>
+      dp.apply([
+        { op: 'setPeer', peer: 1, address: '198.18.0.11', port: 51820 },
+        { op: 'setPeer', peer: 2, address: '198.18.0.21', port: 51820 },
+      ]),
+    ).not.toThrow();
+    expect(b.device!.peerWithKey(Buffer.from(pk, 'base64'))).toBe(2);
+    expect(f.applied).toContainEqual({ op: 'deletePeer', peer: 1 });
+  });
 });

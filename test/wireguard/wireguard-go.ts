@@ -25,6 +25,7 @@ export interface WgGo {
   publicKey: Uint8Array;
   addPeer(p: WgGoPeer): Promise<void>;
   show(): Promise<string>;
+  removePeer(publicKey: Uint8Array): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -78,6 +79,9 @@ export async function startWireguardGo(
         args.push('preshared-key', f);
       }
       await bed.exec(node.ns, 'wg', args);
+    },
+    async removePeer(publicKey) {
+      await bed.exec(node.ns, 'wg', ['set', ifname, 'peer', Buffer.from(publicKey).toString('base64'), 'remove']);
     },
     async show() {
       return (await bed.exec(node.ns, 'wg', ['show', ifname, 'dump'])).stdout;
