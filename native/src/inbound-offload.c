@@ -40,21 +40,6 @@ struct inbound {
   uint64_t wg_counts[WG_IN_VERDICTS]; /* encrypted mode: verdicts of the current batch */
 };
 
-enum { V_UNKNOWN_PEER, V_SPOOFED, V_MALFORMED, V_OVERSIZED, V_COUNT };
-
-static int outer_source(const struct sockaddr_storage *ss, const uint8_t **addr) {
-  if (ss->ss_family == AF_INET) {
-    *addr = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-    return 4;
-  }
-  const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-  if (IN6_IS_ADDR_V4MAPPED(a6)) {
-    *addr = a6->s6_addr + 12;
-    return 4;
-  }
-  *addr = a6->s6_addr;
-  return 6;
-}
 
 static size_t train_segment_size(struct msghdr *mh, size_t len) {
   for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
@@ -129,31 +114,17 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
   size_t len = in->msgs[i].msg_len;
   size_t seg = train_segment_size(mh, len);
   uint8_t *buf = in->iov[i].iov_base;
-  const uint8_t *oaddr;
-  int ofam = outer_source(&in->names[i], &oaddr);
-  int known = rt_lookup(&dp->peer_addrs, ofam, oaddr) != RT_NONE;
+  struct outer o = outer_source(&in->names[i]);
+  int known = outer_known(dp, o); /* once per train: every segment has the same outer source */
   int truncated = (mh->msg_flags & MSG_TRUNC) != 0;
   for (size_t off = 0; off < len; off += seg) {
     size_t sl = len - off < seg ? len - off : seg;
     uint8_t *pkt = buf + off;
     (*pkts)++;
     *bytes += sl;
-    if (!known) {
-      v[V_UNKNOWN_PEER]++;
-      continue;
-    }
-    if (truncated || (int)sl > dp->opt.mtu) {
-      v[V_OVERSIZED]++;
-      continue;
-    }
-    struct ip_view iv;
-    if (ip_parse(pkt, sl, &iv) != 0) {
-      v[V_MALFORMED]++;
-      continue;
-    }
-    struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, iv.family, iv.src));
-    if (!p || p->family != ofam || memcmp(p->addr, oaddr, ofam == 4 ? 4 : 16) != 0) {
-      v[V_SPOOFED]++;
+    enum in_verdict verdict = known ? check_inner(dp, o, pkt, sl, truncated) : IN_UNKNOWN_PEER;
+    if (verdict != IN_DELIVER) {
+      v[verdict]++;
       continue;
     }
     if (in->gro->n_items == GRO_MAX_PACKETS) write_out(q, in);
@@ -185,7 +156,7 @@ void *inbound_offload_thread(void *arg) {
         break; /* EAGAIN, or a queued ICMP error: back to poll */
       }
       if (n == 0) break;
-      uint64_t v[V_COUNT] = {0}, pkts = 0, bytes = 0;
+      uint64_t v[IN_VERDICTS] = {0}, pkts = 0, bytes = 0;
       pthread_rwlock_rdlock(&dp->lock); /* 2., 3. */
       if (dp->wg) {
         uint64_t now = wg_now_ms();
@@ -202,10 +173,10 @@ void *inbound_offload_thread(void *arg) {
       cadd(c, TC_IN_BYTES, bytes);
       cadd(c, TC_IN_UDP_DATAGRAMS, (uint64_t)n);
       cadd(c, TC_IN_BATCHES, 1);
-      cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[V_UNKNOWN_PEER]);
-      cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[V_SPOOFED]);
-      cadd(c, TC_IN_DROP_MALFORMED, v[V_MALFORMED]);
-      cadd(c, TC_IN_DROP_OVERSIZED, v[V_OVERSIZED]);
+      cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[IN_UNKNOWN_PEER]);
+      cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
+      cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
+      cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
       write_out(q, in); /* 4. */
       /* what the kernel answered to those packets is in the TUN already: forward it now */
       if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {

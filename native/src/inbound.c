@@ -17,35 +17,11 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-/* The outer source as (family, address bytes); v4-mapped IPv6 counts as IPv4. */
-static int outer_source(const struct sockaddr_storage *ss, const uint8_t **addr) {
-  if (ss->ss_family == AF_INET) {
-    *addr = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-    return 4;
-  }
-  const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
-  if (IN6_IS_ADDR_V4MAPPED(a6)) {
-    *addr = a6->s6_addr + 12;
-    return 4;
-  }
-  *addr = a6->s6_addr;
-  return 6;
-}
-
-enum in_verdict { IN_DELIVER, IN_UNKNOWN_PEER, IN_SPOOFED, IN_MALFORMED, IN_OVERSIZED };
 
 static enum in_verdict check_inbound(struct dataplane *dp, const struct sockaddr_storage *from, const uint8_t *pkt,
                                      size_t len, int truncated) {
-  const uint8_t *oaddr;
-  int ofam = outer_source(from, &oaddr);
-  if (rt_lookup(&dp->peer_addrs, ofam, oaddr) == RT_NONE) return IN_UNKNOWN_PEER;
-  if (truncated || (int)len > dp->opt.mtu) return IN_OVERSIZED;
-  struct ip_view v;
-  if (ip_parse(pkt, len, &v) != 0) return IN_MALFORMED;
-  /* the inner source must lie in a subnet routed to the very peer this datagram came from */
-  struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, v.family, v.src));
-  if (!p || p->family != ofam || memcmp(p->addr, oaddr, ofam == 4 ? 4 : 16) != 0) return IN_SPOOFED;
-  return IN_DELIVER;
+  struct outer o = outer_source(from);
+  return outer_known(dp, o) ? check_inner(dp, o, pkt, len, truncated) : IN_UNKNOWN_PEER;
 }
 
 /* Encrypted mode: opens each datagram in place; survivors get verdict IN_DELIVER and their iov
@@ -95,7 +71,7 @@ void *inbound_thread(void *arg) {
       }
       if (n == 0) break;
       uint64_t bytes = 0;
-      uint64_t counts[5] = {0};
+      uint64_t counts[IN_VERDICTS] = {0};
       for (int i = 0; i < n; i++) bytes += msgs[i].msg_len;
       pthread_rwlock_rdlock(&dp->lock);
       if (dp->wg) {

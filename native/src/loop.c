@@ -1,4 +1,6 @@
 #include "loop.h"
+#include "packet.h"
+#include <string.h>
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -14,4 +16,20 @@ int wait_readable(struct dataplane *dp, int fd) {
     if (r < 0 || (p[1].revents & POLLIN)) return 0;
     if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) return 1;
   }
+}
+
+struct outer outer_source(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET) return (struct outer){4, (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr};
+  const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+  if (IN6_IS_ADDR_V4MAPPED(a6)) return (struct outer){4, a6->s6_addr + 12};
+  return (struct outer){6, a6->s6_addr};
+}
+
+enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated) {
+  if (truncated || (int)len > dp->opt.mtu) return IN_OVERSIZED;
+  struct ip_view v;
+  if (ip_parse(pkt, len, &v) != 0) return IN_MALFORMED;
+  struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, v.family, v.src));
+  if (!p || p->family != o.family || memcmp(p->addr, o.addr, o.family == 4 ? 4 : 16) != 0) return IN_SPOOFED;
+  return IN_DELIVER;
 }

@@ -22,6 +22,26 @@ static inline struct dp_peer *peer_get(struct dataplane *dp, uint32_t id) {
   return &dp->peers[id];
 }
 
+/* ---- inbound checks (plain mode), shared by inbound.c and inbound-offload.c ---- */
+
+enum in_verdict { IN_DELIVER, IN_UNKNOWN_PEER, IN_SPOOFED, IN_MALFORMED, IN_OVERSIZED, IN_VERDICTS };
+
+/* The outer (underlay) source of a datagram; v4-mapped IPv6 counts as IPv4. */
+struct outer {
+  int family;
+  const uint8_t *addr;
+};
+struct outer outer_source(const struct sockaddr_storage *ss);
+
+/* Is the outer source the address of any peer? (Caller holds the table's read lock.) */
+static inline int outer_known(struct dataplane *dp, struct outer o) {
+  return rt_lookup(&dp->peer_addrs, o.family, o.addr) != RT_NONE;
+}
+
+/* Checks one inner packet from a known peer address: size, parse, and that its inner source lies
+ * in a subnet routed to that very peer. (Caller holds the table's read lock.) */
+enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated);
+
 void *outbound_thread(void *arg);
 void *inbound_thread(void *arg);
 
