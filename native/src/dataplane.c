@@ -184,10 +184,15 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   for (int i = 0; i < dp->n_queues; i++) {
     struct dp_queue *q = &dp->q[i];
     int off = dp->opt.offload.enabled;
+    char name[16];
     if (pthread_create(&q->out_thread, NULL, off ? outbound_offload_thread : outbound_thread, q) != 0) break;
     q->out_started = 1;
+    snprintf(name, sizeof(name), "tulle-out%d", i); /* for top -H, perf, /proc/PID/task */
+    pthread_setname_np(q->out_thread, name);
     if (pthread_create(&q->in_thread, NULL, off ? inbound_offload_thread : inbound_thread, q) != 0) break;
     q->in_started = 1;
+    snprintf(name, sizeof(name), "tulle-in%d", i);
+    pthread_setname_np(q->in_thread, name);
   }
   if (!dp->q[dp->n_queues - 1].in_started) {
     snprintf(err, errlen, "pthread_create: %s", strerror(errno));
