@@ -11,10 +11,10 @@ export async function iperfTcp(bed: Bed, ns: string, server: string, seconds: nu
   return { gbps: r.end.sum_received.bits_per_second / 1e9 };
 }
 
-/** 64-byte UDP payloads at full speed; the receiver's view of packets and loss. */
-export async function iperfUdp(bed: Bed, ns: string, server: string, seconds: number, bytes = 64): Promise<UdpResult> {
+/** 64-byte UDP payloads, unpaced (pps = 0) or at a fixed rate; the receiver's view of packets and loss. */
+export async function iperfUdp(bed: Bed, ns: string, server: string, seconds: number, pps = 0, bytes = 64): Promise<UdpResult> {
   const { stdout } = await bed.exec(
-    ns, 'timeout', [String(seconds + 15), 'iperf3', '-c', server, '-u', '-l', String(bytes), '-b', '0', '-t', String(seconds), '-J'],
+    ns, 'timeout', [String(seconds + 15), 'iperf3', '-c', server, '-u', '-l', String(bytes), '-b', String(Math.round(pps * bytes * 8)), '-t', String(seconds), '-J'],
     (seconds + 20) * 1000,
   );
   const r = JSON.parse(stdout) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
