@@ -8,6 +8,7 @@
 import type { BackendConfig, BackendType } from '../config/network-config.js';
 import type { DataPlane, DataPlaneOptions } from '../dataplane/dataplane.js';
 import type { Lease } from '../lease/lease.js';
+import type client from 'prom-client';
 
 export interface Endpoint {
   address: string;
@@ -27,6 +28,8 @@ export interface Backend {
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
   /** backend-specific status for /healthz (wireguard: public key, handshake counters) */
   status?(): Record<string, unknown>;
+  /** backend-specific Prometheus collectors (wireguard: handshake counters), read at scrape time */
+  registerMetrics?(registry: client.Registry): void;
 }
 
 export type BackendFactory = (config: BackendConfig) => Backend;

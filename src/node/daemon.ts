@@ -9,6 +9,7 @@ import { resolveUnderlay } from '../host/underlay.js';
 import { createLogger } from '../log/logger.js';
 import { etcdRegistry } from '../registry/etcd-registry.js';
 import { ConfigError, TulleError } from '../util/errors.js';
+import client from 'prom-client';
 import { serveHealth, type HealthServer } from './health-server.js';
 import { createNode, type NodeHandle } from './node.js';
 
@@ -43,15 +44,16 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     const registry = etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
     });
+    const metrics = new client.Registry();
     node = createNode(
       {
         tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
         stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs, configKey: `${opts.etcdPrefix}/config`,
       },
-      { registry, log: root },
+      { registry, log: root, metrics },
     );
     if (opts.healthzPort) {
-      health = await serveHealth(opts.healthzIp, opts.healthzPort, node.status);
+      health = await serveHealth(opts.healthzIp, opts.healthzPort, node.status, metrics);
       log.info({ healthz: `http://${health.address.ip}:${health.address.port}/healthz` }, 'health server listening');
     }
     if (signalled) void node.stop();

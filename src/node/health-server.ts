@@ -1,8 +1,10 @@
 /**
  * /healthz (alive, with the node's state as JSON) and /readyz (200 once the lease is held,
- * subnet.env written and the data plane running; 503 before and while stopping).
+ * subnet.env written and the data plane running; 503 before and while stopping), and /metrics
+ * (Prometheus text: the data plane's counters and the backend's, read at scrape time).
  */
 import http from 'node:http';
+import type client from 'prom-client';
 import type { NodeStatus } from './node.js';
 
 export interface HealthServer {
@@ -10,8 +12,15 @@ export interface HealthServer {
   close(): Promise<void>;
 }
 
-export function serveHealth(ip: string, port: number, status: () => NodeStatus): Promise<HealthServer> {
+export function serveHealth(ip: string, port: number, status: () => NodeStatus, metrics?: client.Registry): Promise<HealthServer> {
   const server = http.createServer((req, res) => {
+    if (metrics && (req.url ?? '/').split('?')[0] === '/metrics') {
+      metrics.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (e: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`${e.message}\n`),
+      );
+      return;
+    }
     const m = process.memoryUsage();
     const s = { ...status(), process: { pid: process.pid, uptimeSeconds: Math.round(process.uptime()), rssBytes: m.rss, heapUsedBytes: m.heapUsed } };
     const path = (req.url ?? '/').split('?')[0];

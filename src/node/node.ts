@@ -10,6 +10,9 @@
  * keeps the lease in etcd for the next start (as flannel does).
  */
 import type { Logger } from 'pino';
+import type client from 'prom-client';
+import { loadAddon } from '../dataplane/native.js';
+import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
 import type { Backend } from '../backend/backend.js';
 import { selectBackend, type BackendContext } from '../backend/select-backend.js';
 import { parseNetworkConfig, type NetworkConfig } from '../config/network-config.js';
@@ -42,6 +45,8 @@ export interface NodeDeps {
   random?: () => number;
   host?: HostOps;
   backendFor?: (c: NetworkConfig['backend'], ctx: BackendContext) => Backend | Promise<Backend>;
+  /** Prometheus registry for the data plane's (and the backend's) counters; none: no metrics */
+  metrics?: client.Registry;
 }
 
 export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
@@ -79,6 +84,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const host = deps.host ?? realHost;
   const log = deps.log.child({ component: 'node' }); // children of the root, never of each other
   const t0 = clock.now();
+  if (deps.metrics) registerDataPlaneMetrics(deps.metrics, loadAddon().counterNames(), () => dp);
   const timings: Record<string, number> = {};
   let state: NodeState = 'waiting-for-config';
   let error: string | undefined;
@@ -165,6 +171,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     error = undefined;
     mark('config');
     backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log: deps.log });
+    if (deps.metrics) backend.registerMetrics?.(deps.metrics);
     mtu = network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : backend.mtuFor(cfg.underlayMtu);
     const prevState = await host.loadState(cfg.stateDir);
     const previous = (prevState?.network === network.network ? prevState.subnet : undefined) ?? (await host.readPreviousSubnet(cfg.subnetFile));

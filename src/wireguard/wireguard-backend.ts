@@ -14,6 +14,8 @@
 import { startDataPlane, type DataPlane, type DataPlaneOptions } from '../dataplane/dataplane.js';
 import type { Command } from '../dataplane/commands.js';
 import { WireGuardDevice, type Logger } from './device.js';
+import { registerHandshakeMetrics } from './metrics.js';
+import type client from 'prom-client';
 import { decodeBackendData, encodeBackendData, WIREGUARD_BACKEND_TYPE } from './backend-data.js';
 import { WIREGUARD_OVERHEAD_IPV4 } from './encrypted-node.js';
 import { decodeKey, loadOrCreateKey } from './key-file.js';
@@ -44,6 +46,8 @@ export interface WireGuardBackend {
   readonly device: WireGuardDevice | undefined;
   /** for /healthz: public key, handshake counters, installed sessions per peer id */
   status(): Record<string, unknown>;
+  /** Prometheus: the handshake device's counters, read at scrape time */
+  registerMetrics(registry: client.Registry): void;
 }
 
 export interface WireGuardBackendDeps {
@@ -99,6 +103,9 @@ export function wireguardBackend(
       return device;
     },
     mtuFor: (underlayMtu) => underlayMtu - WIREGUARD_OVERHEAD_IPV4,
+    registerMetrics(registry) {
+      registerHandshakeMetrics(registry, () => device);
+    },
     status() {
       const sessions: Record<string, number> = {};
       for (const id of new Set(peerIds.values())) sessions[String(id)] = device?.sessionsOf(id).length ?? 0;

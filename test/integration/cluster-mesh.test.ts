@@ -67,6 +67,16 @@ describe('a cluster of tulle daemons', () => {
     expect(JSON.parse(stdout)[0].mtu).toBe(1472);
   });
 
+  it('serves the data plane counters on /metrics', async () => {
+    const text = await c.metrics(ds[0]!);
+    // the ping mesh above went through this node's data plane in both directions
+    const value = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(value(/^tulle_packets_total\{direction="outbound",stage="sent"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    expect(value(/^tulle_packets_total\{direction="inbound",stage="delivered"\} (\d+)$/m)).toBeGreaterThanOrEqual(2);
+    expect(text).toMatch(/^tulle_dataplane_cpu_seconds_total \d/m);
+    expect(text).not.toMatch(/tulle_drops_total\{direction="inbound",reason="spoofed_source"\}/);
+  });
+
   it('a 4th node joins and becomes reachable from all', async () => {
     const t0 = Date.now();
     const d4 = c.startDaemon(c.bed.nodes[3]!);

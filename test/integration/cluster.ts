@@ -42,6 +42,8 @@ export interface Cluster {
   startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean }): Daemon;
   /** GET /healthz inside the node's namespace */
   health(d: Daemon): Promise<Record<string, any>>;
+  /** GET /metrics (Prometheus text) inside the node's namespace */
+  metrics(d: Daemon): Promise<string>;
   ping(from: BedNode, to: string, count?: number, timeoutS?: number): Promise<{ ok: boolean; out: string }>;
   teardown(): Promise<void>;
 }
@@ -66,6 +68,11 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
   const dirs: string[] = [];
   const nodeDirs = new Map<string, string>();
   let etcd: EtcdServer | undefined;
+  /** GET a path of a daemon's health server, from inside its namespace */
+  const get = async (d: Daemon, urlPath: string) => {
+    const script = `fetch('http://127.0.0.1:${HEALTH_PORT}${urlPath}').then(r=>r.text()).then(t=>process.stdout.write(t))`;
+    return (await bed.exec(d.node.ns, process.execPath, ['-e', script], 10_000)).stdout;
+  };
   try {
     const etcdNode = await bed.addHost('etcd', 2);
     let tls: TlsFiles | undefined;
@@ -139,10 +146,9 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
         return d;
       },
       async health(d) {
-        const script = `fetch('http://127.0.0.1:${HEALTH_PORT}/healthz').then(r=>r.text()).then(t=>process.stdout.write(t))`;
-        const { stdout } = await bed.exec(d.node.ns, process.execPath, ['-e', script], 10_000);
-        return JSON.parse(stdout) as Record<string, any>;
+        return JSON.parse(await get(d, '/healthz')) as Record<string, any>;
       },
+      metrics: (d) => get(d, '/metrics'),
       async ping(from, to, count = 1, timeoutS = 2) {
         try {
           const r = await bed.exec(from.ns, 'ping', ['-n', '-q', '-c', String(count), '-W', String(timeoutS), to], (count + timeoutS + 5) * 1000);

@@ -83,6 +83,8 @@ describe('tulle daemons in encrypted mode through etcd', () => {
       expect(h.backendStatus.publicKey).toBe(JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/subnets/${subnetOf.get(d)!.replace('/', '-')}`, '--print-value-only'])).BackendData.PublicKey);
       expect(Object.values(h.backendStatus.sessions as Record<string, number>).filter((n) => n >= 1).length).toBe(2);
       expect(h.backendStatus.handshakes.sessions_installed).toBeGreaterThanOrEqual(2);
+      const m = /^tulle_wireguard_handshake_events_total\{event="sessions_installed"\} (\d+)$/m.exec(await c.metrics(d));
+      expect(Number(m?.[1])).toBe(h.backendStatus.handshakes.sessions_installed);
     }
     const frames = readPcap(file);
     expect(frames.length).toBeGreaterThanOrEqual(12 * 2);
