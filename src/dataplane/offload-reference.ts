@@ -48,13 +48,13 @@ export function decodeVnet(b: Uint8Array): VnetHdr {
   };
 }
 
-const u16 = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!;
-const u32 = (b: Uint8Array, at: number) => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
-const put16 = (b: Uint8Array, at: number, v: number) => {
+export const u16 = (b: Uint8Array, at: number) => (b[at]! << 8) | b[at + 1]!;
+export const u32 = (b: Uint8Array, at: number) => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+export const put16 = (b: Uint8Array, at: number, v: number) => {
   b[at] = (v >> 8) & 0xff;
   b[at + 1] = v & 0xff;
 };
-const put32 = (b: Uint8Array, at: number, v: number) => {
+export const put32 = (b: Uint8Array, at: number, v: number) => {
   put16(b, at, (v >>> 16) & 0xffff);
   put16(b, at + 2, v & 0xffff);
 };

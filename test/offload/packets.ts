@@ -1,7 +1,7 @@
 /**
  * Generated TCP/UDP packets for the offload tests: super-packets as the kernel hands them to a
  * TUN with TSO/USO (partial checksum, virtio-net header), and the segments of flows as they
- * arrive from a peer. A seeded PRNG keeps a failure reproducible.
+ * arrive from a peer. A seeded PRNG (../unit/seeded-random.ts) keeps a failure reproducible.
  */
 import {
   GSO_TCPV4,
@@ -10,20 +10,11 @@ import {
   VNET_F_NEEDS_CSUM,
   fold,
   pseudoSum,
+  put16,
+  put32,
   type VnetHdr,
 } from '../../src/dataplane/offload-reference.js';
 
-export function prng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 0x100000000;
-  };
-}
 
 export interface FlowSpec {
   family: 4 | 6;
@@ -66,14 +57,6 @@ export function randomFlow(rand: () => number, family?: 4 | 6, proto?: 6 | 17): 
   };
 }
 
-const put16 = (b: Uint8Array, at: number, v: number) => {
-  b[at] = (v >> 8) & 0xff;
-  b[at + 1] = v & 0xff;
-};
-const put32 = (b: Uint8Array, at: number, v: number) => {
-  put16(b, at, (v >>> 16) & 0xffff);
-  put16(b, at + 2, v & 0xffff);
-};
 
 export function headerLen(f: FlowSpec): { l4: number; l4len: number } {
   return { l4: f.family === 4 ? 20 : 40, l4len: f.proto === 6 ? 20 + f.options.length : 8 };

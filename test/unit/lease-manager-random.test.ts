@@ -12,23 +12,14 @@ import { readEntry } from '../../src/lease/lease-entry.js';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { FakeClock } from './fake-clock.js';
+import { seededRandom } from './seeded-random.js';
 
 const CONFIG = '{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.12.0"}';
 const ME = '198.18.0.10';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 async function scenario(seed: number): Promise<string[]> {
-  const rnd = mulberry32(seed);
+  const rnd = seededRandom(seed);
   const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)]!;
   const clock = new FakeClock();
   const registry = new MemoryRegistry(clock, CONFIG);

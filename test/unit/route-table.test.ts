@@ -4,11 +4,8 @@ import { loadAddon } from '../../src/dataplane/native.js';
 import { encodeCommands, type Command } from '../../src/dataplane/commands.js';
 import { ReferenceRouter } from '../../src/dataplane/route-reference.js';
 import { formatPrefix, parsePrefix, type Address, type Prefix } from '../../src/util/ip.js';
+import { seededRandom } from './seeded-random.js';
 
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => ((s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32);
-}
 
 function randomAddress(r: () => number, family: 4 | 6, near?: Prefix): Address {
   const bytes = Uint8Array.from({ length: family === 4 ? 4 : 16 }, () => Math.floor(r() * 256));
@@ -29,7 +26,7 @@ describe('native route table', () => {
 
   for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
     it(`matches the reference on random tables (seed ${seed})`, () => {
-      const r = rng(seed);
+      const r = seededRandom(seed);
       const ref = new ReferenceRouter();
       const cmds: Command[] = [];
       const prefixes: Prefix[] = [];
