@@ -97,6 +97,20 @@ export async function runDemo(args: readonly string[]): Promise<number> {
     const leases = (await etcd.etcdctl(['get', '--prefix', `${PREFIX}/subnets/`])).trim().split('\n');
     for (let i = 0; i + 1 < leases.length; i += 2) say(`  ${leases[i]}  ${leases[i + 1]}`);
 
+    // "ready" is per node; wait until every node has also learned every other node's lease
+    const t0 = Date.now();
+    const routes = async (n: DemoNode) => {
+      const script = "fetch('http://127.0.0.1:8471/healthz').then(r=>r.json()).then(h=>process.stdout.write(String(Object.keys(h.routes).length)))";
+      return Number((await bed!.exec(n.node.ns, process.execPath, ['-e', script], 10_000)).stdout);
+    };
+    for (;;) {
+      const counts = await Promise.all(nodes.map(routes));
+      if (counts.every((c) => c === nodes.length - 1)) break;
+      if (Date.now() - t0 > 15_000) throw new Error(`the mesh did not converge in 15 s (routes per node: ${counts.join(', ')})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    say(`\nevery node routes to the other ${nodes.length - 1} (read from each /healthz)`);
+
     say('\nping between every pair (overlay addresses):');
     const addr = (i: number) => ready[i]!.subnet.split('/')[0]!;
     let pingsOk = 0;
