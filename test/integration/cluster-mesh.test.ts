@@ -10,9 +10,9 @@ let c: Cluster;
 const subnetOf = new Map<Daemon, string>();
 
 async function ready(d: Daemon): Promise<string> {
-  const l = await d.waitLog((x) => x.msg === 'node ready');
-  subnetOf.set(d, String(l.subnet));
-  return String(l.subnet);
+  const subnet = await d.readySubnet();
+  subnetOf.set(d, subnet);
+  return subnet;
 }
 
 /** Every daemon in `from` pings every other daemon in `to` (one packet each, 2 s deadline). */

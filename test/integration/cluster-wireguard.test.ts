@@ -25,7 +25,7 @@ afterAll(async () => {
 describe('tulle run with the wireguard backend', () => {
   it('leases carry the public key and port; MTU is underlay − 60; the mesh pings', async () => {
     for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
-    for (const d of ds) subnets.push(String((await d.waitLog((l) => l.msg === 'node ready')).subnet));
+    for (const d of ds) subnets.push(await d.readySubnet());
     for (let i = 0; i < 3; i++) {
       const v = await leaseOf(subnets[i]!);
       expect(v).toMatchObject({ PublicIP: c.bed.nodes[i]!.underlayIp, PublicIPv6: null, BackendType: 'wireguard', BackendData: { Port: 51820 } });
@@ -54,7 +54,7 @@ describe('tulle run with the wireguard backend', () => {
     d.proc.kill('SIGKILL');
     await d.exit;
     ds[1] = c.startDaemon(c.bed.nodes[1]!);
-    expect((await ds[1].waitLog((l) => l.msg === 'node ready')).subnet).toBe(subnets[1]);
+    expect(await ds[1].readySubnet()).toBe(subnets[1]);
     expect((await leaseOf(subnets[1]!)).BackendData.PublicKey).toBe(before.BackendData.PublicKey);
     await until('traffic back', async () => (await c.ping(ds[0]!.node, tunAddress(subnets[1]!), 1, 1)).ok, 30_000, 100);
   });

@@ -29,6 +29,8 @@ export interface Daemon {
   exit: Promise<number | null>;
   /** first log line matching, waiting up to timeoutMs */
   waitLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  /** waits for the daemon's 'node ready' line and returns its subnet, e.g. 10.244.3.0/24 */
+  readySubnet(timeoutMs?: number): Promise<string>;
 }
 
 export interface Cluster {
@@ -108,6 +110,9 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
         const d: Daemon = {
           node, proc, logs, stderr: '', dir: dir!,
           exit: new Promise((r) => proc.once('exit', (code) => r(code))),
+          async readySubnet(timeoutMs) {
+            return String((await d.waitLog((l) => l.msg === 'node ready', timeoutMs)).subnet);
+          },
           waitLog(match, timeoutMs = 20_000) {
             return new Promise((resolve, reject) => {
               const check = () => {

@@ -44,7 +44,7 @@ describe('daemon failures are clear, never crashes', () => {
     expect(await noRoute.exit).toBe(1);
     expect(fatalOf(noRoute.logs)).toMatchObject({ code: 'ERR_TULLE_IFACE', msg: expect.stringMatching(/--iface or --public-ip/) });
     const d = c.startDaemon(n, ['--etcd-prefix=/t/iface', '--iface=eth0'], process.env, { underlay: false });
-    const subnet = String((await d.waitLog((l) => l.msg === 'node ready')).subnet);
+    const subnet = await d.readySubnet();
     const v = JSON.parse(await c.etcd.etcdctl(['get', `/t/iface/subnets/${subnet.replace('/', '-')}`, '--print-value-only']));
     expect(v.PublicIP).toBe(n.underlayIp);
     d.proc.kill('SIGTERM');
@@ -54,7 +54,7 @@ describe('daemon failures are clear, never crashes', () => {
   it('subnet exhaustion: the second node exits 1 with a clear error', async () => {
     await put('/t/full/config', '{"Network":"10.244.0.0/16","SubnetMin":"10.244.7.0","SubnetMax":"10.244.7.0"}');
     const first = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/full']);
-    expect((await first.waitLog((l) => l.msg === 'node ready')).subnet).toBe('10.244.7.0/24');
+    expect(await first.readySubnet()).toBe('10.244.7.0/24');
     const second = c.startDaemon(c.bed.nodes[1]!, ['--etcd-prefix=/t/full']);
     expect(await second.exit).toBe(1);
     expect(fatalOf(second.logs)).toMatchObject({ code: 'ERR_TULLE_NO_SUBNET', msg: expect.stringMatching(/all 1 \/24 subnets/) });
@@ -78,7 +78,7 @@ describe('daemon failures are clear, never crashes', () => {
       quitter.proc.kill('SIGTERM');
       expect(await quitter.exit).toBe(0);
       await c.etcd.start();
-      await d.waitLog((l) => l.msg === 'node ready', 30_000);
+      await d.readySubnet(30_000);
       expect((await c.health(d)).ready).toBe(true);
       d.proc.kill('SIGTERM');
       expect(await d.exit).toBe(0);
@@ -94,7 +94,7 @@ describe('daemon failures are clear, never crashes', () => {
     await put('/t/junk/subnets/10.244.2.0-24', '{"PublicIP":"198.18.0.51","PublicIPv6":null,"BackendType":"vxlan","BackendData":{"VNI":1}}');
     const d = c.startDaemon(c.bed.nodes[3]!, ['--etcd-prefix=/t/junk']);
     // the only subnet nobody holds, garbage or not
-    expect((await d.waitLog((l) => l.msg === 'node ready')).subnet).toBe('10.244.3.0/24');
+    expect(await d.readySubnet()).toBe('10.244.3.0/24');
     expect(d.logs.filter((l) => l.msg === 'skipping malformed lease').map((l) => l.key).sort()).toEqual(['10.244.1.0-24', 'hello']);
     expect(d.logs.filter((l) => l.msg === 'skipping lease').map((l) => l.subnet)).toEqual(['10.244.2.0/24']);
     // more garbage while running, then a valid lease
@@ -113,7 +113,7 @@ describe('daemon failures are clear, never crashes', () => {
     await put('/t/move/config', '{"Network":"10.244.0.0/16"}');
     const n = c.bed.nodes[2]!;
     const d = c.startDaemon(n, ['--etcd-prefix=/t/move']);
-    const old = String((await d.waitLog((l) => l.msg === 'node ready')).subnet);
+    const old = await d.readySubnet();
     await put(`/t/move/subnets/${old.replace('/', '-')}`, '{"PublicIP":"198.18.0.77","PublicIPv6":null,"BackendType":"udp"}');
     await d.waitLog((l) => /our subnet changed/.test(l.msg));
     const h = await until('the move to finish', async () => {
@@ -137,7 +137,7 @@ describe('daemon failures are clear, never crashes', () => {
     let seen = '';
     watch.stdout!.on('data', (b: Buffer) => (seen += b.toString()));
     const d = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/ttl', '--subnet-lease-ttl=4s', '--subnet-lease-renew-margin=2s']);
-    const subnet = String((await d.waitLog((l) => l.msg === 'node ready')).subnet);
+    const subnet = await d.readySubnet();
     const start = Date.now();
     await until('three renewals', () => d.logs.filter((l) => l.msg === 'lease renewed').length >= 3, 15_000, 100);
     // three renewals take more than one TTL: without them the key would have expired
@@ -157,7 +157,7 @@ describe('daemon failures are clear, never crashes', () => {
     await put('/t/masq/config', '{"Network":"10.244.0.0/16"}');
     const n = c.bed.nodes[1]!;
     const d = c.startDaemon(n, ['--etcd-prefix=/t/masq', '--ip-masq']);
-    const subnet = String((await d.waitLog((l) => l.msg === 'node ready')).subnet);
+    const subnet = await d.readySubnet();
     const rules = (await c.bed.exec(n.ns, 'iptables', ['-t', 'nat', '-S'])).stdout;
     expect(rules).toContain('-A POSTROUTING -m comment --comment "tulle masq" -j TULLE-POSTRTG');
     expect(rules).toContain('-A TULLE-POSTRTG -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "tulle masq" -j RETURN');

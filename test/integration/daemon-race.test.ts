@@ -17,8 +17,7 @@ afterAll(async () => {
 describe('30 concurrent daemons', () => {
   it('get 30 distinct subnets, each lease naming its own node', async () => {
     const ds = c.bed.nodes.map((n) => c.startDaemon(n, ['--log-level=debug']));
-    const ready = await Promise.all(ds.map((d) => d.waitLog((l) => l.msg === 'node ready', 90_000)));
-    const subnets = ready.map((l) => String(l.subnet));
+    const subnets = await Promise.all(ds.map((d) => d.readySubnet(90_000)));
     expect(new Set(subnets).size).toBe(N);
     const lost = ds.reduce((n, d) => n + d.logs.filter((l) => /lost the race/.test(l.msg)).length, 0);
     console.log(`[measure] 30 daemons: ${lost} lost races retried`);

@@ -14,7 +14,7 @@ beforeAll(async () => {
   c = await createCluster({ nodes: 3, tag: 'out' });
   // short TTL so renewals happen during the test; margin leaves time to retry
   for (const n of c.bed.nodes) ds.push(c.startDaemon(n, ['--subnet-lease-ttl=20s', '--subnet-lease-renew-margin=10s']));
-  for (const d of ds) subnets.push(String((await d.waitLog((l) => l.msg === 'node ready')).subnet));
+  for (const d of ds) subnets.push(await d.readySubnet());
   await until('a full table everywhere', async () => (await Promise.all(ds.map((d) => c.health(d)))).every((h) => Object.keys(h.routes).length === 2));
 });
 
@@ -46,7 +46,7 @@ describe('etcd outage', () => {
     await c.etcd.start();
     // and comes back on the same subnet
     ds[2] = c.startDaemon(c.bed.nodes[2]!, ['--subnet-lease-ttl=20s', '--subnet-lease-renew-margin=10s']);
-    expect((await ds[2].waitLog((l) => l.msg === 'node ready')).subnet).toBe(subnets[2]);
+    expect(await ds[2].readySubnet()).toBe(subnets[2]);
     const { stdout } = await ping;
     expect(stdout).toMatch(/200 packets transmitted, 200 received, 0% packet loss/);
     await until('renewals to resume on every node', async () => {

@@ -16,7 +16,7 @@ describe('etcd over TLS', () => {
   it('two nodes lease and reach each other through a TLS etcd with client auth', async () => {
     expect(c.etcd.endpoint).toMatch(/^https:/);
     const ds = c.bed.nodes.map((n) => c.startDaemon(n));
-    const subnets = await Promise.all(ds.map(async (d) => String((await d.waitLog((l) => l.msg === 'node ready')).subnet)));
+    const subnets = await Promise.all(ds.map((d) => d.readySubnet()));
     expect((await c.etcd.etcdctl(['get', '--prefix', `${PREFIX}/subnets/`, '--keys-only'])).split('\n').filter(Boolean)).toHaveLength(2);
     await until('a ping across', async () => (await c.ping(ds[0]!.node, tunAddress(subnets[1]!), 1, 1)).ok);
   });

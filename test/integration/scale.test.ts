@@ -16,7 +16,7 @@ beforeAll(async () => {
   // /27 subnets: 2,047 leasable, room for 1,000 leases plus the nodes
   c = await createCluster({ nodes: 4, tag: 'scale', config: '{"Network":"10.244.0.0/16","SubnetLen":27}' });
   for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
-  for (const d of ds) await d.waitLog((l) => l.msg === 'node ready');
+  for (const d of ds) await d.readySubnet();
 });
 
 afterAll(async () => {
@@ -27,7 +27,7 @@ describe('scale', () => {
   it('follows 3 peers, then 1,000 more leases', async () => {
     const d = ds[0]!;
     await until('3 peers', async () => (await c.health(d)).peers === 3);
-    const subnets = await Promise.all(ds.map(async (x) => String((await x.waitLog((l) => l.msg === 'node ready')).subnet)));
+    const subnets = await Promise.all(ds.map((x) => x.readySubnet()));
     for (const s of subnets.slice(1)) expect((await c.ping(d.node, tunAddress(s), 3, 1)).ok).toBe(true);
     const rss3 = rssMiB(d.proc.pid!);
     const heap3 = (await c.health(d)).process.heapUsedBytes / 2 ** 20;

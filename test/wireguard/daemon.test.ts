@@ -21,9 +21,9 @@ let c: Cluster;
 const subnetOf = new Map<Daemon, string>();
 
 async function ready(d: Daemon): Promise<string> {
-  const l = await d.waitLog((x) => x.msg === 'node ready');
-  subnetOf.set(d, String(l.subnet));
-  return String(l.subnet);
+  const subnet = await d.readySubnet();
+  subnetOf.set(d, subnet);
+  return subnet;
 }
 
 async function meshFailures(ds: Daemon[]): Promise<string[]> {
