@@ -35,7 +35,7 @@ describe('two queues', () => {
   it('steers inbound datagrams to the queue of their inner flow', async () => {
     const [a, b] = mesh.nodes;
     expect(b!.dp.offload.reuseportInnerFlow).toBe(true);
-    const rx = bed.spawn(b!.node.ns, 'python3', ['-c', 'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],7003))\nprint("listening",flush=True)\ns.settimeout(5)\nn=0\ntry:\n  while n<20:\n    s.recv(2000); n+=1\nexcept socket.timeout: pass\nprint("got",n,flush=True)', b!.address]);
+    const rx = bed.spawn(b!.node.ns, 'python3', ['-c', 'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],7003))\nprint("listening",flush=True)\ns.settimeout(30)\nn=0\ntry:\n  while n<20:\n    s.recv(2000); n+=1\nexcept socket.timeout: pass\nprint("got",n,flush=True)', b!.address]);
     await waitForOutput(rx, /listening/);
     const got = waitForOutput(rx, /got \d+/);
     const before = b!.dp.countersPerQueue().map((c) => c.inbound_delivered_packets!);
