@@ -86,7 +86,8 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
   /** GET a path of a daemon's health server, from inside its namespace */
   const get = async (d: Daemon, urlPath: string) => {
     const script = `fetch('http://127.0.0.1:${HEALTH_PORT}${urlPath}').then(r=>r.text()).then(t=>process.stdout.write(t))`;
-    return (await bed.exec(d.node.ns, process.execPath, ['-e', script], 10_000)).stdout;
+    // (30 s: starting node for the request alone took over 10 s on the loaded shared machine)
+    return (await bed.exec(d.node.ns, process.execPath, ['-e', script], 30_000)).stdout;
   };
   try {
     const etcdNode = await bed.addHost('etcd', 2);
@@ -114,7 +115,7 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
           `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
           ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
           `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
-          ...(o.health !== false ? [`--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`] : []), ...extra,
+          ...(o.health ? [`--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`] : []), ...extra,
         ];
         const proc = bed.spawn(node.ns, process.execPath, args, { env: { ...env, NODE_ENV: 'test' } });
         const logs: LogLine[] = [];
@@ -162,6 +163,13 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
                 reject(new Error(`no matching log line from ${node.ns} in ${timeoutMs} ms; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`));
               }, timeoutMs);
               waiters.add(check);
+              // a daemon that has exited will not print it
+              void exit.then((code) => {
+                if (!waiters.has(check)) return;
+                waiters.delete(check);
+                clearTimeout(t);
+                reject(new Error(`${node.ns}: tulle run exited (${code}) before a matching log line; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`));
+              });
               check();
             });
           },

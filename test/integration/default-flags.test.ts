@@ -36,7 +36,7 @@ async function ready(d: Daemon): Promise<string> {
 
 describe('tulle run with default flags (no health port) waits and joins', () => {
   it('etcd up but no network config yet: waits, joins once the config is put', async () => {
-    const d = c.startDaemon(c.bed.nodes[0]!, [], process.env, { health: false });
+    const d = c.startDaemon(c.bed.nodes[0]!);
     await d.waitLog((l) => /no network config/.test(l.msg));
     await d.survives(WAIT_MS);
     await c.etcd.etcdctl(['put', `${PREFIX}/config`, CONFIG]);
@@ -46,7 +46,7 @@ describe('tulle run with default flags (no health port) waits and joins', () => 
   it('etcd not reachable at start: keeps retrying, joins once etcd starts', async () => {
     await c.etcd.stop();
     try {
-      const d = c.startDaemon(c.bed.nodes[1]!, [], process.env, { health: false });
+      const d = c.startDaemon(c.bed.nodes[1]!);
       await d.waitLog((l) => /cannot reach etcd/.test(l.msg));
       await d.survives(WAIT_MS);
       expect(d.logs.filter((l) => /cannot reach etcd/.test(l.msg)).length).toBeGreaterThanOrEqual(3);
@@ -58,7 +58,7 @@ describe('tulle run with default flags (no health port) waits and joins', () => 
   });
 
   it('etcd and config there: joins; the three reach each other; SIGTERM ends each with exit 0 and says so', async () => {
-    await ready(c.startDaemon(c.bed.nodes[2]!, [], process.env, { health: false }));
+    await ready(c.startDaemon(c.bed.nodes[2]!));
     expect(new Set(joined.map((j) => j.subnet)).size).toBe(3);
     await until('every node to route to the other two', () => joined.every(({ d }) => d.routeCount() === 2), 30_000);
     for (const a of joined)
@@ -73,7 +73,7 @@ describe('tulle run with default flags (no health port) waits and joins', () => 
   it('an uncaught exception in a running daemon: a fatal line with a code, cleanup, exit 1', async () => {
     const n = c.bed.nodes[0]!;
     const preload = `--import=${path.resolve('test/bed/throw-on-sigusr2.mjs')}`;
-    const d = c.startDaemon(n, [], { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, preload].filter(Boolean).join(' ') }, { health: false });
+    const d = c.startDaemon(n, [], { ...process.env, NODE_OPTIONS: [process.env.NODE_OPTIONS, preload].filter(Boolean).join(' ') });
     const subnet = await ready(d);
     d.proc.kill('SIGUSR2');
     expect(await d.exit).toBe(1);
