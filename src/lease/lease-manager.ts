@@ -3,7 +3,8 @@
  *
  *   acquire   list → reuse this node's lease (same PublicIP) → else its previous subnet if free
  *             → else a random free subnet; create-if-absent; a lost race retries from a fresh
- *             list (bounded); no free subnet is an error. etcd errors: wait and retry.
+ *             list (after a run of lost races, back off first); no free subnet is an error.
+ *             etcd errors: wait and retry.
  *   renew     margin before expiry, compare-and-put on our mod revision; retried while etcd is
  *             away; a failed compare means the lease was taken or deleted → re-acquire.
  *   watch     from the listed revision; the registry resumes after reconnects; a resync
@@ -76,6 +77,8 @@ export class LeaseManager {
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
+  /** aborted by stop(): every wait ends at once, so a stopped manager holds no timer */
+  private readonly halt = new AbortController();
 
   constructor(o: LeaseManagerOptions) {
     this.o = o;
@@ -114,7 +117,7 @@ export class LeaseManager {
       } catch (e) {
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, 'cannot reach etcd to acquire a lease; retrying');
-        await sleep(this.o.clock, backoffMs(++failures, this.o.random));
+        await this.wait(backoffMs(++failures, this.o.random));
         continue;
       }
       failures = 0;
@@ -126,7 +129,7 @@ export class LeaseManager {
         if (e instanceof TulleError && e.code === 'ERR_TULLE_NO_SUBNET') throw e;
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, 'etcd failed while acquiring a lease; retrying');
-        await sleep(this.o.clock, backoffMs(1, this.o.random));
+        await this.wait(backoffMs(1, this.o.random));
         continue;
       }
       if (result) {
@@ -149,11 +152,19 @@ export class LeaseManager {
         return result;
       }
       if (++attempt > max) {
-        throw new TulleError('ERR_TULLE_LEASE_RACE', `lost the race for a subnet ${max} times in a row; giving up this round`);
+        // losing is not a reason to exit (flanneld exits here): back off, then race again
+        this.o.log.warn({ attempts: max }, `lost the race for a subnet ${max} times in a row; backing off before trying again`);
+        attempt = 1;
+        await this.wait(backoffMs(6, this.o.random));
+        continue;
       }
       this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying from a fresh list');
-      await sleep(this.o.clock, Math.floor(this.o.random() * 20 * attempt));
+      await this.wait(Math.floor(this.o.random() * 20 * attempt));
     }
+  }
+
+  private wait(ms: number): Promise<void> {
+    return sleep(this.o.clock, ms, this.halt.signal);
   }
 
   private async tryOnce(table: Map<string, Lease>, taken: Set<string>, previous: string | undefined): Promise<OwnLease | undefined> {
@@ -261,7 +272,7 @@ export class LeaseManager {
     const now = this.o.clock.now();
     this.resyncStreak = now - this.lastResyncAt < 5000 ? this.resyncStreak + 1 : 0;
     this.lastResyncAt = now;
-    if (this.resyncStreak > 0) await sleep(this.o.clock, backoffMs(this.resyncStreak, this.o.random));
+    if (this.resyncStreak > 0) await this.wait(backoffMs(this.resyncStreak, this.o.random));
     for (let failures = 0; !this.stopped; ) {
       try {
         const listed = await this.o.registry.listSubnets();
@@ -282,7 +293,7 @@ export class LeaseManager {
         return;
       } catch (e) {
         this.setEtcd('disconnected', e as Error);
-        await sleep(this.o.clock, backoffMs(++failures, this.o.random));
+        await this.wait(backoffMs(++failures, this.o.random));
       }
     }
   }
@@ -302,7 +313,7 @@ export class LeaseManager {
         } catch (e) {
           if (this.stopped) return;
           this.o.log.error({ err: (e as Error).message }, 'cannot re-acquire a lease; will retry');
-          await sleep(this.o.clock, backoffMs(++failures, this.o.random) * 4);
+          await this.wait(backoffMs(++failures, this.o.random) * 4);
         }
       }
     })().finally(() => {
@@ -368,6 +379,7 @@ export class LeaseManager {
   /** Stops watching and renewing; the lease stays in etcd for reuse (as flannel does). */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.halt.abort();
     this.cancelRenew?.();
     const w = this.watch;
     this.watch = undefined;

@@ -1,10 +1,19 @@
 /**
  * `tulle run` as a function: options → logger → underlay → etcd registry → node → health
- * server → signals. Resolves with the process exit code: 0 after SIGTERM/SIGINT, 1 on a fatal
- * error (bad network config, no free subnet), 2 on bad flags.
+ * server → signals. Resolves with the exit status, and every way out logs why (README
+ * "Exit codes"):
+ *
+ *   0  stopped by SIGTERM, SIGINT or SIGHUP    last line: info 'exiting' {signal, exitCode: 0}
+ *   1  fatal: bad network config, no free subnet, cannot create the TUN or the health server,
+ *      an uncaught exception, a stop that does not finish in time, a second signal while
+ *      stopping                                  fatal {code, exitCode: 1}, then the cleanup
+ *   2  bad flags                                 fatal {code: ERR_TULLE_CONFIG, field, exitCode: 2}
+ *
+ * Waiting is never a way out: for etcd, for the network config, to retry a lost race, the
+ * daemon waits as long as it takes, until it is told to stop.
  */
-import type { Logger } from 'pino';
 import { parseRunOptions, type RunOptions } from '../config/run-options.js';
+import { EXIT_BAD_FLAGS, EXIT_FATAL, EXIT_OK, logFatal } from '../cli/process-exit.js';
 import { resolveUnderlay } from '../host/underlay.js';
 import { createLogger } from '../log/logger.js';
 import { etcdRegistry } from '../registry/etcd-registry.js';
@@ -13,31 +22,53 @@ import client from 'prom-client';
 import { serveHealth, type HealthServer } from './health-server.js';
 import { createNode, type NodeHandle } from './node.js';
 
+/** how long a stop (routes, TUN, masquerade rules, etcd client) may take before we exit anyway */
+const STOP_DEADLINE_MS = 30_000;
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+
 export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let opts: RunOptions;
   try {
     opts = parseRunOptions(argv, env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    createLogger('info').child({ component: 'main' }).fatal({ code: e.code, field: e.field }, e.message);
-    return 2;
+    logFatal(createLogger('info').child({ component: 'main' }), e, EXIT_BAD_FLAGS);
+    return EXIT_BAD_FLAGS;
   }
   const root = createLogger(opts.logLevel);
   const log = root.child({ component: 'main' });
+  // The daemon's lifetime, deliberately: while this handle is open Node cannot end the process
+  // for an empty event loop, whatever the node is waiting on — one of our timers, a gRPC call
+  // whose socket the client unrefs between calls, anything. Released when runDaemon returns.
+  const keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
   let node: NodeHandle | undefined;
   let health: HealthServer | undefined;
-  let signalled = false;
+  let signal: string | undefined;
+  let stopDeadline: NodeJS.Timeout | undefined;
+  // what ends the daemon from outside the node: an uncaught exception, a second signal, the stop deadline
+  let interrupt = interruption();
+
   const onSignal = (sig: string) => {
-    if (signalled) return;
-    signalled = true;
+    if (signal) {
+      interrupt.fire(new TulleError('ERR_TULLE_SIGNAL', `${sig} while stopping after ${signal}: exiting before the cleanup finished`));
+      return;
+    }
+    signal = sig;
     log.info({ signal: sig }, 'stopping');
+    stopDeadline = setTimeout(
+      () => interrupt.fire(new TulleError('ERR_TULLE_STOP_TIMEOUT', `did not stop within ${STOP_DEADLINE_MS / 1000} s of ${sig}`)),
+      STOP_DEADLINE_MS,
+    );
     void node?.stop();
   };
+  const onUncaught = (e: Error) => interrupt.fire(new TulleError('ERR_TULLE_UNCAUGHT', `uncaught exception: ${e?.message ?? String(e)}`, { cause: e }));
   // a stray rejection (say, from a client library's background retry) is logged, not fatal:
   // the data plane keeps forwarding; real faults still surface in /healthz
-  process.on('unhandledRejection', (e) => log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, 'unhandled rejection'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGINT', () => onSignal('SIGINT'));
+  const onRejection = (e: unknown) => log.error({ err: e instanceof Error ? { message: e.message, stack: e.stack } : String(e) }, 'unhandled rejection');
+  const signalHandlers = STOP_SIGNALS.map((s) => [s, () => onSignal(s)] as const);
+  for (const [s, h] of signalHandlers) process.on(s, h);
+  process.on('uncaughtException', onUncaught);
+  process.on('unhandledRejection', onRejection);
   try {
     const underlay = await resolveUnderlay(opts.iface, opts.publicIp);
     log.info({ iface: underlay.iface, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
@@ -53,23 +84,40 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       { registry, log: root, metrics },
     );
     if (opts.healthzPort) {
-      health = await serveHealth(opts.healthzIp, opts.healthzPort, node.status, metrics);
+      health = await serveHealth(opts.healthzIp, opts.healthzPort, node.status, metrics).catch((e: Error) => {
+        throw new TulleError('ERR_TULLE_HEALTHZ', `--healthz-ip/--healthz-port ${opts.healthzIp}:${opts.healthzPort}: ${e.message}`, { cause: e });
+      });
       log.info({ healthz: `http://${health.address.ip}:${health.address.port}/healthz` }, 'health server listening');
     }
-    if (signalled) void node.stop();
-    await node.done;
-    return 0;
+    if (signal) void node.stop();
+    await Promise.race([node.done, interrupt.promise]);
+    log.info({ signal, exitCode: EXIT_OK }, 'exiting');
+    return EXIT_OK;
   } catch (e) {
-    fatal(log, e);
-    await node?.stop().catch(() => undefined);
-    return 1;
+    logFatal(log, e, EXIT_FATAL);
+    const code = (e as { code?: unknown } | undefined)?.code;
+    if (node && code !== 'ERR_TULLE_SIGNAL' && code !== 'ERR_TULLE_STOP_TIMEOUT') {
+      // clean up as on a stop, but not forever, and a second signal or another exception ends it
+      interrupt = interruption();
+      const t = setTimeout(() => interrupt.fire(new TulleError('ERR_TULLE_STOP_TIMEOUT', 'cleanup did not finish')), STOP_DEADLINE_MS);
+      await Promise.race([node.stop(), interrupt.promise]).catch((x: Error) => log.warn({ err: x.message }, 'cleanup after the fatal error did not finish'));
+      clearTimeout(t);
+    }
+    return EXIT_FATAL;
   } finally {
+    clearTimeout(stopDeadline);
+    for (const [s, h] of signalHandlers) process.off(s, h);
+    process.off('uncaughtException', onUncaught);
+    process.off('unhandledRejection', onRejection);
     await health?.close();
+    clearInterval(keepAlive);
   }
 }
 
-function fatal(log: Logger, e: unknown): void {
-  if (e instanceof ConfigError) log.fatal({ code: e.code, field: e.field }, e.message);
-  else if (e instanceof TulleError) log.fatal({ code: e.code }, e.message);
-  else log.fatal({ err: e }, (e as Error).message ?? String(e));
+/** A promise that rejects when fire() is first called; never settles otherwise. */
+function interruption(): { promise: Promise<never>; fire(e: Error): void } {
+  let fire!: (e: Error) => void;
+  const promise = new Promise<never>((_, reject) => (fire = reject));
+  promise.catch(() => undefined);
+  return { promise, fire };
 }

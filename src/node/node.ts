@@ -97,6 +97,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   let tunAddress: string | undefined;
   let masq = false;
   let stopping = false;
+  const halt = new AbortController(); // stop() ends the wait for the config at once
   let resolveReady!: () => void;
   let rejectReady!: (e: unknown) => void;
   const ready = new Promise<void>((res, rej) => ((resolveReady = res), (rejectReady = rej)));
@@ -162,7 +163,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
           throw e;
         }
       }
-      await sleep(clock, Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+      await sleep(clock, Math.min(5000, 250 * 2 ** Math.min(failures, 5)), halt.signal);
     }
   };
 
@@ -236,6 +237,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     async stop() {
       if (stopping) return stopped;
       stopping = true;
+      halt.abort();
       if (state !== 'failed') state = 'stopping';
       rejectReady(new TulleError('ERR_TULLE_STOPPED', 'node stopped before it was ready'));
       await lm?.stop();

@@ -1,6 +1,7 @@
 /**
  * Real `tulle run` daemons in namespaces against a real etcd: join, full ping mesh, a late
- * joiner, a deleted lease, SIGKILL and restart, SIGTERM cleanup, subnet.env.
+ * joiner, a deleted lease, SIGKILL and restart, SIGTERM cleanup, subnet.env. Default flags,
+ * except that the first node serves /healthz and /metrics (two tests are about those).
  */
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -41,7 +42,7 @@ describe('a cluster of tulle daemons', () => {
   const ds: Daemon[] = [];
 
   it('3 nodes join and reach each other (full ping mesh)', async () => {
-    for (const n of c.bed.nodes.slice(0, 3)) ds.push(c.startDaemon(n));
+    for (const [i, n] of c.bed.nodes.slice(0, 3).entries()) ds.push(c.startDaemon(n, [], process.env, { health: i === 0 }));
     const subnets = await Promise.all(ds.map(ready));
     expect(new Set(subnets).size).toBe(3);
     for (const s of subnets) expect(s).toMatch(/^10\.244\.\d+\.0\/24$/);
@@ -50,10 +51,7 @@ describe('a cluster of tulle daemons', () => {
     expect(keys).toEqual(subnets.map((s) => `${PREFIX}/subnets/${s.replace('/', '-')}`).sort());
     const v = JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/subnets/${subnets[0]!.replace('/', '-')}`, '--print-value-only']));
     expect(v).toEqual({ PublicIP: ds[0]!.node.underlayIp, PublicIPv6: null, BackendType: 'udp' });
-    await until('every node to route to the other two', async () => {
-      const hs = await Promise.all(ds.map((d) => c.health(d)));
-      return hs.every((h) => Object.keys(h.routes).length === 2);
-    });
+    await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
     expect(await mesh(ds, ds)).toEqual([]);
   });
 
@@ -109,10 +107,9 @@ describe('a cluster of tulle daemons', () => {
     console.log(`[measure] SIGTERM → exit: ${Date.now() - t0} ms`);
     await c.etcd.etcdctl(['del', `${PREFIX}/subnets/${subnet.replace('/', '-')}`]);
     const others = ds.filter((d) => d !== victim);
-    await until('the route to disappear on every node', async () => {
-      const hs = await Promise.all(others.map((d) => c.health(d)));
-      return hs.every((h) => !(subnet in h.routes));
-    });
+    // each had a route to the 3 others; the victim's goes
+    await until('the route to disappear on every node', () => others.every((d) => d.routeCount() === 2));
+    expect(subnet in (await c.health(ds[0]!)).routes).toBe(false);
     for (const d of others) {
       const { stdout } = await c.bed.exec(d.node.ns, 'ip', ['route', 'get', tunAddress(subnet)]);
       expect(stdout).toContain('tulle0'); // the kernel still sends it to the TUN; tulle has no peer for it

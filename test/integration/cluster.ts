@@ -4,7 +4,7 @@
  * subnet.env in a temp dir. Daemons are spawned through the bed, so teardown stops them by PID.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createBed, stopProcess, type Bed, type BedNode } from '../bed/bed.js';
@@ -29,8 +29,16 @@ export interface Daemon {
   exit: Promise<number | null>;
   /** first log line matching, waiting up to timeoutMs */
   waitLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  /** waits for the daemon's 'node ready' line and returns its subnet, e.g. 10.244.3.0/24 */
+  /**
+   * Readiness as a user with default flags sees it (no health port): the 'node ready' log line,
+   * then subnet.env naming that subnet; returns the subnet, e.g. 10.244.3.0/24. Rejects at once
+   * if the daemon exits first.
+   */
   readySubnet(timeoutMs?: number): Promise<string>;
+  /** routes in the data plane, from the last 'peers updated' log line (0 before any) */
+  routeCount(): number;
+  /** resolves after ms if the daemon is still running then; rejects as soon as it exits */
+  survives(ms: number): Promise<void>;
 }
 
 export interface Cluster {
@@ -40,11 +48,16 @@ export interface Cluster {
   daemons: Daemon[];
   /** set when the cluster's etcd serves TLS: the files daemons need */
   tls: TlsFiles | undefined;
-  /** starts `tulle run`; `underlay: false` leaves out --iface/--public-ip (test the defaults) */
-  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean }): Daemon;
-  /** GET /healthz inside the node's namespace */
+  /**
+   * Starts `tulle run` with default flags but for where etcd is, the underlay (`underlay: false`
+   * leaves out --iface/--public-ip) and per-node state dir and subnet.env. `health: true` adds
+   * --healthz-ip=127.0.0.1 --healthz-port=HEALTH_PORT, for tests about /healthz and /metrics or
+   * that read the route table; everything else runs as a user runs it, without a health port.
+   */
+  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean; health?: boolean }): Daemon;
+  /** GET /healthz inside the node's namespace (daemons started with `health: true`) */
   health(d: Daemon): Promise<Record<string, any>>;
-  /** GET /metrics (Prometheus text) inside the node's namespace */
+  /** GET /metrics (Prometheus text) inside the node's namespace (`health: true`) */
   metrics(d: Daemon): Promise<string>;
   ping(from: BedNode, to: string, count?: number, timeoutS?: number): Promise<{ ok: boolean; out: string }>;
   teardown(): Promise<void>;
@@ -73,7 +86,8 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
   /** GET a path of a daemon's health server, from inside its namespace */
   const get = async (d: Daemon, urlPath: string) => {
     const script = `fetch('http://127.0.0.1:${HEALTH_PORT}${urlPath}').then(r=>r.text()).then(t=>process.stdout.write(t))`;
-    return (await bed.exec(d.node.ns, process.execPath, ['-e', script], 10_000)).stdout;
+    // (30 s: starting node for the request alone took over 10 s on the loaded shared machine)
+    return (await bed.exec(d.node.ns, process.execPath, ['-e', script], 30_000)).stdout;
   };
   try {
     const etcdNode = await bed.addHost('etcd', 2);
@@ -101,19 +115,40 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
           `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
           ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
           `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
-          `--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`, ...extra,
+          ...(o.health ? [`--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`] : []), ...extra,
         ];
         const proc = bed.spawn(node.ns, process.execPath, args, { env: { ...env, NODE_ENV: 'test' } });
         const logs: LogLine[] = [];
         const waiters = new Set<() => void>();
         let buf = '';
+        const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+        const exited = (what: string) =>
+          exit.then((code) => {
+            throw new Error(`${node.ns}: tulle run exited (${code}) ${what}; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`);
+          });
         const d: Daemon = {
-          node, proc, logs, stderr: '', dir: dir!,
-          exit: new Promise((r) => proc.once('exit', (code) => r(code))),
-          async readySubnet(timeoutMs) {
-            return String((await d.waitLog((l) => l.msg === 'node ready', timeoutMs)).subnet);
+          node, proc, logs, stderr: '', dir: dir!, exit,
+          // generous: on the shared 2-core machine a daemon has taken 30 s just to load its modules
+          async readySubnet(timeoutMs = 90_000) {
+            const line = await Promise.race([d.waitLog((l) => l.msg === 'node ready', timeoutMs), exited('before it was ready')]);
+            const subnet = String(line.subnet);
+            // subnet.env is written before the line; it names the subnet's first address
+            const env = readFileSync(`${d.dir}/subnet.env`, 'utf8');
+            const [base, len] = subnet.split('/') as [string, string];
+            const oct = base.split('.').map(Number);
+            const want = `FLANNEL_SUBNET=${oct.slice(0, 3).join('.')}.${oct[3]! + 1}/${len}`;
+            if (!env.split('\n').includes(want)) throw new Error(`${node.ns}: subnet.env lacks ${want}: ${env}`);
+            return subnet;
           },
-          waitLog(match, timeoutMs = 20_000) {
+          routeCount() {
+            for (let i = logs.length - 1; i >= 0; i--) if (logs[i]!.msg === 'peers updated') return Number(logs[i]!.routes);
+            return 0;
+          },
+          survives(ms) {
+            let t: NodeJS.Timeout | undefined;
+            return Promise.race([exited(`within ${ms} ms`), new Promise<void>((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
+          },
+          waitLog(match, timeoutMs = 60_000) {
             return new Promise((resolve, reject) => {
               const check = () => {
                 const hit = logs.find(match);
@@ -128,6 +163,13 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
                 reject(new Error(`no matching log line from ${node.ns} in ${timeoutMs} ms; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`));
               }, timeoutMs);
               waiters.add(check);
+              // a daemon that has exited will not print it
+              void exit.then((code) => {
+                if (!waiters.has(check)) return;
+                waiters.delete(check);
+                clearTimeout(t);
+                reject(new Error(`${node.ns}: tulle run exited (${code}) before a matching log line; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`));
+              });
               check();
             });
           },

@@ -67,6 +67,31 @@ describe('lease manager', () => {
     expect(new Set(subnets).size).toBe(30);
   });
 
+  it('a long run of lost races backs off and races again, never gives up (no exit for losing)', async () => {
+    const { m, clock, registry } = setup();
+    let lost = 0;
+    const create = registry.createSubnet.bind(registry);
+    // someone else wins the first 45 creates (more than two runs of 20)
+    registry.createSubnet = async (...a) => (lost < 45 ? (lost++, { ok: false, modRevision: 1, leaseId: '0' }) : create(...a));
+    let settled = false;
+    const p = m.acquire().finally(() => (settled = true));
+    await clock.advance(60_000);
+    expect(settled).toBe(true);
+    expect((await p).subnet).toMatch(/^10\.244\.[1-8]\.0\/24$/);
+    expect(lost).toBe(45);
+  });
+
+  it('stop() ends an acquire that is waiting to retry, at once', async () => {
+    const { m, clock, registry } = setup();
+    registry.createSubnet = async () => ({ ok: false, modRevision: 1, leaseId: '0' });
+    const p = m.acquire();
+    p.catch(() => undefined);
+    await clock.advance(2_000);
+    await m.stop();
+    await flush();
+    await expect(p).rejects.toMatchObject({ code: 'ERR_TULLE_STOPPED' });
+  });
+
   it('renews before expiry and keeps renewing', async () => {
     const { m, clock, registry } = setup({ ttlMs: 10_000, renewMarginMs: 4_000 });
     const l = await m.acquire();

@@ -51,7 +51,8 @@ describe('tulle daemons in encrypted mode through etcd', () => {
   const ds: Daemon[] = [];
 
   it('three nodes publish their keys as flannel does and reach each other, encrypted', async () => {
-    for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
+    // /healthz and /metrics on: this test reads the handshakes there
+    for (const n of c.bed.nodes) ds.push(c.startDaemon(n, [], process.env, { health: true }));
     const subnets = await Promise.all(ds.map(ready));
     for (const [i, d] of ds.entries()) {
       const v = JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/subnets/${subnets[i]!.replace('/', '-')}`, '--print-value-only']));
@@ -67,10 +68,7 @@ describe('tulle daemons in encrypted mode through etcd', () => {
       expect(d.logs.some((l) => JSON.stringify(l).includes(priv))).toBe(false);
       expect(readFileSync(path.join(d.dir, 'subnet.env'), 'utf8')).toMatch(/FLANNEL_MTU=1440/);
     }
-    await until('every node to route to the other two', async () => {
-      const hs = await Promise.all(ds.map((d) => c.health(d)));
-      return hs.every((h) => Object.keys(h.routes).length === 2);
-    });
+    await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
 
     const file = path.join(ds[0]!.dir, 'underlay.pcap');
     const cap = c.bed.spawn(c.bed.underlayNs, 'tcpdump', ['-i', 'br0', '-n', '-U', '--immediate-mode', '-s', '0', '-w', file, 'udp port 51820']);
@@ -97,7 +95,7 @@ describe('tulle daemons in encrypted mode through etcd', () => {
     const before = readFileSync(keyFile(d0), 'utf8');
     d0.proc.kill('SIGTERM');
     expect(await d0.exit).toBe(0);
-    // the same state dir (the later flag wins)
+    // the same state dir (the later flag wins); default flags from here on
     const again = c.startDaemon(d0.node, [`--state-dir=${path.join(d0.dir, 'state')}`]);
     ds[0] = again;
     await ready(again);
@@ -105,7 +103,7 @@ describe('tulle daemons in encrypted mode through etcd', () => {
     expect(after === before, 'the key file is unchanged').toBe(true); // (no key in a failure message)
     const logged = again.logs.find((l) => l.msg === 'wireguard static key');
     expect(logged).toMatchObject({ created: false });
-    await until('the restarted node to route to the other two', async () => Object.keys((await c.health(again)).routes).length === 2);
+    await until('the restarted node to route to the other two', () => again.routeCount() === 2);
     expect(await meshFailures(ds)).toEqual([]);
   });
 
