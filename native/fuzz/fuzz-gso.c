@@ -87,7 +87,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < gro.n_items; i++) {
     uint8_t vnet[VNET_HDR_LEN], out[70000];
     struct iovec iov[GRO_MAX_SEGS + 1];
-    int nsegs, k = gro_output(&gro, i, vnet, iov, &nsegs);
+    int nsegs, k = gro_output(&gro, i, vnet, iov, GRO_MAX_SEGS + 1, &nsegs);
+    FUZZ_ASSERT(k > 0, "gro_output refused item %d", i);
     size_t at = VNET_HDR_LEN;
     memcpy(out, vnet, VNET_HDR_LEN);
     for (int j = 0; j < k; j++) {

@@ -94,7 +94,7 @@ for (const t of targets) {
   const findings = path.join(build, 'findings', t);
   const regress = path.join(fuzzDir, 'regressions', t);
   rmSync(seeds, { recursive: true, force: true });
-  for (const d of [corpus, findings]) mkdirSync(d, { recursive: true });
+  for (const d of [corpus, findings, seeds]) mkdirSync(d, { recursive: true });
   const env = { ...process.env, TULLE_FUZZ_SEEDS: seeds };
   const gen = spawnSync(bin, [], { env, encoding: 'utf8' });
   if (gen.status !== 0) throw new Error(`${t}: seed generation failed: ${gen.stderr}`);
