@@ -147,8 +147,9 @@ void *inbound_offload_thread(void *arg) {
   struct dataplane *dp = q->dp;
   uint64_t *c = q->counters;
   struct inbound *in = calloc(1, sizeof(*in));
-  if (!in || !(in->slots = alloc_slots()) || !(in->gro = malloc(sizeof(*in->gro)))) goto out;
-  if (dp->wg && !(in->aead = aead_new())) goto out;
+  int ok = in && (in->slots = alloc_slots()) && (in->gro = malloc(sizeof(*in->gro))) && (!dp->wg || (in->aead = aead_new()));
+  dp_thread_started(q, ok, "inbound");
+  if (!ok) goto out;
   gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp);
 
   while (wait_readable(dp, q->udp_fd)) {
@@ -187,6 +188,7 @@ void *inbound_offload_thread(void *arg) {
       cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
       cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
       cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
+      cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
       write_out(q, in); /* 4. */
       /* what the kernel answered to those packets is in the TUN already: forward it now */
       if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {

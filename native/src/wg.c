@@ -143,7 +143,7 @@ void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_
   struct wg_peer *wp = wg_peer_get(w, peer);
   if (!wp) return;
   uint64_t last = atomic_load_explicit(&wp->need_requested_ms, memory_order_relaxed);
-  if (last && now - last < WG_HANDSHAKE_REQUEST_MS) return;
+  if (last && wg_age_ms(now, last) < WG_HANDSHAKE_REQUEST_MS) return;
   if (!atomic_compare_exchange_strong(&wp->need_requested_ms, &last, now)) return; /* another thread did */
   struct wg_event e = {.kind = WG_EV_NEED_HANDSHAKE, .peer = peer, .len = 0};
   e.port = (uint16_t)reason;
@@ -152,36 +152,40 @@ void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_
 
 /* ---- sending from the control thread (staged packets, keepalives) ------------------------- */
 
-static void send_sealed(struct dataplane *dp, uint32_t peer, struct wg_session *s, const uint8_t *pkt, size_t len) {
-  uint64_t *c = dp->q[0].counters;
-  uint8_t buf[WG_HEADER + WG_STAGE_BYTES + 32];
+static int send_sealed(struct dataplane *dp, struct aead *a, uint32_t peer, struct wg_session *s, const uint8_t *pkt,
+                       size_t len, uint64_t *c, int ok, int err) {
+  uint8_t buf[WG_HEADER + WG_STAGE_BYTES + WG_TAIL_BYTES];
   uint8_t *out;
   size_t out_len;
   struct sockaddr_storage ep;
-  if (len > WG_STAGE_BYTES || !s->live) return;
+  if (len > WG_STAGE_BYTES || !s->live) return 0;
   if (len) memcpy(buf + WG_HEADER, pkt, len);
   socklen_t el = wg_peer_endpoint(dp, peer, &ep);
-  if (!el || wg_seal_for_control(dp, s, buf + WG_HEADER, len, &out, &out_len) < 0) {
-    cadd(c, TC_CTL_WG_SEND_ERRORS, 1);
-    return;
+  if (!el || wg_seal_for_control(dp, a, s, buf + WG_HEADER, len, &out, &out_len) < 0) {
+    cadd(c, err, 1);
+    return 0;
   }
   ssize_t r = sendto(dp->q[0].udp_fd, out, out_len, MSG_DONTWAIT, (struct sockaddr *)&ep, el);
-  cadd(c, r == (ssize_t)out_len ? TC_CTL_WG_SENT_PACKETS : TC_CTL_WG_SEND_ERRORS, 1);
+  cadd(c, r == (ssize_t)out_len ? ok : err, 1);
   struct wg_peer *wp = wg_peer_get(dp->wg, peer);
   uint64_t now = wg_now_ms();
   atomic_store(&wp->last_tx_any_ms, now);
   if (len) atomic_store(&wp->last_tx_data_ms, now);
+  return r == (ssize_t)out_len;
 }
 
-static void flush_staged(struct dataplane *dp, uint32_t peer) {
+int wg_flush_staged(struct dataplane *dp, struct aead *a, uint32_t peer, struct wg_session *s, int keepalive_if_none,
+                    uint64_t *c, int ok, int err) {
   struct wg_peer *wp = wg_peer_get(dp->wg, peer);
-  struct wg_session *s = &dp->wg->sessions[atomic_load(&wp->cur) - 1];
+  int sent = 0;
+  if (!wp) return 0;
   pthread_mutex_lock(&wp->stage_lock);
   int n = wp->stage_n;
-  for (int i = 0; i < n; i++) send_sealed(dp, peer, s, wp->stage + (size_t)i * WG_STAGE_BYTES, wp->stage_len[i]);
+  for (int i = 0; i < n; i++) sent += send_sealed(dp, a, peer, s, wp->stage + (size_t)i * WG_STAGE_BYTES, wp->stage_len[i], c, ok, err);
   wp->stage_n = 0;
   pthread_mutex_unlock(&wp->stage_lock);
-  if (n == 0) send_sealed(dp, peer, s, NULL, 0); /* confirm the session to the responder */
+  if (n == 0 && keepalive_if_none) send_sealed(dp, a, peer, s, NULL, 0, c, ok, err);
+  return sent;
 }
 
 /* ---- commands ----------------------------------------------------------------------------- */
@@ -213,8 +217,9 @@ int wg_install_session(struct dataplane *dp, const uint8_t *r) {
   if (s->initiator) {
     atomic_store(&wp->cur, slot + 1);
     atomic_store(&wp->next, 0);
-    flush_staged(dp, peer);
-  } else {
+    /* confirm the session to the responder */
+    wg_flush_staged(dp, w->apply_aead, peer, s, 1, dp->q[0].counters, TC_CTL_WG_SENT_PACKETS, TC_CTL_WG_SEND_ERRORS);
+  } else { /* sent on once the initiator's first packet confirms it (wg_open_datagram flushes then) */
     atomic_store(&wp->next, slot + 1);
   }
   return 0;
@@ -228,7 +233,8 @@ void wg_retire_session(struct dataplane *dp, uint32_t local_index) {
 void wg_send_keepalive(struct dataplane *dp, uint32_t peer) {
   struct wg_peer *wp = wg_peer_get(dp->wg, peer);
   if (!wp || !atomic_load(&wp->cur) || !peer_get(dp, peer)) return;
-  send_sealed(dp, peer, &dp->wg->sessions[atomic_load(&wp->cur) - 1], NULL, 0);
+  send_sealed(dp, dp->wg->apply_aead, peer, &dp->wg->sessions[atomic_load(&wp->cur) - 1], NULL, 0, dp->q[0].counters,
+              TC_CTL_WG_SENT_PACKETS, TC_CTL_WG_SEND_ERRORS);
 }
 
 void wg_clear_staged(struct dataplane *dp, uint32_t peer) {

@@ -102,6 +102,11 @@ int wg_peer_reserve(struct wg_state *w, uint32_t id);
 static inline struct wg_peer *wg_peer_get(struct wg_state *w, uint32_t id) {
   return id < w->peers_cap ? w->peers[id] : NULL;
 }
+/* Age of something created at `created` (ms). A clock read before `created` was set (a thread
+ * that read the time, then waited for the lock while a session was installed) gives 0, never a
+ * wrapped-around huge age that would make a fresh session look expired. */
+static inline uint64_t wg_age_ms(uint64_t now, uint64_t created) { return now > created ? now - created : 0; }
+
 static inline struct wg_session *wg_session_get(struct wg_state *w, uint32_t local_index) {
   struct wg_session *s = &w->sessions[local_index & WG_SESSION_MASK];
   return s->live && s->local_index == local_index ? s : NULL;
@@ -150,6 +155,7 @@ enum wg_in_verdict {
   WG_IN_MALFORMED,
   WG_IN_OVERSIZED,
   WG_IN_CRYPTOKEY,
+  WG_IN_BAD_IP_CSUM,
   WG_IN_VERDICTS
 };
 /* Adds a batch's verdict counts to the calling thread's counters (one mapping for both loops). */
@@ -158,9 +164,18 @@ void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]);
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
                                     uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c);
 
-/* Seals with a given session from the control thread (staged packets, keepalives). */
-int wg_seal_for_control(struct dataplane *dp, struct wg_session *s, uint8_t *pkt, size_t len, uint8_t **out,
-                        size_t *out_len);
+/* Seals with a given session outside the packet path's batch (staged packets, keepalives), with
+ * the caller's cipher context a. */
+int wg_seal_for_control(struct dataplane *dp, struct aead *a, struct wg_session *s, uint8_t *pkt, size_t len,
+                        uint8_t **out, size_t *out_len);
+
+/* Sends a peer's staged packets with session s (its current one) and empties the stage; with
+ * keepalive_if_none, an empty stage sends a keepalive instead (it confirms the session to the
+ * responder). a = the calling thread's cipher context, c[ok]/c[err] = its counters. Callers: an
+ * initiator's install (dp_apply, write lock) and the inbound thread that confirms a responder's
+ * session (read lock). Returns the number of staged packets handed to the socket. */
+int wg_flush_staged(struct dataplane *dp, struct aead *a, uint32_t peer, struct wg_session *s, int keepalive_if_none,
+                    uint64_t *c, int ok, int err);
 
 /* The endpoint of a peer, read consistently against a concurrent roaming update. */
 socklen_t wg_peer_endpoint(struct dataplane *dp, uint32_t id, struct sockaddr_storage *out);
