@@ -56,7 +56,7 @@ static int replay_model(struct model_state *m, int peer, uint64_t c) {
 
 /* The plain-mode inbound checks (loop.c check_inner), written out again. */
 static void expect_plain(const struct dataplane *dp, int sender, const uint8_t *p, size_t len, int truncated) {
-  if (sender >= FDP_PEERS || truncated || (int)len > dp->opt.mtu || !model_ip_ok(p, len)) return;
+  if (sender >= FDP_PEERS || truncated || (int)len > dp->opt.mtu || !model_ip_ok(p, len) || !model_ip4_csum_ok(p)) return;
   int fam = p[0] >> 4;
   if (fdp_route(fam, p + (fam == 4 ? 12 : 8)) == sender) pl_push(&want, p, len);
 }
@@ -68,7 +68,7 @@ static void expect_wg(const struct dataplane *dp, struct model_state *m, int pee
   size_t iplen = 0;
   if (clen >= 20 && plain[0] >> 4 == 4) iplen = rd16(plain + 2);
   else if (clen >= 40 && plain[0] >> 4 == 6) iplen = 40 + (size_t)rd16(plain + 4);
-  if (!iplen || iplen > clen || !model_ip_ok(plain, iplen) || (int)iplen > dp->opt.mtu) return;
+  if (!iplen || iplen > clen || !model_ip_ok(plain, iplen) || (int)iplen > dp->opt.mtu || !model_ip4_csum_ok(plain)) return;
   int fam = plain[0] >> 4;
   if (fdp_route(fam, plain + (fam == 4 ? 12 : 8)) == peer) pl_push(&want, plain, iplen);
 }

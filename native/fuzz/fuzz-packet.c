@@ -81,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   enum in_verdict want = IN_SPOOFED;
   if (truncated || (int)len > dp->opt.mtu) want = IN_OVERSIZED;
   else if (!model_ip_ok(copy, len)) want = IN_MALFORMED;
+  else if (!model_ip4_csum_ok(copy)) want = IN_BAD_IP_CSUM;
   else if (fdp_route(copy[0] >> 4, copy + (copy[0] >> 4 == 4 ? 12 : 8)) == sender) want = IN_DELIVER;
   if (known) FUZZ_ASSERT(got == want, "check_inner: verdict %d, model %d (sender %d, %zu bytes)", got, want, sender, len);
   fdp_free(dp);

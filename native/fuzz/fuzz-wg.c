@@ -119,6 +119,7 @@ static enum wg_in_verdict model_open(struct dataplane *dp, const struct sockaddr
   else if (clen >= 40 && copy[0] >> 4 == 6) iplen = 40 + (size_t)rd16(copy + 4);
   if (!iplen || iplen > clen || !model_ip_ok(copy, iplen)) return WG_IN_MALFORMED;
   if ((int)iplen > dp->opt.mtu) return WG_IN_OVERSIZED;
+  if (!model_ip4_csum_ok(copy)) return WG_IN_BAD_IP_CSUM;
   int fam = copy[0] >> 4;
   if (fdp_route(fam, copy + (fam == 4 ? 12 : 8)) != p) return WG_IN_CRYPTOKEY;
   *deliver_len = iplen;

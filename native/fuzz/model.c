@@ -15,6 +15,8 @@ int model_ip_ok(const uint8_t *p, size_t len) {
   return 0;
 }
 
+int model_ip4_csum_ok(const uint8_t *p) { return p[0] >> 4 != 4 || ref_fold(ref_sum(p, (size_t)(p[0] & 15) * 4, 0)) == 0xffff; }
+
 void pl_push(struct pkt_list *l, const uint8_t *p, size_t len) {
   if (l->n == l->cap) {
     l->cap = l->cap ? l->cap * 2 : 256;

@@ -11,6 +11,9 @@
 /* ip_parse's contract, written out again: 0 when one well-formed IPv4/IPv6 packet of len bytes. */
 int model_ip_ok(const uint8_t *p, size_t len);
 
+/* An IPv4 header's checksum verifies (IPv6 has none): the inbound checks drop what fails. */
+int model_ip4_csum_ok(const uint8_t *p);
+
 struct pkt_list {
   uint8_t **p;
   size_t *len;

@@ -40,10 +40,15 @@ static int classify(const struct gro_table *t, const uint8_t *p, size_t len, uin
   int kind = K_NONE, fam = len ? p[0] >> 4 : 0, proto;
   *flow = 0;
   if ((fam != 4 || len < 20) && (fam != 6 || len < 40)) return K_NONE; /* not for us to judge: held as is */
+  int plain = 1; /* may be merged: no IPv4 options, not a fragment */
   if (fam == 4) {
-    if ((p[0] & 0x0f) != 5 || (p[6] & 0x3f) || p[7]) return K_NONE; /* options or a fragment */
+    size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+    plain = ihl == 20 && !(p[6] & 0x3f) && !p[7];
+    /* options or a first fragment: never merged, but still its flow's latest packet, so a later
+     * segment cannot be merged into an earlier one ahead of it; a fragment tail has no ports */
+    if (ihl < 20 || ihl > len || (p[6] & 0x1f) || p[7]) return K_NONE;
     proto = p[9];
-    *l4 = 20;
+    *l4 = (uint16_t)ihl;
   } else {
     proto = p[6]; /* extension headers are not coalesced */
     *l4 = 40;
@@ -65,7 +70,7 @@ static int classify(const struct gro_table *t, const uint8_t *p, size_t len, uin
   for (int i = 0; i < 4; i++) h = (h ^ p[*l4 + i]) * 16777619u;
   *flow = h | 1;
   *protop = (uint8_t)proto;
-  return kind;
+  return plain ? kind : K_NONE;
 }
 
 static int csum_ok(const uint8_t *p, size_t len, int kind, uint16_t l4) {
@@ -80,9 +85,9 @@ static int csum_ok(const uint8_t *p, size_t len, int kind, uint16_t l4) {
 /* Same addresses, ports and protocol (the flow key), whatever the kinds. */
 static int same_key(const struct gro_item *it, const uint8_t *p, uint16_t l4, uint8_t proto) {
   const uint8_t *h = it->pkt;
-  if (it->proto != proto || it->l4 != l4 || (h[0] >> 4) != (p[0] >> 4)) return 0;
+  if (it->proto != proto || (h[0] >> 4) != (p[0] >> 4)) return 0;
   if ((p[0] >> 4) == 4 ? memcmp(h + 12, p + 12, 8) : memcmp(h + 8, p + 8, 32)) return 0;
-  return memcmp(h + l4, p + l4, 4) == 0;
+  return memcmp(h + it->l4, p + l4, 4) == 0; /* ports, each after its own IP header */
 }
 
 /* The IP fields that must match for a merge (the key already does). */
