@@ -38,8 +38,9 @@ static int peer_of(const struct dataplane *dp, const struct sockaddr_storage *a,
 
 /* Expected segments of one TUN read (model of stages 1-3; gso_split itself is the gso target's). */
 static void expect_read(const struct dataplane *dp, const uint8_t *b, size_t n) {
-  static uint8_t pkt[70000], hdrs[1024 * GSO_MAX_HDR], seg[70000];
-  static struct gso_seg segs[1024];
+  /* the loop splits a super-packet of any number of segments (gso_size 1: 65k of them) */
+  static uint8_t pkt[70000], hdrs[70000 * GSO_MAX_HDR], seg[70000];
+  static struct gso_seg segs[70000];
   size_t vl = (size_t)dp->offload.vnet_len;
   if (n <= vl) return;
   struct vnet_hdr h = {0};
@@ -55,7 +56,7 @@ static void expect_read(const struct dataplane *dp, const uint8_t *b, size_t n) 
     pl_push(&want[p], pkt, len);
     return;
   }
-  int k = gso_split(pkt, len, &h, hdrs, GSO_MAX_HDR, segs, 1024);
+  int k = gso_split(pkt, len, &h, hdrs, GSO_MAX_HDR, segs, 70000);
   for (int i = 0; i < k; i++) {
     memcpy(seg, segs[i].hdr, segs[i].hdr_len);
     memcpy(seg + segs[i].hdr_len, segs[i].data, segs[i].data_len);

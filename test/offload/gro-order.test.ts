@@ -1,5 +1,6 @@
 /**
- * Found by the `inbound` fuzz target's per-flow order check (native/fuzz/): a packet of a TCP flow
+ * Found with the per-flow order check of the `inbound` fuzz harness (native/fuzz/), on an input
+ * written after reading classify(), then kept in its regression corpus: a packet of a TCP flow
  * that carries IPv4 options is never coalesced, and it used to be invisible to the flow table, so
  * the next segment of the flow was merged into the packet before it and written to the TUN ahead
  * of it. The coalescer must keep the order within a flow, whatever it merges.
