@@ -8,7 +8,7 @@
  * coverage and findings. Then the differential fuzzer (differential.ts) compares the addon with
  * the TypeScript references for the same time. Exit status 1 on any finding.
  *
- * --ci: a short pass for every submission (4 s per target, 3 s per differential reference) unless
+ * --ci: a short pass for every submission (3 s per target, 2 s per differential reference) unless
  * --seconds says otherwise. Findings (crashing inputs) are in native/fuzz/build/findings/<target>/.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -37,7 +37,7 @@ function packageRoot(): string {
 const root = packageRoot();
 const fuzzDir = path.join(root, 'native', 'fuzz');
 const build = path.join(fuzzDir, 'build');
-const seconds = Number(values.seconds ?? (values.ci ? 4 : 60));
+const seconds = Number(values.seconds ?? (values.ci ? 3 : 60));
 const seed = Number(values.seed);
 if (!(seconds > 0) || !Number.isInteger(seed) || seed < 0) throw new Error('--seconds must be > 0 and --seed an integer >= 0');
 
@@ -125,7 +125,7 @@ for (const t of targets) {
 
 let diffFindings = 0;
 if (!values['no-differential'] && !values.targets) {
-  const dsec = values.seconds ? seconds : values.ci ? 3 : seconds;
+  const dsec = values.seconds ? seconds : values.ci ? 2 : seconds;
   for (const d of await runDifferential({ seconds: dsec, seed })) {
     console.log(`${('diff:' + d.name).padEnd(18)} ${String(d.inputs).padStart(9)} inputs  findings ${d.findings.length}`);
     for (const f of d.findings.slice(0, 5)) console.log(`  FINDING ${f}`);
