@@ -84,7 +84,13 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
     port: started.port,
     offload: started.offload,
     apply(commands) {
-      if (commands.length) addon.apply(started.handle, encodeCommands(commands));
+      if (!commands.length) return;
+      const encoded = encodeCommands(commands);
+      try {
+        addon.apply(started.handle, encoded);
+      } finally {
+        encoded.fill(0); // it may hold session keys: none stays behind in a buffer nobody owns
+      }
     },
     counters() {
       const out: Counters = {};
