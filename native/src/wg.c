@@ -6,6 +6,7 @@
 #include "wg.h"
 #include "dataplane.h"
 #include "loop.h"
+#include "blake2s.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,16 @@ uint64_t wg_now_ms(void) {
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms) {
+struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms, const uint8_t *public_key) {
   struct wg_state *w = calloc(1, sizeof(*w));
   if (!w) return NULL;
+  if (public_key) { /* mac1 key = HASH(LABEL_MAC1 || static public key), whitepaper 5.4.4 */
+    uint8_t in[8 + 32];
+    memcpy(in, "mac1----", 8);
+    memcpy(in + 8, public_key, 32);
+    blake2s(w->mac1_key, 32, NULL, 0, in, sizeof(in));
+    w->mac1_ready = 1;
+  }
   w->sessions = calloc(WG_SESSIONS, sizeof(*w->sessions)); /* untouched pages cost nothing */
   w->ring = calloc(WG_EVENT_RING, sizeof(*w->ring));
   pthread_mutex_init(&w->aead_lock, NULL);

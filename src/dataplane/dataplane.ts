@@ -28,6 +28,9 @@ export interface DataPlaneOptions {
   offload?: boolean | OffloadOptions;
   /** Encrypted mode: WireGuard transport data; sessions come from src/wireguard/. */
   encrypted?: boolean;
+  /** Encrypted mode: our static public key. Handshake initiations and responses reach
+   * drainEvents() only when their mac1 verifies against it (none without it). */
+  publicKey?: Uint8Array;
   /** Session ages for rekey / reject (defaults 120 s / 180 s; tests shorten them). */
   rekeyAfterMs?: number;
   rejectAfterMs?: number;
