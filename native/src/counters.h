@@ -61,7 +61,9 @@
   X(CTL_WG_SEND_ERRORS, "control_wg_send_errors")                                           \
   X(IN_DROP_IP_HEADER_CHECKSUM, "inbound_drop_ip_header_checksum") /* inner IPv4 header damaged */ \
   X(IN_WG_STAGED_SENT, "inbound_wg_staged_sent") /* staged packets sent once a responder session was confirmed */ \
-  X(IN_WG_STAGED_SEND_ERRORS, "inbound_wg_staged_send_errors")
+  X(IN_WG_STAGED_SEND_ERRORS, "inbound_wg_staged_send_errors")                               \
+  X(IN_DROP_HANDSHAKE_MAC1, "inbound_drop_handshake_mac1") /* initiation/response: mac1 not ours */ \
+  X(IN_DROP_COOKIE_REPLY_STRANGER, "inbound_drop_cookie_reply_stranger") /* not from a peer's address */
 
 enum tulle_counter {
 #define X(id, name) TC_##id,

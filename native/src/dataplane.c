@@ -152,7 +152,8 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     return NULL;
   }
   if (opt->encrypted) {
-    dp->wg = wg_new(opt->rekey_after_ms ? opt->rekey_after_ms : 120000, opt->reject_after_ms ? opt->reject_after_ms : 180000);
+    dp->wg = wg_new(opt->rekey_after_ms ? opt->rekey_after_ms : 120000, opt->reject_after_ms ? opt->reject_after_ms : 180000,
+                    opt->has_public_key ? opt->public_key : NULL);
     if (dp->wg) dp->wg->notify = opt->notify, dp->wg->notify_ctx = opt->notify_ctx;
     if (!dp->wg) {
       snprintf(err, errlen, "out of memory (encrypted mode)");

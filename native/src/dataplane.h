@@ -52,6 +52,8 @@ struct dp_options {
   struct dp_offload offload;  /* requested; see offload.h */
   int encrypted;                    /* WireGuard transport (wg.h) instead of plain UDP */
   uint64_t rekey_after_ms, reject_after_ms; /* session ages (spec: 120 s, 180 s) */
+  int has_public_key;               /* encrypted mode: our static public key, for mac1 checks */
+  uint8_t public_key[32];
   void (*notify)(void *ctx);        /* encrypted mode: events are waiting (any thread) */
   void *notify_ctx;
 };

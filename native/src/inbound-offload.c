@@ -147,7 +147,7 @@ void *inbound_offload_thread(void *arg) {
   struct dataplane *dp = q->dp;
   uint64_t *c = q->counters;
   struct inbound *in = calloc(1, sizeof(*in));
-  int ok = in && (in->slots = alloc_slots()) && (in->gro = malloc(sizeof(*in->gro))) && (!dp->wg || (in->aead = aead_new()));
+  int ok = in && (in->slots = alloc_slots()) && (in->gro = malloc(sizeof(*in->gro))) && (!dp->wg || (in->aead = wg_aead_new(dp->wg)));
   dp_thread_started(q, ok, "inbound");
   if (!ok) goto out;
   gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp);
@@ -203,7 +203,7 @@ out:
   if (in) {
     free(in->slots);
     free(in->gro);
-    aead_free(in->aead);
+    if (dp->wg) wg_aead_free(dp->wg, in->aead);
   }
   free(in);
   return NULL;

@@ -52,7 +52,7 @@ void *inbound_thread(void *arg) {
   struct iovec *iov = calloc(DP_BATCH, sizeof(*iov));
   struct sockaddr_storage *names = calloc(DP_BATCH, sizeof(*names));
   uint8_t *verdict = calloc(DP_BATCH, 1);
-  struct aead *aead = dp->wg ? aead_new() : NULL;
+  struct aead *aead = dp->wg ? wg_aead_new(dp->wg) : NULL;
   int ok = slots && msgs && iov && names && verdict && (!dp->wg || aead);
   dp_thread_started(q, ok, "inbound");
   if (!ok) goto out;
@@ -112,7 +112,7 @@ void *inbound_thread(void *arg) {
     }
   }
 out:
-  aead_free(aead);
+  if (dp->wg) wg_aead_free(dp->wg, aead);
   free(slots);
   free(msgs);
   free(iov);

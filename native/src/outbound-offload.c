@@ -63,6 +63,7 @@ struct outbound {
   struct train trains[SEG_CAP];
   int ntrain, niov;
   int gso; /* UDP_SEGMENT usable: cleared for good when the kernel refuses a train */
+  struct wg_state *wg; /* encrypted mode, else NULL */
   struct aead *aead; /* encrypted mode: this queue's cipher context (used under out_lock) */
   uint8_t *tails;    /* encrypted mode: SEG_CAP × WG_TAIL_BYTES, each segment's padding + tag */
   uint8_t icmp[1500];
@@ -312,7 +313,8 @@ struct outbound *outbound_new(const struct dataplane *dp) {
     return NULL;
   }
   o->gso = dp->offload.gso;
-  if (dp->wg && (!(o->aead = aead_new()) || !(o->tails = malloc((size_t)SEG_CAP * WG_TAIL_BYTES)))) {
+  o->wg = dp->wg;
+  if (dp->wg && (!(o->aead = wg_aead_new(dp->wg)) || !(o->tails = malloc((size_t)SEG_CAP * WG_TAIL_BYTES)))) {
     outbound_free(o);
     return NULL;
   }
@@ -323,7 +325,7 @@ void outbound_free(struct outbound *o) {
   if (!o) return;
   free(o->slots);
   free(o->hdrs);
-  aead_free(o->aead);
+  if (o->wg) wg_aead_free(o->wg, o->aead);
   free(o->tails);
   free(o);
 }

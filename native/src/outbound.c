@@ -54,7 +54,7 @@ void *outbound_thread(void *arg) {
   size_t *lens = calloc(DP_BATCH, sizeof(*lens));
   uint8_t *icmp = malloc(1500);
   uint64_t icmp_window = 0, icmp_sent_in_window = 0;
-  struct aead *aead = dp->wg ? aead_new() : NULL;
+  struct aead *aead = dp->wg ? wg_aead_new(dp->wg) : NULL;
   int ok = slots && msgs && iov && names && lens && icmp && (!dp->wg || aead);
   dp_thread_started(q, ok, "outbound");
   if (!ok) goto out;
@@ -140,7 +140,7 @@ void *outbound_thread(void *arg) {
     }
   }
 out:
-  aead_free(aead);
+  if (dp->wg) wg_aead_free(dp->wg, aead);
   free(slots);
   free(msgs);
   free(iov);

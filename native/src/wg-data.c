@@ -14,6 +14,7 @@
 #include "dataplane.h"
 #include "loop.h"
 #include "packet.h"
+#include "blake2s.h"
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -171,6 +172,8 @@ void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]) {
       [WG_IN_DELIVER] = -1, /* counted when written to the TUN */
       [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
       [WG_IN_HANDSHAKE_DROPPED] = -1, /* counted where the ring refused it */
+      [WG_IN_BAD_MAC1] = TC_IN_DROP_HANDSHAKE_MAC1,
+      [WG_IN_COOKIE_STRANGER] = TC_IN_DROP_COOKIE_REPLY_STRANGER,
       [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
       [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
       [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,
@@ -192,8 +195,24 @@ static size_t inner_length(const uint8_t *b, size_t n) {
   return 0;
 }
 
+/* Is mac1 of a handshake message to us (initiation or response: mac1 then mac2 end it) ours?
+ * Anyone can send one with a valid mac1 (our public key is public), but not without knowing
+ * it: the ring to TypeScript is not filled by random bytes or by someone scanning for ports. */
+static int mac1_ok(const struct wg_state *w, const uint8_t *b, size_t n) {
+  uint8_t m[16];
+  if (!w->mac1_ready || n < 32) return 0;
+  blake2s(m, sizeof(m), w->mac1_key, sizeof(w->mac1_key), b, n - 32);
+  uint8_t diff = 0;
+  for (int i = 0; i < 16; i++) diff |= (uint8_t)(m[i] ^ b[n - 32 + i]);
+  return diff == 0;
+}
+
 static enum wg_in_verdict handshake_message(struct dataplane *dp, const struct sockaddr_storage *from,
                                             const uint8_t *b, size_t n, uint64_t *c) {
+  /* a cookie reply carries no mac1 (it is sealed to our last mac1, which TypeScript holds): it
+   * is queued only from a peer's address, where our initiations go */
+  if (b[0] == 3 ? !outer_known(dp, outer_source(from)) : !mac1_ok(dp->wg, b, n))
+    return b[0] == 3 ? WG_IN_COOKIE_STRANGER : WG_IN_BAD_MAC1;
   struct wg_event e = {.kind = WG_EV_HANDSHAKE, .peer = UINT32_MAX, .len = (uint16_t)n};
   if (from->ss_family == AF_INET) {
     const struct sockaddr_in *s = (const void *)from;

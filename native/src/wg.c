@@ -6,6 +6,7 @@
 #include "wg.h"
 #include "dataplane.h"
 #include "loop.h"
+#include "blake2s.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,20 @@ uint64_t wg_now_ms(void) {
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms) {
+struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms, const uint8_t *public_key) {
   struct wg_state *w = calloc(1, sizeof(*w));
   if (!w) return NULL;
+  if (public_key) { /* mac1 key = HASH(LABEL_MAC1 || static public key), whitepaper 5.4.4 */
+    uint8_t in[8 + 32];
+    memcpy(in, "mac1----", 8);
+    memcpy(in + 8, public_key, 32);
+    blake2s(w->mac1_key, 32, NULL, 0, in, sizeof(in));
+    w->mac1_ready = 1;
+  }
   w->sessions = calloc(WG_SESSIONS, sizeof(*w->sessions)); /* untouched pages cost nothing */
   w->ring = calloc(WG_EVENT_RING, sizeof(*w->ring));
-  w->apply_aead = aead_new();
+  pthread_mutex_init(&w->aead_lock, NULL);
+  w->apply_aead = wg_aead_new(w);
   if (!w->sessions || !w->ring || !w->apply_aead) {
     wg_free(w);
     return NULL;
@@ -38,7 +47,32 @@ struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms) {
 
 static void wipe_session(struct wg_session *s);
 
-/* Retires a live session: its peer forgets it, its keys are wiped. */
+struct aead *wg_aead_new(struct wg_state *w) {
+  struct aead *a = aead_new();
+  if (!a) return NULL;
+  pthread_mutex_lock(&w->aead_lock);
+  int i = 0;
+  while (i < WG_MAX_AEADS && w->aeads[i]) i++;
+  if (i < WG_MAX_AEADS) w->aeads[i] = a;
+  pthread_mutex_unlock(&w->aead_lock);
+  if (i == WG_MAX_AEADS) {
+    aead_free(a);
+    return NULL;
+  }
+  return a;
+}
+
+void wg_aead_free(struct wg_state *w, struct aead *a) {
+  if (!a) return;
+  pthread_mutex_lock(&w->aead_lock);
+  for (int i = 0; i < WG_MAX_AEADS; i++)
+    if (w->aeads[i] == a) w->aeads[i] = NULL;
+  pthread_mutex_unlock(&w->aead_lock);
+  aead_free(a); /* EVP_CIPHER_CTX_free cleanses what it held */
+}
+
+/* Retires a live session: its peer forgets it, its keys are wiped, here and from every cipher
+ * context that loaded them (the caller holds the write lock: no thread is using one). */
 static void drop_session(struct wg_state *w, struct wg_session *s) {
   uint32_t slot = (uint32_t)(s - w->sessions);
   struct wg_peer *wp = wg_peer_get(w, s->peer);
@@ -47,6 +81,9 @@ static void drop_session(struct wg_state *w, struct wg_session *s) {
     if (atomic_load(&wp->next) == slot + 1) atomic_store(&wp->next, 0);
     if (wp->live_sessions) wp->live_sessions--;
   }
+  pthread_mutex_lock(&w->aead_lock);
+  for (int i = 0; i < WG_MAX_AEADS; i++) aead_forget(w->aeads[i], s->key_id);
+  pthread_mutex_unlock(&w->aead_lock);
   wipe_session(s);
 }
 
@@ -73,7 +110,8 @@ void wg_free(struct wg_state *w) {
   }
   free(w->peers);
   free(w->ring);
-  aead_free(w->apply_aead);
+  wg_aead_free(w, w->apply_aead);
+  pthread_mutex_destroy(&w->aead_lock);
   free(w);
 }
 

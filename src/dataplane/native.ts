@@ -14,6 +14,7 @@ export interface NativeStartOptions {
   queues?: number;
   offload?: boolean | OffloadOptions;
   encrypted?: boolean;
+  publicKey?: Uint8Array;
   rekeyAfterMs?: number;
   rejectAfterMs?: number;
   onEvents?: () => void;
@@ -78,6 +79,8 @@ export interface NativeAddon {
   aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
   aeadSealParts(key: Uint8Array, counter: bigint, p1: Uint8Array, p2: Uint8Array, p3: Uint8Array): Uint8Array;
   replayCheck(counters: BigUint64Array): Uint8Array;
+  /** The native BLAKE2s (mac1 checks), for differential tests. */
+  blake2s(key: Uint8Array, data: Uint8Array, outLen: number): Uint8Array;
 }
 
 function findRoot(): string {
