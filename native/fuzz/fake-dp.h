@@ -32,6 +32,8 @@ void fdp_destroy(struct dataplane *dp);
 /* Underlay address of peer i (or of an unknown host for i >= FDP_PEERS) as the socket reports it. */
 socklen_t fdp_peer_addr(const struct dataplane *dp, int i, struct sockaddr_storage *out);
 uint32_t fdp_local_index(int peer);
+/* Our static public key (a test value): handshake messages need a mac1 made from it. */
+const uint8_t *fdp_public_key(void);
 /* Test keys: what peer i seals with (our receive key) and what it opens with (our send key). */
 void fdp_key(int peer, int ours_send, uint8_t out[32]);
 /* Peer whose subnet holds the inner address (family 4/6), or -1. */

@@ -20,6 +20,7 @@
 #include "model.h"
 #include "aead.h"
 #include "loop.h"
+#include "blake2s.h"
 #include <arpa/inet.h>
 
 #define HEAD 2
@@ -82,6 +83,27 @@ static void drain_and_compare(struct dataplane *dp) {
               (unsigned long long)dp->counters[TC_IN_DROP_HANDSHAKE_QUEUE_FULL], (unsigned long long)ring_drops);
 }
 
+static void mac1_key(uint8_t key[32]) {
+  uint8_t in[40];
+  memcpy(in, "mac1----", 8);
+  memcpy(in + 8, fdp_public_key(), 32);
+  blake2s(key, 32, NULL, 0, in, sizeof(in));
+}
+
+/* mac1 over everything before it (initiation, response: mac1 then mac2 end the message) */
+static int mac1_valid(const uint8_t *b, size_t n) {
+  uint8_t k[32], m[16];
+  mac1_key(k);
+  blake2s(m, 16, k, 32, b, n - 32);
+  return !memcmp(m, b + n - 32, 16);
+}
+
+static void mac1_fill(uint8_t *b, size_t n) {
+  uint8_t k[32];
+  mac1_key(k);
+  blake2s(b + n - 32, 16, k, 32, b, n - 32);
+}
+
 static int session_peer(uint32_t idx) {
   for (int p = 0; p < FDP_PEERS; p++)
     if (fdp_local_index(p) == idx) return p;
@@ -95,6 +117,21 @@ static enum wg_in_verdict model_open(struct dataplane *dp, const struct sockaddr
   if (n < 4 || b[1] || b[2] || b[3]) return WG_IN_NOT_WIREGUARD;
   if (b[0] >= 1 && b[0] <= 3) {
     if (n != (b[0] == 1 ? 148u : b[0] == 2 ? 92u : 64u)) return WG_IN_NOT_WIREGUARD;
+    if (b[0] == 3) {
+      struct sockaddr_storage a;
+      int known = 0;
+      for (int p = 0; p < FDP_PEERS; p++) {
+        struct sockaddr_storage e;
+        fdp_peer_addr(dp, p, &e);
+        if (e.ss_family == AF_INET ? !memcmp(&((struct sockaddr_in *)&e)->sin_addr, &((const struct sockaddr_in *)from)->sin_addr, 4)
+                                   : !memcmp(&((struct sockaddr_in6 *)&e)->sin6_addr, &((const struct sockaddr_in6 *)from)->sin6_addr, 16))
+          known = 1;
+      }
+      (void)a;
+      if (!known) return WG_IN_COOKIE_STRANGER;
+    } else if (!mac1_valid(b, n)) {
+      return WG_IN_BAD_MAC1;
+    }
     int full = ring_n == WG_EVENT_RING;
     ring_push(from, b, n);
     return full ? WG_IN_HANDSHAKE_DROPPED : WG_IN_HANDSHAKE;
@@ -233,6 +270,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       memset(msg, 0, ml);
       memcpy(msg, pay, plen < ml ? plen : ml);
       msg[0] = (uint8_t)(t + 1), msg[1] = msg[2] = msg[3] = 0;
+      if (t < 2 && !(knobs & 1) && ml == sizes[t]) mac1_fill(msg, ml); /* knob 1: a stranger's mac1 */
       open_one(dp, &from, msg, ml);
       break;
     }
@@ -243,6 +281,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       memset(msg, 0, 148);
       memcpy(msg, pay, plen < 148 ? plen : 148);
       msg[0] = 1, msg[1] = msg[2] = msg[3] = 0;
+      if (!(knobs & 1)) mac1_fill(msg, 148);
       for (int k = 0; k < (b[4] | b[5] << 8) % 1500; k++) open_one(dp, &from, msg, 148);
       break;
     }
