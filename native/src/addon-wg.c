@@ -265,7 +265,7 @@ static napi_value aead_test(napi_env env, napi_callback_info info, int seal) {
     napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
     return NULL;
   }
-  memcpy(buf, in, len);
+  if (len) memcpy(buf, in, len); /* an empty Uint8Array may have no data pointer at all */
   int rc = seal ? aead_seal(a, 1, key, counter, buf, len) : aead_open(a, 1, key, counter, buf, out_len);
   aead_free(a);
   if (rc != 0) {
@@ -305,9 +305,9 @@ static napi_value js_aead_seal_parts(napi_env env, napi_callback_info info) {
   uint8_t *out;
   CHECK(napi_create_arraybuffer(env, total + AEAD_TAG_BYTES, (void **)&out, &ab));
   /* copy each part to its own place in the output, then seal the three pieces in place */
-  memcpy(out, p[0], l[0]);
-  memcpy(out + l[0], p[1], l[1]);
-  memcpy(out + l[0] + l[1], p[2], l[2]);
+  if (l[0]) memcpy(out, p[0], l[0]); /* empty parts may have no data pointer */
+  if (l[1]) memcpy(out + l[0], p[1], l[1]);
+  if (l[2]) memcpy(out + l[0] + l[1], p[2], l[2]);
   struct aead *a = aead_new();
   int rc = a ? aead_seal_parts(a, 1, key, counter, out, l[0], out + l[0], l[1], out + l[0] + l[1], l[2], out + total) : -1;
   aead_free(a);
