@@ -4,6 +4,7 @@
       "target_name": "tulle",
       "sources": [
         "src/addon.c",
+        "src/blake2s.c",
         "src/dataplane.c",
         "src/loop.c",
         "src/outbound.c",

@@ -10,10 +10,16 @@ declare -A NEED=(
   [ip]=iproute2 [ping]=iputils-ping [iperf3]=iperf3 [tcpdump]=tcpdump
   [etcd]=etcd-server [etcdctl]=etcd-client [wireguard-go]=wireguard-go [wg]=wireguard-tools
   [iptables]=iptables [openssl]=openssl [nstat]=iproute2 [make]=make [g++]=g++ [python3]=python3
+  [clang-14]=clang-14
 )
 missing=()
 for cmd in "${!NEED[@]}"; do command -v "$cmd" >/dev/null 2>&1 || missing+=("${NEED[$cmd]}"); done
 [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+# npm run fuzz: libFuzzer's runtime (Debian ships it apart from clang), and libcrypto to link aead.c
+compgen -G '/usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a' >/dev/null || missing+=(libclang-rt-14-dev)
+[ -e /usr/include/openssl/evp.h ] && [ -e /usr/lib/x86_64-linux-gnu/libcrypto.so ] || missing+=(libssl-dev)
+# the sanitizer build of the addon (TULLE_SANITIZE=1) uses gcc's AddressSanitizer runtime
+[ -e "$(gcc -print-file-name=libasan.so 2>/dev/null)" ] || missing+=(libasan8)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "tulle needs root to install: ${missing[*]}" >&2

@@ -6,6 +6,8 @@
  *     GSO_NONE + NEEDS_CSUM: the one packet with its checksum completed
  *   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean)
  *     -> { vnet: Uint8Array(10), packet: Uint8Array, segments: number }[]
+ *     each packet must be one well-formed IP packet (ip_parse), as on the packet path, where the
+ *     inbound checks run before the coalescer; anything else throws ERR_TULLE_ARG
  *   microBench(name, iterations) -> { nsPerOp, nsPerUnit, unit }   (micro-bench.c)
  */
 #include <node_api.h>
@@ -15,6 +17,7 @@
 #include "gro.h"
 #include "gso.h"
 #include "micro-bench.h"
+#include "packet.h"
 
 #define CHECK(call)                                                                                \
   do {                                                                                             \
@@ -121,15 +124,24 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
     size_t len;
     CHECK(napi_get_element(env, argv[0], i, &e));
     if (bytes_of(env, e, &d, &len) < 0) goto fail;
-    if (!(copies[i] = malloc(len ? len : 1))) goto fail;
+    struct ip_view v;
+    if (ip_parse(d, len, &v) != 0) {
+      napi_throw_range_error(env, "ERR_TULLE_ARG", "not a well-formed IP packet");
+      goto fail;
+    }
+    if (!(copies[i] = malloc(len))) goto fail;
     memcpy(copies[i], d, len);
-    gro_add(t, copies[i], len);
+    if (gro_add(t, copies[i], len) == GRO_FULL) { /* cannot happen: count <= GRO_MAX_PACKETS */
+      napi_throw_range_error(env, "ERR_TULLE_ARG", "too many packets");
+      goto fail;
+    }
   }
   CHECK(napi_create_array_with_length(env, (size_t)t->n_items, &res));
   for (int i = 0; i < t->n_items; i++) {
     uint8_t vnet[VNET_HDR_LEN];
     struct iovec iov[GRO_MAX_SEGS + 1];
-    int segs, n = gro_output(t, i, vnet, iov, &segs);
+    int segs, n = gro_output(t, i, vnet, iov, GRO_MAX_SEGS + 1, &segs);
+    if (n < 0) goto fail;
     struct iovec vi = {vnet, VNET_HDR_LEN};
     napi_value o, vb, pb, sv;
     CHECK(napi_create_object(env, &o));

@@ -1,7 +1,9 @@
 /*
  * N-API face of encrypted mode. Nothing here runs per data packet.
  *
- *   start({ encrypted: true, rekeyAfterMs?, rejectAfterMs?, onEvents?: () => void })
+ *   start({ encrypted: true, publicKey?: Uint8Array(32), rekeyAfterMs?, rejectAfterMs?, onEvents?: () => void })
+ *     publicKey: our static public key; handshake initiations/responses are queued for
+ *     TypeScript only when their mac1 verifies against it (none without it)
  *   drainEvents(handle) -> Uint8Array | null     up to 256 records of 176 bytes (wg.c)
  *   sendRaw(handle, address, port, bytes)        a handshake message from the data plane's socket
  *   peerActivity(handle, Uint32Array ids) -> Float64Array, 5 per id: last data sent, last data
@@ -18,6 +20,7 @@
 #include <arpa/inet.h>
 #include "addon.h"
 #include "wg.h"
+#include "blake2s.h"
 
 #define DRAIN_MAX 256
 
@@ -48,6 +51,23 @@ int wg_addon_options(napi_env env, napi_value o, struct dp_options *opt, struct 
   opt->rekey_after_ms = (uint64_t)rekey;
   opt->reject_after_ms = (uint64_t)reject;
   if (!enc) return 0;
+  if (napi_has_named_property(env, o, "publicKey", &has) == napi_ok && has) {
+    uint8_t *pk;
+    size_t pl;
+    napi_valuetype pt;
+    if (napi_get_named_property(env, o, "publicKey", &v) != napi_ok || napi_typeof(env, v, &pt) != napi_ok) return -1;
+    if (pt != napi_undefined) {
+      napi_typedarray_type type;
+      napi_value ab;
+      size_t off;
+      if (napi_get_typedarray_info(env, v, &type, &pl, (void **)&pk, &ab, &off) != napi_ok || type != napi_uint8_array || pl != 32) {
+        napi_throw_type_error(env, "ERR_TULLE_OPTION", "publicKey must be a Uint8Array of 32 bytes");
+        return -1;
+      }
+      memcpy(opt->public_key, pk, 32);
+      opt->has_public_key = 1;
+    }
+  }
   if (napi_has_named_property(env, o, "onEvents", &has) != napi_ok || !has) return 0;
   napi_valuetype t;
   if (napi_get_named_property(env, o, "onEvents", &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok ||
@@ -245,7 +265,7 @@ static napi_value aead_test(napi_env env, napi_callback_info info, int seal) {
     napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
     return NULL;
   }
-  memcpy(buf, in, len);
+  if (len) memcpy(buf, in, len); /* an empty Uint8Array may have no data pointer at all */
   int rc = seal ? aead_seal(a, 1, key, counter, buf, len) : aead_open(a, 1, key, counter, buf, out_len);
   aead_free(a);
   if (rc != 0) {
@@ -258,7 +278,7 @@ static napi_value aead_test(napi_env env, napi_callback_info info, int seal) {
     free(buf);
     return NULL;
   }
-  memcpy(out, buf, out_len);
+  if (out_len) memcpy(out, buf, out_len); /* an empty ArrayBuffer may have no data pointer */
   free(buf);
   CHECK(napi_create_typedarray(env, napi_uint8_array, out_len, ab, 0, &arr));
   return arr;
@@ -285,9 +305,9 @@ static napi_value js_aead_seal_parts(napi_env env, napi_callback_info info) {
   uint8_t *out;
   CHECK(napi_create_arraybuffer(env, total + AEAD_TAG_BYTES, (void **)&out, &ab));
   /* copy each part to its own place in the output, then seal the three pieces in place */
-  memcpy(out, p[0], l[0]);
-  memcpy(out + l[0], p[1], l[1]);
-  memcpy(out + l[0] + l[1], p[2], l[2]);
+  if (l[0]) memcpy(out, p[0], l[0]); /* empty parts may have no data pointer */
+  if (l[1]) memcpy(out + l[0], p[1], l[1]);
+  if (l[2]) memcpy(out + l[0] + l[1], p[2], l[2]);
   struct aead *a = aead_new();
   int rc = a ? aead_seal_parts(a, 1, key, counter, out, l[0], out + l[0], l[1], out + l[0] + l[1], l[2], out + total) : -1;
   aead_free(a);
@@ -299,6 +319,25 @@ static napi_value js_aead_seal_parts(napi_env env, napi_callback_info info) {
   return arr;
 }
 static napi_value js_aead_open(napi_env env, napi_callback_info info) { return aead_test(env, info, 0); }
+
+/* blake2s(key, data, outLen) -> Uint8Array: the native BLAKE2s (mac1 checks) against @noble/hashes */
+static napi_value js_blake2s(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3], ab, arr;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  uint8_t *key, *data, *out;
+  size_t kl, dl;
+  int32_t outlen;
+  if (argc < 3 || get_bytes(env, argv[0], &key, &kl) < 0 || get_bytes(env, argv[1], &data, &dl) < 0) return NULL;
+  if (napi_get_value_int32(env, argv[2], &outlen) != napi_ok || outlen < 1 || outlen > 32 || kl > 32) {
+    napi_throw_type_error(env, "ERR_TULLE_OPTION", "blake2s(key[0..32], data, outLen 1..32)");
+    return NULL;
+  }
+  CHECK(napi_create_arraybuffer(env, (size_t)outlen, (void **)&out, &ab));
+  blake2s(out, (size_t)outlen, key, kl, data, dl);
+  CHECK(napi_create_typedarray(env, napi_uint8_array, (size_t)outlen, ab, 0, &arr));
+  return arr;
+}
 
 static napi_value js_replay_check(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -334,6 +373,7 @@ int wg_addon_init(napi_env env, napi_value exports) {
       {"aeadOpen", NULL, js_aead_open, NULL, NULL, NULL, napi_default, NULL},
       {"aeadSealParts", NULL, js_aead_seal_parts, NULL, NULL, NULL, napi_default, NULL},
       {"replayCheck", NULL, js_replay_check, NULL, NULL, NULL, napi_default, NULL},
+      {"blake2s", NULL, js_blake2s, NULL, NULL, NULL, napi_default, NULL},
   };
   return napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) == napi_ok ? 0 : -1;
 }

@@ -11,6 +11,7 @@
  * Encrypted mode's exports (events, raw sends, AEAD/replay test hooks) are in addon-wg.c.
  */
 #include <node_api.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +20,34 @@
 #include "addon-offload.h"
 #include "addon.h"
 
+/*
+ * The counters memory is written by the packet threads and read by JavaScript through an
+ * external ArrayBuffer. Two owners hold it: the handle (until its threads are joined) and the
+ * ArrayBuffer. When JavaScript drops a running data plane, the garbage collector finalizes the
+ * two in no particular order, so the memory is freed by whichever lets go last: never while a
+ * thread may still write to it.
+ */
+struct counters_ref {
+  atomic_int refs;
+  uint64_t *mem;
+};
+
+static void counters_unref(struct counters_ref *r) {
+  if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
+    free(r->mem);
+    free(r);
+  }
+}
+
 static void handle_finalize(napi_env env, void *data, void *hint) {
   struct handle *h = data;
-  if (h->dp) dp_stop(h->dp);
+  if (h->dp) dp_stop(h->dp); /* joins the threads: nothing writes the counters after this */
   wg_addon_release(h);
+  counters_unref(h->counters);
   free(h);
 }
 
-static void counters_finalize(napi_env env, void *data, void *hint) { free(data); }
+static void counters_finalize(napi_env env, void *data, void *hint) { counters_unref(hint); }
 
 int get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap) {
   bool has;
@@ -109,27 +130,38 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
 
   size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;
   uint64_t *counters = calloc(1, cbytes);
-  if (!counters) {
+  struct counters_ref *cref = malloc(sizeof(*cref));
+  if (!counters || !cref) {
+    free(counters);
+    free(cref);
     wg_addon_release(h);
     free(h);
     napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");
     return NULL;
   }
+  atomic_init(&cref->refs, 1); /* the handle's; the ArrayBuffer takes the second below */
+  cref->mem = counters;
   char err[512] = "";
   h->dp = dp_start(&opt, counters, err, sizeof(err));
   if (!h->dp) {
-    free(counters);
+    counters_unref(cref);
     wg_addon_release(h);
     free(h);
     napi_throw_error(env, "ERR_TULLE_DATAPLANE_START", err);
     return NULL;
   }
+  h->counters = cref;
   napi_value res, vh, vname, vport, vbuf;
   CHECK(napi_create_object(env, &res));
   CHECK(napi_create_external(env, h, handle_finalize, NULL, &vh));
   CHECK(napi_create_string_utf8(env, h->dp->tun_name, NAPI_AUTO_LENGTH, &vname));
   CHECK(napi_create_uint32(env, h->dp->bound_port, &vport));
-  CHECK(napi_create_external_arraybuffer(env, counters, cbytes, counters_finalize, NULL, &vbuf));
+  atomic_fetch_add(&cref->refs, 1);
+  if (napi_create_external_arraybuffer(env, counters, cbytes, counters_finalize, cref, &vbuf) != napi_ok) {
+    counters_unref(cref); /* not created: its reference goes back (the handle's stays) */
+    napi_throw_error(env, "ERR_TULLE_NAPI", "cannot expose the counters");
+    return NULL;
+  }
   CHECK(napi_set_named_property(env, res, "handle", vh));
   CHECK(napi_set_named_property(env, res, "tunName", vname));
   CHECK(napi_set_named_property(env, res, "port", vport));

@@ -12,8 +12,11 @@
     }                                                                                              \
   } while (0)
 
+struct counters_ref;
+
 struct handle {
   struct dataplane *dp;            /* NULL once stopped */
+  struct counters_ref *counters;   /* one of the counters' two owners (addon.c) */
   napi_threadsafe_function events; /* encrypted mode: wakes JS when events wait, else NULL */
 };
 

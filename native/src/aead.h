@@ -20,6 +20,11 @@ void aead_free(struct aead *a);
  * writes the tag to `tag`: for segments whose headers and payload live apart. 0 on success. */
 int aead_seal_parts(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *p1, size_t l1,
                     uint8_t *p2, size_t l2, uint8_t *p3, size_t l3, uint8_t *tag);
+/* Forgets key_id if this context holds it: the cipher state is cleansed (OpenSSL frees it with
+ * OPENSSL_clear_free) and set up again without a key. For a retired session's keys: none may
+ * stay in a thread's context. Not on the packet path (it may allocate); the caller makes sure
+ * no one uses the context meanwhile. */
+void aead_forget(struct aead *a, uint64_t key_id);
 /* Encrypts buf[0..len) in place and writes the tag at buf + len. 0 on success. */
 int aead_seal(struct aead *a, uint64_t key_id, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len);
 /* Decrypts buf[0..len) in place and checks the tag at buf + len. 0 when authentic. */

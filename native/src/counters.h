@@ -58,7 +58,12 @@
   X(IN_DROP_REPLAY, "inbound_drop_replay")                                                    \
   X(IN_DROP_CRYPTOKEY_ROUTING, "inbound_drop_cryptokey_routing")                              \
   X(CTL_WG_SENT_PACKETS, "control_wg_sent_packets") /* staged flushes, keepalives, raw sends */ \
-  X(CTL_WG_SEND_ERRORS, "control_wg_send_errors")
+  X(CTL_WG_SEND_ERRORS, "control_wg_send_errors")                                           \
+  X(IN_DROP_IP_HEADER_CHECKSUM, "inbound_drop_ip_header_checksum") /* inner IPv4 header damaged */ \
+  X(IN_WG_STAGED_SENT, "inbound_wg_staged_sent") /* staged packets sent once a responder session was confirmed */ \
+  X(IN_WG_STAGED_SEND_ERRORS, "inbound_wg_staged_send_errors")                               \
+  X(IN_DROP_HANDSHAKE_MAC1, "inbound_drop_handshake_mac1") /* initiation/response: mac1 not ours */ \
+  X(IN_DROP_COOKIE_REPLY_STRANGER, "inbound_drop_cookie_reply_stranger") /* not from a peer's address */
 
 enum tulle_counter {
 #define X(id, name) TC_##id,
@@ -69,5 +74,6 @@ enum tulle_counter {
 
 /* Room for counters added later without moving the ones above (stable offsets per build). */
 #define TULLE_COUNTER_SLOTS 64
+_Static_assert(TC_COUNT <= TULLE_COUNTER_SLOTS, "counters outgrew their slots");
 
 #endif

@@ -144,13 +144,16 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
   pthread_rwlock_init(&dp->lock, &ra);
   pthread_rwlockattr_destroy(&ra);
+  pthread_mutex_init(&dp->start_lock, NULL);
+  pthread_cond_init(&dp->start_cond, NULL);
   if (rt_init(&dp->routes) < 0 || rt_init(&dp->peer_addrs) < 0) {
     snprintf(err, errlen, "out of memory");
     dp_stop(dp);
     return NULL;
   }
   if (opt->encrypted) {
-    dp->wg = wg_new(opt->rekey_after_ms ? opt->rekey_after_ms : 120000, opt->reject_after_ms ? opt->reject_after_ms : 180000);
+    dp->wg = wg_new(opt->rekey_after_ms ? opt->rekey_after_ms : 120000, opt->reject_after_ms ? opt->reject_after_ms : 180000,
+                    opt->has_public_key ? opt->public_key : NULL);
     if (dp->wg) dp->wg->notify = opt->notify, dp->wg->notify_ctx = opt->notify_ctx;
     if (!dp->wg) {
       snprintf(err, errlen, "out of memory (encrypted mode)");
@@ -194,8 +197,19 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     snprintf(name, sizeof(name), "tulle-in%d", i);
     pthread_setname_np(q->in_thread, name);
   }
+  int started = 0;
+  for (int i = 0; i < dp->n_queues; i++) started += dp->q[i].out_started + dp->q[i].in_started;
   if (!dp->q[dp->n_queues - 1].in_started) {
     snprintf(err, errlen, "pthread_create: %s", strerror(errno));
+    dp_stop(dp);
+    return NULL;
+  }
+  /* a thread without its buffers would leave a queue dead while start reported success */
+  pthread_mutex_lock(&dp->start_lock);
+  while (dp->threads_reported < started) pthread_cond_wait(&dp->start_cond, &dp->start_lock);
+  pthread_mutex_unlock(&dp->start_lock);
+  if (dp->threads_failed) {
+    snprintf(err, errlen, "packet thread %s: out of memory for its buffers", dp->failed_thread);
     dp_stop(dp);
     return NULL;
   }
@@ -356,5 +370,7 @@ void dp_stop(struct dataplane *dp) {
   free(dp->peers);
   wg_free(dp->wg);
   pthread_rwlock_destroy(&dp->lock);
+  pthread_mutex_destroy(&dp->start_lock);
+  pthread_cond_destroy(&dp->start_cond);
   free(dp);
 }

@@ -52,6 +52,8 @@ struct dp_options {
   struct dp_offload offload;  /* requested; see offload.h */
   int encrypted;                    /* WireGuard transport (wg.h) instead of plain UDP */
   uint64_t rekey_after_ms, reject_after_ms; /* session ages (spec: 120 s, 180 s) */
+  int has_public_key;               /* encrypted mode: our static public key, for mac1 checks */
+  uint8_t public_key[32];
   void (*notify)(void *ctx);        /* encrypted mode: events are waiting (any thread) */
   void *notify_ctx;
 };
@@ -94,6 +96,12 @@ struct dataplane {
   struct dp_queue q[DP_MAX_QUEUES];
   uint64_t *counters; /* n_queues * TULLE_COUNTER_SLOTS */
   struct wg_state *wg; /* encrypted mode, else NULL */
+  /* start-up: each packet thread reports whether it got its buffers (dp_thread_started);
+   * dp_start returns only once all have, and fails if one did not */
+  pthread_mutex_t start_lock;
+  pthread_cond_t start_cond;
+  int threads_reported, threads_failed;
+  char failed_thread[16];
 };
 
 /* Opens the fds (inside opt->netns when set) and starts the threads. On error returns NULL and

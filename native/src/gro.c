@@ -2,6 +2,10 @@
 #include "csum.h"
 #include <string.h>
 
+_Static_assert(GRO_MAX_PACKETS <= UINT16_MAX + 1, "slot[] holds item indices in 16 bits");
+_Static_assert(GRO_HASH_SLOTS >= 2 * GRO_MAX_PACKETS, "linear probing needs free slots");
+_Static_assert(GRO_MAX_LINKS <= INT32_MAX, "links are indexed by int32_t");
+
 enum gro_kind { K_NONE, K_TCP4, K_TCP6, K_UDP4, K_UDP6 };
 #define F_VERIFIED 1 /* checksum verified: a single packet goes out with DATA_VALID */
 #define F_PSH 2
@@ -33,12 +37,18 @@ static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t
  * *flow is set (non-zero) for every TCP/UDP packet, coalescible or not. */
 static int classify(const struct gro_table *t, const uint8_t *p, size_t len, uint16_t *l4, uint16_t *l4len, uint32_t *flow,
                     uint8_t *protop) {
-  int kind = K_NONE, fam = p[0] >> 4, proto;
+  int kind = K_NONE, fam = len ? p[0] >> 4 : 0, proto;
   *flow = 0;
+  if ((fam != 4 || len < 20) && (fam != 6 || len < 40)) return K_NONE; /* not for us to judge: held as is */
+  int plain = 1; /* may be merged: no IPv4 options, not a fragment */
   if (fam == 4) {
-    if ((p[0] & 0x0f) != 5 || (p[6] & 0x3f) || p[7]) return K_NONE; /* options or a fragment */
+    size_t ihl = (size_t)(p[0] & 0x0f) * 4;
+    plain = ihl == 20 && !(p[6] & 0x3f) && !p[7];
+    /* options or a first fragment: never merged, but still its flow's latest packet, so a later
+     * segment cannot be merged into an earlier one ahead of it; a fragment tail has no ports */
+    if (ihl < 20 || ihl > len || (p[6] & 0x1f) || p[7]) return K_NONE;
     proto = p[9];
-    *l4 = 20;
+    *l4 = (uint16_t)ihl;
   } else {
     proto = p[6]; /* extension headers are not coalesced */
     *l4 = 40;
@@ -60,7 +70,7 @@ static int classify(const struct gro_table *t, const uint8_t *p, size_t len, uin
   for (int i = 0; i < 4; i++) h = (h ^ p[*l4 + i]) * 16777619u;
   *flow = h | 1;
   *protop = (uint8_t)proto;
-  return kind;
+  return plain ? kind : K_NONE;
 }
 
 static int csum_ok(const uint8_t *p, size_t len, int kind, uint16_t l4) {
@@ -75,9 +85,9 @@ static int csum_ok(const uint8_t *p, size_t len, int kind, uint16_t l4) {
 /* Same addresses, ports and protocol (the flow key), whatever the kinds. */
 static int same_key(const struct gro_item *it, const uint8_t *p, uint16_t l4, uint8_t proto) {
   const uint8_t *h = it->pkt;
-  if (it->proto != proto || it->l4 != l4 || (h[0] >> 4) != (p[0] >> 4)) return 0;
+  if (it->proto != proto || (h[0] >> 4) != (p[0] >> 4)) return 0;
   if ((p[0] >> 4) == 4 ? memcmp(h + 12, p + 12, 8) : memcmp(h + 8, p + 8, 32)) return 0;
-  return memcmp(h + l4, p + l4, 4) == 0;
+  return memcmp(h + it->l4, p + l4, 4) == 0; /* ports, each after its own IP header */
 }
 
 /* The IP fields that must match for a merge (the key already does). */
@@ -109,7 +119,8 @@ static int new_item(struct gro_table *t, uint8_t *pkt, size_t len, int kind, uin
 }
 
 int gro_add(struct gro_table *t, uint8_t *pkt, size_t len) {
-  if (t->n_items >= GRO_MAX_PACKETS) return 0; /* the caller flushes before this happens */
+  /* room for either outcome (a new item or a link), checked before anything changes */
+  if (t->n_items >= GRO_MAX_PACKETS || t->n_links >= GRO_MAX_LINKS) return GRO_FULL;
   uint16_t l4 = 0, l4len = 0;
   uint32_t flow;
   uint8_t proto = 0;
@@ -159,7 +170,7 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len) {
       it->flags |= flags & F_PSH;
       if (++it->nseg >= GRO_MAX_SEGS || payload < it->gso_size || (flags & F_PSH)) it->flags |= F_CLOSED;
       t->coalesced++;
-      return 1;
+      return GRO_MERGED;
     }
   }
   int i = new_item(t, pkt, len, kind, l4, l4len, flags);
@@ -169,7 +180,7 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len) {
     t->slot_gen[s] = t->gen;
     t->slot[s] = (uint16_t)i;
   }
-  return 0;
+  return GRO_HELD;
 }
 
 static void put16(uint8_t *p, uint32_t v) {
@@ -177,10 +188,11 @@ static void put16(uint8_t *p, uint32_t v) {
   p[1] = (uint8_t)v;
 }
 
-int gro_output(struct gro_table *t, int i, uint8_t *vnet, struct iovec *iov, int *segs) {
+int gro_output(struct gro_table *t, int i, uint8_t *vnet, struct iovec *iov, int iov_cap, int *segs) {
   struct gro_item *it = &t->items[i];
   struct vnet_hdr h = {0};
   *segs = it->nseg;
+  if (iov_cap < it->nseg) return -1; /* one iovec per segment: head + one per link */
   if (it->nseg == 1) {
     h.flags = (it->flags & F_VERIFIED) ? VNET_F_DATA_VALID : 0;
     vnet_encode(vnet, &h);

@@ -11,7 +11,7 @@
  * ports; IPv4 without options or fragmentation, same TOS, TTL and DF; IPv6 without extension
  * headers, same first word and hop limit; TCP flags ACK or ACK|PSH only, same ACK, window and
  * options, contiguous sequence numbers, nothing after a PSH; all segments of gso_size payload
- * but the last, which may be shorter; at most 64 segments and 65535 bytes. Every candidate's
+ * but the last, which may be shorter; at most GRO_MAX_SEGS segments and 65535 bytes. Every candidate's
  * checksum is verified first: the kernel recomputes a coalesced packet's checksum, so a corrupt
  * segment must never be merged; it is written on its own, untouched, for the kernel to reject.
  */
@@ -22,9 +22,13 @@
 #include <sys/uio.h>
 #include "vnet.h"
 
-#define GRO_MAX_PACKETS 4096 /* per batch: 64 datagrams x 64 UDP-GRO segments */
+/* Capacities of one table. Nothing assumes how many packets a batch brings (a UDP_GRO train may
+ * hold 128 segments, a batch 64 trains): gro_add refuses with GRO_FULL when either array is full,
+ * and the caller writes out what the table holds and adds again. */
+#define GRO_MAX_PACKETS 4096 /* output packets (items) held at once */
+#define GRO_MAX_LINKS 4096   /* merged segments (links) held at once */
 #define GRO_MAX_SEGS 64      /* per output packet */
-#define GRO_HASH_SLOTS 8192 /* open addressing, > 2 x GRO_MAX_PACKETS */
+#define GRO_HASH_SLOTS 8192 /* open addressing, >= 2 x GRO_MAX_PACKETS */
 
 struct gro_item {
   uint8_t *pkt;        /* head packet (borrowed) */
@@ -57,17 +61,25 @@ struct gro_table {
   uint16_t slot_gen[GRO_HASH_SLOTS];
   uint16_t slot[GRO_HASH_SLOTS]; /* flow -> index of the flow's latest item */
   struct gro_item items[GRO_MAX_PACKETS];
-  struct gro_link links[GRO_MAX_PACKETS];
+  struct gro_link links[GRO_MAX_LINKS];
+};
+
+enum gro_add_result {
+  GRO_FULL = -1,  /* refused, nothing changed: write out the table (gro_output, gro_reset), add again */
+  GRO_HELD = 0,   /* a new output packet */
+  GRO_MERGED = 1, /* appended to an earlier packet of its flow */
 };
 
 void gro_init(struct gro_table *t, int tcp, int udp);
 /* Forgets the batch (call after the writes). */
 void gro_reset(struct gro_table *t);
-/* Adds one well-formed IP packet (len bytes, checked by ip_parse). Returns 1 if merged. */
+/* Adds one IP packet (len bytes, checked by ip_parse; anything shorter than its headers is held
+ * as it is, never merged). Returns an enum gro_add_result; on GRO_FULL the table is unchanged. */
 int gro_add(struct gro_table *t, uint8_t *pkt, size_t len);
 /* Output packet i: patches the head's headers, fills vnet (VNET_HDR_LEN bytes) and iov
- * (room for GRO_MAX_SEGS + 1 entries; vnet not included: the caller puts it first when the TUN
- * has IFF_VNET_HDR). Returns the number of iovecs; *segs = inner packets it carries. */
-int gro_output(struct gro_table *t, int i, uint8_t *vnet, struct iovec *iov, int *segs);
+ * (iov_cap entries; GRO_MAX_SEGS always suffice; vnet not included: the caller puts it first
+ * when the TUN has IFF_VNET_HDR). Returns the number of iovecs, or -1 when iov_cap is too small
+ * (nothing patched); *segs = inner packets it carries. */
+int gro_output(struct gro_table *t, int i, uint8_t *vnet, struct iovec *iov, int iov_cap, int *segs);
 
 #endif

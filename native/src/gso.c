@@ -24,13 +24,21 @@ static void put16(uint8_t *p, uint32_t v) {
 
 int gso_split(const uint8_t *pkt, size_t len, const struct vnet_hdr *h, uint8_t *hdrs, size_t hdr_stride,
               struct gso_seg *segs, int max_segs) {
+  int total, n = gso_split_from(pkt, len, h, 0, hdrs, hdr_stride, segs, max_segs, &total);
+  return n < 0 ? n : n < total ? GSO_E_ROOM : n;
+}
+
+int gso_split_from(const uint8_t *pkt, size_t len, const struct vnet_hdr *h, int first, uint8_t *hdrs, size_t hdr_stride,
+                   struct gso_seg *segs, int max_segs, int *total) {
   int type = h->gso_type & ~VNET_GSO_ECN;
   int tcp = type == VNET_GSO_TCPV4 || type == VNET_GSO_TCPV6;
   if (!tcp && type != VNET_GSO_UDP_L4) return GSO_E_HEADER;
-  if (len < 1) return GSO_E_HEADER;
+  if (len < 1 || max_segs < 1 || first < 0) return GSO_E_HEADER;
   int family = pkt[0] >> 4;
   if ((type == VNET_GSO_TCPV4 && family != 4) || (type == VNET_GSO_TCPV6 && family != 6)) return GSO_E_HEADER;
   if (family != 4 && family != 6) return GSO_E_HEADER;
+  /* every segment's IP length field must hold its length: the whole packet bounds them all */
+  if (family == 4 ? len > 65535 : len > 65535 + 40) return GSO_E_HEADER;
   size_t l4 = h->csum_start; /* transport header offset: do not trust hdr_len */
   if (family == 4 && (l4 < 20 || len < 20 || l4 != (size_t)(pkt[0] & 0x0f) * 4)) return GSO_E_HEADER;
   if (family == 6 && l4 < 40) return GSO_E_HEADER;
@@ -41,9 +49,14 @@ int gso_split(const uint8_t *pkt, size_t len, const struct vnet_hdr *h, uint8_t 
   size_t hlen = l4 + l4len;
   if (hlen > len || hlen > GSO_MAX_HDR || hlen > hdr_stride || h->gso_size == 0) return GSO_E_HEADER;
   if (family == 4 && ((pkt[6] & 0x3f) || pkt[7])) return GSO_E_HEADER; /* a fragment */
+  /* the protocol the header names (IPv6 with extension headers: not readable here, the offsets
+   * above still bound every access) */
+  if (family == 4 ? pkt[9] != (tcp ? 6 : 17) : l4 == 40 && pkt[6] != (tcp ? 6 : 17)) return GSO_E_HEADER;
   size_t payload = len - hlen;
-  int n = payload == 0 ? 1 : (int)((payload + h->gso_size - 1) / h->gso_size);
-  if (n > max_segs) return GSO_E_ROOM;
+  int all = payload == 0 ? 1 : (int)((payload + h->gso_size - 1) / h->gso_size);
+  *total = all;
+  if (first >= all) return GSO_E_HEADER;
+  int n = all - first < max_segs ? all - first : max_segs;
 
   const uint8_t *src = pkt + (family == 4 ? 12 : 8), *dst = pkt + (family == 4 ? 16 : 24);
   uint8_t proto = tcp ? 6 : 17;
@@ -51,25 +64,26 @@ int gso_split(const uint8_t *pkt, size_t len, const struct vnet_hdr *h, uint8_t 
   uint32_t seq0 = tcp ? (uint32_t)pkt[l4 + 4] << 24 | (uint32_t)pkt[l4 + 5] << 16 | (uint32_t)pkt[l4 + 6] << 8 | pkt[l4 + 7] : 0;
   /* pseudo-header addresses are the same for every segment */
   uint64_t addr_sum = csum_add(csum_add(0, src, family == 4 ? 4 : 16), dst, family == 4 ? 4 : 16);
-  size_t off = hlen;
-  for (int i = 0; i < n; i++) {
+  size_t off = hlen + (size_t)first * h->gso_size;
+  for (int j = 0; j < n; j++) {
+    int i = first + j; /* number of the segment in the whole split */
     size_t dlen = payload - (off - hlen) < h->gso_size ? payload - (off - hlen) : h->gso_size;
-    uint8_t *o = hdrs + (size_t)i * hdr_stride;
+    uint8_t *o = hdrs + (size_t)j * hdr_stride;
     memcpy(o, pkt, hlen);
-    size_t total = hlen + dlen;
+    size_t total_len = hlen + dlen;
     if (family == 4) {
-      put16(o + 2, (uint32_t)total);
+      put16(o + 2, (uint32_t)total_len);
       put16(o + 4, (uint16_t)(id0 + i));
       csum_ip4_header(o, l4);
     } else {
-      put16(o + 4, (uint32_t)(total - 40));
+      put16(o + 4, (uint32_t)(total_len - 40));
     }
     uint8_t *t = o + l4;
     if (tcp) {
       uint32_t seq = seq0 + (uint32_t)(off - hlen);
       t[4] = (uint8_t)(seq >> 24), t[5] = (uint8_t)(seq >> 16), t[6] = (uint8_t)(seq >> 8), t[7] = (uint8_t)seq;
       if (i > 0) t[13] &= (uint8_t)~TCP_CWR;
-      if (i < n - 1) t[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
+      if (i < all - 1) t[13] &= (uint8_t)~(TCP_FIN | TCP_PSH);
       t[16] = t[17] = 0;
     } else {
       put16(t + 4, (uint32_t)(8 + dlen));
@@ -81,10 +95,10 @@ int gso_split(const uint8_t *pkt, size_t len, const struct vnet_hdr *h, uint8_t 
     uint16_t c = (uint16_t)~csum_fold(sum);
     if (!tcp && c == 0) c = 0xffff;
     csum_store(t + (tcp ? 16 : 6), c);
-    segs[i].hdr = o;
-    segs[i].hdr_len = (uint16_t)hlen;
-    segs[i].data = pkt + off;
-    segs[i].data_len = (uint16_t)dlen;
+    segs[j].hdr = o;
+    segs[j].hdr_len = (uint16_t)hlen;
+    segs[j].data = pkt + off;
+    segs[j].data_len = (uint16_t)dlen;
     off += dlen;
   }
   return n;

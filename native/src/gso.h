@@ -39,4 +39,11 @@ int gso_complete_csum(uint8_t *pkt, size_t len, const struct vnet_hdr *h);
 int gso_split(const uint8_t *pkt, size_t len, const struct vnet_hdr *h, uint8_t *hdrs, size_t hdr_stride,
               struct gso_seg *segs, int max_segs);
 
+/* The same, in pieces: segments first .. first + max_segs - 1 (fewer at the end) of the split,
+ * numbered as in a whole split (IPv4 id, sequence numbers, flags). *total = segments of the whole
+ * super-packet. Returns how many were written (>= 1), or GSO_E_HEADER. However small gso_size
+ * is, a caller with room for any number of segments gets through the packet. */
+int gso_split_from(const uint8_t *pkt, size_t len, const struct vnet_hdr *h, int first, uint8_t *hdrs, size_t hdr_stride,
+                   struct gso_seg *segs, int max_segs, int *total);
+
 #endif

@@ -34,7 +34,7 @@ struct inbound {
     struct cmsghdr align;
   } cmsg[DP_BATCH];
   struct gro_table *gro;
-  struct iovec out[GRO_MAX_SEGS + 2];
+  struct iovec out[1 + GRO_MAX_SEGS]; /* [virtio-net header][one per segment], see write_out */
   uint8_t vnet[VNET_HDR_LEN];
   struct aead *aead;                   /* encrypted mode */
   uint64_t wg_counts[WG_IN_VERDICTS]; /* encrypted mode: verdicts of the current batch */
@@ -59,7 +59,11 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
   int vnet = dp->offload.vnet_len > 0;
   for (int i = 0; i < in->gro->n_items; i++) {
     int segs;
-    int n = gro_output(in->gro, i, in->vnet, in->out + 1, &segs);
+    int n = gro_output(in->gro, i, in->vnet, in->out + 1, GRO_MAX_SEGS, &segs);
+    if (n < 0) { /* cannot happen: gro_add closes an item at GRO_MAX_SEGS */
+      werr += (uint64_t)segs;
+      continue;
+    }
     in->out[0] = (struct iovec){in->vnet, VNET_HDR_LEN};
     size_t len = 0;
     for (int k = 1; k <= n; k++) len += in->out[k].iov_len;
@@ -84,6 +88,14 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
   gro_reset(in->gro);
 }
 
+/* Stage 3 for one survivor. The table says when it is full (it holds a bounded number of output
+ * packets and of merged segments, however many a batch brings): then it is written out first. */
+static void coalesce(struct dp_queue *q, struct inbound *in, uint8_t *pkt, size_t len) {
+  if (gro_add(in->gro, pkt, len) != GRO_FULL) return;
+  write_out(q, in);
+  gro_add(in->gro, pkt, len); /* an empty table takes any packet */
+}
+
 /* Encrypted mode's stage 2 for one datagram: each segment of a train is one WireGuard message,
  * opened in place (wg-data.c: index, decrypt, replay, cryptokey routing); the inner packets go to
  * the coalescing table. */
@@ -102,8 +114,7 @@ static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_
     enum wg_in_verdict v = truncated ? WG_IN_OVERSIZED : wg_open_datagram(dp, in->aead, &in->names[i], &p, &sl, now, q->counters);
     in->wg_counts[v]++;
     if (v != WG_IN_DELIVER) continue;
-    if (in->gro->n_items == GRO_MAX_PACKETS) write_out(q, in);
-    gro_add(in->gro, p, sl);
+    coalesce(q, in, p, sl);
   }
 }
 
@@ -127,8 +138,7 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
       v[verdict]++;
       continue;
     }
-    if (in->gro->n_items == GRO_MAX_PACKETS) write_out(q, in);
-    gro_add(in->gro, pkt, sl);
+    coalesce(q, in, pkt, sl);
   }
 }
 
@@ -137,8 +147,9 @@ void *inbound_offload_thread(void *arg) {
   struct dataplane *dp = q->dp;
   uint64_t *c = q->counters;
   struct inbound *in = calloc(1, sizeof(*in));
-  if (!in || !(in->slots = alloc_slots()) || !(in->gro = malloc(sizeof(*in->gro)))) goto out;
-  if (dp->wg && !(in->aead = aead_new())) goto out;
+  int ok = in && (in->slots = alloc_slots()) && (in->gro = malloc(sizeof(*in->gro))) && (!dp->wg || (in->aead = wg_aead_new(dp->wg)));
+  dp_thread_started(q, ok, "inbound");
+  if (!ok) goto out;
   gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp);
 
   while (wait_readable(dp, q->udp_fd)) {
@@ -177,6 +188,7 @@ void *inbound_offload_thread(void *arg) {
       cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
       cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
       cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
+      cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
       write_out(q, in); /* 4. */
       /* what the kernel answered to those packets is in the TUN already: forward it now */
       if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {
@@ -191,7 +203,7 @@ out:
   if (in) {
     free(in->slots);
     free(in->gro);
-    aead_free(in->aead);
+    if (dp->wg) wg_aead_free(dp->wg, in->aead);
   }
   free(in);
   return NULL;

@@ -52,8 +52,10 @@ void *inbound_thread(void *arg) {
   struct iovec *iov = calloc(DP_BATCH, sizeof(*iov));
   struct sockaddr_storage *names = calloc(DP_BATCH, sizeof(*names));
   uint8_t *verdict = calloc(DP_BATCH, 1);
-  struct aead *aead = dp->wg ? aead_new() : NULL;
-  if (!slots || !msgs || !iov || !names || !verdict || (dp->wg && !aead)) goto out;
+  struct aead *aead = dp->wg ? wg_aead_new(dp->wg) : NULL;
+  int ok = slots && msgs && iov && names && verdict && (!dp->wg || aead);
+  dp_thread_started(q, ok, "inbound");
+  if (!ok) goto out;
 
   while (wait_readable(dp, q->udp_fd)) {
     for (;;) {
@@ -91,6 +93,7 @@ void *inbound_thread(void *arg) {
       cadd(c, TC_IN_DROP_SPOOFED_SOURCE, counts[IN_SPOOFED]);
       cadd(c, TC_IN_DROP_MALFORMED, counts[IN_MALFORMED]);
       cadd(c, TC_IN_DROP_OVERSIZED, counts[IN_OVERSIZED]);
+      cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, counts[IN_BAD_IP_CSUM]);
 
       uint64_t delivered = 0, dbytes = 0, werr = 0;
       for (int i = 0; i < n; i++) {
@@ -109,7 +112,7 @@ void *inbound_thread(void *arg) {
     }
   }
 out:
-  aead_free(aead);
+  if (dp->wg) wg_aead_free(dp->wg, aead);
   free(slots);
   free(msgs);
   free(iov);

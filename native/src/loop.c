@@ -3,9 +3,19 @@
 #include <string.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 struct slot *alloc_slots(void) { return aligned_alloc(64, sizeof(struct slot) * DP_BATCH); }
+
+void dp_thread_started(struct dp_queue *q, int ok, const char *thread) {
+  struct dataplane *dp = q->dp;
+  pthread_mutex_lock(&dp->start_lock);
+  dp->threads_reported++;
+  if (!ok && !dp->threads_failed++) snprintf(dp->failed_thread, sizeof(dp->failed_thread), "%s%d", thread, q->index);
+  pthread_cond_broadcast(&dp->start_cond);
+  pthread_mutex_unlock(&dp->start_lock);
+}
 
 int wait_readable(struct dataplane *dp, int fd) {
   struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = dp->stop_fd, .events = POLLIN}};
@@ -29,6 +39,7 @@ enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t 
   if (truncated || (int)len > dp->opt.mtu) return IN_OVERSIZED;
   struct ip_view v;
   if (ip_parse(pkt, len, &v) != 0) return IN_MALFORMED;
+  if (!ip_header_checksum_ok(pkt, &v)) return IN_BAD_IP_CSUM;
   struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, v.family, v.src));
   if (!p || p->family != o.family || memcmp(p->addr, o.addr, o.family == 4 ? 4 : 16) != 0) return IN_SPOOFED;
   return IN_DELIVER;

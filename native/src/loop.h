@@ -14,6 +14,10 @@ static inline void cadd(uint64_t *c, int idx, uint64_t n) {
   if (n) __atomic_store_n(&c[idx], c[idx] + n, __ATOMIC_RELAXED);
 }
 
+/* A packet thread reports, once, after allocating its buffers: ok = it has them. A thread that
+ * reports !ok returns at once; dp_start then fails with an error naming it. */
+void dp_thread_started(struct dp_queue *q, int ok, const char *thread);
+
 /* Waits until fd is readable; returns 0 when the data plane is stopping. */
 int wait_readable(struct dataplane *dp, int fd);
 
@@ -24,7 +28,7 @@ static inline struct dp_peer *peer_get(struct dataplane *dp, uint32_t id) {
 
 /* ---- inbound checks (plain mode), shared by inbound.c and inbound-offload.c ---- */
 
-enum in_verdict { IN_DELIVER, IN_UNKNOWN_PEER, IN_SPOOFED, IN_MALFORMED, IN_OVERSIZED, IN_VERDICTS };
+enum in_verdict { IN_DELIVER, IN_UNKNOWN_PEER, IN_SPOOFED, IN_MALFORMED, IN_OVERSIZED, IN_BAD_IP_CSUM, IN_VERDICTS };
 
 /* The outer (underlay) source of a datagram; v4-mapped IPv6 counts as IPv4. */
 struct outer {
@@ -38,7 +42,7 @@ static inline int outer_known(struct dataplane *dp, struct outer o) {
   return rt_lookup(&dp->peer_addrs, o.family, o.addr) != RT_NONE;
 }
 
-/* Checks one inner packet from a known peer address: size, parse, and that its inner source lies
+/* Checks one inner packet from a known peer address: size, parse, IPv4 header checksum, and that its inner source lies
  * in a subnet routed to that very peer. (Caller holds the table's read lock.) */
 enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated);
 

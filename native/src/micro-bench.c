@@ -80,7 +80,7 @@ double micro_bench(const char *name, long iterations, double *per_unit, const ch
       memcpy(segbuf[0], keep[0], 128); /* the head's headers are patched by gro_output */
       for (int i = 0; i < n; i++) gro_add(t, segbuf[i], sl[i]);
       int segsn;
-      for (int i = 0; i < t->n_items; i++) sink += (uint64_t)gro_output(t, i, vnet, iov, &segsn);
+      for (int i = 0; i < t->n_items; i++) sink += (uint64_t)gro_output(t, i, vnet, iov, GRO_MAX_SEGS + 1, &segsn);
       gro_reset(t);
     }
     t1 = now_ns();

@@ -27,11 +27,15 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
-#define SEG_CAP 1024                        /* segments per flush */
+#define SEG_CAP 1024                        /* segments per flush (a super-packet may need more: process) */
 #define HDR_STRIDE (DP_HEADROOM + GSO_MAX_HDR) /* header area slot: room + headers */
 #define TRAIN_MAX_SEGS 64                   /* UDP_MAX_SEGMENTS of older kernels */
 #define TRAIN_MAX_BYTES (65535 - 8 - 40)    /* UDP payload limit, IPv6 underlay worst case */
 #define ICMP_PER_SECOND 200
+
+/* sendmmsg takes at most UIO_MAXIOV messages, and each train's iovecs (up to 3 per segment) must
+ * fit one msghdr */
+_Static_assert(SEG_CAP <= 1024 && TRAIN_MAX_SEGS * 3 <= 1024, "UIO_MAXIOV");
 
 struct train {
   uint32_t peer, flow;
@@ -59,6 +63,7 @@ struct outbound {
   struct train trains[SEG_CAP];
   int ntrain, niov;
   int gso; /* UDP_SEGMENT usable: cleared for good when the kernel refuses a train */
+  struct wg_state *wg; /* encrypted mode, else NULL */
   struct aead *aead; /* encrypted mode: this queue's cipher context (used under out_lock) */
   uint8_t *tails;    /* encrypted mode: SEG_CAP × WG_TAIL_BYTES, each segment's padding + tag */
   uint8_t icmp[1500];
@@ -217,8 +222,42 @@ static void flush_mid_batch(struct dp_queue *q, struct outbound *o) {
   pthread_rwlock_rdlock(&q->dp->lock);
 }
 
+/* Stages 3-4 for segs[0..n) of one read, already split into o->segs at o->nseg: route (again
+ * after every flush: the read lock was let go), then seal or queue them on trains. Returns 0
+ * when there is no route (the segments are counted as dropped, an ICMP error goes back once). */
+static int route_segments(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t len, const struct ip_view *v,
+                          struct gso_seg *segs, int n, int icmp) {
+  struct dataplane *dp = q->dp;
+  uint32_t peer_id = rt_lookup(&dp->routes, v->family, v->dst);
+  struct dp_peer *p = peer_get(dp, peer_id);
+  if (!p) {
+    cadd(q->counters, TC_OUT_DROP_NO_ROUTE, (uint64_t)n);
+    if (icmp) no_route(q, o, pkt, len, v);
+    return 0;
+  }
+  uint32_t flow = flow_hash(pkt, len);
+  o->nseg += n;
+  if (dp->wg) {
+    seal_segments(q, o, segs, n, peer_id, flow);
+    return 1;
+  }
+  for (int i = 0; i < n; i++) {
+    struct iovec parts[2] = {{segs[i].hdr, segs[i].hdr_len}, {(void *)segs[i].data, segs[i].data_len}};
+    add_segment(o, parts, segs[i].data_len ? 2 : 1, peer_id, &p->ep, p->ep_len, flow);
+  }
+  return 1;
+}
+
+static void count_read(uint64_t *c, const struct gso_seg *segs, int n) {
+  uint64_t bytes = 0;
+  for (int i = 0; i < n; i++) bytes += (uint64_t)segs[i].hdr_len + segs[i].data_len;
+  cadd(c, TC_OUT_PACKETS, (uint64_t)n);
+  cadd(c, TC_OUT_BYTES, bytes);
+}
+
 /* Stages 2-4 for one read: pkt (len bytes) preceded by its virtio-net header when vnet.
- * Called under the table's read lock. */
+ * Called under the table's read lock. The segment area holds SEG_CAP segments: a super-packet
+ * that needs more (a small gso_size) is split piece by piece, the area flushed in between. */
 static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t len) {
   struct dataplane *dp = q->dp;
   uint64_t *c = q->counters;
@@ -233,53 +272,37 @@ static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t
     cadd(c, TC_OUT_CSUM_COMPLETED, 1);
   }
   struct ip_view v;
-  if (ip_parse(pkt, len, &v) != 0) {
+  /* a segment's length is 16 bits (struct gso_seg, train sizes): a longer read is no IP packet */
+  if (len > UINT16_MAX || ip_parse(pkt, len, &v) != 0) {
     cadd(c, TC_OUT_PACKETS, 1);
     cadd(c, TC_OUT_BYTES, len);
     cadd(c, TC_OUT_DROP_MALFORMED, 1);
     return;
   }
-  int n = 1;
-  struct gso_seg *segs = &o->segs[o->nseg];
-  if (type != VNET_GSO_NONE) {
-    n = gso_split(pkt, len, &h, o->hdrs + (size_t)o->nseg * HDR_STRIDE + DP_HEADROOM, HDR_STRIDE, segs, SEG_CAP - o->nseg);
-    if (n == GSO_E_ROOM && o->nseg > 0) {
-      flush_mid_batch(q, o);
-      segs = o->segs;
-      n = gso_split(pkt, len, &h, o->hdrs + DP_HEADROOM, HDR_STRIDE, segs, SEG_CAP);
-    }
-    if (n < 0) {
+  if (type == VNET_GSO_NONE) {
+    if (o->nseg == SEG_CAP) flush_mid_batch(q, o);
+    struct gso_seg *seg = &o->segs[o->nseg];
+    *seg = (struct gso_seg){.hdr = pkt, .hdr_len = (uint16_t)len, .data = NULL, .data_len = 0};
+    count_read(c, seg, 1);
+    route_segments(q, o, pkt, len, &v, seg, 1, 1);
+    return;
+  }
+  for (int first = 0, total = 1; first < total;) {
+    if (o->nseg == SEG_CAP) flush_mid_batch(q, o);
+    struct gso_seg *segs = &o->segs[o->nseg];
+    int n = gso_split_from(pkt, len, &h, first, o->hdrs + (size_t)o->nseg * HDR_STRIDE + DP_HEADROOM, HDR_STRIDE, segs,
+                           SEG_CAP - o->nseg, &total);
+    if (n < 0) { /* only the first piece can fail: the header is checked before anything is written */
       cadd(c, TC_OUT_DROP_BAD_VNET, 1);
       return;
     }
-    cadd(c, TC_OUT_GSO_SPLITS, 1);
-  } else {
-    if (o->nseg == SEG_CAP) {
-      flush_mid_batch(q, o);
-      segs = o->segs;
+    if (first == 0) cadd(c, TC_OUT_GSO_SPLITS, 1);
+    count_read(c, segs, n);
+    if (!route_segments(q, o, pkt, len, &v, segs, n, first == 0)) {
+      if (first + n < total) cadd(c, TC_OUT_PACKETS, (uint64_t)(total - first - n)), cadd(c, TC_OUT_DROP_NO_ROUTE, (uint64_t)(total - first - n));
+      return;
     }
-    segs[0] = (struct gso_seg){.hdr = pkt, .hdr_len = (uint16_t)len, .data = NULL, .data_len = 0};
-  }
-  uint64_t bytes = 0;
-  for (int i = 0; i < n; i++) bytes += (uint64_t)segs[i].hdr_len + segs[i].data_len;
-  cadd(c, TC_OUT_PACKETS, (uint64_t)n);
-  cadd(c, TC_OUT_BYTES, bytes);
-  uint32_t peer_id = rt_lookup(&dp->routes, v.family, v.dst);
-  struct dp_peer *p = peer_get(dp, peer_id);
-  if (!p) {
-    cadd(c, TC_OUT_DROP_NO_ROUTE, (uint64_t)n);
-    no_route(q, o, pkt, len, &v);
-    return;
-  }
-  uint32_t flow = flow_hash(pkt, len);
-  o->nseg += n;
-  if (dp->wg) {
-    seal_segments(q, o, segs, n, peer_id, flow);
-    return;
-  }
-  for (int i = 0; i < n; i++) {
-    struct iovec parts[2] = {{segs[i].hdr, segs[i].hdr_len}, {(void *)segs[i].data, segs[i].data_len}};
-    add_segment(o, parts, segs[i].data_len ? 2 : 1, peer_id, &p->ep, p->ep_len, flow);
+    first += n;
   }
 }
 
@@ -290,7 +313,8 @@ struct outbound *outbound_new(const struct dataplane *dp) {
     return NULL;
   }
   o->gso = dp->offload.gso;
-  if (dp->wg && (!(o->aead = aead_new()) || !(o->tails = malloc((size_t)SEG_CAP * WG_TAIL_BYTES)))) {
+  o->wg = dp->wg;
+  if (dp->wg && (!(o->aead = wg_aead_new(dp->wg)) || !(o->tails = malloc((size_t)SEG_CAP * WG_TAIL_BYTES)))) {
     outbound_free(o);
     return NULL;
   }
@@ -301,7 +325,7 @@ void outbound_free(struct outbound *o) {
   if (!o) return;
   free(o->slots);
   free(o->hdrs);
-  aead_free(o->aead);
+  if (o->wg) wg_aead_free(o->wg, o->aead);
   free(o->tails);
   free(o);
 }
@@ -341,6 +365,7 @@ long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches) {
 void *outbound_offload_thread(void *arg) {
   struct dp_queue *q = arg;
   struct offload_queue *oq = q->oq;
+  dp_thread_started(q, oq && oq->out, "outbound"); /* its buffers: offload_setup_queue */
   if (!oq || !oq->out) return NULL;
   while (wait_readable(q->dp, q->tun_fd)) {
     pthread_mutex_lock(&oq->out_lock);

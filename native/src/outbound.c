@@ -54,8 +54,10 @@ void *outbound_thread(void *arg) {
   size_t *lens = calloc(DP_BATCH, sizeof(*lens));
   uint8_t *icmp = malloc(1500);
   uint64_t icmp_window = 0, icmp_sent_in_window = 0;
-  struct aead *aead = dp->wg ? aead_new() : NULL;
-  if (!slots || !msgs || !iov || !names || !lens || !icmp || (dp->wg && !aead)) goto out;
+  struct aead *aead = dp->wg ? wg_aead_new(dp->wg) : NULL;
+  int ok = slots && msgs && iov && names && lens && icmp && (!dp->wg || aead);
+  dp_thread_started(q, ok, "outbound");
+  if (!ok) goto out;
 
   while (wait_readable(dp, q->tun_fd)) {
     for (;;) { /* drain the TUN, a batch at a time */
@@ -79,8 +81,9 @@ void *outbound_thread(void *arg) {
 
       int k = 0;
       uint64_t no_route = 0, malformed = 0, icmp_n = 0;
-      uint64_t now_ms = dp->wg ? wg_now_ms() : 0;
       pthread_rwlock_rdlock(&dp->lock);
+      /* after the lock: a session installed while we waited for it must not look older than now */
+      uint64_t now_ms = dp->wg ? wg_now_ms() : 0;
       for (int i = 0; i < n; i++) {
         uint8_t *pkt = slots[i].buf + DP_HEADROOM;
         struct ip_view v;
@@ -137,7 +140,7 @@ void *outbound_thread(void *arg) {
     }
   }
 out:
-  aead_free(aead);
+  if (dp->wg) wg_aead_free(dp->wg, aead);
   free(slots);
   free(msgs);
   free(iov);

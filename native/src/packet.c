@@ -29,6 +29,10 @@ int ip_parse(const uint8_t *b, size_t len, struct ip_view *v) {
   }
 }
 
+int ip_header_checksum_ok(const uint8_t *b, const struct ip_view *v) {
+  return v->family != 4 || inet_checksum(b, (size_t)(b[0] & 0x0f) * 4, 0) == 0;
+}
+
 uint16_t inet_checksum(const void *data, size_t len, uint32_t seed) {
   const uint8_t *p = data;
   uint64_t sum = seed;

@@ -35,4 +35,11 @@ size_t icmp_net_unreachable(const uint8_t *orig, size_t len, const struct ip_vie
 
 uint16_t inet_checksum(const void *data, size_t len, uint32_t seed);
 
+/* Inbound: 1 when an IPv4 header's checksum verifies (always 1 for IPv6, which has none). v from
+ * ip_parse. Verified for every inner packet from the network: the UDP checksum (plain mode) is
+ * optional on the underlay and the AEAD (encrypted mode) only vouches for the sender, not for
+ * what it built, while the coalescer rewrites the header checksum of every packet it merges, so
+ * a damaged header would otherwise leave here looking valid. */
+int ip_header_checksum_ok(const uint8_t *buf, const struct ip_view *v);
+
 #endif

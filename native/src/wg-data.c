@@ -14,6 +14,7 @@
 #include "dataplane.h"
 #include "loop.h"
 #include "packet.h"
+#include "blake2s.h"
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -69,7 +70,7 @@ static void roam(struct dataplane *dp, uint32_t id, const struct sockaddr_storag
 }
 
 static int session_usable(struct wg_state *w, struct wg_session *s, uint64_t now) {
-  return s->live && now - s->created_ms < w->reject_after_ms &&
+  return s->live && wg_age_ms(now, s->created_ms) < w->reject_after_ms &&
          atomic_load_explicit(&s->send_counter, memory_order_relaxed) < WG_REJECT_AFTER_MESSAGES;
 }
 
@@ -94,10 +95,20 @@ static uint64_t seal_with(struct wg_session *s, struct aead *a, uint8_t *p1, siz
   return ctr;
 }
 
-static enum wg_out_verdict stage(struct wg_peer *wp, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
-  enum wg_out_verdict v = WG_OUT_STAGE_FULL;
+#define STAGE_RETRY (-1) /* the current session changed meanwhile: try to seal again */
+
+/* Stages a packet for a peer whose current session (slot + 1 = cur_seen) is unusable. Under the
+ * stage lock, cur is read again: an inbound thread that confirms a responder's session publishes
+ * cur first and then flushes the stage under this lock, so a packet either is staged before that
+ * flush (and goes out with it) or sees the new session here and is sealed with it. */
+static int stage(struct wg_peer *wp, uint32_t cur_seen, const uint8_t *p1, size_t l1, const uint8_t *p2, size_t l2) {
+  int v = WG_OUT_STAGE_FULL;
   if (l1 + l2 == 0 || l1 + l2 > WG_STAGE_BYTES) return v;
   pthread_mutex_lock(&wp->stage_lock);
+  if (atomic_load_explicit(&wp->cur, memory_order_acquire) != cur_seen) {
+    pthread_mutex_unlock(&wp->stage_lock);
+    return STAGE_RETRY;
+  }
   if (!wp->stage) wp->stage = malloc((size_t)WG_STAGE_PER_PEER * WG_STAGE_BYTES); /* once per peer */
   if (wp->stage && wp->stage_n < WG_STAGE_PER_PEER) {
     uint8_t *to = wp->stage + (size_t)wp->stage_n * WG_STAGE_BYTES;
@@ -116,21 +127,25 @@ enum wg_out_verdict wg_seal_parts(struct dataplane *dp, struct aead *a, uint32_t
   struct wg_peer *wp = wg_peer_get(w, peer);
   uint64_t *req = c ? &c[TC_OUT_WG_HANDSHAKE_REQUESTS] : NULL, *full = c ? &c[TC_OUT_DROP_EVENT_QUEUE_FULL] : NULL;
   if (!wp) return WG_OUT_STAGE_FULL;
-  uint32_t cur = atomic_load_explicit(&wp->cur, memory_order_acquire);
-  struct wg_session *s = cur ? &w->sessions[cur - 1] : NULL;
-  if (s && session_usable(w, s, now)) {
-    uint64_t ctr = seal_with(s, a, p1, l1, p2, l2, tail, (size_t)dp->opt.mtu, tail_len);
-    if (ctr != UINT64_MAX) {
-      if (s->initiator && (now - s->created_ms >= w->rekey_after_ms || ctr >= WG_REKEY_AFTER_MESSAGES))
-        wg_request_handshake(w, peer, WG_NEED_REKEY, now, req, full);
-      atomic_store_explicit(&wp->last_tx_any_ms, now, memory_order_relaxed);
-      if (l1 + l2) atomic_store_explicit(&wp->last_tx_data_ms, now, memory_order_relaxed);
-      return WG_OUT_SEND;
+  for (int attempt = 0;; attempt++) {
+    uint32_t cur = atomic_load_explicit(&wp->cur, memory_order_acquire);
+    struct wg_session *s = cur ? &w->sessions[cur - 1] : NULL;
+    if (s && session_usable(w, s, now)) {
+      uint64_t ctr = seal_with(s, a, p1, l1, p2, l2, tail, (size_t)dp->opt.mtu, tail_len);
+      if (ctr != UINT64_MAX) {
+        if (s->initiator && (wg_age_ms(now, s->created_ms) >= w->rekey_after_ms || ctr >= WG_REKEY_AFTER_MESSAGES))
+          wg_request_handshake(w, peer, WG_NEED_REKEY, now, req, full);
+        atomic_store_explicit(&wp->last_tx_any_ms, now, memory_order_relaxed);
+        if (l1 + l2) atomic_store_explicit(&wp->last_tx_data_ms, now, memory_order_relaxed);
+        return WG_OUT_SEND;
+      }
     }
+    int v = stage(wp, cur, p1, l1, p2, l2);
+    if (v == STAGE_RETRY && attempt < 2) continue; /* cur changes once per confirmation: a bound, not a spin */
+    if (v == STAGE_RETRY) v = WG_OUT_STAGE_FULL;
+    wg_request_handshake(w, peer, WG_NEED_NO_SESSION, now, req, full);
+    return (enum wg_out_verdict)v;
   }
-  enum wg_out_verdict v = stage(wp, p1, l1, p2, l2);
-  wg_request_handshake(w, peer, WG_NEED_NO_SESSION, now, req, full);
-  return v;
 }
 
 enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_t peer, uint8_t *pkt, size_t len,
@@ -143,10 +158,10 @@ enum wg_out_verdict wg_seal_packet(struct dataplane *dp, struct aead *a, uint32_
 }
 
 /* Used by wg.c to send from the control thread with a known-good session. */
-int wg_seal_for_control(struct dataplane *dp, struct wg_session *s, uint8_t *pkt, size_t len, uint8_t **out,
-                        size_t *out_len) {
+int wg_seal_for_control(struct dataplane *dp, struct aead *a, struct wg_session *s, uint8_t *pkt, size_t len,
+                        uint8_t **out, size_t *out_len) {
   size_t tail_len;
-  if (seal_with(s, dp->wg->apply_aead, pkt, len, NULL, 0, pkt + len, (size_t)dp->opt.mtu, &tail_len) == UINT64_MAX) return -1;
+  if (seal_with(s, a, pkt, len, NULL, 0, pkt + len, (size_t)dp->opt.mtu, &tail_len) == UINT64_MAX) return -1;
   *out = pkt - WG_HEADER;
   *out_len = WG_HEADER + len + tail_len;
   return 0;
@@ -157,6 +172,8 @@ void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]) {
       [WG_IN_DELIVER] = -1, /* counted when written to the TUN */
       [WG_IN_HANDSHAKE] = TC_IN_WG_HANDSHAKE_MESSAGES,
       [WG_IN_HANDSHAKE_DROPPED] = -1, /* counted where the ring refused it */
+      [WG_IN_BAD_MAC1] = TC_IN_DROP_HANDSHAKE_MAC1,
+      [WG_IN_COOKIE_STRANGER] = TC_IN_DROP_COOKIE_REPLY_STRANGER,
       [WG_IN_KEEPALIVE] = TC_IN_WG_KEEPALIVES,
       [WG_IN_NOT_WIREGUARD] = TC_IN_DROP_PLAINTEXT,
       [WG_IN_UNKNOWN_INDEX] = TC_IN_DROP_UNKNOWN_INDEX,
@@ -166,6 +183,7 @@ void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]) {
       [WG_IN_MALFORMED] = TC_IN_DROP_MALFORMED,
       [WG_IN_OVERSIZED] = TC_IN_DROP_OVERSIZED,
       [WG_IN_CRYPTOKEY] = TC_IN_DROP_CRYPTOKEY_ROUTING,
+      [WG_IN_BAD_IP_CSUM] = TC_IN_DROP_IP_HEADER_CHECKSUM,
   };
   for (int v = 0; v < WG_IN_VERDICTS; v++)
     if (counter_of[v] >= 0) cadd(c, counter_of[v], counts[v]);
@@ -177,8 +195,24 @@ static size_t inner_length(const uint8_t *b, size_t n) {
   return 0;
 }
 
+/* Is mac1 of a handshake message to us (initiation or response: mac1 then mac2 end it) ours?
+ * Anyone can send one with a valid mac1 (our public key is public), but not without knowing
+ * it: the ring to TypeScript is not filled by random bytes or by someone scanning for ports. */
+static int mac1_ok(const struct wg_state *w, const uint8_t *b, size_t n) {
+  uint8_t m[16];
+  if (!w->mac1_ready || n < 32) return 0;
+  blake2s(m, sizeof(m), w->mac1_key, sizeof(w->mac1_key), b, n - 32);
+  uint8_t diff = 0;
+  for (int i = 0; i < 16; i++) diff |= (uint8_t)(m[i] ^ b[n - 32 + i]);
+  return diff == 0;
+}
+
 static enum wg_in_verdict handshake_message(struct dataplane *dp, const struct sockaddr_storage *from,
                                             const uint8_t *b, size_t n, uint64_t *c) {
+  /* a cookie reply carries no mac1 (it is sealed to our last mac1, which TypeScript holds): it
+   * is queued only from a peer's address, where our initiations go */
+  if (b[0] == 3 ? !outer_known(dp, outer_source(from)) : !mac1_ok(dp->wg, b, n))
+    return b[0] == 3 ? WG_IN_COOKIE_STRANGER : WG_IN_BAD_MAC1;
   struct wg_event e = {.kind = WG_EV_HANDSHAKE, .peer = UINT32_MAX, .len = (uint16_t)n};
   if (from->ss_family == AF_INET) {
     const struct sockaddr_in *s = (const void *)from;
@@ -213,7 +247,7 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   uint32_t idx = rd32(b + 4);
   struct wg_session *s = wg_session_get(w, idx);
   if (!s || !peer_get(dp, s->peer)) return WG_IN_UNKNOWN_INDEX;
-  if (now - s->created_ms >= w->reject_after_ms) return WG_IN_EXPIRED;
+  if (wg_age_ms(now, s->created_ms) >= w->reject_after_ms) return WG_IN_EXPIRED;
   uint64_t ctr = rd64(b + 8);
   if (ctr >= WG_REJECT_AFTER_MESSAGES) return WG_IN_REPLAY;
   size_t clen = n - WG_HEADER - AEAD_TAG_BYTES;
@@ -229,14 +263,18 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   struct wg_peer *wp = wg_peer_get(w, peer);
   uint32_t expect = slot + 1;
   if (atomic_load_explicit(&wp->next, memory_order_relaxed) == expect &&
-      atomic_compare_exchange_strong(&wp->next, &expect, 0))
-    atomic_store_explicit(&wp->cur, slot + 1, memory_order_release); /* the responder's session is confirmed */
+      atomic_compare_exchange_strong(&wp->next, &expect, 0)) {
+    /* the responder's session is confirmed: publish it, then send what waited for it (stage()
+     * reads cur again under the stage lock, so nothing staged meanwhile is left behind) */
+    atomic_store_explicit(&wp->cur, slot + 1, memory_order_release);
+    wg_flush_staged(dp, a, peer, s, 0, c, TC_IN_WG_STAGED_SENT, TC_IN_WG_STAGED_SEND_ERRORS);
+  }
   atomic_store_explicit(&wp->last_rx_any_ms, now, memory_order_relaxed);
   roam(dp, peer, from, c);
   uint64_t rekey_at = w->reject_after_ms > WG_KEEPALIVE_TIMEOUT_MS + WG_REKEY_TIMEOUT_MS
                           ? w->reject_after_ms - WG_KEEPALIVE_TIMEOUT_MS - WG_REKEY_TIMEOUT_MS
                           : w->rekey_after_ms;
-  if (s->initiator && now - s->created_ms >= rekey_at)
+  if (s->initiator && wg_age_ms(now, s->created_ms) >= rekey_at)
     wg_request_handshake(w, peer, WG_NEED_REKEY, now, &c[TC_IN_WG_HANDSHAKE_REQUESTS], &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]);
   if (clen == 0) return WG_IN_KEEPALIVE;
 
@@ -244,6 +282,7 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   struct ip_view v;
   if (!iplen || iplen > clen || ip_parse(p, iplen, &v) != 0) return WG_IN_MALFORMED;
   if ((int)iplen > dp->opt.mtu) return WG_IN_OVERSIZED;
+  if (!ip_header_checksum_ok(p, &v)) return WG_IN_BAD_IP_CSUM;
   if (rt_lookup(&dp->routes, v.family, v.src) != peer) return WG_IN_CRYPTOKEY;
   atomic_store_explicit(&wp->last_rx_data_ms, now, memory_order_relaxed);
   *pkt = p;

@@ -6,6 +6,7 @@
 #include "wg.h"
 #include "dataplane.h"
 #include "loop.h"
+#include "blake2s.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,20 @@ uint64_t wg_now_ms(void) {
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
-struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms) {
+struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms, const uint8_t *public_key) {
   struct wg_state *w = calloc(1, sizeof(*w));
   if (!w) return NULL;
+  if (public_key) { /* mac1 key = HASH(LABEL_MAC1 || static public key), whitepaper 5.4.4 */
+    uint8_t in[8 + 32];
+    memcpy(in, "mac1----", 8);
+    memcpy(in + 8, public_key, 32);
+    blake2s(w->mac1_key, 32, NULL, 0, in, sizeof(in));
+    w->mac1_ready = 1;
+  }
   w->sessions = calloc(WG_SESSIONS, sizeof(*w->sessions)); /* untouched pages cost nothing */
   w->ring = calloc(WG_EVENT_RING, sizeof(*w->ring));
-  w->apply_aead = aead_new();
+  pthread_mutex_init(&w->aead_lock, NULL);
+  w->apply_aead = wg_aead_new(w);
   if (!w->sessions || !w->ring || !w->apply_aead) {
     wg_free(w);
     return NULL;
@@ -38,7 +47,32 @@ struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms) {
 
 static void wipe_session(struct wg_session *s);
 
-/* Retires a live session: its peer forgets it, its keys are wiped. */
+struct aead *wg_aead_new(struct wg_state *w) {
+  struct aead *a = aead_new();
+  if (!a) return NULL;
+  pthread_mutex_lock(&w->aead_lock);
+  int i = 0;
+  while (i < WG_MAX_AEADS && w->aeads[i]) i++;
+  if (i < WG_MAX_AEADS) w->aeads[i] = a;
+  pthread_mutex_unlock(&w->aead_lock);
+  if (i == WG_MAX_AEADS) {
+    aead_free(a);
+    return NULL;
+  }
+  return a;
+}
+
+void wg_aead_free(struct wg_state *w, struct aead *a) {
+  if (!a) return;
+  pthread_mutex_lock(&w->aead_lock);
+  for (int i = 0; i < WG_MAX_AEADS; i++)
+    if (w->aeads[i] == a) w->aeads[i] = NULL;
+  pthread_mutex_unlock(&w->aead_lock);
+  aead_free(a); /* EVP_CIPHER_CTX_free cleanses what it held */
+}
+
+/* Retires a live session: its peer forgets it, its keys are wiped, here and from every cipher
+ * context that loaded them (the caller holds the write lock: no thread is using one). */
 static void drop_session(struct wg_state *w, struct wg_session *s) {
   uint32_t slot = (uint32_t)(s - w->sessions);
   struct wg_peer *wp = wg_peer_get(w, s->peer);
@@ -47,6 +81,9 @@ static void drop_session(struct wg_state *w, struct wg_session *s) {
     if (atomic_load(&wp->next) == slot + 1) atomic_store(&wp->next, 0);
     if (wp->live_sessions) wp->live_sessions--;
   }
+  pthread_mutex_lock(&w->aead_lock);
+  for (int i = 0; i < WG_MAX_AEADS; i++) aead_forget(w->aeads[i], s->key_id);
+  pthread_mutex_unlock(&w->aead_lock);
   wipe_session(s);
 }
 
@@ -73,7 +110,8 @@ void wg_free(struct wg_state *w) {
   }
   free(w->peers);
   free(w->ring);
-  aead_free(w->apply_aead);
+  wg_aead_free(w, w->apply_aead);
+  pthread_mutex_destroy(&w->aead_lock);
   free(w);
 }
 
@@ -143,7 +181,7 @@ void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_
   struct wg_peer *wp = wg_peer_get(w, peer);
   if (!wp) return;
   uint64_t last = atomic_load_explicit(&wp->need_requested_ms, memory_order_relaxed);
-  if (last && now - last < WG_HANDSHAKE_REQUEST_MS) return;
+  if (last && wg_age_ms(now, last) < WG_HANDSHAKE_REQUEST_MS) return;
   if (!atomic_compare_exchange_strong(&wp->need_requested_ms, &last, now)) return; /* another thread did */
   struct wg_event e = {.kind = WG_EV_NEED_HANDSHAKE, .peer = peer, .len = 0};
   e.port = (uint16_t)reason;
@@ -152,36 +190,40 @@ void wg_request_handshake(struct wg_state *w, uint32_t peer, int reason, uint64_
 
 /* ---- sending from the control thread (staged packets, keepalives) ------------------------- */
 
-static void send_sealed(struct dataplane *dp, uint32_t peer, struct wg_session *s, const uint8_t *pkt, size_t len) {
-  uint64_t *c = dp->q[0].counters;
-  uint8_t buf[WG_HEADER + WG_STAGE_BYTES + 32];
+static int send_sealed(struct dataplane *dp, struct aead *a, uint32_t peer, struct wg_session *s, const uint8_t *pkt,
+                       size_t len, uint64_t *c, int ok, int err) {
+  uint8_t buf[WG_HEADER + WG_STAGE_BYTES + WG_TAIL_BYTES];
   uint8_t *out;
   size_t out_len;
   struct sockaddr_storage ep;
-  if (len > WG_STAGE_BYTES || !s->live) return;
+  if (len > WG_STAGE_BYTES || !s->live) return 0;
   if (len) memcpy(buf + WG_HEADER, pkt, len);
   socklen_t el = wg_peer_endpoint(dp, peer, &ep);
-  if (!el || wg_seal_for_control(dp, s, buf + WG_HEADER, len, &out, &out_len) < 0) {
-    cadd(c, TC_CTL_WG_SEND_ERRORS, 1);
-    return;
+  if (!el || wg_seal_for_control(dp, a, s, buf + WG_HEADER, len, &out, &out_len) < 0) {
+    cadd(c, err, 1);
+    return 0;
   }
   ssize_t r = sendto(dp->q[0].udp_fd, out, out_len, MSG_DONTWAIT, (struct sockaddr *)&ep, el);
-  cadd(c, r == (ssize_t)out_len ? TC_CTL_WG_SENT_PACKETS : TC_CTL_WG_SEND_ERRORS, 1);
+  cadd(c, r == (ssize_t)out_len ? ok : err, 1);
   struct wg_peer *wp = wg_peer_get(dp->wg, peer);
   uint64_t now = wg_now_ms();
   atomic_store(&wp->last_tx_any_ms, now);
   if (len) atomic_store(&wp->last_tx_data_ms, now);
+  return r == (ssize_t)out_len;
 }
 
-static void flush_staged(struct dataplane *dp, uint32_t peer) {
+int wg_flush_staged(struct dataplane *dp, struct aead *a, uint32_t peer, struct wg_session *s, int keepalive_if_none,
+                    uint64_t *c, int ok, int err) {
   struct wg_peer *wp = wg_peer_get(dp->wg, peer);
-  struct wg_session *s = &dp->wg->sessions[atomic_load(&wp->cur) - 1];
+  int sent = 0;
+  if (!wp) return 0;
   pthread_mutex_lock(&wp->stage_lock);
   int n = wp->stage_n;
-  for (int i = 0; i < n; i++) send_sealed(dp, peer, s, wp->stage + (size_t)i * WG_STAGE_BYTES, wp->stage_len[i]);
+  for (int i = 0; i < n; i++) sent += send_sealed(dp, a, peer, s, wp->stage + (size_t)i * WG_STAGE_BYTES, wp->stage_len[i], c, ok, err);
   wp->stage_n = 0;
   pthread_mutex_unlock(&wp->stage_lock);
-  if (n == 0) send_sealed(dp, peer, s, NULL, 0); /* confirm the session to the responder */
+  if (n == 0 && keepalive_if_none) send_sealed(dp, a, peer, s, NULL, 0, c, ok, err);
+  return sent;
 }
 
 /* ---- commands ----------------------------------------------------------------------------- */
@@ -213,8 +255,9 @@ int wg_install_session(struct dataplane *dp, const uint8_t *r) {
   if (s->initiator) {
     atomic_store(&wp->cur, slot + 1);
     atomic_store(&wp->next, 0);
-    flush_staged(dp, peer);
-  } else {
+    /* confirm the session to the responder */
+    wg_flush_staged(dp, w->apply_aead, peer, s, 1, dp->q[0].counters, TC_CTL_WG_SENT_PACKETS, TC_CTL_WG_SEND_ERRORS);
+  } else { /* sent on once the initiator's first packet confirms it (wg_open_datagram flushes then) */
     atomic_store(&wp->next, slot + 1);
   }
   return 0;
@@ -228,7 +271,8 @@ void wg_retire_session(struct dataplane *dp, uint32_t local_index) {
 void wg_send_keepalive(struct dataplane *dp, uint32_t peer) {
   struct wg_peer *wp = wg_peer_get(dp->wg, peer);
   if (!wp || !atomic_load(&wp->cur) || !peer_get(dp, peer)) return;
-  send_sealed(dp, peer, &dp->wg->sessions[atomic_load(&wp->cur) - 1], NULL, 0);
+  send_sealed(dp, dp->wg->apply_aead, peer, &dp->wg->sessions[atomic_load(&wp->cur) - 1], NULL, 0, dp->q[0].counters,
+              TC_CTL_WG_SENT_PACKETS, TC_CTL_WG_SEND_ERRORS);
 }
 
 void wg_clear_staged(struct dataplane *dp, uint32_t peer) {

@@ -37,6 +37,7 @@
 #define WG_TAIL_BYTES 32 /* padding (< 16) + tag (16): room wg_seal_parts needs at `tail` */
 #define WG_REKEY_AFTER_MESSAGES (1ull << 60)
 #define WG_HANDSHAKE_REQUEST_MS 250 /* at most one "needs handshake" per peer per this */
+#define WG_MAX_AEADS (3 * 16 + 1) /* cipher contexts: per queue 2 threads + offload's outbound, + apply's */
 
 enum wg_event_kind { WG_EV_HANDSHAKE = 1, WG_EV_NEED_HANDSHAKE = 2 };
 enum wg_need_reason { WG_NEED_NO_SESSION = 0, WG_NEED_REKEY = 1 };
@@ -82,7 +83,12 @@ struct wg_state {
   uint32_t peers_cap;
   uint64_t next_key_id;
   uint64_t rekey_after_ms, reject_after_ms;
+  int mac1_ready;
+  uint8_t mac1_key[32]; /* HASH("mac1----" || our static public key) */
   struct aead *apply_aead; /* for packets sent from dp_apply (staged, keepalives) */
+  /* every cipher context of this data plane, so a retired session's key is wiped from each */
+  pthread_mutex_t aead_lock;
+  struct aead *aeads[WG_MAX_AEADS];
   pthread_mutex_t ev_lock;
   struct wg_event *ring;
   uint32_t ev_head, ev_count;
@@ -94,14 +100,26 @@ struct wg_state {
 struct dataplane;
 struct dp_peer;
 
-struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms);
+/* public_key: our static public key (32 bytes), from which the mac1 key of handshake messages
+ * sent to us is derived; NULL: no handshake message can be checked, none is queued. */
+struct wg_state *wg_new(uint64_t rekey_after_ms, uint64_t reject_after_ms, const uint8_t *public_key);
 void wg_free(struct wg_state *w);
+/* A cipher context for one thread, known to w (NULL when out of memory or WG_MAX_AEADS are in
+ * use): retiring a session wipes its keys from every such context. Used only under the data
+ * plane's read lock (or the write lock, apply's), which is what makes the wipe safe. */
+struct aead *wg_aead_new(struct wg_state *w);
+void wg_aead_free(struct wg_state *w, struct aead *a);
 uint64_t wg_now_ms(void);
 /* Makes peer id exist (under the write lock). */
 int wg_peer_reserve(struct wg_state *w, uint32_t id);
 static inline struct wg_peer *wg_peer_get(struct wg_state *w, uint32_t id) {
   return id < w->peers_cap ? w->peers[id] : NULL;
 }
+/* Age of something created at `created` (ms). A clock read before `created` was set (a thread
+ * that read the time, then waited for the lock while a session was installed) gives 0, never a
+ * wrapped-around huge age that would make a fresh session look expired. */
+static inline uint64_t wg_age_ms(uint64_t now, uint64_t created) { return now > created ? now - created : 0; }
+
 static inline struct wg_session *wg_session_get(struct wg_state *w, uint32_t local_index) {
   struct wg_session *s = &w->sessions[local_index & WG_SESSION_MASK];
   return s->live && s->local_index == local_index ? s : NULL;
@@ -141,6 +159,8 @@ enum wg_in_verdict {
   WG_IN_DELIVER,
   WG_IN_HANDSHAKE, /* queued for TypeScript */
   WG_IN_HANDSHAKE_DROPPED, /* the event ring was full (counted by wg_push_event) */
+  WG_IN_BAD_MAC1,          /* a handshake initiation/response whose mac1 is not ours: never queued */
+  WG_IN_COOKIE_STRANGER,   /* a cookie reply from an address that is no peer's: never queued */
   WG_IN_KEEPALIVE,
   WG_IN_NOT_WIREGUARD,
   WG_IN_UNKNOWN_INDEX,
@@ -150,6 +170,7 @@ enum wg_in_verdict {
   WG_IN_MALFORMED,
   WG_IN_OVERSIZED,
   WG_IN_CRYPTOKEY,
+  WG_IN_BAD_IP_CSUM,
   WG_IN_VERDICTS
 };
 /* Adds a batch's verdict counts to the calling thread's counters (one mapping for both loops). */
@@ -158,9 +179,18 @@ void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]);
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
                                     uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c);
 
-/* Seals with a given session from the control thread (staged packets, keepalives). */
-int wg_seal_for_control(struct dataplane *dp, struct wg_session *s, uint8_t *pkt, size_t len, uint8_t **out,
-                        size_t *out_len);
+/* Seals with a given session outside the packet path's batch (staged packets, keepalives), with
+ * the caller's cipher context a. */
+int wg_seal_for_control(struct dataplane *dp, struct aead *a, struct wg_session *s, uint8_t *pkt, size_t len,
+                        uint8_t **out, size_t *out_len);
+
+/* Sends a peer's staged packets with session s (its current one) and empties the stage; with
+ * keepalive_if_none, an empty stage sends a keepalive instead (it confirms the session to the
+ * responder). a = the calling thread's cipher context, c[ok]/c[err] = its counters. Callers: an
+ * initiator's install (dp_apply, write lock) and the inbound thread that confirms a responder's
+ * session (read lock). Returns the number of staged packets handed to the socket. */
+int wg_flush_staged(struct dataplane *dp, struct aead *a, uint32_t peer, struct wg_session *s, int keepalive_if_none,
+                    uint64_t *c, int ok, int err);
 
 /* The endpoint of a peer, read consistently against a concurrent roaming update. */
 socklen_t wg_peer_endpoint(struct dataplane *dp, uint32_t id, struct sockaddr_storage *out);

@@ -28,6 +28,9 @@ export interface DataPlaneOptions {
   offload?: boolean | OffloadOptions;
   /** Encrypted mode: WireGuard transport data; sessions come from src/wireguard/. */
   encrypted?: boolean;
+  /** Encrypted mode: our static public key. Handshake initiations and responses reach
+   * drainEvents() only when their mac1 verifies against it (none without it). */
+  publicKey?: Uint8Array;
   /** Session ages for rekey / reject (defaults 120 s / 180 s; tests shorten them). */
   rekeyAfterMs?: number;
   rejectAfterMs?: number;
@@ -84,7 +87,13 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
     port: started.port,
     offload: started.offload,
     apply(commands) {
-      if (commands.length) addon.apply(started.handle, encodeCommands(commands));
+      if (!commands.length) return;
+      const encoded = encodeCommands(commands);
+      try {
+        addon.apply(started.handle, encoded);
+      } finally {
+        encoded.fill(0); // it may hold session keys: none stays behind in a buffer nobody owns
+      }
     },
     counters() {
       const out: Counters = {};

@@ -14,6 +14,7 @@ export interface NativeStartOptions {
   queues?: number;
   offload?: boolean | OffloadOptions;
   encrypted?: boolean;
+  publicKey?: Uint8Array;
   rekeyAfterMs?: number;
   rejectAfterMs?: number;
   onEvents?: () => void;
@@ -78,6 +79,8 @@ export interface NativeAddon {
   aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
   aeadSealParts(key: Uint8Array, counter: bigint, p1: Uint8Array, p2: Uint8Array, p3: Uint8Array): Uint8Array;
   replayCheck(counters: BigUint64Array): Uint8Array;
+  /** The native BLAKE2s (mac1 checks), for differential tests. */
+  blake2s(key: Uint8Array, data: Uint8Array, outLen: number): Uint8Array;
 }
 
 function findRoot(): string {
@@ -93,13 +96,24 @@ function findRoot(): string {
 
 let addon: NativeAddon | undefined;
 
+/** TULLE_SANITIZE=1: the ASan/UBSan build of scripts/build-sanitized-addon.sh (the ASan runtime must
+ * be preloaded, see scripts/sanitize-tests.sh); inherited by every daemon a test spawns. */
+export function addonPath(env: NodeJS.ProcessEnv = process.env): string {
+  const root = findRoot();
+  return env.TULLE_SANITIZE === '1'
+    ? path.join(root, 'native', 'build-sanitize', 'tulle.node')
+    : path.join(root, 'native', 'build', 'Release', 'tulle.node');
+}
+
 export function loadAddon(): NativeAddon {
   if (addon) return addon;
-  const file = path.join(findRoot(), 'native', 'build', 'Release', 'tulle.node');
+  const file = addonPath();
   try {
     addon = createRequire(import.meta.url)(file) as NativeAddon;
   } catch (cause) {
-    throw new TulleError('ERR_TULLE_ADDON', `cannot load the native data plane ${file}: run 'npm install' to build it`, {
+    throw new TulleError('ERR_TULLE_ADDON', process.env.TULLE_SANITIZE === '1'
+        ? `cannot load the sanitized data plane ${file}: build it with scripts/build-sanitized-addon.sh and preload the ASan runtime (scripts/sanitize-tests.sh)`
+        : `cannot load the native data plane ${file}: run 'npm install' to build it`, {
       cause,
     });
   }

@@ -172,9 +172,12 @@ interface Item {
   total: number;
 }
 
+/** The flow's key (addresses, protocol, ports), or undefined when the packet has no ports to
+ * read. An IPv4 packet with options or a first fragment has a key (a later segment of its flow
+ * must not overtake it) but is never merged: see coalescible. */
 function flowKey(p: Uint8Array): string | undefined {
   const fam = family(p);
-  if (fam === 4 && ((p[0]! & 0x0f) !== 5 || (p[6]! & 0x3f) !== 0 || p[7] !== 0)) return undefined;
+  if (fam === 4 && ((p[0]! & 0x0f) < 5 || (p[0]! & 0x0f) * 4 > p.length || (p[6]! & 0x1f) !== 0 || p[7] !== 0)) return undefined;
   const { l4, proto } = transport(p);
   if (proto === 6 ? p.length < l4 + 20 : proto === 17 ? p.length < l4 + 8 : true) return undefined;
   if (proto === 6) {
@@ -200,7 +203,8 @@ export function referenceCoalesce(packets: readonly Uint8Array[], opts: { tcp: b
     const key = flowKey(p);
     const { l4, proto } = transport(p);
     const tcp = proto === 6;
-    let kind: Item['kind'] = key && ((tcp && opts.tcp) || (proto === 17 && opts.udp)) ? (tcp ? 'tcp' : 'udp') : 'none';
+    const coalescible = family(p) === 6 || ((p[0]! & 0x0f) === 5 && (p[6]! & 0x3f) === 0 && p[7] === 0);
+    let kind: Item['kind'] = key && coalescible && ((tcp && opts.tcp) || (proto === 17 && opts.udp)) ? (tcp ? 'tcp' : 'udp') : 'none';
     let verified = false;
     const l4len = kind === 'none' ? 0 : tcp ? (p[l4 + 12]! >> 4) * 4 : 8;
     const payload = p.length - l4 - l4len;

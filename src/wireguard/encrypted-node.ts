@@ -10,6 +10,7 @@ import { startDataPlane, type DataPlane, type DataPlaneOptions } from '../datapl
 import { configureTun } from '../host/link.js';
 import { WireGuardDevice, type Logger, type WireGuardPeerConfig } from './device.js';
 import type { Timing } from './timers.js';
+import { publicKeyOf } from './primitives.js';
 
 export const WIREGUARD_DEFAULT_PORT = 51820;
 /** TUN MTU = underlay MTU − this (IPv4 underlay: 20 IP + 8 UDP + 16 header + 16 tag). */
@@ -65,6 +66,7 @@ export async function startEncryptedNode(o: EncryptedNodeOptions): Promise<Encry
     queues: o.queues,
     offload: o.offload,
     encrypted: true,
+    publicKey: publicKeyOf(o.privateKey),
     rekeyAfterMs: o.timing?.rekeyAfterTimeMs,
     rejectAfterMs: o.timing?.rejectAfterTimeMs,
     onEvents: () => device?.onEvents(),

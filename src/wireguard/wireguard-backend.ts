@@ -132,7 +132,7 @@ export function wireguardBackend(
     },
     startDataPlane(o) {
       const start = deps.start ?? startDataPlane;
-      const dp = start({ ...o, port: config.listenPort, encrypted: true, onEvents: () => device?.onEvents() });
+      const dp = start({ ...o, port: config.listenPort, encrypted: true, publicKey: key.publicKey, onEvents: () => device?.onEvents() });
       const dev = new WireGuardDevice({ privateKey: key.privateKey, dataPlane: dp, timing: deps.timing, logger: deps.logger });
       device = dev;
       dev.start();

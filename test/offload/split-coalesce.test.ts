@@ -199,4 +199,20 @@ describe('coalescing (received segments -> TUN super-packets)', () => {
     expect(decodeVnet(out[1]!.vnet).flags).toBe(0); // handed over untouched, for the kernel to reject
     expect(addon.offloadCoalesce(segs, false, false).every((o) => o.segments === 1)).toBe(true);
   });
+
+  it('the test entry point feeds the coalescer only what the inbound checks would pass', () => {
+    const rand = seededRandom(4);
+    const f = randomFlow(rand, 4, 6);
+    const { vnet, pkt } = superPacket(f, randomBytes(rand, 3000), 1000, 0x10);
+    const segs = referenceSplit(vnet, pkt)!;
+    const bad = [
+      new Uint8Array(0),
+      Uint8Array.from([0x45]), // shorter than its header
+      segs[0]!.subarray(0, 30), // IPv4 total length says more than there is
+      Uint8Array.from([0x60, ...new Uint8Array(20)]), // shorter than an IPv6 header
+      Uint8Array.from([0x15, ...segs[0]!.subarray(1)]), // version 1
+    ];
+    for (const b of bad) expect(() => addon.offloadCoalesce([...segs, b], true, true)).toThrow(/not a well-formed IP packet/);
+    expect(addon.offloadCoalesce(segs, true, true).map((o) => o.segments)).toEqual([3]);
+  });
 });
