@@ -9,7 +9,9 @@
  * counters of each daemon. At the end it judges growth and exits 1 if something grew:
  *   - open fds of n0 at the end within 3 of its count after warm-up;
  *   - RSS and heap of n0: median of the last 3 samples within max(16 MiB, 15 %) of the
- *     median of the first 3 after warm-up;
+ *     median of the first 3 after warm-up, and no steady climb: the least-squares slope over
+ *     the samples after warm-up at most 3 MiB/h for the JS heap and 8 MiB/h for RSS (when the
+ *     end is also more than 2 / 4 MiB above the start: noise is not a trend);
  *   - every node's route table equals etcd's view once the churn is removed;
  *   - traffic flowed (most TCP, UDP and ping rounds succeeded; restarts cost some).
  * Not a test and not in CI: the machine is shared, so the rates are modest.
@@ -288,6 +290,16 @@ async function main(): Promise<number> {
     const bound = (a: number) => a + Math.max(16, a * 0.15);
     if (rssB > bound(rssA)) failures.push(`n0 RSS grew: ${rssA.toFixed(1)} → ${rssB.toFixed(1)} MiB`);
     if (heapB > bound(heapA)) failures.push(`n0 heap grew: ${heapA.toFixed(1)} → ${heapB.toFixed(1)} MiB`);
+    const slope = (ys: number[]) => {
+      const xs = after.map((x) => x.t / 3_600_000);
+      const mx = xs.reduce((a, b) => a + b, 0) / xs.length, my = ys.reduce((a, b) => a + b, 0) / ys.length;
+      const sxy = xs.reduce((a, x, i) => a + (x - mx) * (ys[i]! - my), 0), sxx = xs.reduce((a, x) => a + (x - mx) ** 2, 0);
+      return sxx ? sxy / sxx : 0;
+    };
+    const heapSlope = slope(after.map((x) => x.heapMiB)), rssSlope = slope(after.map((x) => x.rssMiB));
+    lines.push(`n0 trend after warm-up: heap ${heapSlope.toFixed(1)} MiB/h, RSS ${rssSlope.toFixed(1)} MiB/h (least squares over ${after.length} samples)`);
+    if (heapSlope > 3 && heapB > heapA + 2) failures.push(`n0 heap climbs steadily: ${heapSlope.toFixed(1)} MiB/h`);
+    if (rssSlope > 8 && rssB > rssA + 4) failures.push(`n0 RSS climbs steadily: ${rssSlope.toFixed(1)} MiB/h`);
   } else {
     lines.push(`too few samples after warm-up (${after.length}) to judge growth; run longer`);
   }

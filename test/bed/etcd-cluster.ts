@@ -40,7 +40,7 @@ export interface EtcdCluster {
   members: EtcdMember[];
   /** every client URL, for --etcd-endpoints */
   endpoints: string[];
-  /** runs etcdctl inside member i's namespace against the given endpoints (default: all) */
+  /** runs etcdctl inside member i's namespace against the given endpoints (default: every member running and not isolated) */
   etcdctl(args: readonly string[], o?: { via?: number; endpoints?: string[]; timeoutMs?: number }): Promise<string>;
   /** status of each reachable running member */
   status(): Promise<EtcdStatus[]>;
@@ -61,12 +61,15 @@ export async function startEtcdCluster(bed: Bed, o: { size?: number; firstOctet?
   const endpoints = nodes.map((n) => `http://${n.underlayIp}:2379`);
 
   const etcdctl = async (args: readonly string[], opt: { via?: number; endpoints?: string[]; timeoutMs?: number } = {}) => {
-    const via = opt.via ?? members.findIndex((m) => m.running);
-    const eps = opt.endpoints ?? endpoints;
+    // etcdctl, too, would wait on an isolated member until its deadline: leave those out
+    const usable = members.filter((m) => m.running && !isolated.has(m));
+    const via = opt.via ?? Math.max(0, members.indexOf(usable[0]!));
+    const eps = opt.endpoints ?? (usable.length ? usable.map((m) => m.endpoint) : endpoints);
     const r = await bed.exec(nodes[Math.max(0, via)]!.ns, 'etcdctl', ['--endpoints', eps.join(','), '--dial-timeout', '2s', '--command-timeout', '5s', ...args], opt.timeoutMs ?? 15_000);
     return r.stdout;
   };
 
+  const isolated = new Set<EtcdMember>();
   const members: EtcdMember[] = nodes.map((node, i) => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'tulle-etcdc-'));
     const endpoint = endpoints[i]!;
@@ -129,9 +132,11 @@ export async function startEtcdCluster(bed: Bed, o: { size?: number; firstOctet?
       },
       async isolate() {
         for (const r of peerRules) await bed.exec(node.ns, 'iptables', ['-I', ...r]);
+        isolated.add(m);
       },
       async heal() {
         for (const r of peerRules) await bed.exec(node.ns, 'iptables', ['-D', ...r]);
+        isolated.delete(m);
       },
     };
     return m;
