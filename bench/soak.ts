@@ -6,7 +6,9 @@
  * second), with lease churn (extra leases put in etcd, some deleted, some left to expire) and
  * node restarts (n1 and n2 in turn, SIGTERM and SIGKILL alternately; n0 is never restarted:
  * it is the long-lived subject). Every sample prints RSS, heap, open fds, threads, CPU and key
- * counters of each daemon. At the end it judges growth and exits 1 if something grew:
+ * counters of each daemon; the heap is read right after a full GC (bench/soak-gc.cjs, loaded into
+ * the daemons with NODE_OPTIONS and triggered by SIGUSR2), so it is live data, not garbage V8
+ * has not collected yet. At the end it judges growth and exits 1 if something grew:
  *   - open fds of n0 at the end within 3 of its count after warm-up;
  *   - RSS and heap of n0: median of the last 3 samples within max(16 MiB, 15 %) of the
  *     median of the first 3 after warm-up, and no steady climb: the least-squares slope over
@@ -18,10 +20,11 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createBed, type Bed, type BedNode } from '../test/bed/bed.js';
 import { startEtcd } from '../test/bed/etcd.js';
-import { startDaemons, tunAddress, until, type Daemon, type Daemons } from '../test/bed/daemons.js';
+import { REPO_ROOT, startDaemons, tunAddress, until, type Daemon, type Daemons } from '../test/bed/daemons.js';
 import { waitForOutput } from '../test/bed/proc.js';
 
 const PREFIX = '/coreos.com/network';
@@ -84,6 +87,8 @@ async function main(): Promise<number> {
   const etcd = await startEtcd({ bed, ns: etcdNode.ns, ip: etcdNode.underlayIp });
   etcdDestroy = () => etcd.destroy();
   await etcd.etcdctl(['put', `${PREFIX}/config`, JSON.stringify({ Network: '10.244.0.0/16', Backend: { Type: backend } })]);
+  // heap figures after a full GC: see bench/soak-gc.cjs
+  process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, '--expose-gc', `--require=${path.join(REPO_ROOT, 'bench/soak-gc.cjs')}`].filter(Boolean).join(' ');
   ds = startDaemons(bed, [etcd.endpoint], { maxLogLines: 2000 });
   // short leases so renewals (and their etcd round trips) happen all through the soak
   const flags = ['--subnet-lease-ttl=60s', '--subnet-lease-renew-margin=30s'];
@@ -221,6 +226,10 @@ async function main(): Promise<number> {
       const d = current[i]!;
       const pid = d.proc.pid!;
       try {
+        // full GC (bench/soak-gc.cjs), then read; only once the daemon has logged, i.e. surely
+        // past the --require (SIGUSR2 would otherwise end it)
+        if (d.logs.length > 0) process.kill(pid, 'SIGUSR2');
+        await sleep(500);
         const p = procStats(pid);
         const h = await ds!.health(d);
         const m = await ds!.metrics(d);
