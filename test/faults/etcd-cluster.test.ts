@@ -115,6 +115,7 @@ describe('etcd as a three-member cluster', () => {
     const victim = etcd.members.find((m) => m !== leader)!;
     const before = await renewals();
     await victim.isolate();
+    const isolatedAt = Date.now();
     try {
       await joinNode(21);
       await allRenewedSince(before, 'every node to renew with a member isolated');
@@ -127,6 +128,18 @@ describe('etcd as a three-member cluster', () => {
         }
         return true;
       }, 60_000, 500);
+      // Once the member has noticed it lost its leader (an election timeout; a call already
+      // waiting on it may still run into its 5 s deadline), no etcd call of any node may hang
+      // there until its deadline: the member must refuse at once ("no leader") and the nodes
+      // go elsewhere. (Without etcd's hasleader metadata every call that picks this member —
+      // a third of them — waits 5 s and fails.)
+      const graceEnd = isolatedAt + 8000;
+      // watch two more renewals of every node (about 60 etcd calls) go by
+      const r1 = await renewals();
+      await allRenewedSince(r1.map((r) => r + 1), 'two more renewals everywhere with the member isolated');
+      expect(Date.now()).toBeGreaterThan(graceEnd);
+      const hung = live.flatMap((d) => d.logs.filter((l) => l.time > graceEnd && l.level >= 40 && /deadline/i.test(String(l.err ?? ''))));
+      expect(hung.map((l) => `${l.msg}: ${String(l.err)}`)).toEqual([]);
     } finally {
       await victim.heal();
     }
