@@ -5,9 +5,22 @@
  * Calls carry a deadline so an unreachable etcd fails fast; retry policy belongs to the lease
  * manager. The watch resumes from its last revision after a reconnect (the client does that);
  * a compacted or canceled watch is reported as `resync`.
+ *
+ * With several endpoints (an etcd cluster), two things the `etcd3` client (1.1.2) does not do
+ * on its own, found by test/faults/etcd-cluster.test.ts:
+ *   - A member cut off from its peers still accepts connections: a call there hangs until its
+ *     deadline, and a watch there stays "connected" and silently receives nothing. Every call
+ *     and the watch stream carry etcd's `hasleader` metadata (what the Go client's
+ *     WithRequireLeader sets): such a member then refuses calls at once ("no leader") and
+ *     cancels watch streams, which reconnect to another member.
+ *   - The client picks a random endpoint for every call and never skips one that just failed
+ *     (with its circuit breakers off, as they must be for a single endpoint). A small per-host
+ *     policy here skips a host for a few seconds after it failed with a transport-level error,
+ *     as long as some other host is not skipped — so one endpoint is never skipped.
  */
 import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
 import type { Registry, WatchEvent, WatchSink, WriteResult } from './registry.js';
@@ -29,21 +42,75 @@ function backoff(ms: number): { duration: number; next(): ReturnType<typeof back
   return { duration: ms, next: () => backoff(Math.min(ms * 2, 2000)) };
 }
 
-// async: the client's markFailed() relies on execute() returning a (rejected) promise, not throwing
+/** etcd's WithRequireLeader: a member without a leader answers "no leader" instead of hanging. */
+const requireLeader: Interceptor = (options, nextCall) =>
+  new InterceptingCall(nextCall(options), {
+    start(metadata, listener, next) {
+      metadata.set('hasleader', 'true');
+      next(metadata, listener);
+    },
+  });
+
+/** gRPC failures that say "this member, now" rather than "this request": worth another member. */
+export function isHostFault(e: unknown): boolean {
+  const err = e as { code?: number; message?: string };
+  if (err?.code === 14 /* UNAVAILABLE, incl. "no leader" */ || err?.code === 4 /* DEADLINE_EXCEEDED */) return true;
+  return /no leader|deadline exceeded|ECONNREFUSED|Connection dropped|leader changed/i.test(err?.message ?? '');
+}
+
+class HostSkipped extends Error {
+  constructor() {
+    super('etcd endpoint failed recently; trying another');
+  }
+}
+
+/**
+ * One policy per endpoint, sharing their state: after a host fault the endpoint is skipped for
+ * `cooldownMs`, unless every other endpoint is skipped too. (async: the client's markFailed()
+ * relies on execute() returning a rejected promise, not throwing.)
+ */
+export function hostPolicies(cooldownMs: number, now: () => number = Date.now) {
+  const until = new Map<string, number>();
+  return (host: string) => ({
+    async execute<T>(fn: () => Promise<T>): Promise<T> {
+      const t = now();
+      if ((until.get(host) ?? 0) > t && [...until.keys()].some((h) => h !== host && (until.get(h) ?? 0) <= t)) throw new HostSkipped();
+      try {
+        const r = await fn();
+        until.set(host, 0);
+        return r;
+      } catch (e) {
+        if (isHostFault(e)) until.set(host, now() + cooldownMs);
+        throw e;
+      }
+    },
+    /** registers the host so the others know it exists and is usable */
+    register() {
+      if (!until.has(host)) until.set(host, 0);
+    },
+  });
+}
+
+// async: see hostPolicies
 const passThrough = { execute: async <T>(fn: () => Promise<T>) => fn() };
 
 export function etcdRegistry(o: EtcdRegistryOptions): Registry {
   const prefix = o.prefix.replace(/\/+$/, '');
   const subnets = `${prefix}/subnets/`;
   const callTimeoutMs = o.callTimeoutMs ?? 5000;
+  const policies = hostPolicies(10_000);
   const options: IOptions = {
     hosts: o.endpoints,
     dialTimeout: callTimeoutMs,
-    defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + callTimeoutMs }),
+    defaultCallOptions: (ctx) => (ctx.isStream ? { interceptors: [requireLeader] } : { deadline: Date.now() + callTimeoutMs, interceptors: [requireLeader] }),
     faultHandling: {
-      // our lease manager retries; a single endpoint must not sit behind an open breaker
+      // our lease manager retries; no breaker that could stop every endpoint at once
       global: passThrough as never,
-      host: (() => passThrough) as never,
+      host: ((h: string) => {
+        const p = policies(h);
+        p.register();
+        return p;
+      }) as never,
       watchBackoff: backoff(100) as never,
     },
     grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 },
