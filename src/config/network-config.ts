@@ -33,6 +33,8 @@ export interface NetworkConfig {
   readonly subnetMin: string;
   readonly subnetMax: string;
   readonly backend: BackendConfig;
+  /** flanneld's EnableNFTables: masquerade/forward rules in nftables instead of iptables */
+  readonly enableNFTables: boolean;
 }
 
 const TOP_FIELDS = new Set([
@@ -85,7 +87,7 @@ export function validateNetworkConfig(raw: unknown): NetworkConfig {
   if (raw.EnableIPv4 !== undefined && !bool('EnableIPv4', raw.EnableIPv4)) {
     throw new ConfigError('EnableIPv4', 'tulle needs an IPv4 overlay; false is not supported');
   }
-  if (raw.EnableNFTables !== undefined) bool('EnableNFTables', raw.EnableNFTables);
+  const enableNFTables = raw.EnableNFTables === undefined ? false : bool('EnableNFTables', raw.EnableNFTables);
   validateIPv6(raw);
 
   if (raw.Network === undefined) throw new ConfigError('Network', 'is required (e.g. "10.244.0.0/16")');
@@ -119,6 +121,7 @@ export function validateNetworkConfig(raw: unknown): NetworkConfig {
     subnetMin: intToIp4(subnetMin),
     subnetMax: intToIp4(subnetMax),
     backend: parseBackend(raw.Backend),
+    enableNFTables,
   });
 }
 

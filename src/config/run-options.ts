@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../util/errors.js';
 
-type Kind = 'string' | 'list' | 'bool' | 'port' | 'duration' | 'minutes';
+type Kind = 'string' | 'list' | 'bool' | 'port' | 'duration' | 'minutes' | 'seconds';
 
 interface FlagSpec {
   kind: Kind;
@@ -23,6 +23,9 @@ export const FLAGS = {
   iface: { kind: 'string', default: undefined, help: 'underlay interface (default: the default-route interface)' },
   'public-ip': { kind: 'string', default: undefined, help: 'address other nodes reach this one at (default: the address of --iface)' },
   'ip-masq': { kind: 'bool', default: 'false', help: 'masquerade overlay traffic leaving the Network' },
+  'ip-masq-fully-random-disable': { kind: 'bool', default: 'false', help: 'no --random-fully on the MASQUERADE rules' },
+  'iptables-forward-rules': { kind: 'bool', default: 'true', help: "add flanneld's accept rules for the Network to the FORWARD chain" },
+  'iptables-resync': { kind: 'seconds', default: '5', help: 'put back deleted rules this often (seconds)' },
   'subnet-file': { kind: 'string', default: '/run/flannel/subnet.env', help: 'where to write subnet.env' },
   'subnet-lease-renew-margin': { kind: 'minutes', default: '60', help: 'renew this long before expiry (minutes, or a duration like 30s)' },
   'subnet-lease-ttl': { kind: 'duration', default: '24h', help: 'lease TTL in etcd (tulle only; flannel fixes 24h)' },
@@ -45,6 +48,12 @@ export interface RunOptions {
   readonly iface: string | undefined;
   readonly publicIp: string | undefined;
   readonly ipMasq: boolean;
+  /** flanneld's --ip-masq-fully-random-disable */
+  readonly ipMasqFullyRandomDisable: boolean;
+  /** flanneld's --iptables-forward-rules (default true) */
+  readonly iptablesForwardRules: boolean;
+  /** flanneld's --iptables-resync, seconds (default 5) */
+  readonly iptablesResyncSeconds: number;
   readonly subnetFile: string;
   readonly renewMarginMs: number;
   readonly leaseTtlMs: number;
@@ -109,6 +118,11 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     if (!/^\d+$/.test(value ?? '') || v > 65535) throw new ConfigError(field, `must be a port 0..65535, got "${value}"`);
     return v;
   };
+  const positiveInt = (n: FlagName) => {
+    const { value, field } = raw(n);
+    if (!/^\d+$/.test(value ?? '') || Number(value) < 1) throw new ConfigError(field, `must be a whole number of seconds >= 1, got "${value}"`);
+    return Number(value);
+  };
   const dur = (n: FlagName, bareUnitMs: number) => {
     const { value, field } = raw(n);
     const ms = parseDuration(field, value!, bareUnitMs);
@@ -140,6 +154,9 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     iface: str('iface'),
     publicIp: str('public-ip'),
     ipMasq: bool('ip-masq'),
+    ipMasqFullyRandomDisable: bool('ip-masq-fully-random-disable'),
+    iptablesForwardRules: bool('iptables-forward-rules'),
+    iptablesResyncSeconds: positiveInt('iptables-resync'),
     subnetFile: str('subnet-file')!,
     renewMarginMs,
     leaseTtlMs,

@@ -18,8 +18,9 @@ describe('network config', () => {
     const c = parseNetworkConfig('{"Network":"10.244.0.0/16"}');
     expect(c).toEqual({
       network: '10.244.0.0/16', subnetLen: 24, subnetMin: '10.244.1.0', subnetMax: '10.244.255.0',
-      backend: { type: 'udp', port: 8285 },
+      backend: { type: 'udp', port: 8285 }, enableNFTables: false,
     });
+    expect(parseNetworkConfig('{"Network":"10.244.0.0/16","EnableNFTables":true}').enableNFTables).toBe(true);
     expect(Object.isFrozen(c)).toBe(true);
   });
 

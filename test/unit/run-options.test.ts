@@ -19,7 +19,8 @@ describe('run options', () => {
   it("has flanneld's defaults", () => {
     expect(parseRunOptions([], {})).toEqual({
       etcdEndpoints: ['http://127.0.0.1:2379'], etcdPrefix: '/coreos.com/network', etcdCafile: undefined, etcdCertfile: undefined,
-      etcdKeyfile: undefined, iface: undefined, publicIp: undefined, ipMasq: false, subnetFile: '/run/flannel/subnet.env',
+      etcdKeyfile: undefined, iface: undefined, publicIp: undefined, ipMasq: false,
+      ipMasqFullyRandomDisable: false, iptablesForwardRules: true, iptablesResyncSeconds: 5, subnetFile: '/run/flannel/subnet.env',
       renewMarginMs: 60 * 60_000, leaseTtlMs: 24 * 3600_000, healthzIp: '0.0.0.0', healthzPort: 0, stateDir: '/var/lib/tulle',
       tunName: 'tulle0', logLevel: 'info',
     });
@@ -37,6 +38,13 @@ describe('run options', () => {
       etcdPrefix: '/from/env', healthzPort: 3, ipMasq: true, iface: 'eth1', publicIp: '198.18.0.10', etcdEndpoints: ['http://a:1', 'http://b:2'],
     });
     expect(envName('subnet-lease-renew-margin')).toBe('TULLE_SUBNET_LEASE_RENEW_MARGIN');
+  });
+
+  it("reads flanneld's iptables flags", () => {
+    expect(parseRunOptions(['--iptables-forward-rules=false', '--iptables-resync=30', '--ip-masq-fully-random-disable'], {})).toMatchObject({
+      iptablesForwardRules: false, iptablesResyncSeconds: 30, ipMasqFullyRandomDisable: true,
+    });
+    expect(field(['--iptables-resync=0'])).toBe('--iptables-resync');
   });
 
   it('reads the renew margin as minutes (flannel) or a duration', () => {
