@@ -48,6 +48,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     node = createNode(
       {
         tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
+        forwardRules: opts.iptablesForwardRules, ipMasqFullyRandomDisable: opts.ipMasqFullyRandomDisable, rulesResyncMs: opts.iptablesResyncSeconds * 1000,
         stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs, configKey: `${opts.etcdPrefix}/config`,
       },
       { registry, log: root, metrics },

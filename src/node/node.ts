@@ -1,12 +1,12 @@
 /**
  * A tulle node: the library face that `tulle run` and the tests both drive.
  *
- *   config (etcd) → backend → lease (acquire) → data plane + TUN → peers → masq → subnet.env
+ *   config (etcd) → backend → lease (acquire) → data plane + TUN → peers → host rules → subnet.env
  *   → ready; then the lease manager watches and renews, and the peer directory turns every
  *   new lease table into data-plane commands.
  *
  * createNode() returns at once; `ready` resolves when the node forwards, `done` rejects on a
- * fatal error (bad config, no free subnet). stop() removes routes, TUN and masq rules and
+ * fatal error (bad config, no free subnet). stop() removes routes, TUN and host rules and
  * keeps the lease in etcd for the next start (as flannel does).
  */
 import type { Logger } from 'pino';
@@ -23,6 +23,7 @@ import { PeerDirectory } from '../lease/peer-directory.js';
 import type { Registry } from '../registry/registry.js';
 import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
+import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
 
 export interface NodeConfig {
@@ -30,6 +31,12 @@ export interface NodeConfig {
   publicIp: string;
   underlayMtu: number;
   ipMasq: boolean;
+  /** flanneld's --iptables-forward-rules (default true) */
+  forwardRules?: boolean;
+  /** flanneld's --ip-masq-fully-random-disable */
+  ipMasqFullyRandomDisable?: boolean;
+  /** flanneld's --iptables-resync, in ms (default 5 s) */
+  rulesResyncMs?: number;
   subnetFile: string;
   stateDir: string;
   leaseTtlMs: number;
@@ -70,6 +77,8 @@ export interface NodeStatus {
   timings: Record<string, number>;
   /** what the backend adds (wireguard: public key, handshake counters, sessions per peer) */
   backendStatus?: Record<string, unknown> | undefined;
+  /** flanneld's masquerade / forward rules: which, in iptables or nftables, in place or not */
+  hostRules?: HostRulesStatus | undefined;
 }
 
 export interface NodeHandle {
@@ -95,7 +104,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   let dir: PeerDirectory | undefined;
   let mtu: number | undefined;
   let tunAddress: string | undefined;
-  let masq = false;
+  let rules: HostRules | undefined;
   let stopping = false;
   let resolveReady!: () => void;
   let rejectReady!: (e: unknown) => void;
@@ -127,7 +136,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       const addr = `${l.subnet.split('/')[0]}/32`;
       await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddress, addr);
       tunAddress = addr;
-      if (masq) await host.installMasq(network!.network, l.subnet);
+      await rules?.setSubnet(l.subnet);
       await publishLease(l);
       applyTable(lm!.leases);
     })().catch((e: Error) => log.error({ err: e.message }, 'cannot move to the new subnet'));
@@ -192,10 +201,15 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     await host.configureTun({ name: dp.tunName, address: tunAddress, mtu, routes: [network.network] });
     dir = new PeerDirectory(backend);
     applyTable(lm.leases);
-    if (cfg.ipMasq) {
-      await host.installMasq(network.network, own.subnet);
-      masq = true;
-    }
+    rules = host.hostRules(
+      {
+        nftables: network.enableNFTables, network: network.network, subnet: own.subnet, ipMasq: cfg.ipMasq,
+        forwardRules: cfg.forwardRules ?? true, fullyRandomDisable: cfg.ipMasqFullyRandomDisable ?? false, resyncMs: cfg.rulesResyncMs ?? 5000,
+      },
+      { log: deps.log.child({ component: 'host-rules' }), clock },
+    );
+    await rules.start();
+    if (stopping) return void (await rules.stop()); // stop() may have run before `rules` was set
     await publishLease(own);
     lm.start();
     mark('ready');
@@ -231,6 +245,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
         backendStatus: backend?.status?.(),
+        hostRules: rules?.status(),
       };
     },
     async stop() {
@@ -239,7 +254,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       if (state !== 'failed') state = 'stopping';
       rejectReady(new TulleError('ERR_TULLE_STOPPED', 'node stopped before it was ready'));
       await lm?.stop();
-      if (masq) await host.removeMasq().catch((e: Error) => log.warn({ err: e.message }, 'cannot remove masquerade rules'));
+      await rules?.stop();
       if (dp && network) await host.removeRoutes({ name: dp.tunName, routes: [network.network] });
       dp?.stop(); // closing the TUN removes the device
       await deps.registry.close().catch(() => undefined);

@@ -159,13 +159,14 @@ describe('daemon failures are clear, never crashes', () => {
     const d = c.startDaemon(n, ['--etcd-prefix=/t/masq', '--ip-masq']);
     const subnet = await d.readySubnet();
     const rules = (await c.bed.exec(n.ns, 'iptables', ['-t', 'nat', '-S'])).stdout;
-    expect(rules).toContain('-A POSTROUTING -m comment --comment "tulle masq" -j TULLE-POSTRTG');
-    expect(rules).toContain('-A TULLE-POSTRTG -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "tulle masq" -j RETURN');
-    expect(rules).toContain(`-A TULLE-POSTRTG ! -s 10.244.0.0/16 -d ${subnet} -m comment --comment "tulle masq" -j RETURN`);
-    expect(rules).toMatch(/-A TULLE-POSTRTG -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 .* -j MASQUERADE --random-fully/);
+    // flanneld's chain and rules (all of them: test/integration/host-rules.test.ts)
+    expect(rules).toContain('-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG');
+    expect(rules).toContain(`-A FLANNEL-POSTRTG -s ${subnet} -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN`);
+    expect(rules).toContain(`-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d ${subnet} -m comment --comment "flanneld masq" -j RETURN`);
+    expect(rules).toMatch(/-A FLANNEL-POSTRTG -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 .* -j MASQUERADE --random-fully/);
     expect(readFileSync(`${d.dir}/subnet.env`, 'utf8')).toContain('FLANNEL_IPMASQ=true');
     d.proc.kill('SIGTERM');
     expect(await d.exit).toBe(0);
-    expect((await c.bed.exec(n.ns, 'iptables', ['-t', 'nat', '-S'])).stdout).not.toContain('TULLE');
+    expect((await c.bed.exec(n.ns, 'iptables', ['-t', 'nat', '-S'])).stdout).not.toContain('FLANNEL');
   });
 });

@@ -22,7 +22,11 @@ function fakes(config: string | undefined) {
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
   const host: HostOps = {
     configureTun: rec('configureTun'), replaceTunAddress: rec('replaceTunAddress'), removeRoutes: rec('removeRoutes'),
-    installMasq: rec('installMasq'), removeMasq: rec('removeMasq'), writeSubnetFile: rec('writeSubnetFile'),
+    hostRules: (c: unknown) => {
+      calls.push(['hostRules', [c]]);
+      return { start: rec('rules.start'), setSubnet: rec('rules.setSubnet'), stop: rec('rules.stop'), status: () => ({ mode: 'iptables' as const, chains: [], installed: true, restored: 0, error: undefined }) };
+    },
+    writeSubnetFile: rec('writeSubnetFile'),
     readPreviousSubnet: async () => undefined, loadState: async () => undefined, saveState: rec('saveState'),
   } as HostOps;
   const cfg: NodeConfig = {
@@ -52,6 +56,11 @@ describe('createNode', () => {
     await f.node.stop();
     expect(f.isStopped()).toBe(true);
     expect(f.calls.some((c) => c[0] === 'removeRoutes')).toBe(true);
+    // flanneld's host rules: its defaults (forward rules on, resync 5 s, iptables), removed on stop
+    expect(f.calls.find((c) => c[0] === 'hostRules')![1]).toEqual([{
+      nftables: false, network: '10.244.0.0/16', subnet: '10.244.5.0/24', ipMasq: false, forwardRules: true, fullyRandomDisable: false, resyncMs: 5000,
+    }]);
+    expect(f.calls.map((c) => c[0]).filter((n) => n.startsWith('rules.'))).toEqual(['rules.start', 'rules.stop']);
     expect(f.registry.get('10.244.5.0-24')).toBeDefined(); // kept for the next start
     expect(f.node.status().state).toBe('stopped');
   });

@@ -1,0 +1,77 @@
+/**
+ * The I/O side of the host rules: one Firewall per tool (iptables, ip6tables, nft), each
+ * driving its renderer. `apply([])` removes everything flanneld's from that tool.
+ */
+import { access, constants } from 'node:fs/promises';
+import path from 'node:path';
+import { run } from '../exec.js';
+import { findRules, restorePayload } from './iptables-render.js';
+import { NFT_FAMILY, NFT_TABLE, nftDeleteTable, nftRandomFullyProbe, nftScript } from './nft-render.js';
+import type { Chain } from './rule-set.js';
+
+export type Exec = typeof run;
+
+export interface Firewall {
+  /** the tool, for messages: iptables, ip6tables, nft */
+  readonly tool: string;
+  /** its binary is installed */
+  available(): Promise<boolean>;
+  /** MASQUERADE can be fully random */
+  randomFully(): Promise<boolean>;
+  /** leaves exactly `want` of flanneld's rules in this tool's tables */
+  apply(want: readonly Chain[]): Promise<void>;
+  /** our part of the tool's state, as text: equal text means nobody changed it */
+  observe(): Promise<string>;
+}
+
+export async function onPath(bin: string, pathVar = process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'): Promise<boolean> {
+  for (const dir of pathVar.split(':').filter(Boolean)) {
+    if (await access(path.join(dir, bin), constants.X_OK).then(() => true, () => false)) return true;
+  }
+  return false;
+}
+
+/** go-iptables' test, which flanneld uses: --random-fully came with iptables 1.6.2 */
+export function iptablesHasRandomFully(versionText: string): boolean {
+  const m = /v(\d+)\.(\d+)\.(\d+)/.exec(versionText);
+  if (!m) return false;
+  const [a, b, c] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return a > 1 || (a === 1 && (b > 6 || (b === 6 && c >= 2)));
+}
+
+export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
+  const tool = family === 4 ? 'iptables' : 'ip6tables';
+  const dump = async () => findRules((await exec(`${tool}-save`, [])).stdout);
+  return {
+    tool,
+    available: () => onPath(`${tool}-restore`),
+    async randomFully() {
+      return iptablesHasRandomFully((await exec(tool, ['--version'])).stdout);
+    },
+    async apply(want) {
+      const payload = restorePayload(want, await dump());
+      if (payload) await exec(`${tool}-restore`, ['--wait=10', '--noflush'], { input: payload });
+    },
+    async observe() {
+      return (await dump()).observed;
+    },
+  };
+}
+
+/** flanneld's nftables table of one family; flannel-ipv6 is only ever removed. */
+export function nftFirewall(exec: Exec = run, family = NFT_FAMILY, table = NFT_TABLE): Firewall {
+  const nft = (args: string[], input?: string) => exec('nft', args, input === undefined ? {} : { input });
+  return {
+    tool: 'nft',
+    available: () => onPath('nft'),
+    randomFully: () => nft(['--check', '-f', '-'], nftRandomFullyProbe()).then(() => true, () => false),
+    async apply(want) {
+      const ours = family === NFT_FAMILY && table === NFT_TABLE;
+      if (!ours && want.length) throw new Error(`tulle writes no rules into ${family} ${table}`);
+      await nft(['-f', '-'], ours ? nftScript(want) : nftDeleteTable(family, table));
+    },
+    async observe() {
+      return nft(['list', 'table', family, table]).then((r) => r.stdout, () => '');
+    },
+  };
+}
