@@ -57,7 +57,7 @@ describe('pods on FORWARD-DROP hosts, default flags', () => {
 
 describe('without the forward rules the pod path fails', () => {
   it('--iptables-forward-rules=false: nodes reach each other, pods do not (dropped in FORWARD)', async () => {
-    const s = await startScenario(c, '/cni/nofwd', '{"Network":"10.244.0.0/16"}', ['--iptables-forward-rules=false'], c.bed.nodes.slice(0, 2));
+    const s = await startScenario(c, '/cni/nofwd', '{"Network":"10.244.0.0/16"}', ['--iptables-forward-rules=false'], { nodes: c.bed.nodes.slice(0, 2) });
     const [a, b] = s.pods as [typeof s.pods[0], typeof s.pods[0]];
     // the overlay itself works: node 0 reaches node 1's TUN address
     await until('node to node over the overlay', () => ping(c, a.node.ns, tunAddress(s.subnets[1]!)), 20_000, 200);

@@ -15,9 +15,11 @@ export interface Scenario {
   pods: Pod[];
 }
 
-export async function startScenario(c: Cluster, prefix: string, config: string, flags: string[], nodes = c.bed.nodes): Promise<Scenario> {
+export async function startScenario(
+  c: Cluster, prefix: string, config: string, flags: string[], o: { nodes?: BedNode[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<Scenario> {
   await c.etcd.etcdctl(['put', `${prefix}/config`, config]);
-  const ds = nodes.map((n) => c.startDaemon(n, [`--etcd-prefix=${prefix}`, ...flags]));
+  const ds = (o.nodes ?? c.bed.nodes).map((n) => c.startDaemon(n, [`--etcd-prefix=${prefix}`, ...flags], o.env));
   const subnets = await Promise.all(ds.map((d) => d.readySubnet(60_000)));
   const others = ds.length - 1;
   await Promise.all(ds.map((d) => d.waitLog((l) => (l.msg === 'node ready' && l.peers === others) || (l.msg === 'peers updated' && l.routes === others), 60_000)));

@@ -5,7 +5,7 @@
 import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../exec.js';
-import { findRules, restorePayload } from './iptables-render.js';
+import { findRules, IPTABLES_CHAINS, restorePayload } from './iptables-render.js';
 import { NFT_FAMILY, NFT_TABLE, nftDeleteTable, nftRandomFullyProbe, nftScript } from './nft-render.js';
 import type { Chain } from './rule-set.js';
 
@@ -42,6 +42,13 @@ export function iptablesHasRandomFully(versionText: string): boolean {
 export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
   const tool = family === 4 ? 'iptables' : 'ip6tables';
   const dump = async () => findRules((await exec(`${tool}-save`, [])).stdout);
+  /** `-S` of one chain, in iptables-save's form ('' when the chain is missing) */
+  const listChain = (table: string, chain: string) =>
+    exec(tool, ['-w', '5', '-t', table, '-S', chain]).then(
+      (r) => r.stdout.replace(/^-N (\S+)$/gm, ':$1 - [0:0]').replace(/^-P .*\n?/gm, ''),
+      () => '',
+    );
+  let installed: readonly Chain[] = [];
   return {
     tool,
     available: () => onPath(`${tool}-restore`),
@@ -51,9 +58,17 @@ export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
     async apply(want) {
       const payload = restorePayload(want, await dump());
       if (payload) await exec(`${tool}-restore`, ['--wait=10', '--noflush'], { input: payload });
+      installed = [...want];
     },
+    // only the base chains and our chains, not a whole dump: a host with kube-proxy's rules
+    // would otherwise be dumped in full at every resync
     async observe() {
-      return (await dump()).observed;
+      let text = '';
+      for (const c of installed) {
+        const n = IPTABLES_CHAINS[c.kind];
+        text += `*${n.table}\n${await listChain(n.table, n.base)}${await listChain(n.table, n.chain)}COMMIT\n`;
+      }
+      return findRules(text).observed;
     },
   };
 }
