@@ -10,10 +10,10 @@
 import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BedNode } from '../bed/bed.js';
 import { createCluster, until, type Cluster } from '../integration/cluster.js';
-import { delPodsLeavingNothing, expectExactTransfer, expectPodMesh, ping, startScenario, stopScenario } from './scenario.js';
+import { delPodsLeavingNothing, expectExactTransfer, expectPodMesh, ping, resetNodes, startScenario, stopScenario } from './scenario.js';
 
 let c: Cluster;
 let outside: BedNode;
@@ -24,6 +24,11 @@ beforeAll(async () => {
   outside = await c.bed.addHost('out', 50);
   noIptables = mkdtempSync(path.join(tmpdir(), 'tulle-nft-only-'));
   symlinkSync('/usr/sbin/nft', path.join(noIptables, 'nft'));
+});
+
+// a failed test must not leave its daemons or bridges to the next one
+afterEach(async () => {
+  if (c) await resetNodes(c);
 });
 
 afterAll(async () => {
@@ -51,12 +56,12 @@ describe('pods with EnableNFTables', () => {
 
     const pod = s.pods[0]!;
     await expect(c.bed.exec(outside.ns, 'ip', ['route', 'get', pod.ip])).rejects.toThrow(/unreachable/i);
-    await until('the pod to reach the outside host', () => ping(c, pod.ns, outside.underlayIp), 20_000, 200);
+    await until('the pod to reach the outside host', () => ping(c, pod.ns, outside.underlayIp), 60_000, 200);
     const listing = await nft(pod.node.ns, '-a', 'list', 'chain', 'ip', 'flannel-ipv4', 'postrtg');
     const handle = /daddr != 224\.0\.0\.0\/4 masquerade fully-random # handle (\d+)/.exec(listing)![1]!;
     await nft(pod.node.ns, 'delete', 'rule', 'ip', 'flannel-ipv4', 'postrtg', 'handle', handle);
     expect(await ping(c, pod.ns, outside.underlayIp, 1, 1)).toBe(false);
-    await until('the resync to put the masquerade back and egress to work again', () => ping(c, pod.ns, outside.underlayIp), 20_000, 200);
+    await until('the resync to put the masquerade back and egress to work again', () => ping(c, pod.ns, outside.underlayIp), 60_000, 200);
 
     await delPodsLeavingNothing(c, s);
     await stopScenario(c, s);
@@ -70,7 +75,7 @@ describe('pods with EnableNFTables', () => {
     await c.bed.exec(b.node.ns, 'iptables', ['-P', 'FORWARD', 'DROP']);
     expect(await ping(c, a.ns, b.ip, 3, 1)).toBe(false);
     await c.bed.exec(b.node.ns, 'iptables', ['-P', 'FORWARD', 'ACCEPT']);
-    await until('pods to reach each other again', () => ping(c, a.ns, b.ip), 20_000, 200);
+    await until('pods to reach each other again', () => ping(c, a.ns, b.ip), 60_000, 200);
     await delPodsLeavingNothing(c, s);
     await stopScenario(c, s);
   });

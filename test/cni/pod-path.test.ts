@@ -7,11 +7,11 @@
  * the forward rules, the same pods cannot reach each other (so the test can fail).
  */
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BedNode } from '../bed/bed.js';
 import { createCluster, tunAddress, until, type Cluster } from '../integration/cluster.js';
 import { delegateConf, parseSubnetEnv } from './pods.js';
-import { delPodsLeavingNothing, expectExactTransfer, expectPodMesh, ping, startScenario, stopScenario } from './scenario.js';
+import { delPodsLeavingNothing, expectExactTransfer, expectPodMesh, ping, resetNodes, startScenario, stopScenario } from './scenario.js';
 
 let c: Cluster;
 let outside: BedNode;
@@ -23,6 +23,11 @@ beforeAll(async () => {
   c = await createCluster({ nodes: 3, tag: 'cni', config: '' });
   outside = await c.bed.addHost('out', 50); // on the underlay, outside the overlay, no route to 10.244.0.0/16
   for (const n of c.bed.nodes) await c.bed.exec(n.ns, 'iptables', ['-P', 'FORWARD', 'DROP']);
+});
+
+// a failed test must not leave its daemons or bridges to the next one
+afterEach(async () => {
+  if (c) await resetNodes(c);
 });
 
 afterAll(async () => {
@@ -60,7 +65,7 @@ describe('without the forward rules the pod path fails', () => {
     const s = await startScenario(c, '/cni/nofwd', '{"Network":"10.244.0.0/16"}', ['--iptables-forward-rules=false'], { nodes: c.bed.nodes.slice(0, 2) });
     const [a, b] = s.pods as [typeof s.pods[0], typeof s.pods[0]];
     // the overlay itself works: node 0 reaches node 1's TUN address
-    await until('node to node over the overlay', () => ping(c, a.node.ns, tunAddress(s.subnets[1]!)), 20_000, 200);
+    await until('node to node over the overlay', () => ping(c, a.node.ns, tunAddress(s.subnets[1]!)), 60_000, 200);
     const before = await forwardDrops(a.node.ns);
     expect(await ping(c, a.ns, b.ip, 3, 1)).toBe(false);
     expect(await forwardDrops(a.node.ns)).toBeGreaterThan(before);
@@ -76,12 +81,12 @@ describe('egress with --ip-masq', () => {
     expect(pod.conf).toMatchObject({ ipMasq: false }); // tulle masquerades, not the bridge plugin
     await expect(c.bed.exec(outside.ns, 'ip', ['route', 'get', pod.ip])).rejects.toThrow(/unreachable/i);
     await expectPodMesh(c, s.pods);
-    await until('the pod to reach the outside host', () => ping(c, pod.ns, outside.underlayIp), 20_000, 200);
+    await until('the pod to reach the outside host', () => ping(c, pod.ns, outside.underlayIp), 60_000, 200);
 
     const rule = ['-s', '10.244.0.0/16', '!', '-d', '224.0.0.0/4', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'MASQUERADE', '--random-fully'];
     await c.bed.exec(pod.node.ns, 'iptables', ['-t', 'nat', '-D', 'FLANNEL-POSTRTG', ...rule]);
     expect(await ping(c, pod.ns, outside.underlayIp, 1, 1)).toBe(false); // a new ping id: a new, un-NATed flow
-    await until('the resync to put the rule back and egress to work again', () => ping(c, pod.ns, outside.underlayIp), 20_000, 200);
+    await until('the resync to put the rule back and egress to work again', () => ping(c, pod.ns, outside.underlayIp), 60_000, 200);
     await c.bed.exec(pod.node.ns, 'iptables', ['-t', 'nat', '-C', 'FLANNEL-POSTRTG', ...rule]);
     await delPodsLeavingNothing(c, s);
     await stopScenario(c, s);

@@ -4,8 +4,8 @@
  * pod ↔ pod ping across nodes, an exact TCP transfer, and CNI DEL leaving nothing behind.
  */
 import { readdirSync } from 'node:fs';
+import { stopProcess, type BedNode } from '../bed/bed.js';
 import { expect } from 'vitest';
-import type { BedNode } from '../bed/bed.js';
 import { until, type Cluster, type Daemon } from '../integration/cluster.js';
 import { addPod, tcpTransfer, type Pod } from './pods.js';
 
@@ -65,4 +65,15 @@ export async function stopScenario(c: Cluster, s: Scenario): Promise<void> {
   for (const d of s.ds) d.proc.kill('SIGTERM');
   for (const d of s.ds) expect(await d.exit).toBe(0);
   for (const d of s.ds) await c.bed.exec(d.node.ns, 'ip', ['link', 'del', 'cni0']).catch(() => undefined);
+}
+
+/** Stops every daemon of the cluster still running (after a failed test), waiting for its exit. */
+export async function stopDaemons(c: Cluster): Promise<void> {
+  await Promise.all(c.daemons.filter((d) => d.proc.exitCode === null && d.proc.signalCode === null).map((d) => stopProcess(d.proc, 10_000)));
+}
+
+/** After a failed scenario: no daemon left running, no bridge left with an old address. */
+export async function resetNodes(c: Cluster): Promise<void> {
+  await stopDaemons(c);
+  for (const n of c.bed.nodes) await c.bed.exec(n.ns, 'ip', ['link', 'del', 'cni0']).catch(() => undefined);
 }

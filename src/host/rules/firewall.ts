@@ -73,20 +73,32 @@ export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
   };
 }
 
-/** flanneld's nftables table of one family; flannel-ipv6 is only ever removed. */
-export function nftFirewall(exec: Exec = run, family = NFT_FAMILY, table = NFT_TABLE): Firewall {
+/** flanneld's nftables table `ip flannel-ipv4`, as the tool tulle uses (EnableNFTables). */
+export function nftFirewall(exec: Exec = run): Firewall {
   const nft = (args: string[], input?: string) => exec('nft', args, input === undefined ? {} : { input });
   return {
     tool: 'nft',
     available: () => onPath('nft'),
     randomFully: () => nft(['--check', '-f', '-'], nftRandomFullyProbe()).then(() => true, () => false),
     async apply(want) {
-      const ours = family === NFT_FAMILY && table === NFT_TABLE;
-      if (!ours && want.length) throw new Error(`tulle writes no rules into ${family} ${table}`);
-      await nft(['-f', '-'], ours ? nftScript(want) : nftDeleteTable(family, table));
+      await nft(['-f', '-'], nftScript(want));
     },
     async observe() {
-      return nft(['list', 'table', family, table]).then((r) => r.stdout, () => '');
+      return nft(['list', 'table', NFT_FAMILY, NFT_TABLE]).then((r) => r.stdout, () => '');
     },
+  };
+}
+
+/** flanneld's nftables tables as leftovers to remove (one `nft -f`); it writes nothing. */
+export function nftLeftovers(tables: ReadonlyArray<{ family: string; table: string }>, exec: Exec = run): Firewall {
+  return {
+    tool: 'nft',
+    available: () => onPath('nft'),
+    randomFully: async () => false,
+    async apply(want) {
+      if (want.length) throw new Error('tulle writes no rules here: it only removes what flanneld left');
+      await exec('nft', ['-f', '-'], { input: tables.map((t) => nftDeleteTable(t.family, t.table)).join('') });
+    },
+    observe: async () => '',
   };
 }

@@ -15,8 +15,8 @@
 import type { Logger } from 'pino';
 import { realClock, type Clock } from '../../util/clock.js';
 import { TulleError } from '../../util/errors.js';
-import { iptablesFirewall, nftFirewall, type Firewall } from './firewall.js';
-import { NFT_TABLE_V6 } from './nft-render.js';
+import { iptablesFirewall, nftFirewall, nftLeftovers, type Firewall } from './firewall.js';
+import { NFT_FAMILY, NFT_TABLE, NFT_TABLE_V6 } from './nft-render.js';
 import { flannelRuleSet, type ChainKind } from './rule-set.js';
 
 export interface HostRulesConfig {
@@ -60,10 +60,9 @@ export interface HostRulesDeps {
 
 function realFirewalls(nftables: boolean): { own: Firewall; others: Firewall[] } {
   const ip6 = iptablesFirewall(6);
-  const nft6 = nftFirewall(undefined, NFT_TABLE_V6.family, NFT_TABLE_V6.table);
   return nftables
-    ? { own: nftFirewall(), others: [iptablesFirewall(4), ip6, nft6] }
-    : { own: iptablesFirewall(4), others: [nftFirewall(), nft6, ip6] };
+    ? { own: nftFirewall(), others: [iptablesFirewall(4), ip6, nftLeftovers([NFT_TABLE_V6])] }
+    : { own: iptablesFirewall(4), others: [nftLeftovers([{ family: NFT_FAMILY, table: NFT_TABLE }, NFT_TABLE_V6]), ip6] };
 }
 
 export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): HostRules {
