@@ -122,6 +122,7 @@ export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): Host
   return {
     start: () =>
       serial(async () => {
+        const t0 = clock.now();
         for (const fw of others) {
           try {
             if (await fw.available()) await fw.apply([]);
@@ -131,7 +132,7 @@ export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): Host
         }
         try {
           await install();
-          if (kinds.length) log.info({ mode, chains: kinds, subnet, randomFully }, 'host rules installed');
+          if (kinds.length) log.info({ mode, chains: kinds, subnet, randomFully, ms: clock.now() - t0 }, 'host rules installed');
         } catch (e) {
           failed('install', e);
         }
