@@ -15,7 +15,7 @@ import { loadAddon } from '../dataplane/native.js';
 import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
 import type { Backend } from '../backend/backend.js';
 import { selectBackend, type BackendContext } from '../backend/select-backend.js';
-import { parseNetworkConfig, type NetworkConfig } from '../config/network-config.js';
+import { readNetworkConfig, type NetworkConfig } from '../config/network-config.js';
 import type { DataPlane } from '../dataplane/dataplane.js';
 import { LeaseManager, type LeaseStatus, type OwnLease } from '../lease/lease-manager.js';
 import type { LeaseTable } from '../lease/lease-diff.js';
@@ -24,6 +24,9 @@ import type { Registry } from '../registry/registry.js';
 import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
 import { realHost, type HostOps } from './host-ops.js';
+
+/** how often a missing or invalid network config is read again (flanneld: every second) */
+const CONFIG_POLL_MS = 1000;
 
 export interface NodeConfig {
   tunName: string;
@@ -138,31 +141,40 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     etcd: 'connecting', since: clock.now(), lastError: undefined,
   };
 
+  // a missing or invalid config is waited out, as flanneld does (it retries every second):
+  // not ready, the reason in /healthz, one log line per change of the reason
   const loadConfig = async (): Promise<NetworkConfig> => {
-    for (let failures = 0; ; failures++) {
+    let said: string | undefined;
+    const say = (why: string, level: 'warn' | 'error', fields: object = {}) => {
+      error = why;
+      if (said !== why) log[level](fields, `${why}; waiting for it to be fixed (not ready)`);
+      said = why;
+    };
+    for (let failures = 0; ; ) {
       if (stopping) throw new TulleError('ERR_TULLE_STOPPED', 'stopped while waiting for the network config');
       let text: string | undefined;
       try {
         text = await deps.registry.getNetworkConfig();
+        failures = 0;
         if (configEtcd.etcd !== 'connected') configEtcd = { etcd: 'connected', since: clock.now(), lastError: undefined };
-        if (text === undefined) {
-          if (error !== `no network config at ${cfg.configKey}`) log.warn(`no network config at ${cfg.configKey} yet; waiting (write it with etcdctl put)`);
-          error = `no network config at ${cfg.configKey}`;
-        }
+        if (text === undefined) say(`no network config at ${cfg.configKey} (write it with etcdctl put)`, 'warn');
       } catch (e) {
-        error = (e as Error).message;
-        if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: error };
-        log.warn({ err: error }, 'cannot reach etcd for the network config; retrying');
+        failures++;
+        if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: (e as Error).message };
+        say(`cannot reach etcd for the network config: ${(e as Error).message}`, 'warn');
       }
       if (text !== undefined) {
         try {
-          return parseNetworkConfig(text);
+          const r = readNetworkConfig(text);
+          for (const n of r.notices) log.warn({ key: cfg.configKey }, `network config: ${n}`);
+          if (said !== undefined) log.info({ key: cfg.configKey }, 'network config is usable now');
+          return r.config;
         } catch (e) {
-          if (e instanceof ConfigError) throw new ConfigError(`${cfg.configKey}: ${e.field}`, e.message.replace(/^config: [^:]+: /, ''), { cause: e });
-          throw e;
+          if (!(e instanceof ConfigError)) throw e;
+          say(`invalid network config at ${cfg.configKey}: ${e.field}: ${e.message.replace(/^config: [^:]+: /, '')}`, 'error', { code: e.code, field: e.field });
         }
       }
-      await sleep(clock, Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+      await sleep(clock, failures ? Math.min(5000, 250 * 2 ** Math.min(failures - 1, 5)) : CONFIG_POLL_MS);
     }
   };
 
@@ -172,7 +184,8 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     mark('config');
     backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log: deps.log });
     if (deps.metrics) backend.registerMetrics?.(deps.metrics);
-    mtu = network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : backend.mtuFor(cfg.underlayMtu);
+    // wireguard's Backend.MTU is the underlay MTU, as in flanneld (the TUN gets it minus the overhead)
+    mtu = backend.mtuFor(network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : cfg.underlayMtu);
     const prevState = await host.loadState(cfg.stateDir);
     const previous = (prevState?.network === network.network ? prevState.subnet : undefined) ?? (await host.readPreviousSubnet(cfg.subnetFile));
     state = 'acquiring';
