@@ -12,6 +12,8 @@ import { ConfigError, TulleError } from '../util/errors.js';
 import client from 'prom-client';
 import { serveHealth, type HealthServer } from './health-server.js';
 import { createNode, type NodeHandle } from './node.js';
+import { sdNotify } from './sd-notify.js';
+import { tulleVersion } from '../version.js';
 
 export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let opts: RunOptions;
@@ -21,6 +23,10 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     if (!(e instanceof ConfigError)) throw e;
     createLogger('info').child({ component: 'main' }).fatal({ code: e.code, field: e.field }, e.message);
     return 2;
+  }
+  if (opts.version) {
+    process.stderr.write(`${tulleVersion()}\n`); // flanneld prints its version on stderr
+    return 0;
   }
   const root = createLogger(opts.logLevel);
   const log = root.child({ component: 'main' });
@@ -39,10 +45,12 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {
-    const underlay = await resolveUnderlay(opts.iface, opts.publicIp);
-    log.info({ iface: underlay.iface, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
+    for (const n of opts.notices) log.warn(n);
+    const underlay = await resolveUnderlay(opts);
+    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
     const registry = etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
+      username: opts.etcdUsername, password: opts.etcdPassword,
     });
     const metrics = new client.Registry();
     node = createNode(
@@ -57,6 +65,11 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       log.info({ healthz: `http://${health.address.ip}:${health.address.port}/healthz` }, 'health server listening');
     }
     if (signalled) void node.stop();
+    void node.ready.then(() => {
+      const n = sdNotify('READY=1');
+      if (n.sent) log.info({ socket: n.socket }, 'told systemd READY=1');
+      else if (n.socket) log.warn({ socket: n.socket, err: n.error }, 'cannot tell systemd READY=1');
+    }, () => undefined);
     await node.done;
     return 0;
   } catch (e) {

@@ -20,6 +20,9 @@ export interface EtcdRegistryOptions {
   caFile?: string | undefined;
   certFile?: string | undefined;
   keyFile?: string | undefined;
+  /** etcd authentication (flanneld's --etcd-username/--etcd-password) */
+  username?: string | undefined;
+  password?: string | undefined;
   /** deadline of one unary call (default 5 s) */
   callTimeoutMs?: number;
 }
@@ -55,6 +58,7 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       ...(o.certFile ? { certChain: readFileSync(o.certFile) } : {}),
     };
   }
+  if (o.username) options.auth = { username: o.username, password: o.password ?? '' };
   const client = new Etcd3(options);
   const wrap = <T>(what: string, p: Promise<T>): Promise<T> =>
     p.catch((cause: Error) => {
