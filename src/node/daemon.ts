@@ -13,6 +13,7 @@ import client from 'prom-client';
 import { serveHealth, type HealthServer } from './health-server.js';
 import { createNode, type NodeHandle } from './node.js';
 import { sdNotify } from './sd-notify.js';
+import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route.js';
 import { tulleVersion } from '../version.js';
 
 export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -32,6 +33,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   const log = root.child({ component: 'main' });
   let node: NodeHandle | undefined;
   let health: HealthServer | undefined;
+  let blackhole: BlackholeRoute | undefined;
   let signalled = false;
   const onSignal = (sig: string) => {
     if (signalled) return;
@@ -66,15 +68,18 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     }
     if (signalled) void node.stop();
     void node.ready.then(() => {
+      if (opts.ipBlackholeRoute) blackhole = keepBlackholeRoute(() => node?.status().lease?.subnet, opts.iptablesResyncSeconds, root.child({ component: 'host' }));
       const n = sdNotify('READY=1');
       if (n.sent) log.info({ socket: n.socket }, 'told systemd READY=1');
       else if (n.socket) log.warn({ socket: n.socket, err: n.error }, 'cannot tell systemd READY=1');
     }, () => undefined);
     await node.done;
+    await blackhole?.stop();
     return 0;
   } catch (e) {
     fatal(log, e);
     await node?.stop().catch(() => undefined);
+    await blackhole?.stop();
     return 1;
   } finally {
     await health?.close();

@@ -10,7 +10,7 @@
  * keeps the lease in etcd for the next start (as flannel does).
  */
 import type { Logger } from 'pino';
-import type client from 'prom-client';
+import client from 'prom-client';
 import { loadAddon } from '../dataplane/native.js';
 import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
 import type { Backend } from '../backend/backend.js';
@@ -52,7 +52,16 @@ export interface NodeDeps {
   metrics?: client.Registry;
 }
 
-export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+/** `subnet-moved`: forwarding, but pods made from the old subnet.env must be recreated (not ready) */
+export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'subnet-moved' | 'stopping' | 'stopped' | 'failed';
+
+/** Our subnet changed while running: what /healthz says until tulle is restarted. */
+export interface SubnetMove {
+  from: string;
+  to: string;
+  at: number;
+  action: string;
+}
 
 export interface NodeStatus {
   state: NodeState;
@@ -73,6 +82,8 @@ export interface NodeStatus {
   timings: Record<string, number>;
   /** what the backend adds (wireguard: public key, handshake counters, sessions per peer) */
   backendStatus?: Record<string, unknown> | undefined;
+  /** set when our subnet moved while running (state `subnet-moved`) */
+  subnetMoved?: SubnetMove | undefined;
 }
 
 export interface NodeHandle {
@@ -88,6 +99,22 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const log = deps.log.child({ component: 'node' }); // children of the root, never of each other
   const t0 = clock.now();
   if (deps.metrics) registerDataPlaneMetrics(deps.metrics, loadAddon().counterNames(), () => dp);
+  if (deps.metrics) {
+    new client.Gauge({
+      name: 'tulle_subnet_moved', registers: [deps.metrics],
+      help: "1 while this node's subnet has moved since start: pods on the old subnet must be recreated (see /healthz subnetMoved)",
+      collect() {
+        this.set(moved ? 1 : 0);
+      },
+    });
+    new client.Counter({
+      name: 'tulle_subnet_moves_total', registers: [deps.metrics], help: "times this node's subnet moved while running",
+      collect() {
+        this.reset();
+        this.inc(moves);
+      },
+    });
+  }
   const timings: Record<string, number> = {};
   let state: NodeState = 'waiting-for-config';
   let error: string | undefined;
@@ -100,6 +127,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   let tunAddress: string | undefined;
   let masq = false;
   let stopping = false;
+  let lastSubnet: string | undefined;
   let resolveReady!: () => void;
   let rejectReady!: (e: unknown) => void;
   const ready = new Promise<void>((res, rej) => ((resolveReady = res), (rejectReady = rej)));
@@ -124,7 +152,20 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     );
   };
 
+  // flanneld exits when its lease is revoked; tulle takes a new subnet and keeps forwarding,
+  // but pods on the bridge still hold addresses of the old one: say so until restarted
+  let moved: SubnetMove | undefined;
+  let moves = 0;
   const onOwnLease = (l: OwnLease) => {
+    const from = moved?.from ?? lastSubnet;
+    moved = {
+      from: from ?? '(unknown)', to: l.subnet, at: clock.now(),
+      action: `pods with addresses in ${from} (made from the old subnet.env) cannot be reached any more: recreate them so they get addresses in ${l.subnet}, then restart tulle to clear this state`,
+    };
+    moves++;
+    lastSubnet = l.subnet;
+    if (state === 'running') state = 'subnet-moved';
+    log.error({ from, to: l.subnet, action: moved.action }, `our subnet moved from ${from} to ${l.subnet} while running: pods on ${from} must be recreated (not ready until restart)`);
     void (async () => {
       log.warn({ subnet: l.subnet }, 'our subnet changed; moving the TUN address and subnet.env');
       const addr = `${l.subnet.split('/')[0]}/32`;
@@ -196,6 +237,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       onTable: applyTable, onOwnLease,
     });
     const own = await lm.acquire();
+    lastSubnet = own.subnet;
     mark('lease');
     if (stopping) return;
     state = 'starting';
@@ -212,6 +254,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     await publishLease(own);
     lm.start();
     mark('ready');
+    if (state !== 'starting') return; // stopping, or moved before we were ready
     state = 'running';
     log.info({ subnet: own.subnet, network: network.network, mtu, tun: dp.tunName, peers: dir.peerCount, ms: timings.ready }, 'node ready');
     resolveReady();
@@ -244,6 +287,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
         backendStatus: backend?.status?.(),
+        subnetMoved: moved,
       };
     },
     async stop() {

@@ -130,6 +130,10 @@ describe('daemon failures are clear, never crashes', () => {
       return x.lease.subnet !== old && x.routes[old] === '198.18.0.77:8285' && x;
     });
     const moved = String(h.lease.subnet);
+    // not hidden: not ready, /healthz and a metric say the pods on the old subnet must be recreated
+    expect(h).toMatchObject({ state: 'subnet-moved', ready: false, subnetMoved: { from: old, to: moved, action: expect.stringMatching(/recreate them/) } });
+    expect(await c.metrics(d)).toMatch(/^tulle_subnet_moved 1$/m);
+    expect(d.logs.some((l) => l.level === 50 && String(l.msg).startsWith(`our subnet moved from ${old} to ${moved}`))).toBe(true);
     await until('subnet.env rewritten', () => readFileSync(`${d.dir}/subnet.env`, 'utf8').includes(`FLANNEL_SUBNET=${moved.replace('.0/24', '.1/24')}`));
     const addrs = (await c.bed.exec(n.ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'tulle0'])).stdout;
     expect(addrs).toContain(`${moved.split('/')[0]}/32`);

@@ -1,5 +1,6 @@
 /** createNode() driven with fakes at every boundary: registry, data plane, host, clock. */
 import pino from 'pino';
+import client from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { udpBackend } from '../../src/backend/udp-backend.js';
 import type { Command } from '../../src/dataplane/commands.js';
@@ -11,7 +12,7 @@ import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { fakeDataPlane } from './fake-dataplane.js';
 import { FakeClock } from './fake-clock.js';
 
-function fakes(config: string | undefined, logTo?: { write(s: string): void }) {
+function fakes(config: string | undefined, logTo?: { write(s: string): void }, metrics?: client.Registry) {
   const clock = new FakeClock();
   const registry = new MemoryRegistry(clock, config);
   const applied: Command[] = [];
@@ -30,7 +31,7 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }) {
   };
   const node = createNode(cfg, {
     registry, clock, host, log: logTo ? pino({ level: 'info' }, logTo) : pino({ level: 'silent' }), random: () => 0.5,
-    backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp),
+    backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp), metrics,
   });
   return { node, registry, clock, applied, calls, isStopped: () => stopped };
 }
@@ -80,6 +81,28 @@ describe('createNode', () => {
       expect.stringMatching(/^invalid network config at .*Backend\.Port/),
       expect.stringMatching(/^invalid network config at .*SubnetLen/),
       'network config: unknown field "Backend.VNI" ignored for Backend.Type "udp" (as flanneld does)',
+    ]);
+    await f.node.stop();
+  });
+
+  it('a subnet moved while running is not hidden: not ready, /healthz and a metric say pods must be recreated', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const metrics = new client.Registry();
+    const f = fakes('{"Network":"10.244.0.0/16","SubnetMin":"10.244.5.0","SubnetMax":"10.244.6.0"}', { write: (s: string) => void lines.push(JSON.parse(s)) }, metrics);
+    await f.clock.advance(0);
+    await f.node.ready;
+    const old = f.node.status().lease!.subnet;
+    expect(await metrics.getSingleMetricAsString('tulle_subnet_moved')).toMatch(/^tulle_subnet_moved 0$/m);
+    // another node writes our subnet: we move to the other one
+    f.registry.put(old.replace('/', '-'), encodeLeaseValue({ PublicIP: '198.18.0.77', PublicIPv6: null, BackendType: 'udp' }));
+    await f.clock.advance(5000);
+    const s = f.node.status();
+    expect(s.lease!.subnet).not.toBe(old);
+    expect(s).toMatchObject({ state: 'subnet-moved', ready: false, subnetMoved: { from: old, to: s.lease!.subnet, action: expect.stringMatching(/recreate them/) } });
+    expect(await metrics.getSingleMetricAsString('tulle_subnet_moved')).toMatch(/^tulle_subnet_moved 1$/m);
+    expect(await metrics.getSingleMetricAsString('tulle_subnet_moves_total')).toMatch(/^tulle_subnet_moves_total 1$/m);
+    expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
+      `our subnet moved from ${old} to ${s.lease!.subnet} while running: pods on ${old} must be recreated (not ready until restart)`,
     ]);
     await f.node.stop();
   });
