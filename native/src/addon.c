@@ -18,6 +18,7 @@
 #include "dataplane.h"
 #include "addon-offload.h"
 #include "addon.h"
+#include "sd-notify.h"
 
 static void handle_finalize(napi_env env, void *data, void *hint) {
   struct handle *h = data;
@@ -270,6 +271,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
   if (offload_register(env, exports) < 0) return NULL;
+  if (sd_notify_register(env, exports) < 0) return NULL;
   return exports;
 }
 

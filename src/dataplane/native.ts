@@ -78,6 +78,8 @@ export interface NativeAddon {
   aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
   aeadSealParts(key: Uint8Array, counter: bigint, p1: Uint8Array, p2: Uint8Array, p3: Uint8Array): Uint8Array;
   replayCheck(counters: BigUint64Array): Uint8Array;
+  /** sd_notify(3): one datagram to $NOTIFY_SOCKET (native/src/sd-notify.c); 0 or -errno */
+  sdNotify(socketPath: string, message: string): number;
 }
 
 function findRoot(): string {

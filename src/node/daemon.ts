@@ -12,6 +12,9 @@ import { ConfigError, TulleError } from '../util/errors.js';
 import client from 'prom-client';
 import { serveHealth, type HealthServer } from './health-server.js';
 import { createNode, type NodeHandle } from './node.js';
+import { sdNotify } from './sd-notify.js';
+import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route.js';
+import { tulleVersion } from '../version.js';
 
 export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let opts: RunOptions;
@@ -22,10 +25,15 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     createLogger('info').child({ component: 'main' }).fatal({ code: e.code, field: e.field }, e.message);
     return 2;
   }
+  if (opts.version) {
+    process.stderr.write(`${tulleVersion()}\n`); // flanneld prints its version on stderr
+    return 0;
+  }
   const root = createLogger(opts.logLevel);
   const log = root.child({ component: 'main' });
   let node: NodeHandle | undefined;
   let health: HealthServer | undefined;
+  let blackhole: BlackholeRoute | undefined;
   let signalled = false;
   const onSignal = (sig: string) => {
     if (signalled) return;
@@ -39,10 +47,12 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   process.on('SIGTERM', () => onSignal('SIGTERM'));
   process.on('SIGINT', () => onSignal('SIGINT'));
   try {
-    const underlay = await resolveUnderlay(opts.iface, opts.publicIp);
-    log.info({ iface: underlay.iface, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
+    for (const n of opts.notices) log.warn(n);
+    const underlay = await resolveUnderlay(opts);
+    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
     const registry = etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
+      username: opts.etcdUsername, password: opts.etcdPassword,
     });
     const metrics = new client.Registry();
     node = createNode(
@@ -58,11 +68,19 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       log.info({ healthz: `http://${health.address.ip}:${health.address.port}/healthz` }, 'health server listening');
     }
     if (signalled) void node.stop();
+    void node.ready.then(() => {
+      if (opts.ipBlackholeRoute) blackhole = keepBlackholeRoute(() => node?.status().lease?.subnet, opts.iptablesResyncSeconds, root.child({ component: 'host' }));
+      const n = sdNotify('READY=1');
+      if (n.sent) log.info({ socket: n.socket }, 'told systemd READY=1');
+      else if (n.socket) log.warn({ socket: n.socket, err: n.error }, 'cannot tell systemd READY=1');
+    }, () => undefined);
     await node.done;
+    await blackhole?.stop();
     return 0;
   } catch (e) {
     fatal(log, e);
     await node?.stop().catch(() => undefined);
+    await blackhole?.stop();
     return 1;
   } finally {
     await health?.close();

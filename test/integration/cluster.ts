@@ -40,8 +40,11 @@ export interface Cluster {
   daemons: Daemon[];
   /** set when the cluster's etcd serves TLS: the files daemons need */
   tls: TlsFiles | undefined;
-  /** starts `tulle run`; `underlay: false` leaves out --iface/--public-ip (test the defaults) */
-  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean }): Daemon;
+  /**
+   * starts `tulle run`; `underlay: false` leaves out --iface/--public-ip (test the defaults);
+   * `bare: true` passes only --state-dir and --subnet-file (the rest from `extra` and `env`)
+   */
+  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean; bare?: boolean }): Daemon;
   /** GET /healthz inside the node's namespace */
   health(d: Daemon): Promise<Record<string, any>>;
   /** GET /metrics (Prometheus text) inside the node's namespace */
@@ -96,13 +99,15 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
           nodeDirs.set(node.ns, dir);
           dirs.push(dir);
         }
-        const args = [
-          path.resolve('bin/tulle'), 'run',
-          `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
-          ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
-          `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
-          `--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`, ...extra,
-        ];
+        const args = o.bare
+          ? [path.resolve('bin/tulle'), 'run', `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`, ...extra]
+          : [
+              path.resolve('bin/tulle'), 'run',
+              `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
+              ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
+              `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
+              `--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`, ...extra,
+            ];
         const proc = bed.spawn(node.ns, process.execPath, args, { env: { ...env, NODE_ENV: 'test' } });
         const logs: LogLine[] = [];
         const waiters = new Set<() => void>();
