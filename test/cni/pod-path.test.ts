@@ -50,7 +50,7 @@ describe('pods on FORWARD-DROP hosts, default flags', () => {
       const s = await startScenario(c, `/cni/${backend}`, `{"Network":"10.244.0.0/16","Backend":{"Type":"${backend}"}}`, []);
       const env = parseSubnetEnv(readFileSync(`${s.ds[0]!.dir}/subnet.env`, 'utf8'));
       expect(s.pods[0]!.conf).toMatchObject({ ipMasq: true, mtu: env.mtu, ipam: { ranges: [[{ subnet: s.subnets[0] }]] } });
-      expect(env.mtu).toBe(backend === 'udp' ? 1472 : 1440);
+      expect(env.mtu).toBe(backend === 'udp' ? 1472 : 1420); // underlay 1500 − 28, or − 80 as flanneld's wireguard
       await expectPodMesh(c, s.pods);
       await expectExactTransfer(c, s.pods[0]!, s.pods[1]!);
       await expectExactTransfer(c, s.pods[2]!, s.pods[0]!);

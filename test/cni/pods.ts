@@ -65,6 +65,8 @@ export interface Pod {
   node: BedNode;
   ip: string;
   containerId: string;
+  /** the host side of the pod's veth, in the node's namespace */
+  hostVeth: string;
   conf: Record<string, unknown>;
   /** CNI DEL with the config ADD used */
   del(): Promise<void>;
@@ -81,11 +83,12 @@ export async function addPod(bed: Bed, node: BedNode, name: string, subnetFile: 
   const containerId = `${bed.id}-${name}`;
   const conf = delegateConf(parseSubnetEnv(await readFile(subnetFile, 'utf8')), { dataDir: ipamDir });
   const out = await cni(bed, node, 'ADD', containerId, ns, conf);
-  const result = JSON.parse(out.stdout) as { ips?: Array<{ address: string }> };
+  const result = JSON.parse(out.stdout) as { ips?: Array<{ address: string }>; interfaces?: Array<{ name: string; sandbox?: string }> };
   const ip = result.ips?.[0]?.address.split('/')[0];
-  if (!ip) throw new Error(`CNI ADD for ${name} returned no address: ${out.stdout} ${out.stderr}`);
+  const hostVeth = result.interfaces?.find((i) => !i.sandbox && i.name !== 'cni0')?.name;
+  if (!ip || !hostVeth) throw new Error(`CNI ADD for ${name} returned no address or veth: ${out.stdout} ${out.stderr}`);
   return {
-    name, ns, node, ip, containerId, conf,
+    name, ns, node, ip, containerId, hostVeth, conf,
     async del() {
       await cni(bed, node, 'DEL', containerId, ns, conf);
     },

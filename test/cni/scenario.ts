@@ -25,8 +25,12 @@ export async function startScenario(
   await Promise.all(ds.map((d) => d.waitLog((l) => (l.msg === 'node ready' && l.peers === others) || (l.msg === 'peers updated' && l.routes === others), 120_000)));
   const pods: Pod[] = [];
   for (const [i, d] of ds.entries()) pods.push(await addPod(c.bed, d.node, `${prefix.replace(/\W/g, '')}p${i}`, `${d.dir}/subnet.env`, `${d.dir}/ipam`));
+  livePods.push(...pods);
   return { ds, subnets, pods };
 }
+
+/** pods not yet deleted: a failed scenario's are deleted by resetNodes */
+const livePods: Pod[] = [];
 
 export async function ping(c: Cluster, ns: string, to: string, count = 1, waitS = 1): Promise<boolean> {
   return c.bed.exec(ns, 'ping', ['-n', '-q', '-c', String(count), '-W', String(waitS), to], (count + waitS + 5) * 1000).then(() => true, () => false);
@@ -46,11 +50,14 @@ export async function expectExactTransfer(c: Cluster, from: Pod, to: Pod, bytes 
 
 /** CNI DEL for every pod; then no veth on the bridge, no IPAM allocation, no CNI iptables chain. */
 export async function delPodsLeavingNothing(c: Cluster, s: Scenario): Promise<void> {
-  for (const p of s.pods) await p.del();
+  for (const p of s.pods) {
+    await p.del();
+    livePods.splice(livePods.indexOf(p), 1);
+  }
   for (const [i, p] of s.pods.entries()) {
     const node: BedNode = p.node;
     expect((await c.bed.exec(node.ns, 'ip', ['-o', 'link', 'show', 'master', 'cni0'])).stdout.trim()).toBe('');
-    expect((await c.bed.exec(node.ns, 'ip', ['-o', 'link', 'show', 'type', 'veth'])).stdout).not.toMatch(/veth/);
+    expect(await c.bed.exec(node.ns, 'ip', ['link', 'show', p.hostVeth]).then(() => 'present', () => 'gone')).toBe('gone');
     expect(readdirSync(`${s.ds[i]!.dir}/ipam/cbr0`)).not.toContain(p.ip);
     expect((await c.bed.exec(node.ns, 'iptables-save', [])).stdout).not.toMatch(/CNI-/);
     expect(await c.bed.exec(p.ns, 'ip', ['link', 'show', 'eth0']).then(() => 'present', () => 'gone')).toBe('gone');
@@ -75,5 +82,10 @@ export async function stopDaemons(c: Cluster): Promise<void> {
 /** After a failed scenario: no daemon left running, no bridge left with an old address. */
 export async function resetNodes(c: Cluster): Promise<void> {
   await stopDaemons(c);
-  for (const n of c.bed.nodes) await c.bed.exec(n.ns, 'ip', ['link', 'del', 'cni0']).catch(() => undefined);
+  for (const p of livePods.splice(0)) await p.del().catch(() => undefined);
+  for (const n of c.bed.nodes) {
+    await c.bed.exec(n.ns, 'ip', ['link', 'del', 'cni0']).catch(() => undefined);
+    const veths = (await c.bed.exec(n.ns, 'ip', ['-o', 'link', 'show', 'type', 'veth'])).stdout.match(/^\d+: (veth[^@:]+)/gm) ?? [];
+    for (const v of veths) await c.bed.exec(n.ns, 'ip', ['link', 'del', v.replace(/^\d+: /, '')]).catch(() => undefined);
+  }
 }
