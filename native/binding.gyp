@@ -25,7 +25,8 @@
         "src/aead.c",
         "src/replay.c",
         "src/wg.c",
-        "src/wg-data.c"
+        "src/wg-data.c",
+        "src/sd-notify.c"
       ],
       "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-fvisibility=hidden"],
       "defines": ["_GNU_SOURCE", "NAPI_VERSION=8"]

@@ -19,6 +19,7 @@
 #include "dataplane.h"
 #include "addon-offload.h"
 #include "addon.h"
+#include "sd-notify.h"
 
 /*
  * The counters memory is written by the packet threads and read by JavaScript through an
@@ -302,6 +303,7 @@ static napi_value init(napi_env env, napi_value exports) {
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
   if (offload_register(env, exports) < 0) return NULL;
+  if (sd_notify_register(env, exports) < 0) return NULL;
   return exports;
 }
 

@@ -81,6 +81,8 @@ export interface NativeAddon {
   replayCheck(counters: BigUint64Array): Uint8Array;
   /** The native BLAKE2s (mac1 checks), for differential tests. */
   blake2s(key: Uint8Array, data: Uint8Array, outLen: number): Uint8Array;
+  /** sd_notify(3): one datagram to $NOTIFY_SOCKET (native/src/sd-notify.c); 0 or -errno */
+  sdNotify(socketPath: string, message: string): number;
 }
 
 function findRoot(): string {

@@ -1,16 +1,18 @@
 /**
  * The underlay side of this node: which interface, which address other nodes reach us at
- * (--iface / --public-ip, defaulting like flanneld: the default-route interface and its
- * first IPv4 address), and its MTU.
+ * (--iface / --iface-regex / --iface-can-reach / --public-ip, chosen as flanneld does:
+ * iface-match.ts), and its MTU.
  */
-import { TulleError } from '../util/errors.js';
 import { run } from './exec.js';
+import { chooseIface, type IfaceChoice, type IfaceInfo, type Route } from './iface-match.js';
 import { linkMtu } from './link.js';
 
 export interface Underlay {
   iface: string;
   publicIp: string;
   mtu: number;
+  /** how the interface was found (for the log) */
+  by: string;
 }
 
 interface AddrInfo {
@@ -18,22 +20,27 @@ interface AddrInfo {
   addr_info: Array<{ family: string; local: string }>;
 }
 
-async function addresses(): Promise<AddrInfo[]> {
-  return JSON.parse((await run('ip', ['-j', '-4', 'addr', 'show'])).stdout) as AddrInfo[];
+async function interfaces(): Promise<IfaceInfo[]> {
+  const list = JSON.parse((await run('ip', ['-j', '-4', 'addr', 'show'])).stdout) as AddrInfo[];
+  return list.map((a) => ({ name: a.ifname, addrs: a.addr_info.filter((i) => i.family === 'inet').map((i) => i.local) }));
 }
 
-export async function resolveUnderlay(iface: string | undefined, publicIp: string | undefined): Promise<Underlay> {
-  const addrs = await addresses();
-  let name = iface;
-  if (!name && publicIp) name = addrs.find((a) => a.addr_info.some((i) => i.local === publicIp))?.ifname;
-  if (!name) {
-    const routes = JSON.parse((await run('ip', ['-j', '-4', 'route', 'show', 'default'])).stdout) as Array<{ dev?: string }>;
-    name = routes[0]?.dev;
-    if (!name) throw new TulleError('ERR_TULLE_IFACE', 'no default route to pick the underlay interface from: pass --iface or --public-ip');
+async function routeTo(args: string[]): Promise<Route | undefined> {
+  try {
+    const r = (JSON.parse((await run('ip', ['-j', '-4', 'route', ...args])).stdout) as Array<{ dev?: string; prefsrc?: string }>)[0];
+    return r?.dev ? { dev: r.dev, src: r.prefsrc } : undefined;
+  } catch {
+    return undefined; // no route: the chooser says what was tried
   }
-  const info = addrs.find((a) => a.ifname === name);
-  if (!info) throw new TulleError('ERR_TULLE_IFACE', `--iface ${name}: no such interface with an IPv4 address`);
-  const ip = publicIp ?? info.addr_info[0]?.local;
-  if (!ip) throw new TulleError('ERR_TULLE_IFACE', `--iface ${name} has no IPv4 address: pass --public-ip`);
-  return { iface: name, publicIp: ip, mtu: await linkMtu(name) };
+}
+
+export async function resolveUnderlay(choice: IfaceChoice): Promise<Underlay> {
+  const explicit = choice.ifaces.length || choice.ifaceRegexes.length || choice.ifaceCanReach;
+  const [all, defaultRoute, canReach] = await Promise.all([
+    interfaces(),
+    explicit ? undefined : routeTo(['show', 'default']),
+    choice.ifaceCanReach ? routeTo(['get', choice.ifaceCanReach]) : undefined,
+  ]);
+  const c = chooseIface(choice, all, { defaultRoute, canReach });
+  return { iface: c.iface, publicIp: c.publicIp, mtu: await linkMtu(c.iface), by: c.by };
 }

@@ -20,7 +20,7 @@ import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
 import { encodeLeaseValue, parseSubnetKeyName, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
-import { chooseSubnet, isLeasable, subnetCount } from './subnet-allocator.js';
+import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
   registry: Registry;
@@ -59,6 +59,8 @@ export interface LeaseStatus {
 }
 
 const RETRY_MIN_MS = 250;
+/** creates of one free subnet refused because other leases appeared meanwhile, before it counts as a lost race */
+const MAX_RECHECKS = 200;
 const RETRY_MAX_MS = 5000;
 
 export class LeaseManager {
@@ -108,6 +110,11 @@ export class LeaseManager {
   async acquire(previous = this.o.previousSubnet): Promise<OwnLease> {
     const max = this.o.maxAttempts ?? 20;
     let failures = 0;
+    // a create refused only because some lease appeared since our listing: if that lease does not
+    // overlap the subnet we tried, try the same subnet again; that is not a lost race (a booting
+    // cluster creates many leases at once)
+    let tried: string | undefined;
+    let recheck = 0;
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
       let listed;
@@ -122,9 +129,19 @@ export class LeaseManager {
       }
       failures = 0;
       const { table, taken } = this.absorb(listed.entries);
+      if (tried !== undefined) {
+        const stillFree = !new TakenRanges(taken).overlapsSubnet(tried);
+        if (!stillFree || ++recheck > MAX_RECHECKS) {
+          tried = undefined;
+          attempt = await this.lostRace(attempt + 1, max);
+          continue;
+        }
+      }
       let result: OwnLease | undefined;
       try {
-        result = await this.tryOnce(table, taken, previous);
+        const r = await this.tryOnce(table, taken, tried ?? previous, listed.revision);
+        result = r.lease;
+        tried = r.tried;
       } catch (e) {
         if (e instanceof TulleError && e.code === 'ERR_TULLE_NO_SUBNET') throw e;
         this.setEtcd('disconnected', e as Error);
@@ -151,32 +168,50 @@ export class LeaseManager {
         this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
         return result;
       }
-      if (++attempt > max) {
-        // losing is not a reason to exit (flanneld exits here): back off, then race again
-        this.o.log.warn({ attempts: max }, `lost the race for a subnet ${max} times in a row; backing off before trying again`);
-        attempt = 1;
-        await this.wait(backoffMs(6, this.o.random));
-        continue;
-      }
-      this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying from a fresh list');
-      await this.wait(Math.floor(this.o.random() * 20 * attempt));
+      // (tried set: the next round looks at a fresh list whether it was a lost race)
+      if (tried === undefined) attempt = await this.lostRace(attempt + 1, max);
     }
+  }
+
+  /** After a lost race: retry soon from a fresh list; after `max` in a row, back off longer.
+   *  Losing is not a reason to exit (flanneld exits here). Returns the next attempt number. */
+  private async lostRace(attempt: number, max: number): Promise<number> {
+    if (attempt > max) {
+      this.o.log.warn({ attempts: max }, `lost the race for a subnet ${max} times in a row; backing off before trying again`);
+      await this.wait(backoffMs(6, this.o.random));
+      return 1;
+    }
+    this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying from a fresh list');
+    await this.wait(Math.floor(this.o.random() * 20 * attempt));
+    return attempt;
   }
 
   private wait(ms: number): Promise<void> {
     return sleep(this.o.clock, ms, this.halt.signal);
   }
 
-  private async tryOnce(table: Map<string, Lease>, taken: Set<string>, previous: string | undefined): Promise<OwnLease | undefined> {
+  /** One try from one listing: the lease, or which new subnet a create was refused for. */
+  private async tryOnce(
+    table: Map<string, Lease>, taken: Set<string>, previous: string | undefined, listedRevision: number,
+  ): Promise<{ lease?: OwnLease; tried?: string }> {
     const { registry, config, attrs, ttlMs, clock } = this.o;
     const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
     const value = encodeLeaseValue(attrs);
-    const mine = [...table.values()].find((l) => l.attrs.PublicIP === attrs.PublicIP && isLeasable(config, l.subnet));
+    // a lease of ours that no longer fits the config (Network, SubnetLen, SubnetMin/Max changed)
+    // is deleted, as flanneld does, so it neither lingers for 24 h nor blocks the range
+    for (const l of table.values()) {
+      if (l.attrs.PublicIP !== attrs.PublicIP || isLeasable(config, l.subnet)) continue;
+      this.o.log.warn({ subnet: l.subnet, network: config.network, subnetLen: config.subnetLen }, 'our lease does not fit the network config; deleting it (as flanneld does)');
+      if (!(await registry.deleteSubnet(subnetKeyName(l.subnet), l.modRevision))) return {};
+      table.delete(l.subnet);
+      taken.delete(l.subnet);
+    }
+    const mine = [...table.values()].find((l) => l.attrs.PublicIP === attrs.PublicIP);
     if (mine) {
       const entryLease = this.listedLeaseIds.get(mine.subnet) ?? '0';
       const r = await registry.updateSubnet(subnetKeyName(mine.subnet), value, ttlSeconds, { modRevision: mine.modRevision, leaseId: entryLease });
-      if (!r.ok) return undefined;
-      return { subnet: mine.subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs };
+      if (!r.ok) return {};
+      return { lease: { subnet: mine.subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
     }
     const subnet = chooseSubnet({ config, taken, previous, random: this.o.random });
     if (!subnet) {
@@ -185,9 +220,10 @@ export class LeaseManager {
         `no free subnet: all ${subnetCount(config)} /${config.subnetLen} subnets in ${config.subnetMin}..${config.subnetMax} of ${config.network} are leased`,
       );
     }
-    const r = await registry.createSubnet(subnetKeyName(subnet), value, ttlSeconds);
-    if (!r.ok) return undefined;
-    return { subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs };
+    // fails when a lease was created since the listing (it might overlap ours): retry from a fresh list
+    const r = await registry.createSubnet(subnetKeyName(subnet), value, ttlSeconds, listedRevision);
+    if (!r.ok) return { tried: subnet };
+    return { lease: { subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
   }
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */

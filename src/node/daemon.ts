@@ -21,6 +21,9 @@ import { ConfigError, TulleError } from '../util/errors.js';
 import client from 'prom-client';
 import { serveHealth, type HealthServer } from './health-server.js';
 import { createNode, type NodeHandle } from './node.js';
+import { sdNotify } from './sd-notify.js';
+import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route.js';
+import { tulleVersion } from '../version.js';
 
 /** how long a stop (routes, TUN, masquerade rules, etcd client) may take before we exit anyway */
 const STOP_DEADLINE_MS = 30_000;
@@ -35,6 +38,10 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     logFatal(createLogger('info').child({ component: 'main' }), e, EXIT_BAD_FLAGS);
     return EXIT_BAD_FLAGS;
   }
+  if (opts.version) {
+    process.stderr.write(`${tulleVersion()}\n`); // flanneld prints its version on stderr
+    return 0;
+  }
   const root = createLogger(opts.logLevel);
   const log = root.child({ component: 'main' });
   // The daemon's lifetime, deliberately: while this handle is open Node cannot end the process
@@ -48,6 +55,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   // what ends the daemon from outside the node: an uncaught exception, a second signal, the stop deadline
   let interrupt = interruption();
 
+  let blackhole: BlackholeRoute | undefined;
   const onSignal = (sig: string) => {
     if (signal) {
       interrupt.fire(new TulleError('ERR_TULLE_SIGNAL', `${sig} while stopping after ${signal}: exiting before the cleanup finished`));
@@ -70,15 +78,18 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onRejection);
   try {
-    const underlay = await resolveUnderlay(opts.iface, opts.publicIp);
-    log.info({ iface: underlay.iface, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
+    for (const n of opts.notices) log.warn(n);
+    const underlay = await resolveUnderlay(opts);
+    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
     const registry = etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
+      username: opts.etcdUsername, password: opts.etcdPassword,
     });
     const metrics = new client.Registry();
     node = createNode(
       {
         tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
+        forwardRules: opts.iptablesForwardRules, ipMasqFullyRandomDisable: opts.ipMasqFullyRandomDisable, rulesResyncMs: opts.iptablesResyncSeconds * 1000,
         stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs, configKey: `${opts.etcdPrefix}/config`,
       },
       { registry, log: root, metrics },
@@ -90,7 +101,14 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       log.info({ healthz: `http://${health.address.ip}:${health.address.port}/healthz` }, 'health server listening');
     }
     if (signal) void node.stop();
+    void node.ready.then(() => {
+      if (opts.ipBlackholeRoute) blackhole = keepBlackholeRoute(() => node?.status().lease?.subnet, opts.iptablesResyncSeconds, root.child({ component: 'host' }));
+      const n = sdNotify('READY=1');
+      if (n.sent) log.info({ socket: n.socket }, 'told systemd READY=1');
+      else if (n.socket) log.warn({ socket: n.socket, err: n.error }, 'cannot tell systemd READY=1');
+    }, () => undefined);
     await Promise.race([node.done, interrupt.promise]);
+    await blackhole?.stop();
     log.info({ signal, exitCode: EXIT_OK }, 'exiting');
     return EXIT_OK;
   } catch (e) {
@@ -103,6 +121,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       await Promise.race([node.stop(), interrupt.promise]).catch((x: Error) => log.warn({ err: x.message }, 'cleanup after the fatal error did not finish'));
       clearTimeout(t);
     }
+    await blackhole?.stop().catch(() => undefined);
     return EXIT_FATAL;
   } finally {
     clearTimeout(stopDeadline);

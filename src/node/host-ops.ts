@@ -1,6 +1,6 @@
 /** The host operations a node performs, as one record so tests can swap in fakes. */
 import { configureTun, removeRoutes } from '../host/link.js';
-import { installMasq, removeMasq } from '../host/ip-masq.js';
+import { createHostRules } from '../host/rules/host-rules.js';
 import { loadState, saveState } from '../host/state-dir.js';
 import { readPreviousSubnet, writeSubnetFile } from '../host/subnet-file.js';
 import { replaceTunAddress } from '../host/tun-address.js';
@@ -9,8 +9,8 @@ export interface HostOps {
   configureTun: typeof configureTun;
   replaceTunAddress: typeof replaceTunAddress;
   removeRoutes: typeof removeRoutes;
-  installMasq: typeof installMasq;
-  removeMasq: typeof removeMasq;
+  /** flanneld's masquerade and forward rules (iptables or nftables), kept in place */
+  hostRules: typeof createHostRules;
   writeSubnetFile: typeof writeSubnetFile;
   readPreviousSubnet: typeof readPreviousSubnet;
   loadState: typeof loadState;
@@ -18,5 +18,5 @@ export interface HostOps {
 }
 
 export const realHost: HostOps = {
-  configureTun, replaceTunAddress, removeRoutes, installMasq, removeMasq, writeSubnetFile, readPreviousSubnet, loadState, saveState,
+  configureTun, replaceTunAddress, removeRoutes, hostRules: createHostRules, writeSubnetFile, readPreviousSubnet, loadState, saveState,
 };

@@ -1,21 +1,21 @@
 /**
  * A tulle node: the library face that `tulle run` and the tests both drive.
  *
- *   config (etcd) → backend → lease (acquire) → data plane + TUN → peers → masq → subnet.env
+ *   config (etcd) → backend → lease (acquire) → data plane + TUN → peers → host rules → subnet.env
  *   → ready; then the lease manager watches and renews, and the peer directory turns every
  *   new lease table into data-plane commands.
  *
  * createNode() returns at once; `ready` resolves when the node forwards, `done` rejects on a
- * fatal error (bad config, no free subnet). stop() removes routes, TUN and masq rules and
+ * fatal error (bad config, no free subnet). stop() removes routes, TUN and host rules and
  * keeps the lease in etcd for the next start (as flannel does).
  */
 import type { Logger } from 'pino';
-import type client from 'prom-client';
+import client from 'prom-client';
 import { loadAddon } from '../dataplane/native.js';
 import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
 import type { Backend } from '../backend/backend.js';
 import { selectBackend, type BackendContext } from '../backend/select-backend.js';
-import { parseNetworkConfig, type NetworkConfig } from '../config/network-config.js';
+import { readNetworkConfig, type NetworkConfig } from '../config/network-config.js';
 import type { DataPlane } from '../dataplane/dataplane.js';
 import { LeaseManager, type LeaseStatus, type OwnLease } from '../lease/lease-manager.js';
 import type { LeaseTable } from '../lease/lease-diff.js';
@@ -23,13 +23,23 @@ import { PeerDirectory } from '../lease/peer-directory.js';
 import type { Registry } from '../registry/registry.js';
 import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
+import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
+
+/** how often a missing or invalid network config is read again (flanneld: every second) */
+const CONFIG_POLL_MS = 1000;
 
 export interface NodeConfig {
   tunName: string;
   publicIp: string;
   underlayMtu: number;
   ipMasq: boolean;
+  /** flanneld's --iptables-forward-rules (default true) */
+  forwardRules?: boolean;
+  /** flanneld's --ip-masq-fully-random-disable */
+  ipMasqFullyRandomDisable?: boolean;
+  /** flanneld's --iptables-resync, in ms (default 5 s) */
+  rulesResyncMs?: number;
   subnetFile: string;
   stateDir: string;
   leaseTtlMs: number;
@@ -49,7 +59,16 @@ export interface NodeDeps {
   metrics?: client.Registry;
 }
 
-export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+/** `subnet-moved`: forwarding, but pods made from the old subnet.env must be recreated (not ready) */
+export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'subnet-moved' | 'stopping' | 'stopped' | 'failed';
+
+/** Our subnet changed while running: what /healthz says until tulle is restarted. */
+export interface SubnetMove {
+  from: string;
+  to: string;
+  at: number;
+  action: string;
+}
 
 export interface NodeStatus {
   state: NodeState;
@@ -70,6 +89,10 @@ export interface NodeStatus {
   timings: Record<string, number>;
   /** what the backend adds (wireguard: public key, handshake counters, sessions per peer) */
   backendStatus?: Record<string, unknown> | undefined;
+  /** flanneld's masquerade / forward rules: which, in iptables or nftables, in place or not */
+  hostRules?: HostRulesStatus | undefined;
+  /** set when our subnet moved while running (state `subnet-moved`) */
+  subnetMoved?: SubnetMove | undefined;
 }
 
 export interface NodeHandle {
@@ -85,6 +108,22 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const log = deps.log.child({ component: 'node' }); // children of the root, never of each other
   const t0 = clock.now();
   if (deps.metrics) registerDataPlaneMetrics(deps.metrics, loadAddon().counterNames(), () => dp);
+  if (deps.metrics) {
+    new client.Gauge({
+      name: 'tulle_subnet_moved', registers: [deps.metrics],
+      help: "1 while this node's subnet has moved since start: pods on the old subnet must be recreated (see /healthz subnetMoved)",
+      collect() {
+        this.set(moved ? 1 : 0);
+      },
+    });
+    new client.Counter({
+      name: 'tulle_subnet_moves_total', registers: [deps.metrics], help: "times this node's subnet moved while running",
+      collect() {
+        this.reset();
+        this.inc(moves);
+      },
+    });
+  }
   const timings: Record<string, number> = {};
   let state: NodeState = 'waiting-for-config';
   let error: string | undefined;
@@ -95,9 +134,10 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   let dir: PeerDirectory | undefined;
   let mtu: number | undefined;
   let tunAddress: string | undefined;
-  let masq = false;
+  let rules: HostRules | undefined;
   let stopping = false;
   const halt = new AbortController(); // stop() ends the wait for the config at once
+  let lastSubnet: string | undefined;
   let resolveReady!: () => void;
   let rejectReady!: (e: unknown) => void;
   const ready = new Promise<void>((res, rej) => ((resolveReady = res), (rejectReady = rej)));
@@ -122,13 +162,26 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     );
   };
 
+  // flanneld exits when its lease is revoked; tulle takes a new subnet and keeps forwarding,
+  // but pods on the bridge still hold addresses of the old one: say so until restarted
+  let moved: SubnetMove | undefined;
+  let moves = 0;
   const onOwnLease = (l: OwnLease) => {
+    const from = moved?.from ?? lastSubnet;
+    moved = {
+      from: from ?? '(unknown)', to: l.subnet, at: clock.now(),
+      action: `pods with addresses in ${from} (made from the old subnet.env) cannot be reached any more: recreate them so they get addresses in ${l.subnet}, then restart tulle to clear this state`,
+    };
+    moves++;
+    lastSubnet = l.subnet;
+    if (state === 'running') state = 'subnet-moved';
+    log.error({ from, to: l.subnet, action: moved.action }, `our subnet moved from ${from} to ${l.subnet} while running: pods on ${from} must be recreated (not ready until restart)`);
     void (async () => {
       log.warn({ subnet: l.subnet }, 'our subnet changed; moving the TUN address and subnet.env');
       const addr = `${l.subnet.split('/')[0]}/32`;
       await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddress, addr);
       tunAddress = addr;
-      if (masq) await host.installMasq(network!.network, l.subnet);
+      await rules?.setSubnet(l.subnet);
       await publishLease(l);
       applyTable(lm!.leases);
     })().catch((e: Error) => log.error({ err: e.message }, 'cannot move to the new subnet'));
@@ -139,31 +192,40 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     etcd: 'connecting', since: clock.now(), lastError: undefined,
   };
 
+  // a missing or invalid config is waited out, as flanneld does (it retries every second):
+  // not ready, the reason in /healthz, one log line per change of the reason
   const loadConfig = async (): Promise<NetworkConfig> => {
-    for (let failures = 0; ; failures++) {
+    let said: string | undefined;
+    const say = (why: string, level: 'warn' | 'error', fields: object = {}) => {
+      error = why;
+      if (said !== why) log[level](fields, `${why}; waiting for it to be fixed (not ready)`);
+      said = why;
+    };
+    for (let failures = 0; ; ) {
       if (stopping) throw new TulleError('ERR_TULLE_STOPPED', 'stopped while waiting for the network config');
       let text: string | undefined;
       try {
         text = await deps.registry.getNetworkConfig();
+        failures = 0;
         if (configEtcd.etcd !== 'connected') configEtcd = { etcd: 'connected', since: clock.now(), lastError: undefined };
-        if (text === undefined) {
-          if (error !== `no network config at ${cfg.configKey}`) log.warn(`no network config at ${cfg.configKey} yet; waiting (write it with etcdctl put)`);
-          error = `no network config at ${cfg.configKey}`;
-        }
+        if (text === undefined) say(`no network config at ${cfg.configKey} (write it with etcdctl put)`, 'warn');
       } catch (e) {
-        error = (e as Error).message;
-        if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: error };
-        log.warn({ err: error }, 'cannot reach etcd for the network config; retrying');
+        failures++;
+        if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: (e as Error).message };
+        say(`cannot reach etcd for the network config: ${(e as Error).message}`, 'warn');
       }
       if (text !== undefined) {
         try {
-          return parseNetworkConfig(text);
+          const r = readNetworkConfig(text);
+          for (const n of r.notices) log.warn({ key: cfg.configKey }, `network config: ${n}`);
+          if (said !== undefined) log.info({ key: cfg.configKey }, 'network config is usable now');
+          return r.config;
         } catch (e) {
-          if (e instanceof ConfigError) throw new ConfigError(`${cfg.configKey}: ${e.field}`, e.message.replace(/^config: [^:]+: /, ''), { cause: e });
-          throw e;
+          if (!(e instanceof ConfigError)) throw e;
+          say(`invalid network config at ${cfg.configKey}: ${e.field}: ${e.message.replace(/^config: [^:]+: /, '')}`, 'error', { code: e.code, field: e.field });
         }
       }
-      await sleep(clock, Math.min(5000, 250 * 2 ** Math.min(failures, 5)), halt.signal);
+      await sleep(clock, failures ? Math.min(5000, 250 * 2 ** Math.min(failures - 1, 5)) : CONFIG_POLL_MS, halt.signal);
     }
   };
 
@@ -173,7 +235,8 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     mark('config');
     backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log: deps.log });
     if (deps.metrics) backend.registerMetrics?.(deps.metrics);
-    mtu = network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : backend.mtuFor(cfg.underlayMtu);
+    // wireguard's Backend.MTU is the underlay MTU, as in flanneld (the TUN gets it minus the overhead)
+    mtu = backend.mtuFor(network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : cfg.underlayMtu);
     const prevState = await host.loadState(cfg.stateDir);
     const previous = (prevState?.network === network.network ? prevState.subnet : undefined) ?? (await host.readPreviousSubnet(cfg.subnetFile));
     state = 'acquiring';
@@ -184,6 +247,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       onTable: applyTable, onOwnLease,
     });
     const own = await lm.acquire();
+    lastSubnet = own.subnet;
     mark('lease');
     if (stopping) return;
     state = 'starting';
@@ -193,13 +257,19 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     await host.configureTun({ name: dp.tunName, address: tunAddress, mtu, routes: [network.network] });
     dir = new PeerDirectory(backend);
     applyTable(lm.leases);
-    if (cfg.ipMasq) {
-      await host.installMasq(network.network, own.subnet);
-      masq = true;
-    }
+    rules = host.hostRules(
+      {
+        nftables: network.enableNFTables, network: network.network, subnet: own.subnet, ipMasq: cfg.ipMasq,
+        forwardRules: cfg.forwardRules ?? true, fullyRandomDisable: cfg.ipMasqFullyRandomDisable ?? false, resyncMs: cfg.rulesResyncMs ?? 5000,
+      },
+      { log: deps.log.child({ component: 'host-rules' }), clock },
+    );
+    await rules.start();
+    if (stopping) return void (await rules.stop()); // stop() may have run before `rules` was set
     await publishLease(own);
     lm.start();
     mark('ready');
+    if (state !== 'starting') return; // stopping, or moved before we were ready
     state = 'running';
     log.info({ subnet: own.subnet, network: network.network, mtu, tun: dp.tunName, peers: dir.peerCount, ms: timings.ready }, 'node ready');
     resolveReady();
@@ -232,6 +302,8 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
         backendStatus: backend?.status?.(),
+        hostRules: rules?.status(),
+        subnetMoved: moved,
       };
     },
     async stop() {
@@ -241,7 +313,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       if (state !== 'failed') state = 'stopping';
       rejectReady(new TulleError('ERR_TULLE_STOPPED', 'node stopped before it was ready'));
       await lm?.stop();
-      if (masq) await host.removeMasq().catch((e: Error) => log.warn({ err: e.message }, 'cannot remove masquerade rules'));
+      await rules?.stop();
       if (dp && network) await host.removeRoutes({ name: dp.tunName, routes: [network.network] });
       dp?.stop(); // closing the TUN removes the device
       await deps.registry.close().catch(() => undefined);

@@ -33,6 +33,9 @@ export interface EtcdRegistryOptions {
   caFile?: string | undefined;
   certFile?: string | undefined;
   keyFile?: string | undefined;
+  /** etcd authentication (flanneld's --etcd-username/--etcd-password) */
+  username?: string | undefined;
+  password?: string | undefined;
   /** deadline of one unary call (default 5 s) */
   callTimeoutMs?: number;
 }
@@ -122,6 +125,7 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       ...(o.certFile ? { certChain: readFileSync(o.certFile) } : {}),
     };
   }
+  if (o.username) options.auth = { username: o.username, password: o.password ?? '' };
   const client = new Etcd3(options);
   const wrap = <T>(what: string, p: Promise<T>): Promise<T> =>
     p.catch((cause: Error) => {
@@ -136,6 +140,30 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     const leaseId = await grant(ttlSeconds);
     try {
       const r = await client.if(key, cmp, '==', expect).then(client.put(key).value(value).lease(leaseId)).commit();
+      if (!r.succeeded) {
+        void revoke(leaseId);
+        return { ok: false, modRevision: Number(r.header.revision), leaseId: '0' };
+      }
+      return { ok: true, modRevision: Number(r.header.revision), leaseId };
+    } catch (e) {
+      void revoke(leaseId);
+      throw e;
+    }
+  };
+
+  // If(version(key) == 0 && every key under subnets/ was created at or before `since`) Then Put
+  const createGuarded = async (name: string, value: string, ttlSeconds: number, since: number): Promise<WriteResult> => {
+    const key = subnets + name;
+    const leaseId = await grant(ttlSeconds);
+    try {
+      const r = await client.kv.txn({
+        compare: [
+          { key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 },
+          { key: Buffer.from(subnets), range_end: Buffer.from(`${subnets.slice(0, -1)}0`), target: 'Create', result: 'Less', create_revision: since + 1 },
+        ],
+        success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId } }],
+        failure: [],
+      });
       if (!r.succeeded) {
         void revoke(leaseId);
         return { ok: false, modRevision: Number(r.header.revision), leaseId: '0' };
@@ -164,8 +192,14 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
         })),
       };
     },
-    createSubnet(name, value, ttlSeconds) {
-      return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));
+    createSubnet(name, value, ttlSeconds, unchangedSince) {
+      if (unchangedSince === undefined) return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));
+      return wrap('create subnet', createGuarded(name, value, ttlSeconds, unchangedSince));
+    },
+    async deleteSubnet(name, expectModRevision) {
+      const key = subnets + name;
+      const r = await wrap('delete subnet', client.if(key, 'Mod', '==', expectModRevision).then(client.delete().key(key)).commit());
+      return r.succeeded;
     },
     async updateSubnet(name, value, ttlSeconds, expect) {
       const r = await wrap('renew subnet', putIf(name, value, ttlSeconds, 'Mod', expect.modRevision));

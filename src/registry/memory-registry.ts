@@ -9,6 +9,7 @@ import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from
 
 interface Stored extends RegistryEntry {
   expiresAt: number;
+  createRevision: number;
 }
 
 export class MemoryRegistry implements Registry {
@@ -39,12 +40,15 @@ export class MemoryRegistry implements Registry {
 
   async listSubnets() {
     this.check();
-    return { entries: [...this.keys.values()].map(({ expiresAt: _e, ...e }) => e), revision: this.revision };
+    return { entries: [...this.keys.values()].map(({ expiresAt: _e, createRevision: _c, ...e }) => e), revision: this.revision };
   }
 
-  async createSubnet(name: string, value: string, ttlSeconds: number): Promise<WriteResult> {
+  async createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number): Promise<WriteResult> {
     this.check();
     if (this.keys.has(name)) return { ok: false, modRevision: this.revision, leaseId: '0' };
+    if (unchangedSince !== undefined && [...this.keys.values()].some((k) => k.createRevision > unchangedSince)) {
+      return { ok: false, modRevision: this.revision, leaseId: '0' };
+    }
     return this.write(name, value, ttlSeconds);
   }
 
@@ -52,6 +56,13 @@ export class MemoryRegistry implements Registry {
     this.check();
     if (this.keys.get(name)?.modRevision !== expect.modRevision) return { ok: false, modRevision: this.revision, leaseId: '0' };
     return this.write(name, value, ttlSeconds);
+  }
+
+  async deleteSubnet(name: string, expectModRevision: number): Promise<boolean> {
+    this.check();
+    if (this.keys.get(name)?.modRevision !== expectModRevision) return false;
+    this.delete(name);
+    return true;
   }
 
   /** What a person with etcdctl can do: put anything, delete anything. */
@@ -101,7 +112,8 @@ export class MemoryRegistry implements Registry {
   private write(name: string, value: string, ttlSeconds: number): WriteResult {
     const modRevision = ++this.revision;
     const leaseId = String(this.nextLease++);
-    this.keys.set(name, { name, value, modRevision, leaseId, expiresAt: this.clock.now() + ttlSeconds * 1000 });
+    const createRevision = this.keys.get(name)?.createRevision ?? modRevision;
+    this.keys.set(name, { name, value, modRevision, leaseId, expiresAt: this.clock.now() + ttlSeconds * 1000, createRevision });
     this.record({ type: 'put', name, value, modRevision, leaseId });
     return { ok: true, modRevision, leaseId };
   }

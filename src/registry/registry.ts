@@ -38,8 +38,14 @@ export interface Registry {
   /** the network config JSON text, or undefined when the key is absent */
   getNetworkConfig(): Promise<string | undefined>;
   listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;
-  /** If(version(key) == 0) Then Put(key, value, lease(ttl)): ok=false when the key exists */
-  createSubnet(name: string, value: string, ttlSeconds: number): Promise<WriteResult>;
+  /**
+   * If(version(key) == 0) Then Put(key, value, lease(ttl)): ok=false when the key exists. With
+   * `unchangedSince`, also If(no key under subnets/ was created after that revision): a subnet
+   * chosen from a listing at that revision cannot overlap a lease of another size made since.
+   */
+  createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number): Promise<WriteResult>;
+  /** If(mod_revision(key) == expectModRevision) Then Delete(key): false when it changed or is gone */
+  deleteSubnet(name: string, expectModRevision: number): Promise<boolean>;
   /**
    * If(mod_revision(key) == expectModRevision) Then Put(key, value, new lease(ttl)); the old
    * lease is revoked afterwards. ok=false when someone else changed or deleted the key.

@@ -22,8 +22,11 @@ export function encodeBackendData(publicKey: Uint8Array, port: number): WireGuar
   return { PublicKey: Buffer.from(publicKey).toString('base64'), Port: port };
 }
 
-/** A peer's lease data; throws ERR_TULLE_WG_LEASE naming what is wrong (the caller skips that lease). */
-export function decodeBackendData(data: unknown, lease: string): { publicKey: Uint8Array; port: number } {
+/**
+ * A peer's lease data; throws ERR_TULLE_WG_LEASE naming what is wrong (the caller skips that lease).
+ * A lease without `Port` (or with 0, older flanneld) means this node's own ListenPort, as flanneld reads it.
+ */
+export function decodeBackendData(data: unknown, lease: string, ownListenPort = WIREGUARD_DEFAULT_PORT): { publicKey: Uint8Array; port: number } {
   if (typeof data !== 'object' || data === null) {
     throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: BackendData missing (is it a wireguard lease?)`);
   }
@@ -35,7 +38,7 @@ export function decodeBackendData(data: unknown, lease: string): { publicKey: Ui
   } catch (cause) {
     throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: BackendData.PublicKey is not a base64 32-byte key`, { cause });
   }
-  const port = d.Port === undefined ? WIREGUARD_DEFAULT_PORT : d.Port;
+  const port = d.Port === undefined || d.Port === null || d.Port === 0 ? ownListenPort : d.Port;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: BackendData.Port must be 1..65535`);
   }

@@ -17,7 +17,7 @@ import { WireGuardDevice, type Logger } from './device.js';
 import { registerHandshakeMetrics } from './metrics.js';
 import type client from 'prom-client';
 import { decodeBackendData, encodeBackendData, WIREGUARD_BACKEND_TYPE } from './backend-data.js';
-import { WIREGUARD_OVERHEAD_IPV4 } from './encrypted-node.js';
+import { WIREGUARD_OVERHEAD_IPV6 } from './encrypted-node.js';
 import { decodeKey, loadOrCreateKey } from './key-file.js';
 import type { Timing } from './timers.js';
 
@@ -102,7 +102,8 @@ export function wireguardBackend(
     get device() {
       return device;
     },
-    mtuFor: (underlayMtu) => underlayMtu - WIREGUARD_OVERHEAD_IPV4,
+    // flanneld reserves room for an IPv6 underlay header whatever the underlay: FLANNEL_MTU = MTU − 80
+    mtuFor: (underlayMtu) => underlayMtu - WIREGUARD_OVERHEAD_IPV6,
     registerMetrics(registry) {
       registerHandshakeMetrics(registry, () => device);
     },
@@ -118,7 +119,7 @@ export function wireguardBackend(
       }
       let data: { publicKey: Uint8Array; port: number };
       try {
-        data = decodeBackendData(lease.attrs.BackendData, lease.subnet);
+        data = decodeBackendData(lease.attrs.BackendData, lease.subnet, config.listenPort);
       } catch (e) {
         return { ok: false, reason: (e as Error).message };
       }

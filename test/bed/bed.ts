@@ -28,6 +28,8 @@ export interface Bed {
   nodes: BedNode[];
   /** Adds one more namespace on the underlay (extra nodes, etcd, an attacker). */
   addHost(name: string, hostOctet: number): Promise<BedNode>;
+  /** Adds a bare namespace (lo up, nothing attached), deleted at teardown; returns its name. */
+  addNamespace(name: string): Promise<string>;
   /** Runs a command inside a node's namespace and waits for it. */
   exec(ns: string, cmd: string, args: readonly string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
   /** Starts a long-running process in a namespace; teardown stops it by PID. */
@@ -85,6 +87,11 @@ export async function createBed(opts: { nodes: number; tag?: string }): Promise<
       await run('ip', ['-n', ns, 'addr', 'add', `${underlayIp}/${UNDERLAY_LEN}`, 'dev', 'eth0']);
       await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       return { index: hostOctet, ns, nsPath: `/run/netns/${ns}`, underlayIp };
+    },
+    async addNamespace(name) {
+      const ns = `${id}-${name}`;
+      await addNs(ns);
+      return ns;
     },
     exec(ns, cmd, args, timeoutMs) {
       return run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs: timeoutMs ?? 60_000 });

@@ -1,6 +1,6 @@
 /**
  * `Backend.Type: "wireguard"` through `tulle run`: leases carry BackendData {PublicKey, Port},
- * the TUN MTU is underlay − 60, nodes reach each other encrypted, a restarted node keeps its key
+ * the TUN MTU is underlay − 80 (flanneld's), nodes reach each other encrypted, a restarted node keeps its key
  * and subnet, and plain leases in the same network are skipped.
  */
 import { readFileSync } from 'node:fs';
@@ -23,7 +23,7 @@ afterAll(async () => {
 });
 
 describe('tulle run with the wireguard backend', () => {
-  it('leases carry the public key and port; MTU is underlay − 60; the mesh pings', async () => {
+  it('leases carry the public key and port; MTU is underlay − 80 (as flanneld); the mesh pings', async () => {
     for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
     for (const d of ds) subnets.push(await d.readySubnet());
     for (let i = 0; i < 3; i++) {
@@ -31,7 +31,7 @@ describe('tulle run with the wireguard backend', () => {
       expect(v).toMatchObject({ PublicIP: c.bed.nodes[i]!.underlayIp, PublicIPv6: null, BackendType: 'wireguard', BackendData: { Port: 51820 } });
       expect(Buffer.from(v.BackendData.PublicKey, 'base64')).toHaveLength(32);
     }
-    expect(readFileSync(`${ds[0]!.dir}/subnet.env`, 'utf8')).toContain('FLANNEL_MTU=1440');
+    expect(readFileSync(`${ds[0]!.dir}/subnet.env`, 'utf8')).toContain('FLANNEL_MTU=1420');
     await until('every pair to ping', async () => {
       const rs = await Promise.all(
         ds.flatMap((a, i) => ds.filter((_, j) => j !== i).map((_, k) => c.ping(a.node, tunAddress(subnets[k >= i ? k + 1 : k]!), 1, 1))),
@@ -39,10 +39,10 @@ describe('tulle run with the wireguard backend', () => {
       return rs.every((r) => r.ok);
     }, 20_000, 100);
     const ready = ds[0]!.logs.find((l) => l.msg === 'node ready');
-    expect(ready).toMatchObject({ mtu: 1440 });
-    expect(ds[0]!.routeCount()).toBe(2);
+    expect(ready).toMatchObject({ mtu: 1420 });
+    expect(ds[0]!.routeCount()).toBe(2); // a route to each of the 2 peers
     const { stdout } = await c.bed.exec(ds[0]!.node.ns, 'ip', ['-j', 'link', 'show', 'tulle0']);
-    expect(JSON.parse(stdout)[0].mtu).toBe(1440);
+    expect(JSON.parse(stdout)[0].mtu).toBe(1420);
   });
 
   it('skips plain udp leases in a wireguard network with a log line', async () => {

@@ -53,8 +53,10 @@ export interface Cluster {
    * leaves out --iface/--public-ip) and per-node state dir and subnet.env. `health: true` adds
    * --healthz-ip=127.0.0.1 --healthz-port=HEALTH_PORT, for tests about /healthz and /metrics or
    * that read the route table; everything else runs as a user runs it, without a health port.
+   * `bare: true` passes only --state-dir and --subnet-file (and health, if asked); the rest from
+   * `extra` and `env`.
    */
-  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean; health?: boolean }): Daemon;
+  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean; health?: boolean; bare?: boolean }): Daemon;
   /** GET /healthz inside the node's namespace (daemons started with `health: true`) */
   health(d: Daemon): Promise<Record<string, any>>;
   /** GET /metrics (Prometheus text) inside the node's namespace (`health: true`) */
@@ -110,13 +112,16 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
           nodeDirs.set(node.ns, dir);
           dirs.push(dir);
         }
-        const args = [
-          path.resolve('bin/tulle'), 'run',
-          `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
-          ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
-          `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
-          ...(o.health ? [`--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`] : []), ...extra,
-        ];
+        const healthArgs = o.health ? [`--healthz-ip=127.0.0.1`, `--healthz-port=${HEALTH_PORT}`] : [];
+        const args = o.bare
+          ? [path.resolve('bin/tulle'), 'run', `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`, ...healthArgs, ...extra]
+          : [
+              path.resolve('bin/tulle'), 'run',
+              `--etcd-endpoints=${etcd!.endpoint}`, ...(o.underlay === false ? [] : ['--iface=eth0', `--public-ip=${node.underlayIp}`]),
+              ...(tls ? [`--etcd-cafile=${tls.caFile}`, `--etcd-certfile=${tls.certFile}`, `--etcd-keyfile=${tls.keyFile}`] : []),
+              `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
+              ...healthArgs, ...extra,
+            ];
         const proc = bed.spawn(node.ns, process.execPath, args, { env: { ...env, NODE_ENV: 'test' } });
         const logs: LogLine[] = [];
         const waiters = new Set<() => void>();

@@ -21,14 +21,23 @@ const put = (key: string, value: string) => c.etcd.etcdctl(['put', key, value]);
 const fatalOf = (logs: Array<Record<string, unknown>>) => logs.find((l) => l.level === 60);
 
 describe('daemon failures are clear, never crashes', () => {
-  it('invalid network config: exits 1 naming the field', async () => {
+  it('invalid network config: not fatal; waits, /healthz says why, runs once it is fixed', async () => {
     await put('/t/bad/config', '{"Network":"10.244.0.0/16","SubnetLen":33}');
     const d = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/bad']);
-    expect(await d.exit).toBe(1);
-    const f = fatalOf(d.logs)!;
-    expect(f.code).toBe('ERR_TULLE_CONFIG');
-    expect(f.field).toBe('/t/bad/config: SubnetLen');
-    expect(String(f.msg)).toMatch(/SubnetLen.*integer in 1\.\.30/);
+    await d.waitLog((l) => /invalid network config/.test(l.msg));
+    const h = await until('health', () => c.health(d));
+    expect(h).toMatchObject({ state: 'waiting-for-config', ready: false, error: expect.stringMatching(/\/t\/bad\/config: SubnetLen: must be at most 30/) });
+    // written as flanneld accepts it: other case, type in capitals, a vxlan leftover, host bits set
+    await put('/t/bad/config', '{"network":"10.244.3.4/16","Backend":{"Type":"UDP","VNI":1}}');
+    await d.readySubnet();
+    expect(await c.health(d)).toMatchObject({ state: 'running', ready: true, network: '10.244.0.0/16', backend: 'udp' });
+    expect(d.logs.filter((l) => /invalid network config/.test(l.msg))).toHaveLength(1);
+    expect(d.logs.filter((l) => /^network config: /.test(l.msg)).map((l) => l.msg)).toEqual([
+      'network config: Network 10.244.3.4/16 has host bits set; using 10.244.0.0/16 (as flanneld does)',
+      'network config: unknown field "Backend.VNI" ignored for Backend.Type "udp" (as flanneld does)',
+    ]);
+    d.proc.kill('SIGTERM');
+    expect(await d.exit).toBe(0);
   });
 
   it('bad flags: exits 2 naming the flag', async () => {
@@ -113,13 +122,19 @@ describe('daemon failures are clear, never crashes', () => {
   it('another node takes over our subnet: we move to a new one (TUN address, subnet.env) and route the old one to it', async () => {
     await put('/t/move/config', '{"Network":"10.244.0.0/16"}');
     const n = c.bed.nodes[2]!;
-    const d = c.startDaemon(n, ['--etcd-prefix=/t/move']);
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/move'], process.env, { health: true });
     const old = await d.readySubnet();
     await put(`/t/move/subnets/${old.replace('/', '-')}`, '{"PublicIP":"198.18.0.77","PublicIPv6":null,"BackendType":"udp"}');
-    // the new lease is announced in the log; the old subnet is then routed to its new holder
-    const moved = String((await d.waitLog((l) => /our subnet changed/.test(l.msg))).subnet);
-    expect(moved).not.toBe(old);
-    await until('the old subnet routed (to its new holder, the only other lease)', () => d.routeCount() === 1);
+    await d.waitLog((l) => /our subnet changed/.test(l.msg));
+    const h = await until('the move to finish', async () => {
+      const x = await c.health(d);
+      return x.lease.subnet !== old && x.routes[old] === '198.18.0.77:8285' && x;
+    });
+    const moved = String(h.lease.subnet);
+    // not hidden: not ready, /healthz and a metric say the pods on the old subnet must be recreated
+    expect(h).toMatchObject({ state: 'subnet-moved', ready: false, subnetMoved: { from: old, to: moved, action: expect.stringMatching(/recreate them/) } });
+    expect(await c.metrics(d)).toMatch(/^tulle_subnet_moved 1$/m);
+    expect(d.logs.some((l) => l.level === 50 && String(l.msg).startsWith(`our subnet moved from ${old} to ${moved}`))).toBe(true);
     await until('subnet.env rewritten', () => readFileSync(`${d.dir}/subnet.env`, 'utf8').includes(`FLANNEL_SUBNET=${moved.replace('.0/24', '.1/24')}`));
     const addrs = (await c.bed.exec(n.ns, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'tulle0'])).stdout;
     expect(addrs).toContain(`${moved.split('/')[0]}/32`);
@@ -158,13 +173,14 @@ describe('daemon failures are clear, never crashes', () => {
     const d = c.startDaemon(n, ['--etcd-prefix=/t/masq', '--ip-masq']);
     const subnet = await d.readySubnet();
     const rules = (await c.bed.exec(n.ns, 'iptables', ['-t', 'nat', '-S'])).stdout;
-    expect(rules).toContain('-A POSTROUTING -m comment --comment "tulle masq" -j TULLE-POSTRTG');
-    expect(rules).toContain('-A TULLE-POSTRTG -s 10.244.0.0/16 -d 10.244.0.0/16 -m comment --comment "tulle masq" -j RETURN');
-    expect(rules).toContain(`-A TULLE-POSTRTG ! -s 10.244.0.0/16 -d ${subnet} -m comment --comment "tulle masq" -j RETURN`);
-    expect(rules).toMatch(/-A TULLE-POSTRTG -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 .* -j MASQUERADE --random-fully/);
+    // flanneld's chain and rules (all of them: test/integration/host-rules.test.ts)
+    expect(rules).toContain('-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG');
+    expect(rules).toContain(`-A FLANNEL-POSTRTG -s ${subnet} -d 10.244.0.0/16 -m comment --comment "flanneld masq" -j RETURN`);
+    expect(rules).toContain(`-A FLANNEL-POSTRTG ! -s 10.244.0.0/16 -d ${subnet} -m comment --comment "flanneld masq" -j RETURN`);
+    expect(rules).toMatch(/-A FLANNEL-POSTRTG -s 10\.244\.0\.0\/16 ! -d 224\.0\.0\.0\/4 .* -j MASQUERADE --random-fully/);
     expect(readFileSync(`${d.dir}/subnet.env`, 'utf8')).toContain('FLANNEL_IPMASQ=true');
     d.proc.kill('SIGTERM');
     expect(await d.exit).toBe(0);
-    expect((await c.bed.exec(n.ns, 'iptables', ['-t', 'nat', '-S'])).stdout).not.toContain('TULLE');
+    expect((await c.bed.exec(n.ns, 'iptables', ['-t', 'nat', '-S'])).stdout).not.toContain('FLANNEL');
   });
 });

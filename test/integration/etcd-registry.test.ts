@@ -102,4 +102,39 @@ describe('etcd registry', () => {
       expect(JSON.parse(e.value).PublicIP).toBe(l.attrs.PublicIP);
     }
   });
+
+  it('create refuses when any lease appeared after the listing; delete is conditional on the mod revision', async () => {
+    const r = registry('/t/guard');
+    const value = '{"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"udp"}';
+    const listed = (await r.listSubnets()).revision;
+    await etcd.etcdctl(['put', '/t/guard/subnets/10.244.8.0-23', value]);
+    // a /24 inside the /23 created since the listing: refused (and so would be any other new key)
+    expect((await r.createSubnet('10.244.9.0-24', value, 60, listed)).ok).toBe(false);
+    const now = (await r.listSubnets()).revision;
+    const w = await r.createSubnet('10.244.20.0-24', value, 60, now);
+    expect(w.ok).toBe(true);
+    expect(await r.deleteSubnet('10.244.20.0-24', w.modRevision - 1)).toBe(false);
+    expect(await r.deleteSubnet('10.244.20.0-24', w.modRevision)).toBe(true);
+    expect((await r.listSubnets()).entries.map((e) => e.name)).toEqual(['10.244.8.0-23']);
+  });
+
+  it('24 concurrent acquirers under four SubnetLens never overlap, and all get a lease', async () => {
+    const prefix = '/t/mixed';
+    const configs = [22, 23, 24, 26].map((len) => parseNetworkConfig(`{"Network":"10.244.0.0/16","SubnetLen":${len}}`));
+    const ms = Array.from({ length: 24 }, (_, i) =>
+      new LeaseManager({
+        registry: registry(prefix), config: configs[i % 4]!, log, clock: realClock, random: Math.random,
+        attrs: { PublicIP: `198.18.2.${i + 1}`, PublicIPv6: null, BackendType: 'udp' }, ttlMs: 600_000, renewMarginMs: 60_000,
+      }),
+    );
+    const leases = await Promise.all(ms.map((m) => m.acquire()));
+    const nets = leases.map((l) => {
+      const [a, len] = l.subnet.split('/');
+      const base = a!.split('.').reduce((x, o) => x * 256 + Number(o), 0);
+      return [base, base + 2 ** (32 - Number(len))] as const;
+    });
+    const overlaps = nets.flatMap((x, i) => nets.slice(i + 1).filter((y) => x[0] < y[1] && y[0] < x[1]).map(() => i));
+    expect(overlaps).toEqual([]);
+    expect((await registry(prefix).listSubnets()).entries).toHaveLength(24);
+  });
 });

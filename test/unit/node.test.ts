@@ -1,5 +1,6 @@
 /** createNode() driven with fakes at every boundary: registry, data plane, host, clock. */
 import pino from 'pino';
+import client from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { udpBackend } from '../../src/backend/udp-backend.js';
 import type { Command } from '../../src/dataplane/commands.js';
@@ -8,11 +9,10 @@ import { encodeLeaseValue } from '../../src/lease/lease.js';
 import type { HostOps } from '../../src/node/host-ops.js';
 import { createNode, type NodeConfig } from '../../src/node/node.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
-import { ConfigError } from '../../src/util/errors.js';
 import { fakeDataPlane } from './fake-dataplane.js';
 import { FakeClock } from './fake-clock.js';
 
-function fakes(config: string | undefined) {
+function fakes(config: string | undefined, logTo?: { write(s: string): void }, metrics?: client.Registry) {
   const clock = new FakeClock();
   const registry = new MemoryRegistry(clock, config);
   const applied: Command[] = [];
@@ -22,7 +22,11 @@ function fakes(config: string | undefined) {
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
   const host: HostOps = {
     configureTun: rec('configureTun'), replaceTunAddress: rec('replaceTunAddress'), removeRoutes: rec('removeRoutes'),
-    installMasq: rec('installMasq'), removeMasq: rec('removeMasq'), writeSubnetFile: rec('writeSubnetFile'),
+    hostRules: (c: unknown) => {
+      calls.push(['hostRules', [c]]);
+      return { start: rec('rules.start'), setSubnet: rec('rules.setSubnet'), stop: rec('rules.stop'), status: () => ({ mode: 'iptables' as const, chains: [], installed: true, restored: 0, error: undefined }) };
+    },
+    writeSubnetFile: rec('writeSubnetFile'),
     readPreviousSubnet: async () => undefined, loadState: async () => undefined, saveState: rec('saveState'),
   } as HostOps;
   const cfg: NodeConfig = {
@@ -30,8 +34,8 @@ function fakes(config: string | undefined) {
     leaseTtlMs: 3600_000, renewMarginMs: 600_000, configKey: '/coreos.com/network/config',
   };
   const node = createNode(cfg, {
-    registry, clock, host, log: pino({ level: 'silent' }), random: () => 0.5,
-    backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp),
+    registry, clock, host, log: logTo ? pino({ level: 'info' }, logTo) : pino({ level: 'silent' }), random: () => 0.5,
+    backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp), metrics,
   });
   return { node, registry, clock, applied, calls, isStopped: () => stopped };
 }
@@ -52,19 +56,63 @@ describe('createNode', () => {
     await f.node.stop();
     expect(f.isStopped()).toBe(true);
     expect(f.calls.some((c) => c[0] === 'removeRoutes')).toBe(true);
+    // flanneld's host rules: its defaults (forward rules on, resync 5 s, iptables), removed on stop
+    expect(f.calls.find((c) => c[0] === 'hostRules')![1]).toEqual([{
+      nftables: false, network: '10.244.0.0/16', subnet: '10.244.5.0/24', ipMasq: false, forwardRules: true, fullyRandomDisable: false, resyncMs: 5000,
+    }]);
+    expect(f.calls.map((c) => c[0]).filter((n) => n.startsWith('rules.'))).toEqual(['rules.start', 'rules.stop']);
     expect(f.registry.get('10.244.5.0-24')).toBeDefined(); // kept for the next start
     expect(f.node.status().state).toBe('stopped');
   });
 
-  it('waits for a missing config, then fails on an invalid one naming the key and field', async () => {
-    const f = fakes(undefined);
+  it('waits out a missing or invalid config (not ready, says why, one log line per change), then runs', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const f = fakes(undefined, { write: (s: string) => void lines.push(JSON.parse(s)) });
     await f.clock.advance(1000);
-    expect(f.node.status()).toMatchObject({ state: 'waiting-for-config', error: 'no network config at /coreos.com/network/config' });
+    expect(f.node.status()).toMatchObject({ state: 'waiting-for-config', ready: false, error: expect.stringMatching(/^no network config at \/coreos.com\/network\/config/) });
     f.registry.config = '{"Network":"10.244.0.0/16","Backend":{"Type":"udp","Port":"x"}}';
     await f.clock.advance(10_000);
-    const err = await f.node.done.then(() => undefined, (e: unknown) => e);
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).field).toBe('/coreos.com/network/config: Backend.Port');
-    expect(f.node.status().state).toBe('failed');
+    expect(f.node.status()).toMatchObject({
+      state: 'waiting-for-config', ready: false,
+      error: 'invalid network config at /coreos.com/network/config: Backend.Port: must be a whole number, got "x"',
+    });
+    f.registry.config = '{"Network":"10.244.0.0/16","SubnetLen":33}';
+    await f.clock.advance(10_000);
+    expect(f.node.status().error).toMatch(/SubnetLen: must be at most 30/);
+    // fixed: an unknown field is ignored with one line; the node runs
+    f.registry.config = '{"network":"10.244.0.0/16","Backend":{"Type":"UDP","VNI":1},"SubnetMin":"10.244.5.0","SubnetMax":"10.244.5.0"}';
+    await f.clock.advance(2000);
+    await f.node.ready;
+    expect(f.node.status()).toMatchObject({ state: 'running', ready: true, error: undefined, lease: { subnet: '10.244.5.0/24' } });
+    const said = lines.filter((l) => l.level >= 40).map((l) => l.msg);
+    expect(said).toEqual([
+      expect.stringMatching(/^no network config at .*; waiting for it to be fixed \(not ready\)$/),
+      expect.stringMatching(/^invalid network config at .*Backend\.Port/),
+      expect.stringMatching(/^invalid network config at .*SubnetLen/),
+      'network config: unknown field "Backend.VNI" ignored for Backend.Type "udp" (as flanneld does)',
+    ]);
+    await f.node.stop();
+  });
+
+  it('a subnet moved while running is not hidden: not ready, /healthz and a metric say pods must be recreated', async () => {
+    const lines: Array<{ level: number; msg: string }> = [];
+    const metrics = new client.Registry();
+    const f = fakes('{"Network":"10.244.0.0/16","SubnetMin":"10.244.5.0","SubnetMax":"10.244.6.0"}', { write: (s: string) => void lines.push(JSON.parse(s)) }, metrics);
+    await f.clock.advance(0);
+    await f.node.ready;
+    const old = f.node.status().lease!.subnet;
+    expect(await metrics.getSingleMetricAsString('tulle_subnet_moved')).toMatch(/^tulle_subnet_moved 0$/m);
+    // another node writes our subnet: we move to the other one
+    f.registry.put(old.replace('/', '-'), encodeLeaseValue({ PublicIP: '198.18.0.77', PublicIPv6: null, BackendType: 'udp' }));
+    await f.clock.advance(5000);
+    const s = f.node.status();
+    expect(s.lease!.subnet).not.toBe(old);
+    expect(s).toMatchObject({ state: 'subnet-moved', ready: false, subnetMoved: { from: old, to: s.lease!.subnet, action: expect.stringMatching(/recreate them/) } });
+    expect(await metrics.getSingleMetricAsString('tulle_subnet_moved')).toMatch(/^tulle_subnet_moved 1$/m);
+    expect(await metrics.getSingleMetricAsString('tulle_subnet_moves_total')).toMatch(/^tulle_subnet_moves_total 1$/m);
+    expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
+      `our subnet moved from ${old} to ${s.lease!.subnet} while running: pods on ${old} must be recreated (not ready until restart)`,
+    ]);
+    await f.node.stop();
   });
 });

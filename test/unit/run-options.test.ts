@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { envName, parseRunOptions } from '../../src/config/run-options.js';
+import { envName, flanneldEnvName, parseGoInt, parseRunOptions, FLAG_TABLE } from '../../src/config/run-options.js';
 import { ConfigError } from '../../src/util/errors.js';
 
 const field = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
@@ -18,10 +18,11 @@ const field = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
 describe('run options', () => {
   it("has flanneld's defaults", () => {
     expect(parseRunOptions([], {})).toEqual({
-      etcdEndpoints: ['http://127.0.0.1:2379'], etcdPrefix: '/coreos.com/network', etcdCafile: undefined, etcdCertfile: undefined,
-      etcdKeyfile: undefined, iface: undefined, publicIp: undefined, ipMasq: false, subnetFile: '/run/flannel/subnet.env',
-      renewMarginMs: 60 * 60_000, leaseTtlMs: 24 * 3600_000, healthzIp: '0.0.0.0', healthzPort: 0, stateDir: '/var/lib/tulle',
-      tunName: 'tulle0', logLevel: 'info',
+      etcdEndpoints: ['http://127.0.0.1:4001', 'http://127.0.0.1:2379'], etcdPrefix: '/coreos.com/network', etcdCafile: undefined, etcdCertfile: undefined,
+      etcdKeyfile: undefined, etcdUsername: undefined, etcdPassword: undefined, ifaces: [], ifaceRegexes: [], ifaceCanReach: undefined,
+      publicIp: undefined, ipMasq: false, ipMasqFullyRandomDisable: false, iptablesForwardRules: true, iptablesResyncSeconds: 5,
+      ipBlackholeRoute: false, subnetFile: '/run/flannel/subnet.env', renewMarginMs: 60 * 60_000, leaseTtlMs: 24 * 3600_000,
+      healthzIp: '0.0.0.0', healthzPort: 0, stateDir: '/var/lib/tulle', tunName: 'tulle0', logLevel: 'info', version: false, notices: [],
     });
   });
 
@@ -29,14 +30,73 @@ describe('run options', () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'tulle-opt-'));
     const file = path.join(dir, 'o.json');
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    writeFileSync(file, JSON.stringify({ 'etcd-prefix': '/from/file', 'healthz-port': 1, 'ip-masq': true, 'etcd-endpoints': ['http://a:1', 'http://b:2'] }));
+    writeFileSync(file, JSON.stringify({ 'etcd-prefix': '/from/file', 'healthz-port': 1, 'ip-masq': true, 'etcd-endpoints': ['http://a:1', 'http://b:2'], iface: ['eth7', 'eth8'] }));
     const o = parseRunOptions(['--options-file', file, '--healthz-port=3', '-iface', 'eth1'], {
       [envName('healthz-port')]: '2', TULLE_ETCD_PREFIX: '/from/env', TULLE_PUBLIC_IP: '198.18.0.10',
     });
     expect(o).toMatchObject({
-      etcdPrefix: '/from/env', healthzPort: 3, ipMasq: true, iface: 'eth1', publicIp: '198.18.0.10', etcdEndpoints: ['http://a:1', 'http://b:2'],
+      etcdPrefix: '/from/env', healthzPort: 3, ipMasq: true, ifaces: ['eth1'], publicIp: '198.18.0.10', etcdEndpoints: ['http://a:1', 'http://b:2'],
     });
+    expect(parseRunOptions(['--options-file', file], {}).ifaces).toEqual(['eth7', 'eth8']);
     expect(envName('subnet-lease-renew-margin')).toBe('TULLE_SUBNET_LEASE_RENEW_MARGIN');
+  });
+
+  it('reads FLANNELD_<FLAG> as flanneld does: below the command line and TULLE_<FLAG>, empty is unset', () => {
+    expect(flanneldEnvName('etcd-endpoints')).toBe('FLANNELD_ETCD_ENDPOINTS');
+    expect(flanneldEnvName('log_backtrace_at')).toBe('FLANNELD_LOG_BACKTRACE_AT');
+    const env = {
+      FLANNELD_ETCD_ENDPOINTS: 'http://198.18.0.2:2379', FLANNELD_IFACE: '198.18.0.10', FLANNELD_IP_MASQ: 'true', FLANNELD_ETCD_PREFIX: '/f',
+      FLANNELD_ETCD_USERNAME: 'flannel', FLANNELD_ETCD_PASSWORD: 'secret', FLANNELD_SUBNET_LEASE_RENEW_MARGIN: '30', FLANNELD_IPTABLES_RESYNC: '7',
+      FLANNELD_IPTABLES_FORWARD_RULES: 'false', FLANNELD_HEALTHZ_PORT: '', TULLE_ETCD_PREFIX: '/t',
+    };
+    expect(parseRunOptions([], env)).toMatchObject({
+      etcdEndpoints: ['http://198.18.0.2:2379'], ifaces: ['198.18.0.10'], ipMasq: true, etcdPrefix: '/t', etcdUsername: 'flannel', etcdPassword: 'secret',
+      renewMarginMs: 30 * 60_000, iptablesResyncSeconds: 7, iptablesForwardRules: false, healthzPort: 0,
+    });
+    expect(parseRunOptions(['--etcd-prefix=/cli', '--iface=eth2'], env)).toMatchObject({ etcdPrefix: '/cli', ifaces: ['eth2'] });
+    // a bad value names the variable it came from (flanneld logs it and goes on with the default; tulle stops)
+    expect(field([], { FLANNELD_HEALTHZ_PORT: 'x' })).toBe('FLANNELD_HEALTHZ_PORT');
+    expect(field([], { TULLE_HEALTHZ_PORT: 'x' })).toBe('TULLE_HEALTHZ_PORT');
+  });
+
+  it("reads values as Go's flag package does: bools, ints with base prefixes, repeatable flags, the last of the others", () => {
+    expect(parseRunOptions(['-ip-masq=T', '--iptables-forward-rules=0'], {})).toMatchObject({ ipMasq: true, iptablesForwardRules: false });
+    expect(parseRunOptions(['--healthz-port=0x2117'], {}).healthzPort).toBe(8471);
+    expect([parseGoInt('f', '010'), parseGoInt('f', '0b11'), parseGoInt('f', '0o17'), parseGoInt('f', '0x1_0'), parseGoInt('f', '-3')]).toEqual([8, 3, 15, 16, -3]);
+    expect(() => parseGoInt('f', '1_0')).toThrow(ConfigError);
+    expect(() => parseGoInt('f', '08')).toThrow(ConfigError);
+    expect(parseRunOptions(['--iface=eth0', '--iface', '198.18.0.10', '--iface-regex=^eth', '--iface-regex', '^198\\.18\\.'], {})).toMatchObject({
+      ifaces: ['eth0', '198.18.0.10'], ifaceRegexes: ['^eth', '^198\\.18\\.'],
+    });
+    expect(parseRunOptions(['--etcd-prefix=/a', '--etcd-prefix=/b'], {}).etcdPrefix).toBe('/b');
+    expect(parseRunOptions(['--iface-can-reach=198.18.0.2', '--ip-blackhole-route'], {})).toMatchObject({ ifaceCanReach: '198.18.0.2', ipBlackholeRoute: true });
+  });
+
+  it("reads flanneld's iptables flags", () => {
+    expect(parseRunOptions(['--iptables-forward-rules=false', '--iptables-resync=30', '--ip-masq-fully-random-disable'], {})).toMatchObject({
+      iptablesForwardRules: false, iptablesResyncSeconds: 30, ipMasqFullyRandomDisable: true,
+    });
+    expect(field(['--iptables-resync=0'])).toBe('--iptables-resync');
+  });
+
+  it('--version from the command line only; -v is verbosity as in flanneld (klog)', () => {
+    expect(parseRunOptions(['--version'], {}).version).toBe(true);
+    expect(parseRunOptions(['-version'], {}).version).toBe(true);
+    expect(parseRunOptions([], { FLANNELD_VERSION: 'true' }).version).toBe(false);
+    expect(parseRunOptions(['-v=2'], {}).logLevel).toBe('info');
+    expect(parseRunOptions(['-v', '4'], {}).logLevel).toBe('debug');
+    expect(parseRunOptions([], { FLANNELD_V: '6' }).logLevel).toBe('trace');
+    expect(parseRunOptions(['-v=6', '--log-level=warn'], {}).logLevel).toBe('warn');
+  });
+
+  it('Kubernetes: --kube-subnet-mgr is refused naming it; the flags it would read are accepted and said to be ignored', () => {
+    expect(field(['--kube-subnet-mgr'])).toBe('--kube-subnet-mgr');
+    expect(field([], { FLANNELD_KUBE_SUBNET_MGR: 'true' })).toBe('FLANNELD_KUBE_SUBNET_MGR');
+    expect(parseRunOptions(['--kube-subnet-mgr=false'], {}).notices).toEqual([]);
+    const o = parseRunOptions(['--kubeconfig-file=/etc/k', '--net-config-path=/x', '-vmodule=x=2', '--log_backtrace_at=a.go:1', '--public-ipv6=fc00::1'], { FLANNELD_KUBE_API_URL: 'https://k' });
+    expect(o.notices).toHaveLength(6);
+    expect(o.notices[0]).toMatch(/^--public-ipv6 is accepted and ignored: tulle has no IPv6 underlay/);
+    expect(o.notices.join('\n')).toMatch(/FLANNELD_KUBE_API_URL is accepted and ignored: only read with --kube-subnet-mgr/);
   });
 
   it('reads the renew margin as minutes (flannel) or a duration', () => {
@@ -48,19 +108,34 @@ describe('run options', () => {
   it.each([
     [['--nope'], '--nope'],
     [['stray'], 'stray'],
+    [['--', 'stray'], 'stray'],
     [['--healthz-port=70000'], '--healthz-port'],
     [['--ip-masq=maybe'], '--ip-masq'],
     [['--subnet-lease-renew-margin=soon'], '--subnet-lease-renew-margin'],
+    [['--subnet-lease-renew-margin=0'], '--subnet-lease-renew-margin'],
     [['--subnet-lease-ttl=1m', '--subnet-lease-renew-margin=2m'], '--subnet-lease-renew-margin'],
     [['--etcd-endpoints=not a url'], '--etcd-endpoints'],
     [['--etcd-prefix=relative'], '--etcd-prefix'],
     [['--log-level=loud'], '--log-level'],
     [['--etcd-prefix'], '--etcd-prefix'],
+    [['--public-ip=eth0'], '--public-ip'],
+    [['--public-ipv6=10.0.0.1'], '--public-ipv6'],
+    [['--iface-can-reach=host'], '--iface-can-reach'],
+    [['--iface-regex=('], '--iface-regex'],
   ])('rejects %j naming %s', (argv, f) => {
     expect(field(argv)).toBe(f);
   });
 
-  it('names the environment variable when the bad value came from there', () => {
-    expect(field([], { TULLE_HEALTHZ_PORT: 'x' })).toBe('TULLE_HEALTHZ_PORT');
+  it('has every flanneld flag in its table (main.go and the klog flags it copies)', () => {
+    const flanneld = [
+      'etcd-endpoints', 'etcd-prefix', 'etcd-keyfile', 'etcd-certfile', 'etcd-cafile', 'etcd-username', 'etcd-password', 'iface', 'iface-regex',
+      'iface-can-reach', 'subnet-file', 'public-ip', 'public-ipv6', 'subnet-lease-renew-margin', 'ip-masq', 'ip-masq-fully-random-disable',
+      'kube-subnet-mgr', 'kube-api-url', 'kube-annotation-prefix', 'kubeconfig-file', 'version', 'healthz-ip', 'healthz-port', 'iptables-resync',
+      'iptables-forward-rules', 'ip-blackhole-route', 'net-config-path', 'set-node-network-unavailable', 'v', 'vmodule', 'log_backtrace_at',
+    ];
+    const names = FLAG_TABLE.map((r) => r.name);
+    expect(flanneld.filter((f) => !names.includes(f))).toEqual([]);
+    expect(FLAG_TABLE.filter((r) => r.treatment === 'tulle').map((r) => r.name).filter((n) => flanneld.includes(n))).toEqual([]);
+    for (const r of FLAG_TABLE) if (r.treatment !== 'same' && r.treatment !== 'tulle') expect(r.note, r.name).toBeTruthy();
   });
 });

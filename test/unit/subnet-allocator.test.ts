@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseNetworkConfig } from '../../src/config/network-config.js';
-import { chooseSubnet, isLeasable, subnetCount } from '../../src/lease/subnet-allocator.js';
+import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from '../../src/lease/subnet-allocator.js';
+import { ip4ToInt, net4Size, parseNet4 } from '../../src/util/ip4.js';
 import { seededRandom } from './seeded-random.js';
 
 const config = parseNetworkConfig('{"Network":"10.244.0.0/16","SubnetMin":"10.244.10.0","SubnetMax":"10.244.19.0"}');
@@ -39,5 +40,43 @@ describe('subnet allocator', () => {
     const taken = new Set<string>();
     for (let i = 1; i < 65535; i++) taken.add(`10.${i >> 8}.${i & 255}.0/24`);
     expect(chooseSubnet({ config: big, taken, random: seededRandom(3) })).toBe('10.255.255.0/24');
+  });
+
+  it('never hands out a subnet inside or around a lease of another size (previous subnet included)', () => {
+    // 10.244.12.0/23 (left after a SubnetLen change) covers 10.244.12.0/24 and 10.244.13.0/24;
+    // a /22 at 10.244.16.0 covers 16..19; a /26 inside 10.244.10.0/24 takes that /24 too
+    const taken = ['10.244.12.0/23', '10.244.16.0/22', '10.244.10.64/26'];
+    expect(chooseSubnet({ config, taken, previous: '10.244.13.0/24', random: seededRandom(1) })).not.toBe('10.244.13.0/24');
+    const got = new Set<string>();
+    const t = [...taken];
+    for (;;) {
+      const s = chooseSubnet({ config, taken: t, random: seededRandom(t.length) });
+      if (!s) break;
+      got.add(s);
+      t.push(s);
+    }
+    expect([...got].sort()).toEqual(['10.244.11.0/24', '10.244.14.0/24', '10.244.15.0/24']);
+  });
+
+  it('TakenRanges.overlaps agrees with a brute-force check on random prefixes', () => {
+    const random = seededRandom(7);
+    const prefix = () => {
+      const len = 16 + Math.floor(random() * 15);
+      const base = (ip4ToInt('10.244.0.0') + Math.floor(random() * 65536)) & ~(net4Size(len) - 1);
+      return `${[base >>> 24, (base >>> 16) & 255, (base >>> 8) & 255, base & 255].join('.')}/${len}`;
+    };
+    for (let round = 0; round < 200; round++) {
+      const taken = Array.from({ length: Math.floor(random() * 12) }, prefix);
+      const ranges = new TakenRanges(taken);
+      for (let q = 0; q < 20; q++) {
+        const c = parseNet4(prefix());
+        const [a0, a1] = [c.base >>> 0, (c.base >>> 0) + net4Size(c.len)];
+        const brute = taken.some((s) => {
+          const n = parseNet4(s);
+          return n.base < a1 && n.base + net4Size(n.len) > a0;
+        });
+        expect(ranges.overlaps(a0, a1 - a0)).toBe(brute);
+      }
+    }
   });
 });

@@ -2,7 +2,7 @@
  * Encrypted mode through the daemon: three real `tulle run` daemons against a real etcd with
  * `Backend.Type: "wireguard"`. Leases carry flannel's BackendData, the key lives in the state
  * dir (0600) and survives a restart, every node reaches every other, the TUN MTU is the
- * underlay's − 60, and the underlay carries no plaintext of a known payload.
+ * underlay's − 80 (flanneld's), and the underlay carries no plaintext of a known payload.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -66,7 +66,7 @@ describe('tulle daemons in encrypted mode through etcd', () => {
       });
       // the private key never appears in the logs
       expect(d.logs.some((l) => JSON.stringify(l).includes(priv))).toBe(false);
-      expect(readFileSync(path.join(d.dir, 'subnet.env'), 'utf8')).toMatch(/FLANNEL_MTU=1440/);
+      expect(readFileSync(path.join(d.dir, 'subnet.env'), 'utf8')).toMatch(/FLANNEL_MTU=1420/);
     }
     await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
 

@@ -24,16 +24,20 @@ describe('wireguard backend', () => {
   const key = generateKeyPair();
   const config = { type: 'wireguard' as const, listenPort: 51820, psk: undefined, persistentKeepaliveSeconds: 0 };
 
-  it('publishes flannel\'s BackendData and a 60-byte overhead', () => {
+  it('publishes flannel\'s BackendData and flanneld\'s 80-byte overhead', () => {
     const b = wireguardBackend(config, key);
     expect(b.leaseData()).toEqual({ PublicKey: Buffer.from(key.publicKey).toString('base64'), Port: 51820 });
-    expect(b.mtuFor(1500)).toBe(1440);
+    expect(b.mtuFor(1500)).toBe(1420);
   });
 
   it('turns leases into endpoints, or says why not', () => {
     const b = wireguardBackend(config, key);
     const pk = randomBytes(32).toString('base64');
     expect(b.peerOf(lease('198.18.0.11', { PublicKey: pk, Port: 51821 }))).toEqual({ ok: true, endpoint: { address: '198.18.0.11', port: 51821 } });
+    // no Port, or 0 (older flanneld): this node's own ListenPort, as flanneld reads it
+    const own = wireguardBackend({ ...config, listenPort: 51999 }, key);
+    expect(own.peerOf(lease('198.18.0.12', { PublicKey: pk }))).toEqual({ ok: true, endpoint: { address: '198.18.0.12', port: 51999 } });
+    expect(own.peerOf(lease('198.18.0.13', { PublicKey: pk, Port: 0 }))).toEqual({ ok: true, endpoint: { address: '198.18.0.13', port: 51999 } });
     expect(b.peerOf(lease('198.18.0.11', undefined, 'udp'))).toMatchObject({ ok: false, reason: expect.stringMatching(/"udp"/) });
     expect(b.peerOf(lease('198.18.0.11', { Port: 1 }))).toMatchObject({ ok: false, reason: expect.stringMatching(/PublicKey/) });
   });
