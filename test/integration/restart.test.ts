@@ -11,7 +11,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCluster, tunAddress, until, type Cluster, type Daemon } from './cluster.js';
-import { startPingLog, type PingLog } from '../bed/ping-log.js';
+import { restartUnderPing } from './restart-under-ping.js';
 
 /** within a second of readiness; the slack covers ping's 20 ms interval and a loaded machine */
 const WITHIN_MS = 1000;
@@ -43,39 +43,24 @@ describe.each(['udp', 'wireguard'] as const)('%s mode: one node restarted under 
   const cases = (['SIGKILL', 'SIGTERM'] as const).flatMap((signal) => (['to', 'from', 'both'] as const).map((dir) => [signal, dir] as const));
   it.each(cases)('%s and an immediate restart, ping %s the restarted node: replies within a second of ready', async (signal, dir) => {
     const [survivor, victim] = [ds[0]!, ds[1]!];
-    const pings: Array<PingLog | undefined> = [
-      dir !== 'from' ? startPingLog(c.bed, survivor.node.ns, tunAddress(subnets[1]!), { seconds: 60 }) : undefined,
-      dir !== 'to' ? startPingLog(c.bed, victim.node.ns, tunAddress(subnets[0]!), { seconds: 60 }) : undefined,
-    ];
-    try {
-      const warm = Date.now();
-      await until('replies before the restart', () => pings.every((p) => !p || p.firstSentAfter(warm)), 15_000);
-      victim.proc.kill(signal);
-      await victim.exit;
-      const down = Date.now();
-      const again = c.startDaemon(victim.node);
-      ds[1] = again;
-      const ready = (await again.waitLog((l) => l.msg === 'node ready', 30_000)).time;
-      const first = await until('a reply to a request sent after the old process was gone', () => {
-        const r = pings.map((p) => p?.firstSentAfter(down));
-        return r.every((x, i) => x || !pings[i]) && r;
-      }, 40_000).catch(async (e: Error) => {
+    const { again, figures } = await restartUnderPing({
+      bed: c.bed, victim, signal, dir,
+      other: { ns: survivor.node.ns, address: tunAddress(subnets[0]!) },
+      victimAddress: tunAddress(subnets[1]!),
+      restart: () => (ds[1] = c.startDaemon(victim.node)),
+      diagnose: async (again) => {
         const hs = await Promise.all([survivor, again].map((d) => c.health(d).catch(() => undefined)));
         const ms = await Promise.all([survivor, again].map((d) => c.metrics(d).catch(() => '')));
         const wg = (m: string) => m.split('\n').filter((l) => /^tulle_(drops|packets|[a-z_]*wg)/.test(l) && !/ 0$/.test(l)).join('; ');
-        throw new Error(`${e.message}; survivor ${JSON.stringify(hs[0]?.backendStatus)} ${wg(ms[0]!)}; restarted ${JSON.stringify(hs[1]?.backendStatus)} ${wg(ms[1]!)}`);
-      });
-      const figure = (r: (typeof first)[number]) => r && { afterReadyMs: Math.round(r.receivedAt - ready), outageMs: Math.round(r.receivedAt - down) };
-      const figures = { mode, signal, dir, startMs: ready - down, toRestarted: figure(first[0]), fromRestarted: figure(first[1]) };
-      console.log(`restart figures ${JSON.stringify(figures)}`);
-      for (const f of [figures.toRestarted, figures.fromRestarted]) if (f) expect(f.afterReadyMs).toBeLessThan(WITHIN_MS + SLACK_MS);
-      if (mode === 'wireguard') {
-        const h = await c.health(again);
-        // the restarted node holds a session with its peer again
-        expect(Object.values(h.backendStatus.sessions as Record<string, number>).every((n) => n >= 1)).toBe(true);
-      }
-    } finally {
-      await Promise.all(pings.map((p) => p?.stop()));
+        return `survivor ${JSON.stringify(hs[0]?.backendStatus)} ${wg(ms[0]!)}; restarted ${JSON.stringify(hs[1]?.backendStatus)} ${wg(ms[1]!)}`;
+      },
+    });
+    console.log(`restart figures ${JSON.stringify({ mode, signal, dir, ...figures })}`);
+    for (const f of [figures.toRestarted, figures.fromRestarted]) if (f) expect(f.afterReadyMs).toBeLessThan(WITHIN_MS + SLACK_MS);
+    if (mode === 'wireguard') {
+      const h = await c.health(again);
+      // the restarted node holds a session with its peer again
+      expect(Object.values(h.backendStatus.sessions as Record<string, number>).every((n) => n >= 1)).toBe(true);
     }
   });
 });
