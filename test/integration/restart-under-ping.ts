@@ -30,6 +30,8 @@ export async function restartUnderPing(o: {
   /** the restarted node's overlay address */
   victimAddress: string;
   restart: () => Daemon;
+  /** called once replies flow, just before the signal */
+  beforeKill?: () => Promise<void>;
   /** what to add to a timeout's message */
   diagnose?: (again: Daemon) => Promise<string>;
 }): Promise<{ again: Daemon; figures: RestartFigures }> {
@@ -40,6 +42,7 @@ export async function restartUnderPing(o: {
   try {
     const warm = Date.now();
     await until('replies before the restart', () => pings.every((p) => !p || p.firstSentAfter(warm)), 20_000);
+    await o.beforeKill?.();
     o.victim.proc.kill(o.signal);
     await o.victim.exit;
     const down = Date.now();

@@ -30,8 +30,8 @@ describe.each(['udp', 'wireguard'] as const)('%s mode: one node restarted under 
   beforeAll(async () => {
     c = await createCluster({ nodes: 2, tag: mode === 'udp' ? 'rsu' : 'rsw', config: CONFIGS[mode] });
     for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
-    subnets.push(...(await Promise.all(ds.map((d) => d.readySubnet()))));
-    await until('both nodes to route to each other', async () => (await Promise.all(ds.map((d) => c.health(d)))).every((h) => Object.keys(h.routes).length === 1));
+    subnets.push(...(await Promise.all(ds.map((d) => d.readySubnet(60_000)))));
+    await until('both nodes to route to each other', async () => (await Promise.all(ds.map((d) => c.health(d)))).every((h) => Object.keys(h.routes).length === 1), 60_000);
   });
 
   afterAll(async () => {
@@ -43,8 +43,11 @@ describe.each(['udp', 'wireguard'] as const)('%s mode: one node restarted under 
   const cases = (['SIGKILL', 'SIGTERM'] as const).flatMap((signal) => (['to', 'from', 'both'] as const).map((dir) => [signal, dir] as const));
   it.each(cases)('%s and an immediate restart, ping %s the restarted node: replies within a second of ready', async (signal, dir) => {
     const [survivor, victim] = [ds[0]!, ds[1]!];
+    const handshakes = async (d: Daemon) => ((await c.health(d)).backendStatus?.handshakes ?? {}) as Record<string, number>;
+    let before: Record<string, number> = {};
     const { again, figures } = await restartUnderPing({
       bed: c.bed, victim, signal, dir,
+      beforeKill: async () => void (before = await handshakes(survivor)),
       other: { ns: survivor.node.ns, address: tunAddress(subnets[0]!) },
       victimAddress: tunAddress(subnets[1]!),
       restart: () => (ds[1] = c.startDaemon(victim.node)),
@@ -55,7 +58,12 @@ describe.each(['udp', 'wireguard'] as const)('%s mode: one node restarted under 
         return `survivor ${JSON.stringify(hs[0]?.backendStatus)} ${wg(ms[0]!)}; restarted ${JSON.stringify(hs[1]?.backendStatus)} ${wg(ms[1]!)}`;
       },
     });
-    console.log(`restart figures ${JSON.stringify({ mode, signal, dir, ...figures })}`);
+    // what each side did about it (survivor: since the kill)
+    const pick = (h: Record<string, number>, base: Record<string, number> = {}) =>
+      Object.fromEntries(['initiations_sent', 'initiations_received', 'initiations_on_start', 'unknown_index_handshakes', 'unknown_index_confirmations', 'unanswered_probes']
+        .filter((k) => (h[k] ?? 0) - (base[k] ?? 0) > 0).map((k) => [k, h[k]! - (base[k] ?? 0)]));
+    const handshaking = mode === 'wireguard' ? { restarted: pick(await handshakes(again)), survivor: pick(await handshakes(survivor), before) } : {};
+    console.log(`restart figures ${JSON.stringify({ mode, signal, dir, ...figures, ...handshaking })}`);
     for (const f of [figures.toRestarted, figures.fromRestarted]) if (f) expect(f.afterReadyMs).toBeLessThan(WITHIN_MS + SLACK_MS);
     if (mode === 'wireguard') {
       const h = await c.health(again);
