@@ -91,6 +91,8 @@ export class WireGuardDevice {
   private readonly onStart = new Set<number>();
   private readonly initiateOnStartMs: number;
   private startedAt = -Infinity;
+  /** peers by endpointKey, built when needed; undefined after any peer or endpoint change */
+  private byEndpoint: Map<string, PeerState> | undefined;
 
   constructor(o: DeviceOptions) {
     this.self = identity(o.privateKey);
@@ -143,6 +145,7 @@ export class WireGuardDevice {
     };
     this.peers.set(cfg.id, p);
     this.byKey.set(keyB64, p);
+    this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: cfg.id, address: cfg.endpoint.address, port: cfg.endpoint.port }]);
     const now = this.dp.monotonicMs();
     if (this.initiateOnStartMs > 0 && now - this.startedAt <= this.initiateOnStartMs) {
@@ -160,6 +163,7 @@ export class WireGuardDevice {
     this.byKey.delete(p.keyB64);
     this.waiting.delete(id);
     this.onStart.delete(id);
+    this.byEndpoint = undefined;
     this.dp.apply([{ op: 'deletePeer', peer: id }]);
   }
 
@@ -228,8 +232,8 @@ export class WireGuardDevice {
    */
   private onUnknownIndex(address: string, port: number, now: number): void {
     this.counters.unknown_index_reports++;
-    const key = endpointKey(address, port);
-    const p = [...this.peers.values()].find((x) => endpointKey(x.endpoint.address, x.endpoint.port) === key);
+    this.byEndpoint ??= new Map([...this.peers.values()].map((x) => [endpointKey(x.endpoint.address, x.endpoint.port), x]));
+    const p = this.byEndpoint.get(endpointKey(address, port));
     if (!p) return;
     if (now - p.sessionAt < this.timing.rekeyTimeoutMs) {
       this.counters.unknown_index_confirmations++;
@@ -418,6 +422,7 @@ export class WireGuardDevice {
   private roam(p: PeerState, from: { address: string; port: number }): void {
     if (from.address === p.endpoint.address && from.port === p.endpoint.port) return;
     p.endpoint = { address: from.address, port: from.port };
+    this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: p.cfg.id, address: from.address, port: from.port }]);
   }
 
@@ -436,6 +441,7 @@ export class WireGuardDevice {
         // the data plane followed the peer to a new address: initiations go there too
         const ep = this.dp.peerEndpoint(p.cfg.id);
         if (ep) p.endpoint = ep;
+        this.byEndpoint = undefined;
       }
       const seen: Array<[number, () => void]> = [];
       if (rxAny > p.activity[2]!) seen.push([rxAny, () => p.timers.anyAuthenticatedReceived(rxAny)]);
