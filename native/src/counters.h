@@ -53,6 +53,7 @@
   X(IN_WG_HANDSHAKE_REQUESTS, "inbound_wg_handshake_requests")                                \
   X(IN_DROP_PLAINTEXT, "inbound_drop_plaintext") /* encrypted mode: not a WireGuard message */ \
   X(IN_DROP_UNKNOWN_INDEX, "inbound_drop_unknown_index")                                      \
+  X(IN_WG_UNKNOWN_INDEX_REPORTS, "inbound_wg_unknown_index_reports") /* of those: told TS (from a peer's address, rate-limited) */ \
   X(IN_DROP_EXPIRED_SESSION, "inbound_drop_expired_session")                                  \
   X(IN_DROP_DECRYPT, "inbound_drop_decrypt")                                                  \
   X(IN_DROP_REPLAY, "inbound_drop_replay")                                                    \

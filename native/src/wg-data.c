@@ -9,6 +9,7 @@
  *   inbound:  type 1-3 -> event ring (TypeScript answers) | type 4 -> receiver index -> session
  *             -> age -> decrypt -> replay window -> promote `next` -> roaming -> keepalive?
  *             -> inner IP packet -> inner source routed to this very peer (cryptokey routing)
+ *             | unknown index from a peer's address -> reported to TypeScript (rate-limited)
  */
 #include "wg.h"
 #include "dataplane.h"
@@ -230,6 +231,30 @@ static enum wg_in_verdict handshake_message(struct dataplane *dp, const struct s
   return wg_push_event(dp->wg, &e, &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]) == 0 ? WG_IN_HANDSHAKE : WG_IN_HANDSHAKE_DROPPED;
 }
 
+/* Transport data under an index we do not know, from the address of one of our peers: that peer
+ * holds a session we no longer have (we restarted, or retired it). TypeScript may answer with a
+ * handshake initiation to the peer at its known endpoint -- never a reply to this datagram, whose
+ * source may be forged. Strangers' addresses are never reported; known ones at most once per
+ * WG_UNKNOWN_INDEX_MS per source (hashed into WG_UNKNOWN_INDEX_SLOTS), so a flood costs a trie
+ * lookup and a hash per datagram and at most 1024 events a second. */
+static void report_unknown_index(struct dataplane *dp, const struct sockaddr_storage *from, uint64_t now, uint64_t *c) {
+  struct outer o = outer_source(from);
+  if (!outer_known(dp, o)) return;
+  uint16_t port = ntohs(from->ss_family == AF_INET ? ((const struct sockaddr_in *)from)->sin_port
+                                                   : ((const struct sockaddr_in6 *)from)->sin6_port);
+  size_t alen = o.family == 4 ? 4 : 16;
+  uint32_t h = 2166136261u; /* FNV-1a over address and port */
+  for (size_t i = 0; i < alen; i++) h = (h ^ o.addr[i]) * 16777619u;
+  h = ((h ^ (port & 0xff)) * 16777619u ^ (uint32_t)(port >> 8)) * 16777619u;
+  _Atomic uint64_t *slot = &dp->wg->unknown_index_ms[h % WG_UNKNOWN_INDEX_SLOTS];
+  uint64_t last = atomic_load_explicit(slot, memory_order_relaxed);
+  if (last && now - last < WG_UNKNOWN_INDEX_MS) return;
+  if (!atomic_compare_exchange_strong(slot, &last, now)) return; /* another thread reports it */
+  struct wg_event e = {.kind = WG_EV_UNKNOWN_INDEX, .family = (uint8_t)o.family, .port = port, .peer = UINT32_MAX};
+  memcpy(e.addr, o.addr, alen);
+  if (wg_push_event(dp->wg, &e, &c[TC_IN_DROP_HANDSHAKE_QUEUE_FULL]) == 0) cadd(c, TC_IN_WG_UNKNOWN_INDEX_REPORTS, 1);
+}
+
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
                                     uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c) {
   struct wg_state *w = dp->wg;
@@ -246,6 +271,7 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   if (n < WG_HEADER + AEAD_TAG_BYTES) return WG_IN_MALFORMED;
   uint32_t idx = rd32(b + 4);
   struct wg_session *s = wg_session_get(w, idx);
+  if (!s) report_unknown_index(dp, from, now, c);
   if (!s || !peer_get(dp, s->peer)) return WG_IN_UNKNOWN_INDEX;
   if (wg_age_ms(now, s->created_ms) >= w->reject_after_ms) return WG_IN_EXPIRED;
   uint64_t ctr = rd64(b + 8);

@@ -9,8 +9,10 @@
  *              Older sessions stay receivable until retired, so a rekey drops nothing.
  *   staging    outbound packets for a peer with no usable session wait in a small per-peer
  *              queue (bounded) and go out when a session is installed
- *   events     handshake messages received (types 1-3, with the source) and "peer N needs a
- *              handshake" go into a fixed ring; TypeScript is woken once per batch and drains it
+ *   events     handshake messages received (types 1-3, with the source), "peer N needs a
+ *              handshake" and "transport data under an unknown index from a peer's address"
+ *              (rate-limited per source) go into a fixed ring; TypeScript is woken once per batch
+ *              and drains it
  *
  * Locking: tables change only in dp_apply under the data plane's write lock; packet threads
  * hold the read lock per batch. Per-session replay windows have their own spinlock; a peer's
@@ -38,8 +40,10 @@
 #define WG_REKEY_AFTER_MESSAGES (1ull << 60)
 #define WG_HANDSHAKE_REQUEST_MS 250 /* at most one "needs handshake" per peer per this */
 #define WG_MAX_AEADS (3 * 16 + 1) /* cipher contexts: per queue 2 threads + offload's outbound, + apply's */
+#define WG_UNKNOWN_INDEX_SLOTS 256 /* "unknown index" reports: sources hashed into this many... */
+#define WG_UNKNOWN_INDEX_MS 250    /* ...each reported at most once per this (<= 1024 events/s) */
 
-enum wg_event_kind { WG_EV_HANDSHAKE = 1, WG_EV_NEED_HANDSHAKE = 2 };
+enum wg_event_kind { WG_EV_HANDSHAKE = 1, WG_EV_NEED_HANDSHAKE = 2, WG_EV_UNKNOWN_INDEX = 3 };
 enum wg_need_reason { WG_NEED_NO_SESSION = 0, WG_NEED_REKEY = 1 };
 
 struct wg_session {
@@ -95,6 +99,7 @@ struct wg_state {
   int ev_notified;
   void (*notify)(void *ctx); /* wakes TypeScript; called without locks held */
   void *notify_ctx;
+  _Atomic uint64_t unknown_index_ms[WG_UNKNOWN_INDEX_SLOTS]; /* last report per hashed source */
 };
 
 struct dataplane;

@@ -41,6 +41,12 @@ export interface DeviceOptions {
   random?: () => number;
   /** how often peer activity is read and timers run (default 100 ms) */
   pollMs?: number;
+  /**
+   * Peers added within this many ms after start() get a handshake initiation, paced (a node that
+   * starts has no sessions while its peers may hold one with its previous run). Default 0 = off;
+   * the daemon uses START_HANDSHAKE_WINDOW_MS.
+   */
+  initiateOnStartMs?: number;
   logger?: Logger;
 }
 
@@ -55,6 +61,18 @@ export const HANDSHAKE_COUNTERS = [
   'sessions_retired',
   'keepalives_requested',
   'handshakes_given_up',
+  /** initiations that waited for the device-wide pace (tuning.ts INITIATIONS_PER_SECOND) */
+  'initiations_paced',
+  /** initiations to peers added just after start */
+  'initiations_on_start',
+  /** the data plane saw transport data under an unknown index from a peer's address */
+  'unknown_index_reports',
+  /** ... from a peer's endpoint, which made us want a handshake with it */
+  'unknown_index_handshakes',
+  /** ... from a peer we had just made a session with: a keepalive confirms it again */
+  'unknown_index_confirmations',
+  /** data sent and nothing received for UNANSWERED_PROBE_MS on a two-way flow: initiated */
+  'unanswered_probes',
   'drop_bad_mac1',
   'drop_bad_mac2',
   'drop_rate_limited',

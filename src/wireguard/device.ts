@@ -5,9 +5,13 @@
  *   data plane events ──▶ drain (bounded per turn) ──▶ handshake message: gate (load, rate,
  *                                                      macs, cookies) →
  *                                                      noise → install session / send response
- *                                                    └▶ needs handshake: timers allow? → initiate
+ *                                                    ├▶ needs handshake: timers allow? → initiate
+ *                                                    └▶ unknown index from a peer's endpoint: the
+ *                                                       peer holds a session we lost → initiate
  *   poll (every pollMs): peer activity from native memory → timers → initiations, keepalives,
  *                        give-ups (drop staged), zeroed keys
+ *   initiate: device-wide pace (token bucket); what waits is sent from the poll, initiations that
+ *             traffic waits for first, then the ones to every peer added just after start()
  *
  * Sessions: at most three per peer are kept installed (previous, current, next); installing a
  * fourth retires the oldest. Nothing here runs per data packet, and no key is ever logged.
@@ -20,7 +24,9 @@ import { consumeInitiation, consumeResponse, createInitiation, createResponse, i
 import { SessionIndices } from './session-indices.js';
 import { tai64nAfter } from './tai64n.js';
 import { DEFAULT_TIMING, PeerTimers, type Timing } from './timers.js';
-import { HANDSHAKE_INITIATION_RATE_MS, UNDER_LOAD_PENDING } from './tuning.js';
+import { HANDSHAKE_INITIATION_RATE_MS, INITIATION_BURST, INITIATIONS_PER_SECOND, UNDER_LOAD_PENDING } from './tuning.js';
+import { RateLimiter } from './rate-limiter.js';
+import { formatAddress, parseAddress } from '../util/ip.js';
 import type { Command } from '../dataplane/commands.js';
 import { HANDSHAKE_COUNTERS, type DeviceOptions, type HandshakeCounter, type Logger, type WireGuardDataPlane, type WireGuardPeerConfig } from './device-types.js';
 
@@ -43,7 +49,18 @@ interface PeerState {
   pending: InitiatorState | undefined;
   /** local indices installed, oldest first */
   sessions: number[];
+  /** when the newest session was installed (monotonic ms) */
+  sessionAt: number;
   activity: Float64Array;
+}
+
+/** address:port with the address in one canonical text form (IPv6 compressed). */
+function endpointKey(address: string, port: number): string {
+  try {
+    return `${formatAddress(parseAddress(address))}:${port}`;
+  } catch {
+    return `${address}:${port}`;
+  }
 }
 
 export class WireGuardDevice {
@@ -66,6 +83,16 @@ export class WireGuardDevice {
   private quietUntil = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly pollMs: number;
+  /** device-wide pace of initiations (one bucket) */
+  private readonly pacer = new RateLimiter(INITIATIONS_PER_SECOND, INITIATION_BURST);
+  /** initiations waiting for the pace: peer id → when queued (traffic, timers, unknown index) */
+  private readonly waiting = new Map<number, number>();
+  /** peers added just after start(), to initiate to once the pace allows (after `waiting`) */
+  private readonly onStart = new Set<number>();
+  private readonly initiateOnStartMs: number;
+  private startedAt = -Infinity;
+  /** peers by endpointKey, built when needed; undefined after any peer or endpoint change */
+  private byEndpoint: Map<string, PeerState> | undefined;
 
   constructor(o: DeviceOptions) {
     this.self = identity(o.privateKey);
@@ -76,12 +103,14 @@ export class WireGuardDevice {
     this.random = o.random ?? Math.random;
     this.log = o.logger;
     this.pollMs = o.pollMs ?? 100;
+    this.initiateOnStartMs = o.initiateOnStartMs ?? 0;
     this.gate = new HandshakeGate(this.self, this.dp.monotonicMs());
     this.counters = Object.fromEntries(HANDSHAKE_COUNTERS.map((k) => [k, 0])) as Record<HandshakeCounter, number>;
   }
 
   /** Starts the timer loop; call onEvents() whenever the data plane signals events. */
   start(): void {
+    if (!this.pollTimer) this.startedAt = this.dp.monotonicMs();
     this.pollTimer ??= setInterval(() => this.poll(), this.pollMs);
   }
 
@@ -111,11 +140,18 @@ export class WireGuardDevice {
       lastInitiationAt: -Infinity,
       pending: undefined,
       sessions: [],
+      sessionAt: -Infinity,
       activity: new Float64Array(5),
     };
     this.peers.set(cfg.id, p);
     this.byKey.set(keyB64, p);
+    this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: cfg.id, address: cfg.endpoint.address, port: cfg.endpoint.port }]);
+    const now = this.dp.monotonicMs();
+    if (this.initiateOnStartMs > 0 && now - this.startedAt <= this.initiateOnStartMs) {
+      this.onStart.add(cfg.id);
+      this.pump(now);
+    }
   }
 
   removePeer(id: number): void {
@@ -125,6 +161,9 @@ export class WireGuardDevice {
     this.dropPending(p);
     this.peers.delete(id);
     this.byKey.delete(p.keyB64);
+    this.waiting.delete(id);
+    this.onStart.delete(id);
+    this.byEndpoint = undefined;
     this.dp.apply([{ op: 'deletePeer', peer: id }]);
   }
 
@@ -164,8 +203,10 @@ export class WireGuardDevice {
     if (this.gate.observePending(events.filter((e) => e.kind === 'handshake').length, now)) this.counters.under_load_turns++;
     for (const e of events) {
       if (e.kind === 'handshake') this.onHandshakeMessage(e, now);
+      else if (e.kind === 'unknown-index') this.onUnknownIndex(e.address, e.port, now);
       else this.onNeedHandshake(e.peer, now);
     }
+    this.pump(now);
     // after a busy turn, stay away at least as long as it took, so handshake processing never
     // takes more than about half of a core however hard the flood (the native ring drops and
     // counts the rest); a full turn means more is waiting: come back by ourselves
@@ -178,7 +219,29 @@ export class WireGuardDevice {
 
   private onNeedHandshake(id: number, now: number): void {
     const p = this.peers.get(id);
-    if (p && p.timers.wantHandshake(now)) this.sendInitiation(p, now);
+    if (p && p.timers.wantHandshake(now)) this.initiatePaced(p, now);
+  }
+
+  /**
+   * Transport data under an index we do not know came from a peer's endpoint (the data plane
+   * reports each source at most every 250 ms): the peer still seals for a session we lost — we
+   * restarted — or retired. Never answered to the datagram (its source may be forged): at most a
+   * handshake initiation to the peer's known endpoint, within the peer's own limit of one per
+   * REKEY_TIMEOUT and the device-wide pace; nothing for an endpoint that is no peer. Right after a
+   * new session, the peer has just not switched yet: confirm ours with a keepalive instead.
+   */
+  private onUnknownIndex(address: string, port: number, now: number): void {
+    this.counters.unknown_index_reports++;
+    this.byEndpoint ??= new Map([...this.peers.values()].map((x) => [endpointKey(x.endpoint.address, x.endpoint.port), x]));
+    const p = this.byEndpoint.get(endpointKey(address, port));
+    if (!p) return;
+    if (now - p.sessionAt < this.timing.rekeyTimeoutMs) {
+      this.counters.unknown_index_confirmations++;
+      this.dp.apply([{ op: 'sendKeepalive', peer: p.cfg.id }]);
+      return;
+    }
+    this.counters.unknown_index_handshakes++;
+    if (p.timers.wantHandshake(now)) this.initiatePaced(p, now);
   }
 
   private onHandshakeMessage(e: Extract<DataPlaneEvent, { kind: 'handshake' }>, now: number): void {
@@ -265,6 +328,41 @@ export class WireGuardDevice {
 
   // ---- sending ---------------------------------------------------------------------------
 
+  /** An initiation now if the device-wide pace allows, else queued for the poll (pump). */
+  private initiatePaced(p: PeerState, now: number): void {
+    this.onStart.delete(p.cfg.id);
+    if (this.waiting.has(p.cfg.id)) return;
+    if (this.pacer.allow('device', now)) return this.sendInitiation(p, now);
+    this.waiting.set(p.cfg.id, now);
+    this.counters.initiations_paced++;
+  }
+
+  /** Sends what the pace allows: waiting initiations first, then the start-up ones. */
+  private pump(now: number): void {
+    for (const [id, queuedAt] of this.waiting) {
+      const p = this.peers.get(id);
+      if (!p || p.sessionAt > queuedAt) {
+        this.waiting.delete(id); // a session came meanwhile (the peer initiated)
+        continue;
+      }
+      if (!this.pacer.allow('device', now)) return;
+      this.waiting.delete(id);
+      this.sendInitiation(p, now);
+    }
+    for (const id of this.onStart) {
+      const p = this.peers.get(id);
+      if (!p || p.sessions.length || p.pending) {
+        this.onStart.delete(id);
+        continue;
+      }
+      if (!this.pacer.allow('device', now)) return;
+      this.onStart.delete(id);
+      if (!p.timers.wantHandshake(now)) continue;
+      this.counters.initiations_on_start++;
+      this.sendInitiation(p, now);
+    }
+  }
+
   private sendInitiation(p: PeerState, now: number): void {
     this.dropPending(p);
     const localIndex = this.indices.allocate();
@@ -298,6 +396,7 @@ export class WireGuardDevice {
       },
     ];
     p.sessions.push(keys.localIndex);
+    p.sessionAt = now;
     while (p.sessions.length > SESSIONS_KEPT) cmds.push(this.retire(p.sessions.shift()!));
     this.dp.apply(cmds);
     keys.sendKey.fill(0);
@@ -323,6 +422,7 @@ export class WireGuardDevice {
   private roam(p: PeerState, from: { address: string; port: number }): void {
     if (from.address === p.endpoint.address && from.port === p.endpoint.port) return;
     p.endpoint = { address: from.address, port: from.port };
+    this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: p.cfg.id, address: from.address, port: from.port }]);
   }
 
@@ -332,6 +432,7 @@ export class WireGuardDevice {
   poll(): void {
     if (!this.peers.size) return;
     const now = this.dp.monotonicMs();
+    this.pump(now);
     const list = [...this.peers.values()];
     const act = this.dp.peerActivity(Uint32Array.from(list, (p) => p.cfg.id));
     list.forEach((p, i) => {
@@ -340,6 +441,7 @@ export class WireGuardDevice {
         // the data plane followed the peer to a new address: initiations go there too
         const ep = this.dp.peerEndpoint(p.cfg.id);
         if (ep) p.endpoint = ep;
+        this.byEndpoint = undefined;
       }
       const seen: Array<[number, () => void]> = [];
       if (rxAny > p.activity[2]!) seen.push([rxAny, () => p.timers.anyAuthenticatedReceived(rxAny)]);
@@ -355,7 +457,11 @@ export class WireGuardDevice {
   private act(p: PeerState, action: ReturnType<PeerTimers['due']>[number], now: number): void {
     switch (action) {
       case 'send-initiation':
-        this.sendInitiation(p, now);
+        this.initiatePaced(p, now);
+        break;
+      case 'probe-initiation':
+        this.counters.unanswered_probes++;
+        this.initiatePaced(p, now);
         break;
       case 'send-keepalive':
         this.counters.keepalives_requested++;

@@ -38,6 +38,8 @@ export interface EncryptedNodeOptions {
   presharedKey?: Uint8Array;
   /** config `Backend.PersistentKeepaliveInterval`, seconds → ms; 0 = off */
   persistentKeepaliveMs?: number;
+  /** DeviceOptions.initiateOnStartMs: initiate to peers added this soon after start (default off) */
+  initiateOnStartMs?: number;
   logger?: Logger;
 }
 
@@ -72,7 +74,7 @@ export async function startEncryptedNode(o: EncryptedNodeOptions): Promise<Encry
     onEvents: () => device?.onEvents(),
   });
   try {
-    device = new WireGuardDevice({ privateKey: o.privateKey, dataPlane, timing: o.timing, logger: o.logger });
+    device = new WireGuardDevice({ privateKey: o.privateKey, dataPlane, timing: o.timing, logger: o.logger, initiateOnStartMs: o.initiateOnStartMs });
     await configureTun({ name: dataPlane.tunName, netnsName: o.netnsName, address: o.address, mtu: o.mtu, routes: o.network });
   } catch (e) {
     dataPlane.stop();

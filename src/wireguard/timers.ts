@@ -8,6 +8,11 @@
  *                after REKEY_ATTEMPT_TIME since the first attempt → give up (drop staged)
  *   keepalive    data received and nothing sent for KEEPALIVE_TIMEOUT → send a keepalive
  *   newHandshake data sent and nothing received for KEEPALIVE + REKEY_TIMEOUT → initiate
+ *   probe        data still being sent UNANSWERED_PROBE after the first send that got nothing
+ *                back, though the peer sent us data within KEEPALIVE_TIMEOUT (a two-way flow went
+ *                silent) → initiate, once per silence (not in the spec: a restarted peer has lost
+ *                the session; tuning.ts). A last reply after the peer stopped is not a silence:
+ *                it takes sends spanning UNANSWERED_PROBE.
  *   zeroKeys     no new session for 3 × REJECT_AFTER_TIME → zero all key material
  *   persistent   PersistentKeepaliveInterval without any authenticated traffic → keepalive
  *
@@ -23,9 +28,9 @@ import {
   REJECT_AFTER_TIME_MS,
   ZERO_KEYS_AFTER_MS,
 } from './protocol-constants.js';
-import { REKEY_TIMEOUT_JITTER_MAX_MS } from './tuning.js';
+import { REKEY_TIMEOUT_JITTER_MAX_MS, UNANSWERED_PROBE_MS } from './tuning.js';
 
-export type TimerAction = 'send-initiation' | 'send-keepalive' | 'give-up' | 'zero-keys';
+export type TimerAction = 'send-initiation' | 'probe-initiation' | 'send-keepalive' | 'give-up' | 'zero-keys';
 
 /** All the durations; tests shorten them (a rekey in a test must not take 120 s). */
 export interface Timing {
@@ -38,6 +43,8 @@ export interface Timing {
   jitterMaxMs: number;
   /** 0 = off */
   persistentKeepaliveMs: number;
+  /** 0 = off */
+  unansweredProbeMs: number;
 }
 
 export const DEFAULT_TIMING: Readonly<Timing> = Object.freeze({
@@ -49,6 +56,7 @@ export const DEFAULT_TIMING: Readonly<Timing> = Object.freeze({
   zeroKeysAfterMs: ZERO_KEYS_AFTER_MS,
   jitterMaxMs: REKEY_TIMEOUT_JITTER_MAX_MS,
   persistentKeepaliveMs: 0,
+  unansweredProbeMs: UNANSWERED_PROBE_MS,
 });
 
 export class PeerTimers {
@@ -57,6 +65,12 @@ export class PeerTimers {
   private newHandshakeAt: number | undefined;
   private zeroKeysAt: number | undefined;
   private persistentAt: number | undefined;
+  private probeAt: number | undefined;
+  /** the first data sent since anything was received, on a two-way flow */
+  private unansweredSince: number | undefined;
+  /** the probe of this silence went out: none again until something is received */
+  private probeSpent = false;
+  private lastDataReceivedAt = -Infinity;
   private attemptStartedAt: number | undefined;
   private lastInitiationAt = -Infinity;
   /** a handshake was wanted too soon after the last initiation: send one when allowed */
@@ -100,10 +114,15 @@ export class PeerTimers {
 
   dataSent(now: number): void {
     this.newHandshakeAt ??= now + this.timing.keepaliveTimeoutMs + this.timing.rekeyTimeoutMs + this.jitter();
+    const twoWay = now - this.lastDataReceivedAt <= this.timing.keepaliveTimeoutMs;
+    if (this.timing.unansweredProbeMs <= 0 || !twoWay || this.probeSpent) return;
+    this.unansweredSince ??= now;
+    if (now - this.unansweredSince >= this.timing.unansweredProbeMs) this.probeAt ??= now;
   }
 
   dataReceived(now: number): void {
     this.keepaliveAt ??= now + this.timing.keepaliveTimeoutMs;
+    this.lastDataReceivedAt = Math.max(this.lastDataReceivedAt, now);
   }
 
   anyAuthenticatedSent(now: number): void {
@@ -113,6 +132,9 @@ export class PeerTimers {
 
   anyAuthenticatedReceived(now: number): void {
     this.newHandshakeAt = undefined;
+    this.probeAt = undefined;
+    this.unansweredSince = undefined;
+    this.probeSpent = false;
     this.touchPersistent(now);
   }
 
@@ -121,7 +143,7 @@ export class PeerTimers {
   }
 
   nextDeadline(): number | undefined {
-    const all = [this.retransmitAt, this.deferredAt, this.keepaliveAt, this.newHandshakeAt, this.zeroKeysAt, this.persistentAt].filter(
+    const all = [this.retransmitAt, this.deferredAt, this.keepaliveAt, this.newHandshakeAt, this.probeAt, this.zeroKeysAt, this.persistentAt].filter(
       (x): x is number => x !== undefined,
     );
     return all.length ? Math.min(...all) : undefined;
@@ -145,6 +167,11 @@ export class PeerTimers {
     if (this.newHandshakeAt !== undefined && now >= this.newHandshakeAt) {
       this.newHandshakeAt = undefined;
       if (!out.includes('send-initiation') && this.wantHandshake(now)) out.push('send-initiation');
+    }
+    if (this.probeAt !== undefined && now >= this.probeAt) {
+      this.probeAt = undefined;
+      this.probeSpent = true;
+      if (!out.includes('send-initiation') && this.wantHandshake(now)) out.push('probe-initiation');
     }
     if (this.keepaliveAt !== undefined && now >= this.keepaliveAt) {
       this.keepaliveAt = undefined;

@@ -20,6 +20,7 @@ import { decodeBackendData, encodeBackendData, WIREGUARD_BACKEND_TYPE } from './
 import { WIREGUARD_OVERHEAD_IPV6 } from './encrypted-node.js';
 import { decodeKey, loadOrCreateKey } from './key-file.js';
 import type { Timing } from './timers.js';
+import { START_HANDSHAKE_WINDOW_MS } from './tuning.js';
 
 /** The wireguard arm of the daemon's BackendConfig (network-config.ts). */
 export interface WireGuardBackendConfig {
@@ -134,7 +135,11 @@ export function wireguardBackend(
     startDataPlane(o) {
       const start = deps.start ?? startDataPlane;
       const dp = start({ ...o, port: config.listenPort, encrypted: true, publicKey: key.publicKey, onEvents: () => device?.onEvents() });
-      const dev = new WireGuardDevice({ privateKey: key.privateKey, dataPlane: dp, timing: deps.timing, logger: deps.logger });
+      // a daemon that starts has no sessions, while its peers may still hold one with its previous
+      // run: it initiates to every peer it learns at start, paced (docs/encryption.md, restarts)
+      const dev = new WireGuardDevice({
+        privateKey: key.privateKey, dataPlane: dp, timing: deps.timing, logger: deps.logger, initiateOnStartMs: START_HANDSHAKE_WINDOW_MS,
+      });
       device = dev;
       dev.start();
       const apply = (commands: readonly Command[]) => {

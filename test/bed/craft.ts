@@ -33,3 +33,4 @@ export const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 export function contains(hay: Uint8Array, needle: Uint8Array): boolean {
   return Buffer.from(hay).includes(Buffer.from(needle));
 }
+export const inetChecksum = checksum;

@@ -74,6 +74,9 @@ describe('tulle daemons in encrypted mode through etcd', () => {
     const cap = c.bed.spawn(c.bed.underlayNs, 'tcpdump', ['-i', 'br0', '-n', '-U', '--immediate-mode', '-s', '0', '-w', file, 'udp port 51820']);
     await waitForOutput(cap, /listening on/);
     expect(await meshFailures(ds)).toEqual([]);
+    // the sessions may all exist before the capture (a daemon greets its peers at start): then the
+    // capture holds just the 24 pings; let tcpdump write the last one before it is stopped
+    await until('the capture to hold every ping', () => readPcap(file).length >= 12 * 2, 10_000).catch(() => undefined);
     await stopProcess(cap);
     // /healthz shows the handshakes: every node holds a session with each of the two others
     for (const d of ds) {
