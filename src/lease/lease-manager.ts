@@ -136,6 +136,8 @@ export class LeaseManager {
           attempt = await this.lostRace(attempt + 1, max);
           continue;
         }
+        // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
+        await sleep(this.o.clock, Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
       }
       let result: OwnLease | undefined;
       try {
