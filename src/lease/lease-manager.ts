@@ -137,7 +137,7 @@ export class LeaseManager {
           continue;
         }
         // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
-        await sleep(this.o.clock, Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
+        await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
       }
       let result: OwnLease | undefined;
       try {

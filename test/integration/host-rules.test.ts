@@ -114,7 +114,7 @@ describe("flanneld's host rules, iptables", () => {
     await sh(n.ns, 'nft', ['-f', '-'], OLD_NFT);
     expect(await nftTables(n.ns)).toEqual(expect.arrayContaining(['table ip flannel-ipv4', 'table ip6 flannel-ipv6']));
 
-    const d = c.startDaemon(n, ['--etcd-prefix=/t/ipt', '--ip-masq']);
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/ipt', '--ip-masq'], process.env, { health: true });
     const subnet = await d.readySubnet(60_000);
     expect(sorted(await flannelLines(n.ns))).toEqual(sorted(iptablesExpected(subnet)));
     // in order, within each chain
@@ -145,7 +145,7 @@ describe("flanneld's host rules, iptables", () => {
 
   it('--ip-masq-fully-random-disable and --iptables-forward-rules=false', async () => {
     const n = c.bed.nodes[0]!;
-    const d = c.startDaemon(n, ['--etcd-prefix=/t/ipt', '--ip-masq', '--ip-masq-fully-random-disable', '--iptables-forward-rules=false']);
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/ipt', '--ip-masq', '--ip-masq-fully-random-disable', '--iptables-forward-rules=false'], process.env, { health: true });
     const subnet = await d.readySubnet(60_000);
     const want = iptablesExpected(subnet)
       .filter((l) => !/FLANNEL-FWD|flanneld forward/.test(l))
@@ -158,7 +158,7 @@ describe("flanneld's host rules, iptables", () => {
 
   it('no --ip-masq: the forward rules alone (flanneld adds them by default)', async () => {
     const n = c.bed.nodes[0]!;
-    const d = c.startDaemon(n, ['--etcd-prefix=/t/ipt']);
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/ipt'], process.env, { health: true });
     await d.readySubnet(60_000);
     expect(sorted(await flannelLines(n.ns))).toEqual(sorted(iptablesExpected('x').filter((l) => /FLANNEL-FWD/.test(l))));
     d.proc.kill('SIGTERM');
@@ -172,7 +172,7 @@ describe("flanneld's host rules, nftables (EnableNFTables)", () => {
     const n = c.bed.nodes[1]!;
     await put('/t/nft/config', '{"Network":"10.244.0.0/16","EnableNFTables":true}');
     await sh(n.ns, 'nft', ['-f', '-'], OLD_NFT);
-    const d = c.startDaemon(n, ['--etcd-prefix=/t/nft', '--ip-masq'], { ...process.env, PATH: `${noIptables}:/usr/bin` });
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/nft', '--ip-masq'], { ...process.env, PATH: `${noIptables}:/usr/bin` }, { health: true });
     const subnet = await d.readySubnet(60_000);
     expect(await nftTables(n.ns)).toEqual(['table ip flannel-ipv4']); // flannel-ipv6 of the old flanneld is gone
     expect((await c.bed.exec(n.ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4'])).stdout).toBe(nftExpected(subnet));
@@ -196,7 +196,7 @@ describe("flanneld's host rules, nftables (EnableNFTables)", () => {
   it('cleans the iptables rules a previous flanneld left, as flanneld does when it runs with nftables', async () => {
     const n = c.bed.nodes[1]!;
     await sh(n.ns, 'iptables-restore', ['--noflush'], OLD_IPTABLES);
-    const d = c.startDaemon(n, ['--etcd-prefix=/t/nft']);
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/nft'], process.env, { health: true });
     await d.readySubnet(60_000);
     expect(await flannelLines(n.ns)).toEqual([]);
     expect((await c.bed.exec(n.ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4'])).stdout).toContain('chain forward');
