@@ -49,6 +49,8 @@ export interface FlagRow {
 const T_OPTS = 'test/unit/run-options.test.ts';
 const T_ERR = 'test/integration/daemon-errors.test.ts';
 const T_FLD = 'test/integration/flanneld-drop-in.test.ts';
+const T_HOST = 'test/integration/host-rules.test.ts';
+const T_POD = 'test/cni/pod-path.test.ts';
 
 export const FLAG_TABLE: readonly FlagRow[] = [
   { name: 'etcd-endpoints', kind: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', treatment: 'same', help: 'comma-separated etcd endpoints', tests: [T_OPTS, T_FLD] },
@@ -69,10 +71,10 @@ export const FLAG_TABLE: readonly FlagRow[] = [
   { name: 'iface-can-reach', kind: 'string', treatment: 'same', help: 'use the interface (and source address) the kernel routes this address through', tests: ['test/unit/iface-match.test.ts', T_FLD] },
   { name: 'public-ip', kind: 'string', treatment: 'differs', help: 'address other nodes reach this one at (default: the address of the interface)', note: 'without --iface, flanneld exits when no interface holds the address; tulle uses the default-route interface', tests: [T_ERR] },
   { name: 'public-ipv6', kind: 'string', treatment: 'ignored', help: 'IPv6 address other nodes reach this one at', note: 'tulle has no IPv6 underlay yet: validated, then ignored with a log line (flanneld writes it into wireguard leases)', tests: [T_OPTS] },
-  { name: 'ip-masq', kind: 'bool', default: 'false', treatment: 'same', help: 'masquerade overlay traffic leaving the Network', tests: [T_ERR] },
-  { name: 'ip-masq-fully-random-disable', kind: 'bool', default: 'false', treatment: 'same', help: 'no --random-fully on the MASQUERADE rules', tests: [T_OPTS] },
-  { name: 'iptables-forward-rules', kind: 'bool', default: 'true', treatment: 'same', help: "add flanneld's FORWARD accept rules for the Network", tests: [T_OPTS] },
-  { name: 'iptables-resync', kind: 'int', default: '5', treatment: 'same', help: 'seconds between checks that put back deleted rules (and the blackhole route)', tests: [T_OPTS] },
+  { name: 'ip-masq', kind: 'bool', default: 'false', treatment: 'same', help: 'masquerade overlay traffic leaving the Network', tests: [T_HOST, T_POD] },
+  { name: 'ip-masq-fully-random-disable', kind: 'bool', default: 'false', treatment: 'same', help: 'no --random-fully on the MASQUERADE rules', tests: [T_OPTS, T_HOST] },
+  { name: 'iptables-forward-rules', kind: 'bool', default: 'true', treatment: 'same', help: "add flanneld's FORWARD accept rules for the Network", tests: [T_HOST, T_POD] },
+  { name: 'iptables-resync', kind: 'int', default: '5', treatment: 'same', help: 'seconds between checks that put back deleted rules (and the blackhole route)', tests: [T_OPTS, T_HOST] },
   { name: 'ip-blackhole-route', kind: 'bool', default: 'false', treatment: 'same', help: "add a blackhole route for this node's subnet (kept in place every --iptables-resync)", tests: [T_FLD] },
   { name: 'subnet-file', kind: 'string', default: '/run/flannel/subnet.env', treatment: 'same', help: 'where to write subnet.env', tests: [T_ERR] },
   {
