@@ -23,7 +23,7 @@ const fatalOf = (logs: Array<Record<string, unknown>>) => logs.find((l) => l.lev
 describe('daemon failures are clear, never crashes', () => {
   it('invalid network config: not fatal; waits, /healthz says why, runs once it is fixed', async () => {
     await put('/t/bad/config', '{"Network":"10.244.0.0/16","SubnetLen":33}');
-    const d = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/bad']);
+    const d = c.startDaemon(c.bed.nodes[0]!, ['--etcd-prefix=/t/bad'], process.env, { health: true });
     await d.waitLog((l) => /invalid network config/.test(l.msg));
     const h = await until('health', () => c.health(d));
     expect(h).toMatchObject({ state: 'waiting-for-config', ready: false, error: expect.stringMatching(/\/t\/bad\/config: SubnetLen: must be at most 30/) });

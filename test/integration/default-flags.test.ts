@@ -49,7 +49,9 @@ describe('tulle run with default flags (no health port) waits and joins', () => 
       const d = c.startDaemon(c.bed.nodes[1]!);
       await d.waitLog((l) => /cannot reach etcd/.test(l.msg));
       await d.survives(WAIT_MS);
-      expect(d.logs.filter((l) => /cannot reach etcd/.test(l.msg)).length).toBeGreaterThanOrEqual(3);
+      // it keeps trying in silence (one log line per change of reason, as for a bad config):
+      // joining once etcd is back is what shows the retries went on
+      expect(d.logs.filter((l) => /cannot reach etcd/.test(l.msg)).length).toBeGreaterThanOrEqual(1);
       await c.etcd.start();
       await ready(d);
     } finally {

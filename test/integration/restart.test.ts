@@ -29,7 +29,7 @@ describe.each(['udp', 'wireguard'] as const)('%s mode: one node restarted under 
 
   beforeAll(async () => {
     c = await createCluster({ nodes: 2, tag: mode === 'udp' ? 'rsu' : 'rsw', config: CONFIGS[mode] });
-    for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
+    for (const n of c.bed.nodes) ds.push(c.startDaemon(n, [], process.env, { health: true }));
     subnets.push(...(await Promise.all(ds.map((d) => d.readySubnet(60_000)))));
     await until('both nodes to route to each other', async () => (await Promise.all(ds.map((d) => c.health(d)))).every((h) => Object.keys(h.routes).length === 1), 60_000);
   });
@@ -50,7 +50,7 @@ describe.each(['udp', 'wireguard'] as const)('%s mode: one node restarted under 
       beforeKill: async () => void (before = await handshakes(survivor)),
       other: { ns: survivor.node.ns, address: tunAddress(subnets[0]!) },
       victimAddress: tunAddress(subnets[1]!),
-      restart: () => (ds[1] = c.startDaemon(victim.node)),
+      restart: () => (ds[1] = c.startDaemon(victim.node, [], process.env, { health: true })),
       diagnose: async (again) => {
         const hs = await Promise.all([survivor, again].map((d) => c.health(d).catch(() => undefined)));
         const ms = await Promise.all([survivor, again].map((d) => c.metrics(d).catch(() => '')));

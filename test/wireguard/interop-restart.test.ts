@@ -28,7 +28,7 @@ beforeAll(async () => {
   wggo = await startWireguardGo(c.bed, n1, { address: `${WG_GO_ADDRESS}/32`, network: '10.244.0.0/16', port: 51820, mtu: 1420 });
   const lease = { PublicIP: n1.underlayIp, PublicIPv6: null, BackendType: 'wireguard', BackendData: { PublicKey: Buffer.from(wggo.publicKey).toString('base64'), Port: 51820 } };
   await c.etcd.etcdctl(['put', `${PREFIX}/subnets/${WG_GO_SUBNET.replace('/', '-')}`, JSON.stringify(lease)]);
-  d = c.startDaemon(n0);
+  d = c.startDaemon(n0, [], process.env, { health: true });
   subnet = await d.readySubnet(60_000);
   const own = JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/subnets/${subnet.replace('/', '-')}`, '--print-value-only']));
   await wggo.addPeer({ publicKey: Buffer.from(own.BackendData.PublicKey, 'base64'), endpoint: `${n0.underlayIp}:51820`, allowedIps: subnet });
@@ -48,7 +48,7 @@ describe('a restarted tulle node with a wireguard-go peer', () => {
       bed: c.bed, victim: d, signal, dir,
       other: { ns: n1.ns, address: WG_GO_ADDRESS },
       victimAddress: tunAddress(subnet),
-      restart: () => (d = c.startDaemon(n0)),
+      restart: () => (d = c.startDaemon(n0, [], process.env, { health: true })),
       diagnose: async (again) => `tulle ${JSON.stringify((await c.health(again)).backendStatus)}; wireguard-go ${await wggo!.show()}`,
     });
     console.log(`restart figures ${JSON.stringify({ peer: 'wireguard-go', signal, dir, ...figures })}`);

@@ -54,7 +54,7 @@ describe('a node with 50 WireGuard peers, killed and restarted', () => {
       }));
     }
     const node = c.bed.nodes[0]!;
-    let d = c.startDaemon(node);
+    let d = c.startDaemon(node, [], process.env, { health: true });
     const subnet = await d.readySubnet(60_000);
     await until('the node to route to all 50 peers', async () => Object.keys((await c.health(d)).routes).length === N, 30_000);
     const lease = JSON.parse(await c.etcd.etcdctl(['get', `${PREFIX}/subnets/${subnet.replace('/', '-')}`, '--print-value-only']));
@@ -91,7 +91,7 @@ describe('a node with 50 WireGuard peers, killed and restarted', () => {
     d.proc.kill('SIGKILL');
     await d.exit;
     const down = Date.now();
-    d = c.startDaemon(node);
+    d = c.startDaemon(node, [], process.env, { health: true });
     const ready = (await d.waitLog((l) => l.msg === 'node ready', 60_000)).time;
     const first = await until('every peer to get a reply to an echo sent after the kill', () => {
       const f = repliedSince(down);
