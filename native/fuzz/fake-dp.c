@@ -131,6 +131,8 @@ static void program(struct dataplane *dp) {
     static uint8_t drain[WG_EVENT_RING * WG_EVENT_RECORD];
     wg_drain_events(dp->wg, drain, WG_EVENT_RING);
     for (int i = 0; i < FDP_PEERS; i++) atomic_store(&dp->wg->peers[i]->need_requested_ms, 0);
+    /* rate limits start over too: an input must not depend on the reports of the one before */
+    for (int i = 0; i < WG_UNKNOWN_INDEX_SLOTS; i++) atomic_store(&dp->wg->unknown_index_ms[i], 0);
   }
 }
 

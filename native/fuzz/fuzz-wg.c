@@ -6,7 +6,9 @@
  * windows, roaming to the last authenticated source; wg_seal_parts with the plaintext cut into
  * two parts -> a message the peer's key opens to the same bytes, counter in order, padding by the
  * rule; the event ring -> handshake messages drained in order, byte for byte, dropped (and
- * counted) when the ring is full.
+ * counted) when the ring is full; transport data under an unknown index from a peer's address ->
+ * one "unknown index" event per source and WG_UNKNOWN_INDEX_MS (sources hashed with FNV-1a into
+ * WG_UNKNOWN_INDEX_SLOTS, as documented in wg-data.c), none for strangers.
  *
  * Input: [ipv6 socket u8][mtu u8] then records ([len u16][body]):
  *   [0] kind: 0 transport from a peer, 1 handshake-sized message, 2 raw, 3 seal, 4 drain events,
@@ -37,6 +39,7 @@ static struct sockaddr_storage endpoint[FDP_PEERS];
 static uint8_t ring_model[WG_EVENT_RING][WG_EVENT_RECORD];
 static size_t ring_head, ring_n;
 static uint64_t ring_drops;
+static uint64_t unknown_slot_ms[WG_UNKNOWN_INDEX_SLOTS], unknown_reports;
 
 static int replay_ok(struct replay_model *m, uint64_t c) {
   if (c >= WG_REJECT_AFTER_MESSAGES) return 0;
@@ -49,14 +52,14 @@ static int replay_ok(struct replay_model *m, uint64_t c) {
   return 1;
 }
 
-static void ring_push(const struct sockaddr_storage *from, const uint8_t *b, size_t n) {
+static int ring_push(int kind, const struct sockaddr_storage *from, const uint8_t *b, size_t n) {
   if (ring_n == WG_EVENT_RING) {
     ring_drops++;
-    return;
+    return 0;
   }
   uint8_t *r = ring_model[(ring_head + ring_n++) % WG_EVENT_RING];
   memset(r, 0, WG_EVENT_RECORD);
-  r[0] = WG_EV_HANDSHAKE;
+  r[0] = (uint8_t)kind;
   wr32le(r + 4, UINT32_MAX);
   if (from->ss_family == AF_INET) {
     const struct sockaddr_in *s = (const void *)from;
@@ -68,7 +71,46 @@ static void ring_push(const struct sockaddr_storage *from, const uint8_t *b, siz
     memcpy(r + 8, mapped ? s->sin6_addr.s6_addr + 12 : s->sin6_addr.s6_addr, mapped ? 4 : 16);
   }
   wr16le(r + 24, (uint32_t)n);
-  memcpy(r + 28, b, n);
+  if (n) memcpy(r + 28, b, n);
+  return 1;
+}
+
+/* the source's address is one of our peers' (any port) */
+static int from_peer_address(struct dataplane *dp, const struct sockaddr_storage *from) {
+  for (int p = 0; p < FDP_PEERS; p++) {
+    struct sockaddr_storage e;
+    fdp_peer_addr(dp, p, &e);
+    if (e.ss_family == AF_INET ? !memcmp(&((struct sockaddr_in *)&e)->sin_addr, &((const struct sockaddr_in *)from)->sin_addr, 4)
+                               : !memcmp(&((struct sockaddr_in6 *)&e)->sin6_addr, &((const struct sockaddr_in6 *)from)->sin6_addr, 16))
+      return 1;
+  }
+  return 0;
+}
+
+/* "unknown index" from `from` at `now`: reported when the source is a peer's address and its
+ * slot (FNV-1a of the address as the event carries it, then the port low byte, high byte) has
+ * not reported within WG_UNKNOWN_INDEX_MS */
+static void model_unknown_index(struct dataplane *dp, const struct sockaddr_storage *from, uint64_t now) {
+  if (!from_peer_address(dp, from)) return;
+  const uint8_t *addr;
+  size_t alen;
+  uint16_t port;
+  if (from->ss_family == AF_INET) {
+    const struct sockaddr_in *s = (const void *)from;
+    addr = (const uint8_t *)&s->sin_addr, alen = 4, port = ntohs(s->sin_port);
+  } else {
+    const struct sockaddr_in6 *s = (const void *)from;
+    int mapped = IN6_IS_ADDR_V4MAPPED(&s->sin6_addr);
+    addr = s->sin6_addr.s6_addr + (mapped ? 12 : 0), alen = mapped ? 4 : 16, port = ntohs(s->sin6_port);
+  }
+  uint32_t h = 2166136261u;
+  for (size_t i = 0; i < alen; i++) h = (h ^ addr[i]) * 16777619u;
+  h = (h ^ (port & 0xffu)) * 16777619u;
+  h = (h ^ (uint32_t)(port >> 8)) * 16777619u;
+  uint64_t *slot = &unknown_slot_ms[h % WG_UNKNOWN_INDEX_SLOTS];
+  if (*slot && now - *slot < WG_UNKNOWN_INDEX_MS) return;
+  *slot = now;
+  if (ring_push(WG_EV_UNKNOWN_INDEX, from, NULL, 0)) unknown_reports++;
 }
 
 static void drain_and_compare(struct dataplane *dp) {
@@ -81,6 +123,8 @@ static void drain_and_compare(struct dataplane *dp) {
   ring_head = ring_n = 0;
   FUZZ_ASSERT(dp->counters[TC_IN_DROP_HANDSHAKE_QUEUE_FULL] == ring_drops, "ring drops %llu, model %llu",
               (unsigned long long)dp->counters[TC_IN_DROP_HANDSHAKE_QUEUE_FULL], (unsigned long long)ring_drops);
+  FUZZ_ASSERT(dp->counters[TC_IN_WG_UNKNOWN_INDEX_REPORTS] == unknown_reports, "unknown-index reports %llu, model %llu",
+              (unsigned long long)dp->counters[TC_IN_WG_UNKNOWN_INDEX_REPORTS], (unsigned long long)unknown_reports);
 }
 
 static void mac1_key(uint8_t key[32]) {
@@ -112,34 +156,28 @@ static int session_peer(uint32_t idx) {
 
 /* What wg_open_datagram must answer for message b (n bytes) from `from`. */
 static enum wg_in_verdict model_open(struct dataplane *dp, const struct sockaddr_storage *from, const uint8_t *b, size_t n,
-                                     size_t *deliver_len) {
+                                     uint64_t now, size_t *deliver_len) {
   static uint8_t copy[70000];
   if (n < 4 || b[1] || b[2] || b[3]) return WG_IN_NOT_WIREGUARD;
   if (b[0] >= 1 && b[0] <= 3) {
     if (n != (b[0] == 1 ? 148u : b[0] == 2 ? 92u : 64u)) return WG_IN_NOT_WIREGUARD;
     if (b[0] == 3) {
-      struct sockaddr_storage a;
-      int known = 0;
-      for (int p = 0; p < FDP_PEERS; p++) {
-        struct sockaddr_storage e;
-        fdp_peer_addr(dp, p, &e);
-        if (e.ss_family == AF_INET ? !memcmp(&((struct sockaddr_in *)&e)->sin_addr, &((const struct sockaddr_in *)from)->sin_addr, 4)
-                                   : !memcmp(&((struct sockaddr_in6 *)&e)->sin6_addr, &((const struct sockaddr_in6 *)from)->sin6_addr, 16))
-          known = 1;
-      }
-      (void)a;
+      int known = from_peer_address(dp, from);
       if (!known) return WG_IN_COOKIE_STRANGER;
     } else if (!mac1_valid(b, n)) {
       return WG_IN_BAD_MAC1;
     }
     int full = ring_n == WG_EVENT_RING;
-    ring_push(from, b, n);
+    ring_push(WG_EV_HANDSHAKE, from, b, n);
     return full ? WG_IN_HANDSHAKE_DROPPED : WG_IN_HANDSHAKE;
   }
   if (b[0] != 4) return WG_IN_NOT_WIREGUARD;
   if (n < 32) return WG_IN_MALFORMED;
   int p = session_peer(rd32le(b + 4));
-  if (p < 0) return WG_IN_UNKNOWN_INDEX;
+  if (p < 0) {
+    model_unknown_index(dp, from, now);
+    return WG_IN_UNKNOWN_INDEX;
+  }
   uint64_t ctr = 0;
   for (int i = 0; i < 8; i++) ctr |= (uint64_t)b[8 + i] << (8 * i);
   if (ctr >= WG_REJECT_AFTER_MESSAGES) return WG_IN_REPLAY;
@@ -167,10 +205,11 @@ static void open_one(struct dataplane *dp, const struct sockaddr_storage *from, 
   static uint8_t buf[70100], plain[70100];
   memcpy(buf, b, n);
   size_t want_len = 0;
-  enum wg_in_verdict want = model_open(dp, from, b, n, &want_len);
+  uint64_t now = wg_now_ms();
+  enum wg_in_verdict want = model_open(dp, from, b, n, now, &want_len);
   uint8_t *p = buf;
   size_t len = n;
-  enum wg_in_verdict got = wg_open_datagram(dp, our_aead, from, &p, &len, wg_now_ms(), dp->counters);
+  enum wg_in_verdict got = wg_open_datagram(dp, our_aead, from, &p, &len, now, dp->counters);
   FUZZ_ASSERT(got == want, "verdict %d, model %d (type %d, %zu bytes)", got, want, b[0], n);
   if (got != WG_IN_DELIVER) return;
   FUZZ_ASSERT(p == buf + 16 && len == want_len, "delivered %zu bytes at +%td, model %zu at +16", len, p - buf, want_len);
@@ -229,6 +268,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   ring_head = ring_n = 0;
   ring_drops = 0;
+  memset(unknown_slot_ms, 0, sizeof(unknown_slot_ms));
+  unknown_reports = 0;
   static struct rec recs[MAX_RECS];
   static uint8_t msg[70100], inner[70000];
   size_t n = recs_parse(data, size, HEAD, recs, MAX_RECS);
