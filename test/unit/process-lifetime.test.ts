@@ -142,3 +142,30 @@ describe('runToExit: the exit status is main\'s, and no exit is silent', () => {
     expect(ok.lines).toEqual([]);
   });
 });
+
+describe('bin/tulle while its code is still loading', () => {
+  it('a stop signal before `tulle run` has its handlers: a line that says so, exit 0 (not 143, silently)', async () => {
+    // the preload holds the loading of dist/src/cli/main.js and says so on stderr: bin/tulle runs,
+    // the daemon's own handlers do not exist yet
+    const p = spawn(process.execPath, [`--import=${path.resolve('test/bed/slow-load.mjs')}`, path.resolve('bin/tulle'), 'run', '--etcd-endpoints=http://127.0.0.1:1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
+    const kill = setTimeout(() => p.kill('SIGKILL'), 30_000);
+    await new Promise<void>((resolve) =>
+      p.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+        if (err.includes('slow-load: holding main.js')) resolve();
+      }),
+    );
+    p.kill('SIGTERM');
+    const code = await exited;
+    clearTimeout(kill);
+    expect(code).toBe(0);
+    const lines = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines).toEqual([expect.objectContaining({ level: 30, signal: 'SIGTERM', exitCode: 0, msg: expect.stringMatching(/^exiting: stopped while starting/) })]);
+  });
+});
