@@ -63,13 +63,16 @@ const udpReceiver = `
 import socket, sys, json
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind((sys.argv[1], int(sys.argv[2])))
-s.settimeout(5)
+# the first datagram may take a while on a loaded machine (the sender is a fresh python3, under
+# scripts/sanitize-tests.sh with ASan preloaded); after it, the rest come at once
+s.settimeout(30)
 print('listening', flush=True)
 sizes = []
 try:
     while len(sizes) < int(sys.argv[3]):
         d = s.recv(65536)
         sizes.append(len(d))
+        s.settimeout(5)
 except socket.timeout:
     pass
 print(json.dumps(sizes), flush=True)
@@ -90,7 +93,7 @@ export async function udpGsoBurst(bed: Bed, fromNs: string, toNs: string, toAddr
   rx.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   await waitForOutput(rx, /listening/);
   const done = new Promise<void>((resolve) => rx.once('exit', () => resolve()));
-  await bed.exec(fromNs, 'timeout', ['10', 'python3', '-c', udpGsoSender, toAddr, String(port), String(segment), String(total)]);
+  await bed.exec(fromNs, 'timeout', ['30', 'python3', '-c', udpGsoSender, toAddr, String(port), String(segment), String(total)]);
   await done;
   const line = out.split('\n').find((l) => l.startsWith('['));
   if (!line) throw new Error(`the receiver reported nothing: ${out}`);
