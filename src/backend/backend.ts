@@ -28,8 +28,21 @@ export interface Backend {
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
   /** backend-specific status for /healthz (wireguard: public key, handshake counters) */
   status?(): Record<string, unknown>;
+  /** what a peer looks like to this backend (wireguard: key, handshake, keepalive), for status and `wg show` */
+  peerDetails?(id: number): PeerDetails | undefined;
   /** backend-specific Prometheus collectors (wireguard: handshake counters), read at scrape time */
   registerMetrics?(registry: client.Registry): void;
+}
+
+/** Times are wall-clock ms since the epoch (undefined: never). */
+export interface PeerDetails {
+  publicKey?: string;
+  /** where the peer is now (encrypted mode follows roaming) */
+  endpoint?: Endpoint;
+  lastHandshakeAt?: number;
+  lastSentAt?: number;
+  lastReceivedAt?: number;
+  persistentKeepaliveSeconds?: number;
 }
 
 export type BackendFactory = (config: BackendConfig) => Backend;

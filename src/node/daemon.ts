@@ -24,6 +24,7 @@ import { createNode, type NodeHandle } from './node.js';
 import { sdNotify } from './sd-notify.js';
 import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route.js';
 import { tulleVersion } from '../version.js';
+import { controlSocketPath, serveControl, type ControlServer } from '../control/control-server.js';
 
 /** how long a stop (routes, TUN, masquerade rules, etcd client) may take before we exit anyway */
 const STOP_DEADLINE_MS = 30_000;
@@ -50,6 +51,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   const keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
   let node: NodeHandle | undefined;
   let health: HealthServer | undefined;
+  let control: ControlServer | undefined;
   let signal: string | undefined;
   let stopDeadline: NodeJS.Timeout | undefined;
   // what ends the daemon from outside the node: an uncaught exception, a second signal, the stop deadline
@@ -94,6 +96,12 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       },
       { registry, log: root, metrics },
     );
+    // `tulle status`: not fatal when it cannot be made (the node's job is forwarding)
+    const n = node;
+    control = await serveControl(controlSocketPath(opts.stateDir), { status: () => n.snapshot(), ping: () => 'pong' }, root.child({ component: 'control' })).then(
+      (c) => (log.info({ socket: c.path }, 'control socket listening'), c),
+      (e: Error & { code?: string }) => (log.error({ code: e.code, err: e.message }, 'no control socket: `tulle status` will not reach this daemon'), undefined),
+    );
     if (opts.healthzPort) {
       health = await serveHealth(opts.healthzIp, opts.healthzPort, node.status, metrics).catch((e: Error) => {
         throw new TulleError('ERR_TULLE_HEALTHZ', `--healthz-ip/--healthz-port ${opts.healthzIp}:${opts.healthzPort}: ${e.message}`, { cause: e });
@@ -129,6 +137,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onRejection);
     await health?.close();
+    await control?.close();
     clearInterval(keepAlive);
   }
 }

@@ -25,6 +25,8 @@ import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
 import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
+import { dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
+import { tulleVersion } from '../version.js';
 
 /** how often a missing or invalid network config is read again (flanneld: every second) */
 const CONFIG_POLL_MS = 1000;
@@ -99,6 +101,8 @@ export interface NodeHandle {
   readonly ready: Promise<void>;
   readonly done: Promise<void>;
   status(): NodeStatus;
+  /** the node, its peers and the data plane's drops: what `tulle status` shows */
+  snapshot(): StatusSnapshot;
   stop(): Promise<void>;
 }
 
@@ -290,9 +294,26 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const doneOrStopped = Promise.race([done, stopped]);
   doneOrStopped.catch(() => undefined);
 
-  return {
+  const peerViews = (): PeerView[] =>
+    (dir?.peerList() ?? []).map((p) => {
+      const d = backend?.peerDetails?.(p.id);
+      const ep = d?.endpoint ?? p.endpoint;
+      return {
+        id: p.id, subnets: p.subnets, endpoint: `${ep.address}:${ep.port}`,
+        publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d?.lastSentAt, lastReceivedAt: d?.lastReceivedAt,
+        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds,
+      };
+    });
+
+  const handle: NodeHandle = {
     ready,
     done: doneOrStopped,
+    snapshot() {
+      return plain({
+        version: tulleVersion(), at: Date.now(), tun: dp?.tunName, listenPort: dp?.port,
+        node: handle.status(), peers: peerViews(), drops: dropsOf(dp?.counters()),
+      });
+    },
     status() {
       const ls = lm?.status();
       return {
@@ -322,4 +343,5 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       resolveStopped();
     },
   };
+  return handle;
 }

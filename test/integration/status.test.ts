@@ -1,0 +1,94 @@
+/**
+ * `tulle status` against real daemons (default flags, no health port) on a real etcd: the node,
+ * its lease and etcd, one row per peer; JSON too; plain text when piped; a clear message for a
+ * caller who is not root and for no daemon (after the daemon stopped and removed its socket).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { createCluster, tunAddress, until, type Cluster, type Daemon } from './cluster.js';
+import { stopProcess } from '../bed/bed.js';
+import type { StatusSnapshot } from '../../src/control/status-snapshot.js';
+
+let c: Cluster;
+const ds: Daemon[] = [];
+const subnets: string[] = [];
+
+/** `tulle status ARGS` as a user runs it (stdout piped), optionally as uid 65534 */
+function status(args: string[], o: { nobody?: boolean } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const cmd = [path.resolve('bin/tulle'), 'status', ...args];
+  const [file, argv] = o.nobody ? ['setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, ...cmd]] : [process.execPath, cmd];
+  return new Promise((resolve) => {
+    execFile(file as string, argv as string[], { timeout: 60_000 }, (err, stdout, stderr) =>
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }),
+    );
+  });
+}
+const stateDir = (d: Daemon) => path.join(d.dir, 'state');
+
+beforeAll(async () => {
+  c = await createCluster({ nodes: 2, tag: 'st' });
+  for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
+  subnets.push(...(await Promise.all(ds.map((d) => d.readySubnet()))));
+  await until('both nodes to route to each other', () => ds.every((d) => d.routeCount() === 1), 60_000);
+});
+
+afterAll(async () => {
+  await c?.teardown();
+});
+
+describe('tulle status', () => {
+  it('shows the node, its lease, etcd and the peer, as JSON', async () => {
+    const sock = path.join(stateDir(ds[0]!), 'tulle.sock');
+    expect(statSync(sock).isSocket()).toBe(true);
+    expect(statSync(sock).mode & 0o777).toBe(0o600);
+    const r = await status(['--json', `--state-dir=${stateDir(ds[0]!)}`]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as StatusSnapshot;
+    expect(s.node).toMatchObject({ state: 'running', ready: true, backend: 'udp', network: '10.244.0.0/16', publicIp: c.bed.nodes[0]!.underlayIp });
+    expect(s.node.lease?.subnet).toBe(subnets[0]);
+    expect(s.node.etcd.etcd).toBe('connected');
+    expect(s.tun).toBe('tulle0');
+    expect(s.listenPort).toBe(8285);
+    expect(s.version).toMatch(/^tulle \d/);
+    expect(s.peers).toEqual([expect.objectContaining({ subnets: [subnets[1]], endpoint: `${c.bed.nodes[1]!.underlayIp}:8285` })]);
+  });
+
+  it('prints wg-show-like text, without colour when piped', async () => {
+    const r = await status([`--state-dir=${stateDir(ds[1]!)}`]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).not.toMatch(/\x1b\[/);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('node: tulle0');
+    expect(lines).toContain('  state: running');
+    expect(lines).toContain(`  public ip: ${c.bed.nodes[1]!.underlayIp}`);
+    expect(r.stdout).toMatch(new RegExp(`  subnet: ${subnets[1]!.replace(/\./g, '\\.')} \\(lease expires in 23 hours, `));
+    expect(lines).toContain(`peer: ${subnets[0]}`);
+    expect(lines).toContain(`  endpoint: ${c.bed.nodes[0]!.underlayIp}:8285`);
+    // a reachable overlay and a status that still answers afterwards
+    expect((await c.ping(c.bed.nodes[1]!, tunAddress(subnets[0]!), 2)).ok).toBe(true);
+    expect((await status([`--socket=${path.join(stateDir(ds[1]!), 'tulle.sock')}`])).code).toBe(0);
+  });
+
+  it('tells a caller who is not root to run it as root', async () => {
+    const r = await status([`--state-dir=${stateDir(ds[0]!)}`], { nobody: true });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/permission denied .*tulle\.sock.*root/);
+    expect(r.stderr).toContain('[ERR_TULLE_NOT_ROOT]');
+  });
+
+  it('says no daemon is running once the daemon stopped, which removed its socket', async () => {
+    const d = ds[1]!;
+    await stopProcess(d.proc, 30_000);
+    expect(await d.exit).toBe(0);
+    expect(existsSync(path.join(stateDir(d), 'tulle.sock'))).toBe(false);
+    const r = await status([`--state-dir=${stateDir(d)}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no tulle daemon is running: there is no control socket at .*tulle\.sock/);
+    // bad flags: exit 2
+    expect((await status(['--bogus'])).code).toBe(2);
+  });
+});
