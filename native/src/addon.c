@@ -288,6 +288,20 @@ static napi_value js_route_lookup(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#if defined(__SANITIZE_ADDRESS__)
+#define BUILD_SANITIZE ", ASan/UBSan"
+#else
+#define BUILD_SANITIZE ""
+#endif
+#if defined(__OPTIMIZE__)
+#define BUILD_OPT "optimized"
+#else
+#define BUILD_OPT "unoptimized"
+#endif
+#define BUILD_INFO "N-API " STR(NAPI_VERSION) ", " BUILD_OPT BUILD_SANITIZE ", cc " __VERSION__ ", built " __DATE__ " " __TIME__
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
@@ -299,9 +313,12 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   if (wg_addon_init(env, exports) < 0) return NULL;
-  napi_value slots;
+  napi_value slots, build;
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
+  /* `tulle --version`: which build of the addon this is */
+  CHECK(napi_create_string_utf8(env, BUILD_INFO, NAPI_AUTO_LENGTH, &build));
+  CHECK(napi_set_named_property(env, exports, "buildInfo", build));
   if (offload_register(env, exports) < 0) return NULL;
   if (sd_notify_register(env, exports) < 0) return NULL;
   return exports;

@@ -63,6 +63,8 @@ export interface NativeAddon {
   counterNames(): string[];
   routeLookup(commands: Uint8Array, queries: Uint8Array): Uint32Array;
   counterSlots: number;
+  /** how this build of the addon was made (N-API version, optimised or sanitized, compiler, date) */
+  buildInfo: string;
   /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
   offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
   /** Micro-benchmark of one C hot-path stage (native/src/micro-bench.c). */
