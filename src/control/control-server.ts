@@ -7,11 +7,11 @@
  * running daemon and is an error (two daemons must not share a state dir). On close the file
  * is removed only if it is still the one we created.
  */
-import net from 'node:net';
-import { chmodSync, mkdirSync, renameSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import type net from 'node:net';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { TulleError } from '../util/errors.js';
+import { closeUnix, listenUnix } from './unix-socket.js';
 import { checkRequest, encodeFrame, ERR, FrameReader, MAX_REQUEST_BYTES, PROTOCOL_VERSION, type Op, type Response } from './protocol.js';
 
 export const CONTROL_SOCKET_NAME = 'tulle.sock';
@@ -27,68 +27,6 @@ export interface ControlServer {
 
 export function controlSocketPath(stateDir: string): string {
   return path.join(stateDir, CONTROL_SOCKET_NAME);
-}
-
-/** Connects to `file`: true if something answers (a live server), false if refused or absent. */
-export function socketAnswers(file: string, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(file);
-    const done = (v: boolean) => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(v);
-    };
-    const t = setTimeout(() => done(true), timeoutMs); // accepted but silent: someone holds it
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
-
-/** Listens on a Unix socket at `file` (0600), replacing a stale one; returns the server and the file's inode. */
-export async function listenUnix(file: string, onConnection: (s: net.Socket) => void, inUseCode: string): Promise<{ server: net.Server; ino: number }> {
-  mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  let exists = true;
-  try {
-    statSync(file);
-  } catch {
-    exists = false;
-  }
-  if (exists) {
-    if (await socketAnswers(file)) throw new TulleError(inUseCode, `${file} is in use by another running process`);
-    unlinkSync(file);
-  }
-  // bound under a temporary name, made 0600, then renamed into place: nobody can connect before
-  // the mode is set, and libuv's unlink on close hits the temporary name, never a file at
-  // `file` that someone put there after us (closeUnix removes ours, checked by inode)
-  const tmp = `${file}.${process.pid}.tmp`;
-  rmSync(tmp, { force: true });
-  const server = net.createServer(onConnection);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(tmp, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  try {
-    chmodSync(tmp, 0o600);
-    renameSync(tmp, file);
-    return { server, ino: statSync(file).ino };
-  } catch (e) {
-    server.close();
-    throw e;
-  }
-}
-
-/** Closes the server and removes `file` if it is still the socket we made. */
-export async function closeUnix(server: net.Server, file: string, ino: number, sockets: Set<net.Socket>): Promise<void> {
-  for (const s of sockets) s.destroy();
-  try {
-    if (statSync(file).ino === ino) unlinkSync(file);
-  } catch {
-    /* already gone */
-  }
-  await new Promise<void>((r) => server.close(() => r()));
 }
 
 export async function serveControl(file: string, handlers: ControlHandlers, log: Logger): Promise<ControlServer> {
@@ -132,7 +70,7 @@ export async function serveControl(file: string, handlers: ControlHandlers, log:
       }
     });
   };
-  const { server, ino } = await listenUnix(file, onConnection, 'ERR_TULLE_CONTROL_IN_USE').catch((e: Error & { code?: string }) => {
+  const { server, ino } = await listenUnix(file, onConnection, { inUseCode: 'ERR_TULLE_CONTROL_IN_USE', dirMode: 0o700 }).catch((e: Error & { code?: string }) => {
     if (e instanceof TulleError) throw new TulleError(e.code, `control socket: ${e.message} (another tulle daemon with the same --state-dir?)`);
     throw new TulleError('ERR_TULLE_CONTROL', `cannot create the control socket ${file}: ${e.message}`, { cause: e });
   });

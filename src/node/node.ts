@@ -27,6 +27,7 @@ import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
 import { dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
 import { tulleVersion } from '../version.js';
+import type { UapiDevice } from '../wireguard/uapi.js';
 
 /** how often a missing or invalid network config is read again (flanneld: every second) */
 const CONFIG_POLL_MS = 1000;
@@ -103,6 +104,8 @@ export interface NodeHandle {
   status(): NodeStatus;
   /** the node, its peers and the data plane's drops: what `tulle status` shows */
   snapshot(): StatusSnapshot;
+  /** encrypted mode, once the data plane runs: the device as `wg show` sees it (keys included) */
+  uapiDevice(): UapiDevice | undefined;
   stop(): Promise<void>;
 }
 
@@ -313,6 +316,9 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         version: tulleVersion(), at: Date.now(), tun: dp?.tunName, listenPort: dp?.port,
         node: handle.status(), peers: peerViews(), drops: dropsOf(dp?.counters()),
       });
+    },
+    uapiDevice() {
+      return dp ? backend?.uapiDevice?.(peerViews()) : undefined;
     },
     status() {
       const ls = lm?.status();

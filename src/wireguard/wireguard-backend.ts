@@ -21,6 +21,8 @@ import { WIREGUARD_OVERHEAD_IPV6 } from './encrypted-node.js';
 import { decodeKey, loadOrCreateKey } from './key-file.js';
 import type { Timing } from './timers.js';
 import type { PeerDetails } from '../backend/backend.js';
+import type { PeerView } from '../control/status-snapshot.js';
+import { formatEndpoint, type UapiDevice } from './uapi.js';
 import { START_HANDSHAKE_WINDOW_MS } from './tuning.js';
 
 /** The wireguard arm of the daemon's BackendConfig (network-config.ts). */
@@ -52,6 +54,8 @@ export interface WireGuardBackend {
   registerMetrics(registry: client.Registry): void;
   /** for `tulle status` and `wg show`: the peer's key, endpoint, handshake and keepalive */
   peerDetails(id: number): PeerDetails | undefined;
+  /** for WireGuard's userspace API (`wg show`): our keys and port, and each peer (see uapi.ts) */
+  uapiDevice(peers: readonly PeerView[]): UapiDevice;
 }
 
 export interface WireGuardBackendDeps {
@@ -126,6 +130,20 @@ export function wireguardBackend(
       return {
         publicKey: Buffer.from(p.publicKey).toString('base64'), endpoint: p.endpoint, lastHandshakeAt: at(p.handshakeAt),
         lastSentAt: at(p.lastSent), lastReceivedAt: at(p.lastReceived), persistentKeepaliveSeconds: Math.round(p.persistentKeepaliveMs / 1000),
+      };
+    },
+    uapiDevice(peers) {
+      return {
+        privateKey: key.privateKey, listenPort: clockOf?.port ?? config.listenPort,
+        peers: peers.flatMap((p) => {
+          const info = device?.peerInfo(p.id);
+          if (!info) return [];
+          return [{
+            publicKey: info.publicKey, presharedKey: psk, endpoint: formatEndpoint(info.endpoint.address, info.endpoint.port), allowedIps: p.subnets,
+            lastHandshakeAt: p.lastHandshakeAt, rxBytes: p.traffic?.rxBytes ?? 0, txBytes: p.traffic?.txBytes ?? 0,
+            persistentKeepaliveSeconds: Math.round(info.persistentKeepaliveMs / 1000),
+          }];
+        }),
       };
     },
     leaseData: () => encodeBackendData(key.publicKey, config.listenPort),
