@@ -5,14 +5,8 @@
  */
 import type { NodeStatus } from '../node/node.js';
 
-export interface PeerTraffic {
-  /** authenticated (encrypted) or accepted (plain) datagrams from the peer, and their UDP payload bytes */
-  rxPackets: number;
-  rxBytes: number;
-  /** datagrams sent to the peer, and their UDP payload bytes */
-  txPackets: number;
-  txBytes: number;
-}
+import type { PeerTraffic } from '../dataplane/dataplane.js';
+export type { PeerTraffic } from '../dataplane/dataplane.js';
 
 export interface PeerView {
   id: number;

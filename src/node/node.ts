@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import client from 'prom-client';
 import { loadAddon } from '../dataplane/native.js';
 import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
+import { registerPeerMetrics } from '../metrics/peer-metrics.js';
 import type { Backend } from '../backend/backend.js';
 import { selectBackend, type BackendContext } from '../backend/select-backend.js';
 import { readNetworkConfig, type NetworkConfig } from '../config/network-config.js';
@@ -304,9 +305,11 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       return {
         id: p.id, subnets: p.subnets, endpoint: `${ep.address}:${ep.port}`,
         publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d?.lastSentAt, lastReceivedAt: d?.lastReceivedAt,
-        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds,
+        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id),
       };
     });
+
+  if (deps.metrics) registerPeerMetrics(deps.metrics, peerViews);
 
   const handle: NodeHandle = {
     ready,

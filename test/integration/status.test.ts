@@ -29,7 +29,8 @@ const stateDir = (d: Daemon) => path.join(d.dir, 'state');
 
 beforeAll(async () => {
   c = await createCluster({ nodes: 2, tag: 'st' });
-  for (const n of c.bed.nodes) ds.push(c.startDaemon(n));
+  // node 0 with /metrics (the per-peer series are read there); node 1 as a user runs it
+  ds.push(c.startDaemon(c.bed.nodes[0]!, [], process.env, { health: true }), c.startDaemon(c.bed.nodes[1]!));
   subnets.push(...(await Promise.all(ds.map((d) => d.readySubnet()))));
   await until('both nodes to route to each other', () => ds.every((d) => d.routeCount() === 1), 60_000);
 });
@@ -70,6 +71,29 @@ describe('tulle status', () => {
     // a reachable overlay and a status that still answers afterwards
     expect((await c.ping(c.bed.nodes[1]!, tunAddress(subnets[0]!), 2)).ok).toBe(true);
     expect((await status([`--socket=${path.join(stateDir(ds[1]!), 'tulle.sock')}`])).code).toBe(0);
+  });
+
+  it('counts traffic per peer: status rows and /metrics series by the peer subnet', async () => {
+    const snap = async (d: Daemon) => JSON.parse((await status(['--json', `--state-dir=${stateDir(d)}`])).stdout) as StatusSnapshot;
+    const before = (await snap(ds[0]!)).peers[0]!.traffic!;
+    expect((await c.ping(c.bed.nodes[0]!, tunAddress(subnets[1]!), 3)).ok).toBe(true);
+    const after = (await snap(ds[0]!)).peers[0]!.traffic!;
+    // 3 echo requests out, 3 replies in: 84-byte packets, the UDP payload in plain mode
+    expect(after.txPackets - before.txPackets).toBe(3);
+    expect(after.rxPackets - before.rxPackets).toBe(3);
+    expect(after.txBytes - before.txBytes).toBe(3 * 84);
+    const text = await c.metrics(ds[0]!);
+    /** the value of metric{subnet=<peer's>, direction}, whatever the label order */
+    const series = (metric: string, dir: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${metric}{`) && l.includes(`subnet="${subnets[1]}"`) && l.includes(`direction="${dir}"`));
+      return Number(line?.split(' ').at(-1));
+    };
+    expect(series('tulle_peer_packets_total', 'outbound'), text).toBeGreaterThanOrEqual(after.txPackets);
+    expect(series('tulle_peer_packets_total', 'inbound')).toBeGreaterThanOrEqual(after.rxPackets);
+    expect(series('tulle_peer_bytes_total', 'outbound')).toBeGreaterThanOrEqual(after.txBytes);
+    // and the text view shows it like wg show's transfer line
+    const r = await status([`--state-dir=${stateDir(ds[0]!)}`]);
+    expect(r.stdout).toMatch(/\n  transfer: \d+ B received, \d+ B sent \(\d+ \/ \d+ packets\)\n/);
   });
 
   it('tells a caller who is not root to run it as root', async () => {

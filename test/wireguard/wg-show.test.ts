@@ -67,13 +67,18 @@ describe('wg show on a tulle node', () => {
     const now = Date.now() / 1000;
     expect(Number(handshake)).toBeGreaterThan(now - 300);
     expect(Number(handshake)).toBeLessThanOrEqual(now + 1);
-    expect(Number(rx)).toBeGreaterThanOrEqual(0);
-    expect(Number(tx)).toBeGreaterThanOrEqual(0);
-    // the same handshake `tulle status` reports
+    // transfer: at least the 4 pings each way, each a 128-byte transport message (84 bytes padded
+    // to 96, + 16 header + 16 tag)
+    expect(Number(rx)).toBeGreaterThanOrEqual(4 * 128);
+    expect(Number(tx)).toBeGreaterThanOrEqual(4 * 128);
+    // the same handshake and (at least the same) transfer `tulle status` reports
     const st = await run(process.execPath, [path.resolve('bin/tulle'), 'status', '--json', `--state-dir=${path.join(ds[0]!.dir, 'state')}`]);
     const s = JSON.parse(st.stdout) as StatusSnapshot;
     expect(s.peers[0]!.publicKey).toBe(pubB64(ds[1]!));
     expect(Math.abs(Math.floor(s.peers[0]!.lastHandshakeAt! / 1000) - Number(handshake))).toBeLessThanOrEqual(1);
+    expect(s.peers[0]!.traffic!.rxBytes).toBeGreaterThanOrEqual(Number(rx));
+    expect(s.peers[0]!.traffic!.txBytes).toBeGreaterThanOrEqual(Number(tx));
+    expect(s.peers[0]!.traffic!.rxPackets).toBeGreaterThanOrEqual(4);
   });
 
   it('wg show: the interface as a WireGuard user reads it', async () => {
@@ -88,6 +93,7 @@ describe('wg show on a tulle node', () => {
     expect(lines).toContain(`endpoint: ${c.bed.nodes[0]!.underlayIp}:51820`);
     expect(lines).toContain(`allowed ips: ${subnets[0]}`);
     expect(lines.some((l) => /^latest handshake: .* ago$|^latest handshake: Now$/.test(l))).toBe(true);
+    expect(lines.some((l) => /^transfer: [\d.]+ [KMG]?i?B received, [\d.]+ [KMG]?i?B sent$/.test(l))).toBe(true);
     // `wg show interfaces` lists the userspace interfaces it finds
     expect((await wg('show', 'interfaces')).stdout.split(/\s+/)).toEqual(expect.arrayContaining(tuns));
   });
