@@ -1,7 +1,9 @@
 /**
- * `tulle status` against real daemons (default flags, no health port) on a real etcd: the node,
- * its lease and etcd, one row per peer; JSON too; plain text when piped; a clear message for a
- * caller who is not root and for no daemon (after the daemon stopped and removed its socket).
+ * `tulle status` against real daemons (default flags; node 0 also serves /metrics) on a real
+ * etcd: the node, its lease and etcd, one row per peer with its traffic; JSON too; plain text when
+ * piped, coloured on a terminal; the per-peer series in /metrics; a clear message for a caller who
+ * is not root, for no daemon (stopped: socket removed; killed: socket left over), and a restarted
+ * daemon that replaces the stale socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
@@ -26,6 +28,11 @@ function status(args: string[], o: { nobody?: boolean } = {}): Promise<{ code: n
   });
 }
 const stateDir = (d: Daemon) => path.join(d.dir, 'state');
+function run(file: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(file, args, { timeout: 60_000 }, (err, stdout, stderr) => resolve({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr }));
+  });
+}
 
 beforeAll(async () => {
   c = await createCluster({ nodes: 2, tag: 'st' });
@@ -96,6 +103,14 @@ describe('tulle status', () => {
     expect(r.stdout).toMatch(/\n  transfer: \d+ B received, \d+ B sent \(\d+ \/ \d+ packets\)\n/);
   });
 
+  it('colours on a terminal', async () => {
+    const cmd = `${process.execPath} ${path.resolve('bin/tulle')} status --state-dir=${stateDir(ds[0]!)}`;
+    const r = await run('script', ['-qec', cmd, '/dev/null']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/\x1b\[32mrunning\x1b\[0m/);
+    expect(r.stdout).toMatch(/\x1b\[33mpeer\x1b\[0m/);
+  });
+
   it('tells a caller who is not root to run it as root', async () => {
     const r = await status([`--state-dir=${stateDir(ds[0]!)}`], { nobody: true });
     expect(r.code).toBe(1);
@@ -114,5 +129,20 @@ describe('tulle status', () => {
     expect(r.stderr).toMatch(/no tulle daemon is running: there is no control socket at .*tulle\.sock/);
     // bad flags: exit 2
     expect((await status(['--bogus'])).code).toBe(2);
+  });
+
+  it('a daemon killed without cleanup: its socket is left over, status says so, the next daemon replaces it', async () => {
+    const d = ds[0]!;
+    const sock = path.join(stateDir(d), 'tulle.sock');
+    d.proc.kill('SIGKILL');
+    await d.exit;
+    expect(statSync(sock).isSocket()).toBe(true);
+    const r = await status([`--state-dir=${stateDir(d)}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/no tulle daemon is running: .*tulle\.sock is left over from a daemon that has exited/);
+    const again = c.startDaemon(d.node, [], process.env);
+    await until('the restarted daemon to answer', async () => (await status(['--json', `--state-dir=${stateDir(again)}`])).code === 0, 90_000, 500);
+    const s = JSON.parse((await status(['--json', `--state-dir=${stateDir(again)}`])).stdout) as StatusSnapshot;
+    expect(s.node.publicIp).toBe(c.bed.nodes[0]!.underlayIp);
   });
 });
