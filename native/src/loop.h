@@ -14,7 +14,7 @@ static inline void cadd(uint64_t *c, int idx, uint64_t n) {
   if (n) __atomic_store_n(&c[idx], c[idx] + n, __ATOMIC_RELAXED);
 }
 
-/* Sums runs of packets of one peer (a batch or train is mostly one flow) into one store each. */
+/* Sums runs of packets of one peer (a batch or train is mostly one flow): one atomic add per run. */
 struct peer_acc {
   uint64_t *pc;
   int dir;
