@@ -27,6 +27,7 @@ import { ConfigError, TulleError } from '../util/errors.js';
 import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
 import { dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
+import { ACTIVITY_SAMPLE_MS, PeerActivity } from '../control/peer-activity.js';
 import { tulleVersion } from '../version.js';
 import type { UapiDevice } from '../wireguard/uapi.js';
 
@@ -298,13 +299,25 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const doneOrStopped = Promise.race([done, stopped]);
   doneOrStopped.catch(() => undefined);
 
+  // plain mode's "last activity": when each peer's counters last grew, sampled every second
+  const activity = new PeerActivity();
+  let cancelSampling: (() => void) | undefined;
+  const sample = () => {
+    if (stopping) return;
+    activity.observe((dir?.peerList() ?? []).map((p) => ({ id: p.id, traffic: dp?.peerTraffic(p.id) })), clock.now());
+    cancelSampling = clock.setTimer(sample, ACTIVITY_SAMPLE_MS);
+  };
+  void ready.then(sample, () => undefined);
+
   const peerViews = (): PeerView[] =>
     (dir?.peerList() ?? []).map((p) => {
       const d = backend?.peerDetails?.(p.id);
       const ep = d?.endpoint ?? p.endpoint;
+      const seen = activity.last(p.id);
       return {
         id: p.id, subnets: p.subnets, endpoint: `${ep.address}:${ep.port}`,
-        publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d?.lastSentAt, lastReceivedAt: d?.lastReceivedAt,
+        publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d ? d.lastSentAt : seen.sentAt,
+        lastReceivedAt: d ? d.lastReceivedAt : seen.receivedAt,
         persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id),
       };
     });
@@ -340,6 +353,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       if (stopping) return stopped;
       stopping = true;
       halt.abort();
+      cancelSampling?.();
       if (state !== 'failed') state = 'stopping';
       rejectReady(new TulleError('ERR_TULLE_STOPPED', 'node stopped before it was ready'));
       await lm?.stop();

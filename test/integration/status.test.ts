@@ -83,7 +83,14 @@ describe('tulle status', () => {
   it('counts traffic per peer: status rows and /metrics series by the peer subnet', async () => {
     const snap = async (d: Daemon) => JSON.parse((await status(['--json', `--state-dir=${stateDir(d)}`])).stdout) as StatusSnapshot;
     const before = (await snap(ds[0]!)).peers[0]!.traffic!;
+    const pingAt = Date.now();
     expect((await c.ping(c.bed.nodes[0]!, tunAddress(subnets[1]!), 3)).ok).toBe(true);
+    // plain mode's last activity: dated by the daemon's once-a-second sample of the counters
+    const seen = await until('last activity after the ping', async () => {
+      const p = (await snap(ds[0]!)).peers[0]!;
+      return p.lastSentAt !== undefined && p.lastSentAt >= pingAt - 1000 && p.lastReceivedAt !== undefined && p;
+    }, 30_000, 500);
+    expect(seen.lastReceivedAt!).toBeLessThanOrEqual(Date.now());
     const after = (await snap(ds[0]!)).peers[0]!.traffic!;
     // 3 echo requests out, 3 replies in: 84-byte packets, the UDP payload in plain mode
     expect(after.txPackets - before.txPackets).toBe(3);

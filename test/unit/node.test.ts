@@ -18,10 +18,11 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
   const applied: Command[] = [];
   const calls: Array<[string, unknown]> = [];
   let stopped = false;
+  const moreSent = { packets: 0 }; // added to every peer's txPackets
   const dp: DataPlane = fakeDataPlane({
     apply: (c) => void applied.push(...c), stop: () => void (stopped = true),
     // per-peer traffic: peer id n has sent n packets of 100 bytes and received 2n
-    peerTraffic: (id) => ({ txPackets: id, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id }),
+    peerTraffic: (id) => ({ txPackets: id + moreSent.packets, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id }),
     counters: () => ({ inbound_drop_replay: 0n, outbound_drop_no_route: 4n, outbound_sent_packets: 9n }),
   });
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
@@ -42,7 +43,7 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
     registry, clock, host, log: logTo ? pino({ level: 'info' }, logTo) : pino({ level: 'silent' }), random: () => 0.5,
     backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp), metrics,
   });
-  return { node, registry, clock, applied, calls, isStopped: () => stopped };
+  return { node, registry, clock, applied, calls, isStopped: () => stopped, moreSent };
 }
 
 describe('createNode', () => {
@@ -85,8 +86,18 @@ describe('createNode', () => {
     const id = bySubnet['10.244.7.0/24']!.id;
     expect(bySubnet['10.244.7.0/24']!.traffic).toEqual({ txPackets: id, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id });
     expect(f.node.uapiDevice()).toBeUndefined(); // plain mode: no `wg show`
+    // last activity (plain mode): dated by the once-a-second sample in which a counter grew
+    expect(bySubnet['10.244.7.0/24']).not.toHaveProperty('lastSentAt');
+    await f.clock.advance(1000);
+    f.moreSent.packets = 1;
+    await f.clock.advance(1000);
+    const sentAt = f.clock.now();
+    await f.clock.advance(3000);
+    const later = f.node.snapshot().peers.find((p) => p.id === id)!;
+    expect(later.lastSentAt).toBe(sentAt);
+    expect(later).not.toHaveProperty('lastReceivedAt');
     const text = await metrics.metrics();
-    expect(text).toContain(`tulle_peer_packets_total{subnet="10.244.7.0/24",direction="outbound"} ${id}`);
+    expect(text).toContain(`tulle_peer_packets_total{subnet="10.244.7.0/24",direction="outbound"} ${id + f.moreSent.packets}`);
     expect(text).toContain(`tulle_peer_bytes_total{subnet="10.244.7.0/24",direction="inbound"} ${200 * id}`);
     await f.node.stop();
   });
