@@ -62,11 +62,23 @@ export type FrameResult = { kind: 'message'; message: unknown } | { kind: 'error
  */
 export class FrameReader {
   private buf: Buffer = Buffer.alloc(0);
+  /** chunks of a long frame, joined once it is complete (no copy per chunk) */
+  private parts: Buffer[] = [];
+  private partBytes = 0;
+  private need = 0;
   private broken = false;
   constructor(private readonly maxBytes: number) {}
 
   push(chunk: Buffer): FrameResult[] {
     if (this.broken) return [];
+    if (this.need) {
+      this.parts.push(chunk);
+      this.partBytes += chunk.length;
+      if (this.partBytes < this.need) return [];
+      chunk = Buffer.concat(this.parts, this.partBytes);
+      this.parts = [];
+      this.partBytes = this.need = 0;
+    }
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
     const out: FrameResult[] = [];
     while (this.buf.length >= HEADER_BYTES) {
@@ -77,7 +89,14 @@ export class FrameReader {
         out.push({ kind: 'error', code: ERR.tooLarge, message: `frame of ${len} bytes is over the limit of ${this.maxBytes}` });
         return out;
       }
-      if (this.buf.length < HEADER_BYTES + len) break;
+      if (this.buf.length < HEADER_BYTES + len) {
+        // wait for the rest without copying what has come so far on every chunk
+        this.parts = [this.buf];
+        this.partBytes = this.buf.length;
+        this.need = HEADER_BYTES + len;
+        this.buf = Buffer.alloc(0);
+        break;
+      }
       const body = this.buf.subarray(HEADER_BYTES, HEADER_BYTES + len);
       this.buf = this.buf.subarray(HEADER_BYTES + len);
       try {
@@ -94,7 +113,7 @@ export class FrameReader {
 
   /** bytes of a frame begun but not yet complete */
   get pending(): number {
-    return this.buf.length;
+    return this.buf.length + this.partBytes;
   }
 }
 

@@ -87,6 +87,16 @@ describe('frames', () => {
     }
   });
 
+  it('reads a large frame arriving in many chunks, and the frame behind it in the same last chunk', () => {
+    const big = { v: 1, id: 9, ok: true, result: { peers: Array.from({ length: 20_000 }, (_, i) => ({ id: i, endpoint: `198.18.${i >> 8}.${i & 255}:8285` })) } };
+    const all = Buffer.concat([encodeFrame(big), encodeFrame({ v: 1, id: 10, op: 'ping' })]);
+    const r = new FrameReader(16 << 20);
+    const got = [];
+    for (let at = 0; at < all.length; at += 65536) got.push(...r.push(all.subarray(at, at + 65536)));
+    expect(got).toEqual([{ kind: 'message', message: big }, { kind: 'message', message: { v: 1, id: 10, op: 'ping' } }]);
+    expect(r.pending).toBe(0);
+  });
+
   it('refuses an oversize frame from its header alone, and then reads nothing more', () => {
     const r = new FrameReader(100);
     const h = Buffer.alloc(4);
