@@ -1,4 +1,4 @@
-export { startDataPlane, type DataPlane, type DataPlaneOptions, type Counters } from './dataplane/dataplane.js';
+export { startDataPlane, type DataPlane, type DataPlaneOptions, type Counters, type PeerTraffic } from './dataplane/dataplane.js';
 export type { Command } from './dataplane/commands.js';
 export { TulleError, ConfigError } from './util/errors.js';
 export { createNode, type NodeHandle, type NodeConfig, type NodeDeps, type NodeStatus } from './node/node.js';
@@ -14,3 +14,6 @@ export { WireGuardDevice, type WireGuardPeerConfig, type HandshakeCounter } from
 export { loadOrCreateKey, type StaticKey } from './wireguard/key-file.js';
 export { encodeBackendData, decodeBackendData, parseWireGuardOptions } from './wireguard/backend-data.js';
 export { registerHandshakeMetrics } from './wireguard/metrics.js';
+export { requestControl } from './control/control-client.js';
+export { controlSocketPath } from './control/control-server.js';
+export type { StatusSnapshot, PeerView } from './control/status-snapshot.js';

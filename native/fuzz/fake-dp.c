@@ -76,7 +76,8 @@ socklen_t fdp_peer_addr(const struct dataplane *dp, int i, struct sockaddr_stora
 static struct dataplane *create(int encrypted, int sock6) {
   struct dataplane *dp = calloc(1, sizeof(*dp));
   uint64_t *counters = calloc(TULLE_COUNTER_SLOTS, sizeof(uint64_t));
-  if (!dp || !counters) abort();
+  uint64_t *peer_counters = calloc((size_t)DP_PEER_COUNTER_CAP * PC_COUNT, sizeof(uint64_t));
+  if (!dp || !counters || !peer_counters) abort();
   dp->opt.queues = 1;
   dp->opt.encrypted = encrypted;
   dp->sock_family = sock6 ? AF_INET6 : AF_INET;
@@ -91,6 +92,7 @@ static struct dataplane *create(int encrypted, int sock6) {
   }
   dp->q[0].tun_fd = FAKE_TUN;
   dp->q[0].udp_fd = FAKE_UDP;
+  dp->q[0].peer_counters = peer_counters; /* queue 0 runs the packet code */
   pthread_rwlock_init(&dp->lock, NULL);
   if (rt_init(&dp->routes) < 0 || rt_init(&dp->peer_addrs) < 0) abort();
   if (encrypted && !(dp->wg = wg_new(120000, 180000, fdp_public_key()))) abort();
@@ -161,6 +163,8 @@ struct dataplane *fdp_new(const struct fdp_config *cfg) {
   memset(dp->counters, 0, TULLE_COUNTER_SLOTS * sizeof(uint64_t));
   atomic_store(&dp->stopping, 0);
   program(dp);
+  /* after program(): its session-confirming keepalives are not the harness's traffic */
+  memset(dp->q[0].peer_counters, 0, (size_t)DP_PEER_COUNTER_CAP * PC_COUNT * sizeof(uint64_t));
   return dp;
 }
 
@@ -169,9 +173,10 @@ void fdp_free(struct dataplane *dp) { /* a cached data plane stays for the next 
 }
 
 void fdp_destroy(struct dataplane *dp) {
-  uint64_t *c = dp->counters;
+  uint64_t *c = dp->counters, *pc = dp->q[0].peer_counters;
   dp->q[0].tun_fd = dp->q[0].udp_fd = -1;
   dp->stop_fd = -1;
   dp_stop(dp);
   free(c);
+  free(pc);
 }

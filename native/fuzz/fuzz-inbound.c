@@ -202,6 +202,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (size_t i = 0; i < fake_tun_out.n; i++) pl_push(&writes, fake_tun_out.m[i].data, fake_tun_out.m[i].len);
   model_tun_writes(&writes, cfg.offload && cfg.vnet, &got);
   model_compare_flows(&got, &want, cfg.encrypted ? "inbound (encrypted)" : "inbound (plain)");
+  /* plain mode: the per-peer counters (dataplane.h) hold every datagram that passed the checks */
+  const uint64_t *c = dp->counters, *pc = dp->q[0].peer_counters;
+  uint64_t rx = 0, rx_bytes = 0;
+  for (uint32_t p = 0; p < DP_PEER_COUNTER_CAP; p++) rx += pc[p * PC_COUNT + PC_RX_PACKETS], rx_bytes += pc[p * PC_COUNT + PC_RX_BYTES];
+  for (uint32_t p = FDP_PEERS; p < DP_PEER_COUNTER_CAP; p++) FUZZ_ASSERT(!pc[p * PC_COUNT + PC_RX_PACKETS], "peer %u is no peer but counted", p);
+  if (!cfg.encrypted) {
+    uint64_t passed = c[TC_IN_PACKETS] - c[TC_IN_DROP_UNKNOWN_PEER] - c[TC_IN_DROP_SPOOFED_SOURCE] - c[TC_IN_DROP_MALFORMED] -
+                      c[TC_IN_DROP_OVERSIZED] - c[TC_IN_DROP_IP_HEADER_CHECKSUM];
+    FUZZ_ASSERT(rx == passed, "per-peer counters hold %llu datagrams, %llu passed the checks", (unsigned long long)rx, (unsigned long long)passed);
+  }
+  FUZZ_ASSERT(rx_bytes <= c[TC_IN_BYTES], "per-peer bytes %llu over the %llu received", (unsigned long long)rx_bytes, (unsigned long long)c[TC_IN_BYTES]);
   fdp_free(dp);
   return 0;
 }

@@ -118,10 +118,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     fake_run(outbound_thread, &dp->q[0], 32 + cfg.encrypted + 2 * cfg.sock6);
   }
   uint64_t ctr[FDP_PEERS] = {1, 1, 1, 1}; /* 0 went out as the keepalive confirming the session */
+  uint64_t sent_pkts[FDP_PEERS] = {0}, sent_bytes[FDP_PEERS] = {0};
   for (size_t i = 0; i < fake_udp_out.n; i++) {
     struct fake_msg *m = &fake_udp_out.m[i];
     int p = peer_of(dp, &m->addr, m->addr_len);
     FUZZ_ASSERT(p >= 0, "datagram %zu sent to an address that is no peer's", i);
+    sent_pkts[p] += m->seg ? (m->len + m->seg - 1) / m->seg : 1;
+    sent_bytes[p] += m->len;
     size_t seg = m->seg ? (size_t)m->seg : m->len;
     FUZZ_ASSERT(!m->seg || m->len > seg, "a train of one segment");
     for (size_t off = 0; off < m->len || (off == 0 && m->len == 0); off += seg) {
@@ -135,6 +138,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     FUZZ_ASSERT(m->len > vl && model_ip_ok(m->data + vl, m->len - vl), "ICMP error %zu malformed", i);
   }
   for (int p = 0; p < FDP_PEERS; p++) model_compare_flows(&got[p], &want[p], "outbound");
+  /* the per-peer counters (dataplane.h) count exactly what went out to each peer */
+  const uint64_t *pc = dp->q[0].peer_counters;
+  for (int p = 0; p < FDP_PEERS; p++)
+    FUZZ_ASSERT(pc[p * PC_COUNT + PC_TX_PACKETS] == sent_pkts[p] && pc[p * PC_COUNT + PC_TX_BYTES] == sent_bytes[p],
+                "peer %d: counted %llu datagrams / %llu bytes, sent %llu / %llu", p, (unsigned long long)pc[p * PC_COUNT + PC_TX_PACKETS],
+                (unsigned long long)pc[p * PC_COUNT + PC_TX_BYTES], (unsigned long long)sent_pkts[p], (unsigned long long)sent_bytes[p]);
   fdp_free(dp);
   return 0;
 }

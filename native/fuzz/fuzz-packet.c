@@ -77,13 +77,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   int known = outer_known(dp, o);
   FUZZ_ASSERT(known == (sender < FDP_PEERS), "sender %d known %d", sender, known);
   int truncated = data[2] & 1;
-  enum in_verdict got = check_inner(dp, o, copy, len, truncated);
+  uint32_t peer = UINT32_MAX;
+  enum in_verdict got = check_inner(dp, o, copy, len, truncated, &peer);
   enum in_verdict want = IN_SPOOFED;
   if (truncated || (int)len > dp->opt.mtu) want = IN_OVERSIZED;
   else if (!model_ip_ok(copy, len)) want = IN_MALFORMED;
   else if (!model_ip4_csum_ok(copy)) want = IN_BAD_IP_CSUM;
   else if (fdp_route(copy[0] >> 4, copy + (copy[0] >> 4 == 4 ? 12 : 8)) == sender) want = IN_DELIVER;
   if (known) FUZZ_ASSERT(got == want, "check_inner: verdict %d, model %d (sender %d, %zu bytes)", got, want, sender, len);
+  if (got == IN_DELIVER) FUZZ_ASSERT(peer == (uint32_t)sender, "delivered as peer %u, sent by %d (per-peer counters)", peer, sender);
   fdp_free(dp);
   free(copy);
   return 0;

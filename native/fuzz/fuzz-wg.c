@@ -209,8 +209,11 @@ static void open_one(struct dataplane *dp, const struct sockaddr_storage *from, 
   enum wg_in_verdict want = model_open(dp, from, b, n, now, &want_len);
   uint8_t *p = buf;
   size_t len = n;
-  enum wg_in_verdict got = wg_open_datagram(dp, our_aead, from, &p, &len, now, dp->counters);
+  uint32_t who = UINT32_MAX;
+  enum wg_in_verdict got = wg_open_datagram(dp, our_aead, from, &p, &len, now, dp->counters, &who);
   FUZZ_ASSERT(got == want, "verdict %d, model %d (type %d, %zu bytes)", got, want, b[0], n);
+  if (got == WG_IN_DELIVER || got == WG_IN_KEEPALIVE) /* the per-peer counters' attribution */
+    FUZZ_ASSERT(who == (uint32_t)session_peer(rd32le(b + 4)), "authenticated as peer %u, model %d", who, session_peer(rd32le(b + 4)));
   if (got != WG_IN_DELIVER) return;
   FUZZ_ASSERT(p == buf + 16 && len == want_len, "delivered %zu bytes at +%td, model %zu at +16", len, p - buf, want_len);
   memcpy(plain, b + 16, n - 16);

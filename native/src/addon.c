@@ -2,11 +2,12 @@
  * N-API face of the data plane. Nothing here runs per packet: JavaScript creates a data plane,
  * applies command batches, reads counters through shared memory and stops it.
  *
- *   start(options) -> { handle, tunName, port, counters: ArrayBuffer }
+ *   start(options) -> { handle, tunName, port, counters: ArrayBuffer, peerCounters: ArrayBuffer }
  *   apply(handle, Uint8Array)        throws on an invalid record (nothing applied)
  *   cpuNs(handle) -> number          CPU time of the packet threads
  *   stop(handle)                     idempotent
- *   counterNames() -> string[]; counterSlots -> number (per queue)
+ *   counterNames() -> string[]; counterSlots -> number (per queue); peerCounterCap -> number
+ *   (per-peer counters: [queue][peer id < cap][tx packets, tx bytes, rx packets, rx bytes])
  *   routeLookup(commands, queries)   the native route table alone, for differential tests
  * Encrypted mode's exports (events, raw sends, AEAD/replay test hooks) are in addon-wg.c.
  */
@@ -129,8 +130,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return throw_type(env, "bindAddress is not an IPv4 or IPv6 address");
   }
 
+  /* one block: the global counters, then the per-peer ones (dataplane.h), each exposed as an ArrayBuffer */
   size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;
-  uint64_t *counters = calloc(1, cbytes);
+  size_t pbytes = sizeof(uint64_t) * DP_PEER_COUNTER_CAP * PC_COUNT * (size_t)queues;
+  uint64_t *counters = calloc(1, cbytes + pbytes);
+  opt.peer_counters = counters ? counters + TULLE_COUNTER_SLOTS * (size_t)queues : NULL;
   struct counters_ref *cref = malloc(sizeof(*cref));
   if (!counters || !cref) {
     free(counters);
@@ -152,7 +156,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   h->counters = cref;
-  napi_value res, vh, vname, vport, vbuf;
+  napi_value res, vh, vname, vport, vbuf, vpeer;
   CHECK(napi_create_object(env, &res));
   CHECK(napi_create_external(env, h, handle_finalize, NULL, &vh));
   CHECK(napi_create_string_utf8(env, h->dp->tun_name, NAPI_AUTO_LENGTH, &vname));
@@ -163,10 +167,17 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_TULLE_NAPI", "cannot expose the counters");
     return NULL;
   }
+  atomic_fetch_add(&cref->refs, 1);
+  if (napi_create_external_arraybuffer(env, opt.peer_counters, pbytes, counters_finalize, cref, &vpeer) != napi_ok) {
+    counters_unref(cref);
+    napi_throw_error(env, "ERR_TULLE_NAPI", "cannot expose the peer counters");
+    return NULL;
+  }
   CHECK(napi_set_named_property(env, res, "handle", vh));
   CHECK(napi_set_named_property(env, res, "tunName", vname));
   CHECK(napi_set_named_property(env, res, "port", vport));
   CHECK(napi_set_named_property(env, res, "counters", vbuf));
+  CHECK(napi_set_named_property(env, res, "peerCounters", vpeer));
   CHECK(napi_set_named_property(env, res, "offload", offload_state_value(env, &h->dp->opt.offload, &h->dp->offload)));
   return res;
 }
@@ -288,6 +299,20 @@ static napi_value js_route_lookup(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+#define STR2(x) #x
+#define STR(x) STR2(x)
+#if defined(__SANITIZE_ADDRESS__)
+#define BUILD_SANITIZE ", ASan/UBSan"
+#else
+#define BUILD_SANITIZE ""
+#endif
+#if defined(__OPTIMIZE__)
+#define BUILD_OPT "optimized"
+#else
+#define BUILD_OPT "unoptimized"
+#endif
+#define BUILD_INFO "N-API " STR(NAPI_VERSION) ", " BUILD_OPT BUILD_SANITIZE ", cc " __VERSION__ ", built " __DATE__ " " __TIME__
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
@@ -299,9 +324,14 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   if (wg_addon_init(env, exports) < 0) return NULL;
-  napi_value slots;
+  napi_value slots, build, pcap;
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
+  CHECK(napi_create_uint32(env, DP_PEER_COUNTER_CAP, &pcap));
+  CHECK(napi_set_named_property(env, exports, "peerCounterCap", pcap));
+  /* `tulle --version`: which build of the addon this is */
+  CHECK(napi_create_string_utf8(env, BUILD_INFO, NAPI_AUTO_LENGTH, &build));
+  CHECK(napi_set_named_property(env, exports, "buildInfo", build));
   if (offload_register(env, exports) < 0) return NULL;
   if (sd_notify_register(env, exports) < 0) return NULL;
   return exports;

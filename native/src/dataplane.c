@@ -138,6 +138,7 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     dp->q[i].index = i;
     dp->q[i].tun_fd = dp->q[i].udp_fd = -1;
     dp->q[i].counters = counters + (size_t)i * TULLE_COUNTER_SLOTS;
+    dp->q[i].peer_counters = opt->peer_counters ? opt->peer_counters + (size_t)i * DP_PEER_COUNTER_CAP * PC_COUNT : NULL;
   }
   pthread_rwlockattr_t ra;
   pthread_rwlockattr_init(&ra);
@@ -272,6 +273,10 @@ static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, c
   }
   struct dp_peer *p = &dp->peers[id];
   if (p->in_use) addr_ref(dp, p->family, p->addr, -1);
+  else if (id < DP_PEER_COUNTER_CAP) /* a new peer under a reused id starts from zero */
+    for (int i = 0; i < dp->n_queues; i++)
+      if (dp->q[i].peer_counters)
+        for (int k = 0; k < PC_COUNT; k++) __atomic_store_n(&dp->q[i].peer_counters[(size_t)id * PC_COUNT + k], 0, __ATOMIC_RELAXED);
   memset(p, 0, sizeof(*p));
   p->in_use = 1;
   p->family = fam;

@@ -29,6 +29,30 @@ struct wg_state;
 #define DP_BUF_SIZE 65600   /* headroom + the largest IP packet, with slack */
 #define DP_TAILROOM 48      /* room after every packet for padding and an AEAD tag */
 
+/*
+ * Per-peer counters: each queue counts, for every peer id below DP_PEER_COUNTER_CAP, the
+ * datagrams it sent to the peer and accepted from it (plain: passed the checks; encrypted:
+ * authenticated data or keepalive) with their UDP payload bytes — `wg show`'s transfer. Ids at or
+ * above the cap are not counted per peer (the global counters still count them). Encrypted mode
+ * counts transport messages (data and keepalives; staged packets and keepalives sent by the
+ * control path count in queue 0), not handshake messages. Layout, read by TypeScript:
+ * [queue][peer id][PC_*] u64, relaxed atomic adds. Zeroed when an id is reused (a batch routed
+ * before the old peer was deleted and sent just then may still add to it).
+ */
+#define DP_PEER_COUNTER_CAP 4096u
+enum { PC_TX_PACKETS, PC_TX_BYTES, PC_RX_PACKETS, PC_RX_BYTES, PC_COUNT };
+
+/* Adds to a peer's counters (dir = PC_TX_PACKETS or PC_RX_PACKETS). The bound is checked here,
+ * where the id meets the memory. Atomic adds (one per run of a peer's packets, not per packet:
+ * see peer_acc in loop.h), so the control path's sends (staged packets, keepalives) can count
+ * into queue 0's TX beside its outbound thread. */
+static inline void peer_count(uint64_t *pc, uint32_t id, int dir, uint64_t packets, uint64_t bytes) {
+  if (!pc || id >= DP_PEER_COUNTER_CAP || !packets) return;
+  uint64_t *p = pc + (size_t)id * PC_COUNT + dir;
+  __atomic_fetch_add(&p[0], packets, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&p[1], bytes, __ATOMIC_RELAXED);
+}
+
 /* Commands: [op u8][reserved u8][size u16 LE][payload], size counts the whole record. */
 enum dp_op {
   DP_OP_SET_PEER = 1,  /* peer u32, family u8, rsv u8, port u16, addr[16] */
@@ -56,6 +80,7 @@ struct dp_options {
   uint8_t public_key[32];
   void (*notify)(void *ctx);        /* encrypted mode: events are waiting (any thread) */
   void *notify_ctx;
+  uint64_t *peer_counters;          /* queues × DP_PEER_COUNTER_CAP × PC_COUNT, owned by the caller; NULL: none */
 };
 
 struct dp_peer {
@@ -76,6 +101,7 @@ struct dp_queue {
   pthread_t out_thread, in_thread;
   int out_started, in_started;
   uint64_t *counters; /* TULLE_COUNTER_SLOTS entries */
+  uint64_t *peer_counters; /* this queue's DP_PEER_COUNTER_CAP × PC_COUNT entries, or NULL */
   struct offload_queue *oq; /* offload.h; NULL without offloads */
 };
 

@@ -99,7 +99,8 @@ static void coalesce(struct dp_queue *q, struct inbound *in, uint8_t *pkt, size_
 /* Encrypted mode's stage 2 for one datagram: each segment of a train is one WireGuard message,
  * opened in place (wg-data.c: index, decrypt, replay, cryptokey routing); the inner packets go to
  * the coalescing table. */
-static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_t *pkts, uint64_t *bytes, uint64_t now) {
+static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_t *pkts, uint64_t *bytes, uint64_t now,
+                          struct peer_acc *acc) {
   struct dataplane *dp = q->dp;
   struct msghdr *mh = &in->msgs[i].msg_hdr;
   size_t len = in->msgs[i].msg_len;
@@ -111,15 +112,19 @@ static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_
     uint8_t *p = buf + off;
     (*pkts)++;
     *bytes += sl;
-    enum wg_in_verdict v = truncated ? WG_IN_OVERSIZED : wg_open_datagram(dp, in->aead, &in->names[i], &p, &sl, now, q->counters);
+    size_t outer = sl;
+    uint32_t peer = 0;
+    enum wg_in_verdict v = truncated ? WG_IN_OVERSIZED : wg_open_datagram(dp, in->aead, &in->names[i], &p, &sl, now, q->counters, &peer);
     in->wg_counts[v]++;
+    if (v == WG_IN_DELIVER || v == WG_IN_KEEPALIVE) peer_acc_add(acc, peer, outer);
     if (v != WG_IN_DELIVER) continue;
     coalesce(q, in, p, sl);
   }
 }
 
 /* Stage 2 for one datagram; survivors go to the coalescing table. */
-static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_t *v, uint64_t *pkts, uint64_t *bytes) {
+static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_t *v, uint64_t *pkts, uint64_t *bytes,
+                           struct peer_acc *acc) {
   struct dataplane *dp = q->dp;
   struct msghdr *mh = &in->msgs[i].msg_hdr;
   size_t len = in->msgs[i].msg_len;
@@ -133,11 +138,13 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
     uint8_t *pkt = buf + off;
     (*pkts)++;
     *bytes += sl;
-    enum in_verdict verdict = known ? check_inner(dp, o, pkt, sl, truncated) : IN_UNKNOWN_PEER;
+    uint32_t peer = 0;
+    enum in_verdict verdict = known ? check_inner(dp, o, pkt, sl, truncated, &peer) : IN_UNKNOWN_PEER;
     if (verdict != IN_DELIVER) {
       v[verdict]++;
       continue;
     }
+    peer_acc_add(acc, peer, sl);
     coalesce(q, in, pkt, sl);
   }
 }
@@ -168,14 +175,16 @@ void *inbound_offload_thread(void *arg) {
       }
       if (n == 0) break;
       uint64_t v[IN_VERDICTS] = {0}, pkts = 0, bytes = 0;
+      struct peer_acc acc = {.pc = q->peer_counters, .dir = PC_RX_PACKETS};
       pthread_rwlock_rdlock(&dp->lock); /* 2., 3. */
       if (dp->wg) {
         uint64_t now = wg_now_ms();
-        for (int i = 0; i < n; i++) open_datagram(q, in, i, &pkts, &bytes, now);
+        for (int i = 0; i < n; i++) open_datagram(q, in, i, &pkts, &bytes, now, &acc);
       } else {
-        for (int i = 0; i < n; i++) check_datagram(q, in, i, v, &pkts, &bytes);
+        for (int i = 0; i < n; i++) check_datagram(q, in, i, v, &pkts, &bytes, &acc);
       }
       pthread_rwlock_unlock(&dp->lock);
+      peer_acc_flush(&acc);
       if (dp->wg) {
         wg_count_inbound(c, in->wg_counts);
         memset(in->wg_counts, 0, sizeof(in->wg_counts));

@@ -35,12 +35,14 @@ struct outer outer_source(const struct sockaddr_storage *ss) {
   return (struct outer){6, a6->s6_addr};
 }
 
-enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated) {
+enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated, uint32_t *peer) {
   if (truncated || (int)len > dp->opt.mtu) return IN_OVERSIZED;
   struct ip_view v;
   if (ip_parse(pkt, len, &v) != 0) return IN_MALFORMED;
   if (!ip_header_checksum_ok(pkt, &v)) return IN_BAD_IP_CSUM;
-  struct dp_peer *p = peer_get(dp, rt_lookup(&dp->routes, v.family, v.src));
+  uint32_t id = rt_lookup(&dp->routes, v.family, v.src);
+  struct dp_peer *p = peer_get(dp, id);
   if (!p || p->family != o.family || memcmp(p->addr, o.addr, o.family == 4 ? 4 : 16) != 0) return IN_SPOOFED;
+  *peer = id;
   return IN_DELIVER;
 }

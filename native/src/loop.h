@@ -14,6 +14,23 @@ static inline void cadd(uint64_t *c, int idx, uint64_t n) {
   if (n) __atomic_store_n(&c[idx], c[idx] + n, __ATOMIC_RELAXED);
 }
 
+/* Sums runs of packets of one peer (a batch or train is mostly one flow): one atomic add per run. */
+struct peer_acc {
+  uint64_t *pc;
+  int dir;
+  uint32_t id;
+  uint64_t packets, bytes;
+};
+static inline void peer_acc_flush(struct peer_acc *a) {
+  peer_count(a->pc, a->id, a->dir, a->packets, a->bytes);
+  a->packets = a->bytes = 0;
+}
+static inline void peer_acc_add(struct peer_acc *a, uint32_t id, uint64_t bytes) {
+  if (id != a->id) peer_acc_flush(a), a->id = id;
+  a->packets++;
+  a->bytes += bytes;
+}
+
 /* A packet thread reports, once, after allocating its buffers: ok = it has them. A thread that
  * reports !ok returns at once; dp_start then fails with an error naming it. */
 void dp_thread_started(struct dp_queue *q, int ok, const char *thread);
@@ -43,8 +60,8 @@ static inline int outer_known(struct dataplane *dp, struct outer o) {
 }
 
 /* Checks one inner packet from a known peer address: size, parse, IPv4 header checksum, and that its inner source lies
- * in a subnet routed to that very peer. (Caller holds the table's read lock.) */
-enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated);
+ * in a subnet routed to that very peer, whose id goes to *peer on IN_DELIVER. (Caller holds the table's read lock.) */
+enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated, uint32_t *peer);
 
 void *outbound_thread(void *arg);
 void *inbound_thread(void *arg);

@@ -170,7 +170,7 @@ static void flush(struct dp_queue *q, struct outbound *o) {
           size_t n = o->seg_iovs[iv - o->iov], len = 0;
           for (size_t k = 0; k < n; k++) len += iv[k].iov_len;
           struct msghdr one = {.msg_name = mh->msg_name, .msg_namelen = mh->msg_namelen, .msg_iov = iv, .msg_iovlen = n};
-          if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++;
+          if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++, peer_count(q->peer_counters, t->peer, PC_TX_PACKETS, 1, len);
           else errors++;
           iv += n;
           left -= n;
@@ -181,7 +181,11 @@ static void flush(struct dp_queue *q, struct outbound *o) {
       at++;
       continue;
     }
-    for (int j = at; j < at + r; j++) sent += o->trains[j].nseg, sent_bytes += o->trains[j].bytes;
+    for (int j = at; j < at + r; j++) {
+      struct train *t = &o->trains[j];
+      sent += t->nseg, sent_bytes += t->bytes;
+      peer_count(q->peer_counters, t->peer, PC_TX_PACKETS, t->nseg, t->bytes);
+    }
     sends += (uint64_t)r;
     at += r;
   }

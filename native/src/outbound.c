@@ -52,10 +52,11 @@ void *outbound_thread(void *arg) {
   struct iovec *iov = calloc(DP_BATCH, sizeof(*iov));
   struct sockaddr_storage *names = calloc(DP_BATCH, sizeof(*names));
   size_t *lens = calloc(DP_BATCH, sizeof(*lens));
+  uint32_t *ids = calloc(DP_BATCH, sizeof(*ids)); /* the peer of each datagram, for its counters */
   uint8_t *icmp = malloc(1500);
   uint64_t icmp_window = 0, icmp_sent_in_window = 0;
   struct aead *aead = dp->wg ? wg_aead_new(dp->wg) : NULL;
-  int ok = slots && msgs && iov && names && lens && icmp && (!dp->wg || aead);
+  int ok = slots && msgs && iov && names && lens && ids && icmp && (!dp->wg || aead);
   dp_thread_started(q, ok, "outbound");
   if (!ok) goto out;
 
@@ -113,6 +114,7 @@ void *outbound_thread(void *arg) {
         }
         msgs[k].msg_hdr = (struct msghdr){
             .msg_name = &names[k], .msg_namelen = name_len, .msg_iov = &iov[k], .msg_iovlen = 1};
+        ids[k] = id;
         k++;
       }
       pthread_rwlock_unlock(&dp->lock);
@@ -121,6 +123,7 @@ void *outbound_thread(void *arg) {
       cadd(c, TC_OUT_ICMP_UNREACHABLE, icmp_n);
 
       uint64_t sent = 0, sent_bytes = 0, errors = 0;
+      struct peer_acc acc = {.pc = q->peer_counters, .dir = PC_TX_PACKETS};
       for (int at = 0; at < k;) {
         int r = sendmmsg(q->udp_fd, msgs + at, (unsigned)(k - at), 0);
         if (r < 0) {
@@ -129,10 +132,11 @@ void *outbound_thread(void *arg) {
           at++;
           continue;
         }
-        for (int j = at; j < at + r; j++) sent_bytes += iov[j].iov_len;
+        for (int j = at; j < at + r; j++) sent_bytes += iov[j].iov_len, peer_acc_add(&acc, ids[j], iov[j].iov_len);
         sent += (uint64_t)r;
         at += r;
       }
+      peer_acc_flush(&acc);
       cadd(c, TC_OUT_SENT_PACKETS, sent);
       cadd(c, TC_OUT_SENT_BYTES, sent_bytes);
       cadd(c, TC_OUT_DROP_SEND_ERROR, errors);
@@ -146,6 +150,7 @@ out:
   free(iov);
   free(names);
   free(lens);
+  free(ids);
   free(icmp);
   return NULL;
 }

@@ -256,7 +256,7 @@ static void report_unknown_index(struct dataplane *dp, const struct sockaddr_sto
 }
 
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
-                                    uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c) {
+                                    uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c, uint32_t *peer_out) {
   struct wg_state *w = dp->wg;
   uint8_t *b = *pkt;
   size_t n = *len;
@@ -287,6 +287,7 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   /* authenticated from here on */
   uint32_t peer = s->peer, slot = idx & WG_SESSION_MASK;
   struct wg_peer *wp = wg_peer_get(w, peer);
+  *peer_out = peer;
   uint32_t expect = slot + 1;
   if (atomic_load_explicit(&wp->next, memory_order_relaxed) == expect &&
       atomic_compare_exchange_strong(&wp->next, &expect, 0)) {

@@ -180,9 +180,10 @@ enum wg_in_verdict {
 };
 /* Adds a batch's verdict counts to the calling thread's counters (one mapping for both loops). */
 void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]);
-/* Opens a datagram in place. On WG_IN_DELIVER, pkt and len are narrowed to the inner IP packet. */
+/* Opens a datagram in place. On WG_IN_DELIVER, pkt and len are narrowed to the inner IP packet;
+ * on WG_IN_DELIVER and WG_IN_KEEPALIVE (authenticated), *peer is the sending peer's id. */
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
-                                    uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c);
+                                    uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c, uint32_t *peer);
 
 /* Seals with a given session outside the packet path's batch (staged packets, keepalives), with
  * the caller's cipher context a. */

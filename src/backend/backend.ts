@@ -9,6 +9,8 @@ import type { BackendConfig, BackendType } from '../config/network-config.js';
 import type { DataPlane, DataPlaneOptions } from '../dataplane/dataplane.js';
 import type { Lease } from '../lease/lease.js';
 import type client from 'prom-client';
+import type { PeerView } from '../control/status-snapshot.js';
+import type { UapiDevice } from '../wireguard/uapi.js';
 
 export interface Endpoint {
   address: string;
@@ -28,8 +30,23 @@ export interface Backend {
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
   /** backend-specific status for /healthz (wireguard: public key, handshake counters) */
   status?(): Record<string, unknown>;
+  /** what a peer looks like to this backend (wireguard: key, handshake, keepalive), for status and `wg show` */
+  peerDetails?(id: number): PeerDetails | undefined;
+  /** encrypted mode: the device as WireGuard's userspace API shows it (`wg show`), keys included */
+  uapiDevice?(peers: readonly PeerView[]): UapiDevice;
   /** backend-specific Prometheus collectors (wireguard: handshake counters), read at scrape time */
   registerMetrics?(registry: client.Registry): void;
+}
+
+/** Times are wall-clock ms since the epoch (undefined: never). */
+export interface PeerDetails {
+  publicKey?: string;
+  /** where the peer is now (encrypted mode follows roaming) */
+  endpoint?: Endpoint;
+  lastHandshakeAt?: number;
+  lastSentAt?: number;
+  lastReceivedAt?: number;
+  persistentKeepaliveSeconds?: number;
 }
 
 export type BackendFactory = (config: BackendConfig) => Backend;

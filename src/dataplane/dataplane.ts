@@ -40,6 +40,15 @@ export interface DataPlaneOptions {
 
 export type Counters = Record<string, bigint>;
 
+/** One peer's traffic, summed over queues: datagrams sent to it and accepted from it, with
+ * their UDP payload bytes (native/src/dataplane.h, per-peer counters). */
+export interface PeerTraffic {
+  txPackets: number;
+  txBytes: number;
+  rxPackets: number;
+  rxBytes: number;
+}
+
 export const DEFAULT_MAX_QUEUES = 4;
 
 /** The default for the daemon: one queue per core, at most DEFAULT_MAX_QUEUES. */
@@ -57,6 +66,9 @@ export interface DataPlane {
   counters(): Counters;
   /** The same, queue by queue. */
   countersPerQueue(): Counters[];
+  /** A peer's traffic from shared memory (no call into native code); undefined for ids at or
+   * above the data plane's per-peer cap (they are counted only globally). */
+  peerTraffic(id: number): PeerTraffic | undefined;
   /** CPU time of the packet threads so far, seconds. */
   cpuSeconds(): number;
   stop(): void;
@@ -81,6 +93,8 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
   const slots = addon.counterSlots;
   const view = new BigUint64Array(started.counters);
   const queues = view.length / slots;
+  const peerView = new BigUint64Array(started.peerCounters);
+  const peerCap = addon.peerCounterCap;
   let stopped = false;
   return {
     tunName: started.tunName,
@@ -106,6 +120,15 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
     },
     countersPerQueue() {
       return Array.from({ length: queues }, (_, q) => Object.fromEntries(names.map((name, i) => [name, view[q * slots + i]!])));
+    },
+    peerTraffic(id) {
+      if (!Number.isInteger(id) || id < 0 || id >= peerCap) return undefined;
+      const t = [0n, 0n, 0n, 0n];
+      for (let q = 0; q < queues; q++) {
+        const at = (q * peerCap + id) * 4;
+        for (let k = 0; k < 4; k++) t[k]! += peerView[at + k]!;
+      }
+      return { txPackets: Number(t[0]), txBytes: Number(t[1]), rxPackets: Number(t[2]), rxBytes: Number(t[3]) };
     },
     cpuSeconds() {
       return addon.cpuNs(started.handle) / 1e9;

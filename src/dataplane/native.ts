@@ -56,13 +56,17 @@ export interface OffloadState {
 }
 
 export interface NativeAddon {
-  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer; offload: OffloadState };
+  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer; peerCounters: ArrayBuffer; offload: OffloadState };
   apply(handle: object, commands: Uint8Array): void;
   stop(handle: object): void;
   cpuNs(handle: object): number;
   counterNames(): string[];
   routeLookup(commands: Uint8Array, queries: Uint8Array): Uint32Array;
   counterSlots: number;
+  /** peer ids below this have per-peer counters: [queue][id][tx packets, tx bytes, rx packets, rx bytes] */
+  peerCounterCap: number;
+  /** how this build of the addon was made (N-API version, optimised or sanitized, compiler, date) */
+  buildInfo: string;
   /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
   offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
   /** Micro-benchmark of one C hot-path stage (native/src/micro-bench.c). */

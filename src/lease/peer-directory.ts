@@ -84,6 +84,13 @@ export class PeerDirectory {
     return Object.fromEntries(this.routes);
   }
 
+  /** every peer with its endpoint and the subnets routed to it, by id */
+  peerList(): { id: number; endpoint: Endpoint; subnets: string[] }[] {
+    const subnets = new Map<string, string[]>();
+    for (const [subnet, key] of this.routes) subnets.set(key, [...(subnets.get(key) ?? []), subnet]);
+    return [...this.peers].map(([key, p]) => ({ id: p.id, endpoint: { ...p.endpoint }, subnets: subnets.get(key) ?? [] })).sort((a, b) => a.id - b.id);
+  }
+
   get peerCount(): number {
     return this.peers.size;
   }

@@ -24,6 +24,8 @@ import { createNode, type NodeHandle } from './node.js';
 import { sdNotify } from './sd-notify.js';
 import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route.js';
 import { tulleVersion } from '../version.js';
+import { controlSocketPath, serveControl, type ControlServer } from '../control/control-server.js';
+import { serveUapi, uapiSocketPath, type UapiServer } from '../wireguard/uapi-server.js';
 
 /** how long a stop (routes, TUN, masquerade rules, etcd client) may take before we exit anyway */
 const STOP_DEADLINE_MS = 30_000;
@@ -50,6 +52,8 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   const keepAlive = setInterval(() => undefined, 2 ** 31 - 1);
   let node: NodeHandle | undefined;
   let health: HealthServer | undefined;
+  let control: ControlServer | undefined;
+  let uapi: Promise<UapiServer | undefined> = Promise.resolve(undefined);
   let signal: string | undefined;
   let stopDeadline: NodeJS.Timeout | undefined;
   // what ends the daemon from outside the node: an uncaught exception, a second signal, the stop deadline
@@ -94,6 +98,12 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       },
       { registry, log: root, metrics },
     );
+    // `tulle status`: not fatal when it cannot be made (the node's job is forwarding)
+    const live = node;
+    control = await serveControl(controlSocketPath(opts.stateDir), { status: () => live.snapshot(), ping: () => 'pong' }, root.child({ component: 'control' })).then(
+      (c) => (log.info({ socket: c.path }, 'control socket listening'), c),
+      (e: Error & { code?: string }) => (log.error({ code: e.code, err: e.message }, 'no control socket: `tulle status` will not reach this daemon'), undefined),
+    );
     if (opts.healthzPort) {
       health = await serveHealth(opts.healthzIp, opts.healthzPort, node.status, metrics).catch((e: Error) => {
         throw new TulleError('ERR_TULLE_HEALTHZ', `--healthz-ip/--healthz-port ${opts.healthzIp}:${opts.healthzPort}: ${e.message}`, { cause: e });
@@ -102,6 +112,15 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     }
     if (signal) void node.stop();
     void node.ready.then(() => {
+      const tun = live.snapshot().tun;
+      if (live.status().backend === 'wireguard' && tun) {
+        // `wg show`: not fatal when it cannot be served (say, another process holds the name)
+        const ulog = root.child({ component: 'wireguard-uapi' });
+        uapi = serveUapi(uapiSocketPath(tun), () => live.uapiDevice(), ulog).then(
+          (u) => (ulog.info({ socket: u.path }, 'wireguard uapi socket listening (wg show)'), u),
+          (e: Error & { code?: string }) => (ulog.warn({ code: e.code, err: e.message }, 'no wireguard uapi socket: `wg show` will not see this node'), undefined),
+        );
+      }
       if (opts.ipBlackholeRoute) blackhole = keepBlackholeRoute(() => node?.status().lease?.subnet, opts.iptablesResyncSeconds, root.child({ component: 'host' }));
       const n = sdNotify('READY=1');
       if (n.sent) log.info({ socket: n.socket }, 'told systemd READY=1');
@@ -129,6 +148,8 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     process.off('uncaughtException', onUncaught);
     process.off('unhandledRejection', onRejection);
     await health?.close();
+    await control?.close();
+    await (await uapi)?.close();
     clearInterval(keepAlive);
   }
 }

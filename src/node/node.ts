@@ -13,6 +13,7 @@ import type { Logger } from 'pino';
 import client from 'prom-client';
 import { loadAddon } from '../dataplane/native.js';
 import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
+import { registerPeerMetrics } from '../metrics/peer-metrics.js';
 import type { Backend } from '../backend/backend.js';
 import { selectBackend, type BackendContext } from '../backend/select-backend.js';
 import { readNetworkConfig, type NetworkConfig } from '../config/network-config.js';
@@ -25,6 +26,10 @@ import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
 import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
+import { dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
+import { ACTIVITY_SAMPLE_MS, PeerActivity } from '../control/peer-activity.js';
+import { tulleVersion } from '../version.js';
+import type { UapiDevice } from '../wireguard/uapi.js';
 
 /** how often a missing or invalid network config is read again (flanneld: every second) */
 const CONFIG_POLL_MS = 1000;
@@ -99,6 +104,10 @@ export interface NodeHandle {
   readonly ready: Promise<void>;
   readonly done: Promise<void>;
   status(): NodeStatus;
+  /** the node, its peers and the data plane's drops: what `tulle status` shows */
+  snapshot(): StatusSnapshot;
+  /** encrypted mode, once the data plane runs: the device as `wg show` sees it (keys included) */
+  uapiDevice(): UapiDevice | undefined;
   stop(): Promise<void>;
 }
 
@@ -290,9 +299,43 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const doneOrStopped = Promise.race([done, stopped]);
   doneOrStopped.catch(() => undefined);
 
-  return {
+  // plain mode's "last activity": when each peer's counters last grew, sampled every second
+  const activity = new PeerActivity();
+  let cancelSampling: (() => void) | undefined;
+  const sample = () => {
+    if (stopping) return;
+    activity.observe((dir?.peerList() ?? []).map((p) => ({ id: p.id, traffic: dp?.peerTraffic(p.id) })), clock.now());
+    cancelSampling = clock.setTimer(sample, ACTIVITY_SAMPLE_MS);
+  };
+  void ready.then(sample, () => undefined);
+
+  const peerViews = (): PeerView[] =>
+    (dir?.peerList() ?? []).map((p) => {
+      const d = backend?.peerDetails?.(p.id);
+      const ep = d?.endpoint ?? p.endpoint;
+      const seen = activity.last(p.id);
+      return {
+        id: p.id, subnets: p.subnets, endpoint: `${ep.address}:${ep.port}`,
+        publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d ? d.lastSentAt : seen.sentAt,
+        lastReceivedAt: d ? d.lastReceivedAt : seen.receivedAt,
+        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id),
+      };
+    });
+
+  if (deps.metrics) registerPeerMetrics(deps.metrics, peerViews);
+
+  const handle: NodeHandle = {
     ready,
     done: doneOrStopped,
+    snapshot() {
+      return plain({
+        version: tulleVersion(), at: Date.now(), tun: dp?.tunName, listenPort: dp?.port,
+        node: handle.status(), peers: peerViews(), drops: dropsOf(dp?.counters()),
+      });
+    },
+    uapiDevice() {
+      return dp ? backend?.uapiDevice?.(peerViews()) : undefined;
+    },
     status() {
       const ls = lm?.status();
       return {
@@ -310,6 +353,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       if (stopping) return stopped;
       stopping = true;
       halt.abort();
+      cancelSampling?.();
       if (state !== 'failed') state = 'stopping';
       rejectReady(new TulleError('ERR_TULLE_STOPPED', 'node stopped before it was ready'));
       await lm?.stop();
@@ -322,4 +366,5 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       resolveStopped();
     },
   };
+  return handle;
 }

@@ -184,6 +184,23 @@ export class WireGuardDevice {
     return p && { ...p.endpoint };
   }
 
+  /**
+   * What `tulle status` and `wg show` report of a peer (read-only): its key, where handshakes go,
+   * when the newest session was installed and the last authenticated packet each way (monotonic
+   * ms of the data plane's clock, -Infinity for never), the persistent keepalive.
+   */
+  peerInfo(id: number):
+    | { publicKey: Uint8Array; endpoint: { address: string; port: number }; handshakeAt: number; lastSent: number; lastReceived: number; persistentKeepaliveMs: number }
+    | undefined {
+    const p = this.peers.get(id);
+    if (!p) return undefined;
+    const seen = (t: number) => (t > 0 ? t : -Infinity);
+    return {
+      publicKey: p.cfg.publicKey, endpoint: { ...p.endpoint }, handshakeAt: p.sessionAt,
+      lastSent: seen(p.activity[3]!), lastReceived: seen(p.activity[2]!), persistentKeepaliveMs: p.cfg.persistentKeepaliveMs ?? 0,
+    };
+  }
+
   /** The local indices installed for a peer, oldest first (tests, status). */
   sessionsOf(id: number): readonly number[] {
     return this.peers.get(id)?.sessions ?? [];

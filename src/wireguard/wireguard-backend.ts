@@ -20,6 +20,9 @@ import { decodeBackendData, encodeBackendData, WIREGUARD_BACKEND_TYPE } from './
 import { WIREGUARD_OVERHEAD_IPV6 } from './encrypted-node.js';
 import { decodeKey, loadOrCreateKey } from './key-file.js';
 import type { Timing } from './timers.js';
+import type { PeerDetails } from '../backend/backend.js';
+import type { PeerView } from '../control/status-snapshot.js';
+import { formatEndpoint, type UapiDevice } from './uapi.js';
 import { START_HANDSHAKE_WINDOW_MS } from './tuning.js';
 
 /** The wireguard arm of the daemon's BackendConfig (network-config.ts). */
@@ -49,6 +52,10 @@ export interface WireGuardBackend {
   status(): Record<string, unknown>;
   /** Prometheus: the handshake device's counters, read at scrape time */
   registerMetrics(registry: client.Registry): void;
+  /** for `tulle status` and `wg show`: the peer's key, endpoint, handshake and keepalive */
+  peerDetails(id: number): PeerDetails | undefined;
+  /** for WireGuard's userspace API (`wg show`): our keys and port, and each peer (see uapi.ts) */
+  uapiDevice(peers: readonly PeerView[]): UapiDevice;
 }
 
 export interface WireGuardBackendDeps {
@@ -76,6 +83,7 @@ export function wireguardBackend(
   const keysByEndpoint = new Map<string, string>(); // address:port → base64 public key
   const peerIds = new Map<string, number>(); // address:port → data-plane peer id
   let device: WireGuardDevice | undefined;
+  let clockOf: DataPlane | undefined; // the data plane's monotonic clock (peer activity)
 
   const addDevicePeer = (id: number, address: string, port: number) => {
     const k = keysByEndpoint.get(`${address}:${port}`);
@@ -113,6 +121,31 @@ export function wireguardBackend(
       for (const id of new Set(peerIds.values())) sessions[String(id)] = device?.sessionsOf(id).length ?? 0;
       return { publicKey: Buffer.from(key.publicKey).toString('base64'), handshakes: { ...device?.counters }, sessions };
     },
+    peerDetails(id) {
+      const p = device?.peerInfo(id);
+      if (!p || !clockOf) return undefined;
+      const mono = clockOf.monotonicMs();
+      const wall = Date.now();
+      const at = (t: number) => (Number.isFinite(t) ? Math.round(wall - (mono - t)) : undefined);
+      return {
+        publicKey: Buffer.from(p.publicKey).toString('base64'), endpoint: p.endpoint, lastHandshakeAt: at(p.handshakeAt),
+        lastSentAt: at(p.lastSent), lastReceivedAt: at(p.lastReceived), persistentKeepaliveSeconds: Math.round(p.persistentKeepaliveMs / 1000),
+      };
+    },
+    uapiDevice(peers) {
+      return {
+        privateKey: key.privateKey, listenPort: clockOf?.port ?? config.listenPort,
+        peers: peers.flatMap((p) => {
+          const info = device?.peerInfo(p.id);
+          if (!info) return [];
+          return [{
+            publicKey: info.publicKey, presharedKey: psk, endpoint: formatEndpoint(info.endpoint.address, info.endpoint.port), allowedIps: p.subnets,
+            lastHandshakeAt: p.lastHandshakeAt, rxBytes: p.traffic?.rxBytes ?? 0, txBytes: p.traffic?.txBytes ?? 0,
+            persistentKeepaliveSeconds: Math.round(info.persistentKeepaliveMs / 1000),
+          }];
+        }),
+      };
+    },
     leaseData: () => encodeBackendData(key.publicKey, config.listenPort),
     peerOf(lease) {
       if (lease.attrs.BackendType !== WIREGUARD_BACKEND_TYPE) {
@@ -141,6 +174,7 @@ export function wireguardBackend(
         privateKey: key.privateKey, dataPlane: dp, timing: deps.timing, logger: deps.logger, initiateOnStartMs: START_HANDSHAKE_WINDOW_MS,
       });
       device = dev;
+      clockOf = dp;
       dev.start();
       const apply = (commands: readonly Command[]) => {
         const rest: Command[] = [];

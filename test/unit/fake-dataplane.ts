@@ -17,6 +17,7 @@ export function fakeDataPlane(over: Partial<DataPlane> = {}): FakeDataPlane {
     apply: (c) => void applied.push(...c),
     counters: () => ({}),
     countersPerQueue: () => [],
+    peerTraffic: () => undefined,
     cpuSeconds: () => 0,
     stop: () => void (stopped = true),
     // encrypted-mode surface

@@ -18,7 +18,13 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
   const applied: Command[] = [];
   const calls: Array<[string, unknown]> = [];
   let stopped = false;
-  const dp: DataPlane = fakeDataPlane({ apply: (c) => void applied.push(...c), stop: () => void (stopped = true) });
+  const moreSent = { packets: 0 }; // added to every peer's txPackets
+  const dp: DataPlane = fakeDataPlane({
+    apply: (c) => void applied.push(...c), stop: () => void (stopped = true),
+    // per-peer traffic: peer id n has sent n packets of 100 bytes and received 2n
+    peerTraffic: (id) => ({ txPackets: id + moreSent.packets, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id }),
+    counters: () => ({ inbound_drop_replay: 0n, outbound_drop_no_route: 4n, outbound_sent_packets: 9n }),
+  });
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
   const host: HostOps = {
     configureTun: rec('configureTun'), replaceTunAddress: rec('replaceTunAddress'), removeRoutes: rec('removeRoutes'),
@@ -37,7 +43,7 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
     registry, clock, host, log: logTo ? pino({ level: 'info' }, logTo) : pino({ level: 'silent' }), random: () => 0.5,
     backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp), metrics,
   });
-  return { node, registry, clock, applied, calls, isStopped: () => stopped };
+  return { node, registry, clock, applied, calls, isStopped: () => stopped, moreSent };
 }
 
 describe('createNode', () => {
@@ -63,6 +69,37 @@ describe('createNode', () => {
     expect(f.calls.map((c) => c[0]).filter((n) => n.startsWith('rules.'))).toEqual(['rules.start', 'rules.stop']);
     expect(f.registry.get('10.244.5.0-24')).toBeDefined(); // kept for the next start
     expect(f.node.status().state).toBe('stopped');
+  });
+
+  it('snapshot(): the node, its peers with their traffic, drops above zero; per-peer series in /metrics', async () => {
+    const metrics = new client.Registry();
+    const f = fakes('{"Network":"10.244.0.0/16","SubnetMin":"10.244.5.0","SubnetMax":"10.244.5.0"}', undefined, metrics);
+    f.registry.put('10.244.9.0-24', encodeLeaseValue({ PublicIP: '198.18.0.11', PublicIPv6: null, BackendType: 'udp' }));
+    f.registry.put('10.244.7.0-24', encodeLeaseValue({ PublicIP: '198.18.0.12', PublicIPv6: null, BackendType: 'udp' }));
+    await f.clock.advance(0);
+    await f.node.ready;
+    const s = f.node.snapshot();
+    expect(s).toMatchObject({ tun: 'tulle0', listenPort: 8285, version: expect.stringMatching(/^tulle /), node: { state: 'running', publicIp: '198.18.0.10' } });
+    expect(s.drops).toEqual({ outbound_drop_no_route: 4 });
+    const bySubnet = Object.fromEntries(s.peers.map((p) => [p.subnets[0], p]));
+    expect(bySubnet['10.244.9.0/24']).toEqual({ id: expect.any(Number), subnets: ['10.244.9.0/24'], endpoint: '198.18.0.11:8285', traffic: expect.any(Object) });
+    const id = bySubnet['10.244.7.0/24']!.id;
+    expect(bySubnet['10.244.7.0/24']!.traffic).toEqual({ txPackets: id, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id });
+    expect(f.node.uapiDevice()).toBeUndefined(); // plain mode: no `wg show`
+    // last activity (plain mode): dated by the once-a-second sample in which a counter grew
+    expect(bySubnet['10.244.7.0/24']).not.toHaveProperty('lastSentAt');
+    await f.clock.advance(1000);
+    f.moreSent.packets = 1;
+    await f.clock.advance(1000);
+    const sentAt = f.clock.now();
+    await f.clock.advance(3000);
+    const later = f.node.snapshot().peers.find((p) => p.id === id)!;
+    expect(later.lastSentAt).toBe(sentAt);
+    expect(later).not.toHaveProperty('lastReceivedAt');
+    const text = await metrics.metrics();
+    expect(text).toContain(`tulle_peer_packets_total{subnet="10.244.7.0/24",direction="outbound"} ${id + f.moreSent.packets}`);
+    expect(text).toContain(`tulle_peer_bytes_total{subnet="10.244.7.0/24",direction="inbound"} ${200 * id}`);
+    await f.node.stop();
   });
 
   it('waits out a missing or invalid config (not ready, says why, one log line per change), then runs', async () => {

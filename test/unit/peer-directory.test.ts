@@ -35,6 +35,18 @@ describe('peer directory', () => {
     expect(dir.update(table(lease('10.244.1.0/24', '198.18.0.10'), lease('10.244.2.0/24', '198.18.0.11')), '10.244.1.0/24').commands).toEqual([]);
   });
 
+  it('lists each peer with the subnets routed to it, as the data plane holds them (tulle status, wg show)', () => {
+    const dir = new PeerDirectory(udpBackend(8285, noStart));
+    // two leases at one endpoint (a node that moved and left its old lease behind) share a peer
+    dir.update(table(lease('10.244.2.0/24', '198.18.0.11'), lease('10.244.3.0/24', '198.18.0.12'), lease('10.244.4.0/24', '198.18.0.11')), undefined);
+    expect(dir.peerList()).toEqual([
+      { id: 1, endpoint: { address: '198.18.0.11', port: 8285 }, subnets: ['10.244.2.0/24', '10.244.4.0/24'] },
+      { id: 2, endpoint: { address: '198.18.0.12', port: 8285 }, subnets: ['10.244.3.0/24'] },
+    ]);
+    dir.update(table(lease('10.244.3.0/24', '198.18.0.12')), undefined);
+    expect(dir.peerList()).toEqual([{ id: 2, endpoint: { address: '198.18.0.12', port: 8285 }, subnets: ['10.244.3.0/24'] }]);
+  });
+
   it('applies diffs: new peer, moved endpoint, removal', () => {
     const dir = new PeerDirectory(udpBackend(8285, noStart));
     dir.update(table(lease('10.244.2.0/24', '198.18.0.11'), lease('10.244.3.0/24', '198.18.0.12')), undefined);
