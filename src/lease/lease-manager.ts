@@ -19,7 +19,7 @@ import { sleep, type Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
-import { encodeLeaseValue, parseSubnetKeyName, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
 import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
@@ -35,8 +35,13 @@ export interface LeaseManagerOptions {
   log: Logger;
   /** lost races tolerated per acquisition (default 20) */
   maxAttempts?: number;
-  /** called with every new lease table (after acquire, events, resyncs) */
-  onTable?: (table: LeaseTable) => void;
+  /**
+   * called with every new lease table (after acquire, events, resyncs). `changed`: the subnets
+   * added, changed or removed since the previous call (after watch events); undefined after a
+   * listing (compare everything). The table is the manager's own, updated in place: read it
+   * during the call, copy it to keep it.
+   */
+  onTable?: (table: LeaseTable, changed?: ReadonlySet<string>) => void;
   /** called when this node's subnet changes after a re-acquire */
   onOwnLease?: (lease: OwnLease) => void;
 }
@@ -264,14 +269,16 @@ export class LeaseManager {
     });
   }
 
+  /** Applies watch events to the table in place: O(events), not O(leases). */
   private onEvents(evs: WatchEvent[], revision: number): void {
-    const next = new Map(this.table);
+    const table = this.table;
+    const changed = new Set<string>();
     let lostOwn = false;
     for (const ev of evs) {
       if (ev.type === 'delete') {
         const subnet = parseSubnetKeyName(ev.name);
         if (!subnet) continue;
-        next.delete(subnet);
+        if (table.delete(subnet)) changed.add(subnet);
         if (this.own?.subnet === subnet) lostOwn = true;
         continue;
       }
@@ -279,15 +286,17 @@ export class LeaseManager {
       if (v.kind !== 'lease') {
         this.reportBad(ev.name, ev.modRevision, v.problem);
         if (v.kind === 'bad-value') {
-          next.delete(v.subnet);
+          if (table.delete(v.subnet)) changed.add(v.subnet);
           if (this.own?.subnet === v.subnet) lostOwn = true;
         }
         continue;
       }
       const { lease } = v;
-      next.set(lease.subnet, lease);
+      const old = table.get(lease.subnet);
+      table.set(lease.subnet, lease);
+      if (!old || !sameAttrs(old.attrs, lease.attrs)) changed.add(lease.subnet);
       if (this.own?.subnet === lease.subnet) {
-        if (encodeLeaseValue(lease.attrs) === encodeLeaseValue(this.own.attrs)) {
+        if (sameAttrs(lease.attrs, this.own.attrs)) {
           if (ev.modRevision > this.own.modRevision) this.own = { ...this.own, modRevision: ev.modRevision, leaseId: ev.leaseId };
         } else {
           lostOwn = true; // someone else wrote our subnet
@@ -295,14 +304,12 @@ export class LeaseManager {
       }
     }
     this.revision = Math.max(this.revision, revision);
+    if (changed.size) this.o.onTable?.(table, changed);
     if (lostOwn && this.own) {
       this.o.log.warn({ subnet: this.own.subnet }, 'our lease was deleted or taken in etcd; re-acquiring');
-      this.replaceTable(next);
-      const holder = next.get(this.own.subnet);
+      const holder = table.get(this.own.subnet);
       this.reacquire(!holder || holder.attrs.PublicIP === this.own.attrs.PublicIP);
-      return;
     }
-    this.replaceTable(next);
   }
 
   private async resync(): Promise<void> {
