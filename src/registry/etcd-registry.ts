@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
+import { overlapPrefixes, subnetOfName } from './overlap-guard.js';
 import type { Registry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
 export interface EtcdRegistryOptions {
@@ -151,7 +152,10 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     }
   };
 
-  // If(version(key) == 0 && every key under subnets/ was created at or before `since`) Then Put
+  // If(version(key) == 0 && no key that could overlap the subnet was created after `since`) Then
+  // Put. Those keys are a few name prefixes (overlap-guard.ts): a compare per prefix range (a
+  // range without keys compares as create revision 0). Creates of far-apart subnets no longer
+  // refuse each other, so a booting cluster does not serialise on one key space.
   const createGuarded = async (name: string, value: string, ttlSeconds: number, since: number): Promise<WriteResult> => {
     const key = subnets + name;
     const leaseId = await grant(ttlSeconds);
@@ -159,7 +163,9 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       const r = await client.kv.txn({
         compare: [
           { key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 },
-          { key: Buffer.from(subnets), range_end: Buffer.from(`${subnets.slice(0, -1)}0`), target: 'Create', result: 'Less', create_revision: since + 1 },
+          ...overlapPrefixes(subnetOfName(name)).map((p) => ({
+            key: Buffer.from(subnets + p), range_end: prefixEnd(subnets + p), target: 'Create' as const, result: 'Less' as const, create_revision: since + 1,
+          })),
         ],
         success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId } }],
         failure: [],
@@ -213,6 +219,13 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       client.close();
     },
   };
+}
+
+/** the end of etcd's range for every key starting with `prefix` (its last byte + 1) */
+function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  b[b.length - 1]!++;
+  return b;
 }
 
 function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: WatchSink) {
