@@ -5,7 +5,8 @@
  *             → else a random free subnet; create-if-absent; a lost race retries from a fresh
  *             list (after a run of lost races, back off first); no free subnet is an error.
  *             etcd errors: wait and retry.
- *   renew     margin before expiry, compare-and-put on our mod revision; retried while etcd is
+ *   renew     margin before expiry (up to RENEW_SPREAD of the margin earlier, at random: spread),
+ *             compare-and-put on our mod revision; retried while etcd is
  *             away; a failed compare means the lease was taken or deleted → re-acquire.
  *   watch     from the listed revision; the registry resumes after reconnects; a resync
  *             (compaction) re-lists and emits the diff. Our own lease deleted → re-acquire.
@@ -64,6 +65,9 @@ export interface LeaseStatus {
 }
 
 const RETRY_MIN_MS = 250;
+/** renewals start up to this share of the margin early, at random: nodes that booted together
+ * (a cluster start, a join storm) do not all renew in the same second 23 hours later */
+export const RENEW_SPREAD = 0.1;
 /** creates of one free subnet refused because other leases appeared meanwhile, before it counts as a lost race */
 const MAX_RECHECKS = 200;
 const RETRY_MAX_MS = 5000;
@@ -373,7 +377,8 @@ export class LeaseManager {
   private scheduleRenew(delayMs?: number): void {
     this.cancelRenew?.();
     if (this.stopped || !this.own) return;
-    const ms = delayMs ?? Math.max(0, this.own.expiresAt - this.o.renewMarginMs - this.o.clock.now());
+    const early = Math.floor(this.o.random() * this.o.renewMarginMs * RENEW_SPREAD);
+    const ms = delayMs ?? Math.max(0, this.own.expiresAt - this.o.renewMarginMs - early - this.o.clock.now());
     this.cancelRenew = this.o.clock.setTimer(() => void this.renew(1), ms);
   }
 
