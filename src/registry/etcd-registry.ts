@@ -24,7 +24,7 @@ import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
 import { overlapPrefixes, subnetOfName } from './overlap-guard.js';
-import type { Registry, WatchEvent, WatchSink, WriteResult } from './registry.js';
+import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ['http://198.18.0.2:2379'] */
@@ -40,6 +40,9 @@ export interface EtcdRegistryOptions {
   /** deadline of one unary call (default 5 s) */
   callTimeoutMs?: number;
 }
+
+/** keys per range request when listing leases */
+export const LIST_PAGE = 1000;
 
 /** etcd3's watch backoff interface: reconnect quickly, at most every 2 s. */
 function backoff(ms: number): { duration: number; next(): ReturnType<typeof backoff> } {
@@ -186,17 +189,23 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       const r = await wrap('get config', client.get(`${prefix}/config`).exec());
       return r.kvs[0]?.value.toString();
     },
+    // in pages of LIST_PAGE keys, all at the revision of the first page: no response (or
+    // decode) grows with the cluster; a compaction between pages fails the call (retried)
     async listSubnets() {
-      const r = await wrap('list subnets', client.getAll().prefix(subnets).exec());
-      return {
-        revision: Number(r.header.revision),
-        entries: r.kvs.map((kv) => ({
-          name: kv.key.toString().slice(subnets.length),
-          value: kv.value.toString(),
-          modRevision: Number(kv.mod_revision),
-          leaseId: kv.lease,
-        })),
-      };
+      const entries: RegistryEntry[] = [];
+      let revision: number | undefined;
+      let from = Buffer.from(subnets);
+      const end = prefixEnd(subnets);
+      for (;;) {
+        const r = await wrap('list subnets', client.kv.range({ key: from, range_end: end, limit: LIST_PAGE, ...(revision ? { revision } : {}) }));
+        revision ??= Number(r.header.revision);
+        for (const kv of r.kvs) {
+          entries.push({ name: kv.key.toString().slice(subnets.length), value: kv.value.toString(), modRevision: Number(kv.mod_revision), leaseId: kv.lease });
+        }
+        const last = r.kvs.at(-1);
+        if (!r.more || !last) return { revision, entries };
+        from = Buffer.concat([last.key, Buffer.from([0])]);
+      }
     },
     createSubnet(name, value, ttlSeconds, unchangedSince) {
       if (unchangedSince === undefined) return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));
