@@ -13,6 +13,7 @@
  *                                                    `count` LeaseManagers (tulle's own, one etcd
  *                                                    client each) acquire at once: subnets, times;
  *                                                    those without a lease at the deadline give up
+ *   {"cmd":"delete","from":0,"count":100}            deletes those simulated nodes' leases
  *   {"cmd":"list"}                                   every lease: subnet → PublicIP
  *   {"cmd":"metrics"}                                a few of etcd's own /metrics
  *
@@ -127,6 +128,13 @@ async function handle(c: Record<string, any>): Promise<unknown> {
       const t0 = Date.now();
       const ok = await writeOne(c.index, true);
       return { t0, t1: Date.now(), created: ok, subnet: simulatedSubnet(c.index) };
+    }
+    case 'delete': {
+      let deleted = 0;
+      await pool(Array.from({ length: c.count }, (_, k) => c.from + k), CONCURRENCY, async (i) => {
+        deleted += Number((await client.delete().key(key(simulatedSubnet(i))).exec()).deleted);
+      });
+      return { deleted };
     }
     case 'storm':
       return storm(c.from, c.count, c.deadlineMs ?? 60_000);

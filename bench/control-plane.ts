@@ -29,6 +29,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createBed, stopProcess, type Bed, type BedNode } from '../test/bed/bed.js';
 import { startEtcd } from '../test/bed/etcd.js';
 import { REPO_ROOT } from '../test/bed/daemons.js';
+import { startLeaseDriver } from '../test/bed/lease-driver.js';
 import { summariseProfile } from './cpu-profile.js';
 
 const { values: args } = parseArgs({
@@ -137,25 +138,6 @@ const pct = (xs: number[], p: number) => {
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 };
 
-/** the driver in etcd's namespace: one JSON command per line, one answer per line */
-function driver(bed: Bed, ns: string) {
-  const p = bed.spawn(ns, process.execPath, [path.join(REPO_ROOT, 'dist/bench/control-plane-driver.js'), `http://${ETCD_IP}:2379`], { stdin: 'pipe' });
-  const replies: Array<(v: any) => void> = [];
-  createInterface({ input: p.stdout! }).on('line', (l) => replies.shift()?.(JSON.parse(l)));
-  let err = '';
-  p.stderr!.on('data', (c: Buffer) => (err = (err + c.toString()).slice(-2000)));
-  return (cmd: object, timeoutMs = 120_000): Promise<any> =>
-    new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`driver: no answer to ${JSON.stringify(cmd)} in ${timeoutMs} ms ${err}`)), timeoutMs);
-      replies.push((v) => {
-        clearTimeout(t);
-        if (v.ok) resolve(v);
-        else reject(new Error(`driver: ${v.error}`));
-      });
-      p.stdin!.write(`${JSON.stringify(cmd)}\n`);
-    });
-}
-
 async function healthOf(bed: Bed, d: Daemon): Promise<Record<string, any>> {
   const script = `fetch('http://127.0.0.1:${HEALTH_PORT}/healthz',{signal:AbortSignal.timeout(20000)}).then(r=>r.text()).then(t=>process.stdout.write(t))`;
   return JSON.parse((await bed.exec(d.node.ns, process.execPath, ['-e', script], 30_000)).stdout);
@@ -186,7 +168,7 @@ async function runSize(n: number): Promise<SizeResult> {
   try {
     const etcdNode = await bed.addHost('etcd', 2);
     await startEtcd({ bed, ns: etcdNode.ns, ip: ETCD_IP });
-    const call = driver(bed, etcdNode.ns);
+    const call = startLeaseDriver(bed, etcdNode.ns, `http://${ETCD_IP}:2379`);
     await call({ cmd: 'config', value: CONFIG });
     const { ms: writeMs } = await call({ cmd: 'write', from: 0, count: n }, 600_000);
     console.error(`[N=${n}] ${n} leases written in ${writeMs} ms`);
