@@ -132,7 +132,8 @@ async function handle(c: Record<string, any>): Promise<unknown> {
     case 'delete': {
       let deleted = 0;
       await pool(Array.from({ length: c.count }, (_, k) => c.from + k), CONCURRENCY, async (i) => {
-        deleted += Number((await client.delete().key(key(simulatedSubnet(i))).exec()).deleted);
+        const r = await client.delete().key(key(simulatedSubnet(i))).exec();
+        deleted += Number(r.deleted); // (after the await: `deleted +=` before it would read a stale sum)
       });
       return { deleted };
     }
