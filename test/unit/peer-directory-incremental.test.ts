@@ -49,8 +49,8 @@ function expected(table: Map<string, Lease>, self: string | undefined): Record<s
 }
 
 describe('peer directory, incremental', () => {
-  it('programs what a full comparison programs, in 200 seeded runs', () => {
-    for (let seed = 1; seed <= 200; seed++) {
+  it('programs what a full comparison programs, in 100 seeded runs', () => {
+    for (let seed = 1; seed <= 100; seed++) {
       const rnd = seededRandom(seed);
       const pick = (n: number) => Math.floor(rnd() * n);
       const table = new Map<string, Lease>();
