@@ -80,11 +80,16 @@ static int grow(struct route_table *t) {
 
 int rt_set(struct route_table *t, int family, const uint8_t *addr, int len, uint32_t peer) {
   if ((family != 4 && family != 6) || len < 0 || len > (family == 4 ? 32 : 128)) return -1;
-  if ((t->used + 1) * 4 > t->cap * 3 && grow(t) != 0) return -1;
   uint8_t k[16];
   mask_addr(k, family, addr, len);
   struct rt_entry *e = find_slot(t, k, family, len);
   if (e->family == 0) {
+    /* a new key: the bound, then room (growing moves the slots, so find ours again) */
+    if (t->used >= RT_MAX_ROUTES) return -1;
+    if ((t->used + 1) * 4 > t->cap * 3) {
+      if (grow(t) != 0) return -1;
+      e = find_slot(t, k, family, len);
+    }
     memcpy(e->addr, k, 16);
     e->family = (uint8_t)family;
     e->len = (uint8_t)len;

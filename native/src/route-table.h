@@ -10,6 +10,12 @@
 #include <stddef.h>
 
 #define RT_NONE UINT32_MAX
+/* At most this many routes: a set that would add one more fails (-1), so no sequence of
+ * commands grows the table past 2 * RT_MAX_ROUTES slots (48 MiB). A /8 network of /24 leases
+ * is 65,536 routes; of /30 leases 4 M, which tulle does not serve. */
+#ifndef RT_MAX_ROUTES
+#define RT_MAX_ROUTES (1u << 20)
+#endif
 
 struct rt_entry {
   uint8_t addr[16]; /* masked; IPv4 in the first 4 bytes, rest zero */
@@ -29,7 +35,7 @@ struct route_table {
 
 int rt_init(struct route_table *t);
 void rt_free(struct route_table *t);
-/* family 4|6; addr is 4 or 16 bytes. Returns 0, or -1 on bad length / no memory. */
+/* family 4|6; addr is 4 or 16 bytes. Returns 0, or -1 on bad length / table full / no memory. */
 int rt_set(struct route_table *t, int family, const uint8_t *addr, int len, uint32_t peer);
 int rt_del(struct route_table *t, int family, const uint8_t *addr, int len);
 uint32_t rt_lookup(const struct route_table *t, int family, const uint8_t *addr);

@@ -5,7 +5,8 @@
  *             → else a random free subnet; create-if-absent; a lost race retries from a fresh
  *             list (after a run of lost races, back off first); no free subnet is an error.
  *             etcd errors: wait and retry.
- *   renew     margin before expiry, compare-and-put on our mod revision; retried while etcd is
+ *   renew     margin before expiry (up to RENEW_SPREAD of the margin earlier, at random: spread),
+ *             compare-and-put on our mod revision; retried while etcd is
  *             away; a failed compare means the lease was taken or deleted → re-acquire.
  *   watch     from the listed revision; the registry resumes after reconnects; a resync
  *             (compaction) re-lists and emits the diff. Our own lease deleted → re-acquire.
@@ -19,7 +20,7 @@ import { sleep, type Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
-import { encodeLeaseValue, parseSubnetKeyName, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
 import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
@@ -35,8 +36,13 @@ export interface LeaseManagerOptions {
   log: Logger;
   /** lost races tolerated per acquisition (default 20) */
   maxAttempts?: number;
-  /** called with every new lease table (after acquire, events, resyncs) */
-  onTable?: (table: LeaseTable) => void;
+  /**
+   * called with every new lease table (after acquire, events, resyncs). `changed`: the subnets
+   * added, changed or removed since the previous call (after watch events); undefined after a
+   * listing (compare everything). The table is the manager's own, updated in place: read it
+   * during the call, copy it to keep it.
+   */
+  onTable?: (table: LeaseTable, changed?: ReadonlySet<string>) => void;
   /** called when this node's subnet changes after a re-acquire */
   onOwnLease?: (lease: OwnLease) => void;
 }
@@ -59,6 +65,9 @@ export interface LeaseStatus {
 }
 
 const RETRY_MIN_MS = 250;
+/** renewals start up to this share of the margin early, at random: nodes that booted together
+ * (a cluster start, a join storm) do not all renew in the same second 23 hours later */
+export const RENEW_SPREAD = 0.1;
 /** creates of one free subnet refused because other leases appeared meanwhile, before it counts as a lost race */
 const MAX_RECHECKS = 200;
 const RETRY_MAX_MS = 5000;
@@ -264,14 +273,16 @@ export class LeaseManager {
     });
   }
 
+  /** Applies watch events to the table in place: O(events), not O(leases). */
   private onEvents(evs: WatchEvent[], revision: number): void {
-    const next = new Map(this.table);
+    const table = this.table;
+    const changed = new Set<string>();
     let lostOwn = false;
     for (const ev of evs) {
       if (ev.type === 'delete') {
         const subnet = parseSubnetKeyName(ev.name);
         if (!subnet) continue;
-        next.delete(subnet);
+        if (table.delete(subnet)) changed.add(subnet);
         if (this.own?.subnet === subnet) lostOwn = true;
         continue;
       }
@@ -279,15 +290,17 @@ export class LeaseManager {
       if (v.kind !== 'lease') {
         this.reportBad(ev.name, ev.modRevision, v.problem);
         if (v.kind === 'bad-value') {
-          next.delete(v.subnet);
+          if (table.delete(v.subnet)) changed.add(v.subnet);
           if (this.own?.subnet === v.subnet) lostOwn = true;
         }
         continue;
       }
       const { lease } = v;
-      next.set(lease.subnet, lease);
+      const old = table.get(lease.subnet);
+      table.set(lease.subnet, lease);
+      if (!old || !sameAttrs(old.attrs, lease.attrs)) changed.add(lease.subnet);
       if (this.own?.subnet === lease.subnet) {
-        if (encodeLeaseValue(lease.attrs) === encodeLeaseValue(this.own.attrs)) {
+        if (sameAttrs(lease.attrs, this.own.attrs)) {
           if (ev.modRevision > this.own.modRevision) this.own = { ...this.own, modRevision: ev.modRevision, leaseId: ev.leaseId };
         } else {
           lostOwn = true; // someone else wrote our subnet
@@ -295,14 +308,12 @@ export class LeaseManager {
       }
     }
     this.revision = Math.max(this.revision, revision);
+    if (changed.size) this.o.onTable?.(table, changed);
     if (lostOwn && this.own) {
       this.o.log.warn({ subnet: this.own.subnet }, 'our lease was deleted or taken in etcd; re-acquiring');
-      this.replaceTable(next);
-      const holder = next.get(this.own.subnet);
+      const holder = table.get(this.own.subnet);
       this.reacquire(!holder || holder.attrs.PublicIP === this.own.attrs.PublicIP);
-      return;
     }
-    this.replaceTable(next);
   }
 
   private async resync(): Promise<void> {
@@ -366,7 +377,8 @@ export class LeaseManager {
   private scheduleRenew(delayMs?: number): void {
     this.cancelRenew?.();
     if (this.stopped || !this.own) return;
-    const ms = delayMs ?? Math.max(0, this.own.expiresAt - this.o.renewMarginMs - this.o.clock.now());
+    const early = Math.floor(this.o.random() * this.o.renewMarginMs * RENEW_SPREAD);
+    const ms = delayMs ?? Math.max(0, this.own.expiresAt - this.o.renewMarginMs - early - this.o.clock.now());
     this.cancelRenew = this.o.clock.setTimer(() => void this.renew(1), ms);
   }
 

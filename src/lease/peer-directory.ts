@@ -3,12 +3,16 @@
  *
  *   leases (subnet → PublicIP, backend)  ──update()──▶  setPeer / setRoute / deleteRoute / deletePeer
  *
- * One peer per distinct endpoint (address:port); one route per remote subnet. Peer ids are the
- * smallest free integers. The node's own subnet and leases the backend cannot use are skipped;
- * each skip is reported once (until the lease changes). Pure: no I/O, no clock.
+ * One peer per distinct endpoint (address:port), counted by the routes that use it; one route per
+ * remote subnet. Peer ids are the smallest free integers. The node's own subnet and leases the
+ * backend cannot use are skipped; each skip is reported once (until the lease changes).
+ *
+ * Cost: update() with the subnets that changed touches only those (a watch event costs O(1), not
+ * O(leases)); without them it compares the whole table (start, resync). Pure: no I/O, no clock.
  */
 import type { Backend, Endpoint } from '../backend/backend.js';
 import type { Command } from '../dataplane/commands.js';
+import { IdPool } from './id-pool.js';
 import type { Lease } from './lease.js';
 import type { LeaseTable } from './lease-diff.js';
 
@@ -23,60 +27,91 @@ export interface DirectoryUpdate {
   skipped: Skip[];
 }
 
+interface Peer {
+  id: number;
+  endpoint: Endpoint;
+  /** routes through this peer */
+  refs: number;
+}
+
 export class PeerDirectory {
-  private readonly peers = new Map<string, { id: number; endpoint: Endpoint }>();
+  private readonly peers = new Map<string, Peer>(); // endpoint key → peer
   private readonly routes = new Map<string, string>(); // subnet → endpoint key
-  private readonly skips = new Map<string, string>(); // subnet → reason|value
+  private readonly skips = new Map<string, string>(); // subnet → reason|modRevision
+  private readonly ids = new IdPool();
   private readonly backend: Pick<Backend, 'peerOf'>;
+  private self: string | undefined;
 
   constructor(backend: Pick<Backend, 'peerOf'>) {
     this.backend = backend;
   }
 
-  update(table: LeaseTable, self: string | undefined): DirectoryUpdate {
-    const wantRoutes = new Map<string, string>();
-    const wantPeers = new Map<string, Endpoint>();
+  /**
+   * Brings the data plane to `table`. `changed`: the subnets added, changed or removed since the
+   * last call (from the watch); omitted, every subnet is compared.
+   */
+  update(table: LeaseTable, self: string | undefined, changed?: Iterable<string>): DirectoryUpdate {
+    let subnets: Iterable<string>;
+    if (changed === undefined) {
+      subnets = new Set([...table.keys(), ...this.routes.keys(), ...this.skips.keys()]);
+    } else {
+      const s = new Set(changed);
+      if (self !== this.self) for (const x of [self, this.self]) if (x !== undefined) s.add(x);
+      subnets = s;
+    }
+    this.self = self;
+    const setPeers: Command[] = [];
+    const setRoutes: Command[] = [];
+    const deleteRoutes: Command[] = [];
+    const unused: Peer[] = [];
     const skipped: Skip[] = [];
-    const skipNow = new Map<string, string>();
-    for (const [subnet, lease] of table) {
-      if (subnet === self) continue;
-      const r = this.backend.peerOf(lease);
-      if (!r.ok) {
-        const mark = `${r.reason}|${lease.modRevision}`;
-        skipNow.set(subnet, mark);
-        if (this.skips.get(subnet) !== mark) skipped.push({ lease, reason: r.reason });
-        continue;
+    for (const subnet of subnets) {
+      const lease = subnet === self ? undefined : table.get(subnet);
+      let want: { key: string; endpoint: Endpoint } | undefined;
+      if (lease) {
+        const r = this.backend.peerOf(lease);
+        if (r.ok) {
+          want = { key: `${r.endpoint.address}:${r.endpoint.port}`, endpoint: r.endpoint };
+          this.skips.delete(subnet);
+        } else {
+          const mark = `${r.reason}|${lease.modRevision}`;
+          if (this.skips.get(subnet) !== mark) skipped.push({ lease, reason: r.reason });
+          this.skips.set(subnet, mark);
+        }
+      } else {
+        this.skips.delete(subnet);
       }
-      const key = `${r.endpoint.address}:${r.endpoint.port}`;
-      wantRoutes.set(subnet, key);
-      wantPeers.set(key, r.endpoint);
+      const cur = this.routes.get(subnet);
+      if (want?.key === cur) continue;
+      if (want) {
+        let p = this.peers.get(want.key);
+        if (!p) {
+          p = { id: this.ids.next(), endpoint: want.endpoint, refs: 0 };
+          this.peers.set(want.key, p);
+          setPeers.push({ op: 'setPeer', peer: p.id, address: want.endpoint.address, port: want.endpoint.port });
+        }
+        p.refs++;
+        this.routes.set(subnet, want.key);
+        setRoutes.push({ op: 'setRoute', subnet, peer: p.id });
+      } else {
+        this.routes.delete(subnet);
+        deleteRoutes.push({ op: 'deleteRoute', subnet });
+      }
+      if (cur !== undefined) {
+        const old = this.peers.get(cur)!;
+        if (--old.refs === 0) unused.push(old);
+      }
     }
-    this.skips.clear();
-    for (const [k, v] of skipNow) this.skips.set(k, v);
-
-    const commands: Command[] = [];
-    for (const [key, endpoint] of wantPeers) {
-      if (this.peers.has(key)) continue;
-      const id = this.freeId();
-      this.peers.set(key, { id, endpoint });
-      commands.push({ op: 'setPeer', peer: id, address: endpoint.address, port: endpoint.port });
-    }
-    for (const [subnet, key] of wantRoutes) {
-      if (this.routes.get(subnet) === key) continue;
-      this.routes.set(subnet, key);
-      commands.push({ op: 'setRoute', subnet, peer: this.peers.get(key)!.id });
-    }
-    for (const subnet of [...this.routes.keys()]) {
-      if (wantRoutes.has(subnet)) continue;
-      this.routes.delete(subnet);
-      commands.push({ op: 'deleteRoute', subnet });
-    }
-    for (const [key, p] of [...this.peers]) {
-      if (wantPeers.has(key)) continue;
+    // peers left without routes go last (a route moved in this batch may have taken one back)
+    const deletePeers: Command[] = [];
+    for (const p of unused) {
+      const key = `${p.endpoint.address}:${p.endpoint.port}`;
+      if (p.refs > 0 || this.peers.get(key) !== p) continue;
       this.peers.delete(key);
-      commands.push({ op: 'deletePeer', peer: p.id });
+      this.ids.release(p.id);
+      deletePeers.push({ op: 'deletePeer', peer: p.id });
     }
-    return { commands, skipped };
+    return { commands: [...setPeers, ...setRoutes, ...deleteRoutes, ...deletePeers], skipped };
   }
 
   /** subnet → endpoint, what the data plane now holds (for health output and tests) */
@@ -87,18 +122,19 @@ export class PeerDirectory {
   /** every peer with its endpoint and the subnets routed to it, by id */
   peerList(): { id: number; endpoint: Endpoint; subnets: string[] }[] {
     const subnets = new Map<string, string[]>();
-    for (const [subnet, key] of this.routes) subnets.set(key, [...(subnets.get(key) ?? []), subnet]);
+    for (const [subnet, key] of this.routes) {
+      const list = subnets.get(key);
+      if (list) list.push(subnet);
+      else subnets.set(key, [subnet]);
+    }
     return [...this.peers].map(([key, p]) => ({ id: p.id, endpoint: { ...p.endpoint }, subnets: subnets.get(key) ?? [] })).sort((a, b) => a.id - b.id);
+  }
+
+  get routeCount(): number {
+    return this.routes.size;
   }
 
   get peerCount(): number {
     return this.peers.size;
-  }
-
-  private freeId(): number {
-    const used = new Set([...this.peers.values()].map((p) => p.id));
-    let id = 1;
-    while (used.has(id)) id++;
-    return id;
   }
 }

@@ -154,13 +154,14 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
 
   const mark = (what: string) => (timings[what] = clock.now() - t0);
 
-  const applyTable = (table: LeaseTable) => {
+  // before the data plane exists the table is only kept; the first call after compares it all
+  const applyTable = (table: LeaseTable, changed?: ReadonlySet<string>) => {
     if (!dp || !dir || !lm) return;
-    const u = dir.update(table, lm.lease?.subnet);
+    const u = dir.update(table, lm.lease?.subnet, changed);
     for (const s of u.skipped) log.warn({ subnet: s.lease.subnet, publicIp: s.lease.attrs.PublicIP, reason: s.reason }, 'skipping lease');
     if (u.commands.length) {
       dp.apply(u.commands);
-      log.info({ routes: Object.keys(dir.snapshot()).length, peers: dir.peerCount, changes: u.commands.length }, 'peers updated');
+      log.info({ routes: dir.routeCount, peers: dir.peerCount, changes: u.commands.length }, 'peers updated');
     }
   };
 

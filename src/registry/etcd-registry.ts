@@ -23,7 +23,8 @@ import { readFileSync } from 'node:fs';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
-import type { Registry, WatchEvent, WatchSink, WriteResult } from './registry.js';
+import { overlapPrefixes, subnetOfName } from './overlap-guard.js';
+import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
 export interface EtcdRegistryOptions {
   /** e.g. ['http://198.18.0.2:2379'] */
@@ -39,6 +40,9 @@ export interface EtcdRegistryOptions {
   /** deadline of one unary call (default 5 s) */
   callTimeoutMs?: number;
 }
+
+/** keys per range request when listing leases */
+export const LIST_PAGE = 1000;
 
 /** etcd3's watch backoff interface: reconnect quickly, at most every 2 s. */
 function backoff(ms: number): { duration: number; next(): ReturnType<typeof backoff> } {
@@ -151,7 +155,10 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     }
   };
 
-  // If(version(key) == 0 && every key under subnets/ was created at or before `since`) Then Put
+  // If(version(key) == 0 && no key that could overlap the subnet was created after `since`) Then
+  // Put. Those keys are a few name prefixes (overlap-guard.ts): a compare per prefix range (a
+  // range without keys compares as create revision 0). Creates of far-apart subnets no longer
+  // refuse each other, so a booting cluster does not serialise on one key space.
   const createGuarded = async (name: string, value: string, ttlSeconds: number, since: number): Promise<WriteResult> => {
     const key = subnets + name;
     const leaseId = await grant(ttlSeconds);
@@ -159,7 +166,9 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       const r = await client.kv.txn({
         compare: [
           { key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 },
-          { key: Buffer.from(subnets), range_end: Buffer.from(`${subnets.slice(0, -1)}0`), target: 'Create', result: 'Less', create_revision: since + 1 },
+          ...overlapPrefixes(subnetOfName(name)).map((p) => ({
+            key: Buffer.from(subnets + p), range_end: prefixEnd(subnets + p), target: 'Create' as const, result: 'Less' as const, create_revision: since + 1,
+          })),
         ],
         success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId } }],
         failure: [],
@@ -180,17 +189,23 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       const r = await wrap('get config', client.get(`${prefix}/config`).exec());
       return r.kvs[0]?.value.toString();
     },
+    // in pages of LIST_PAGE keys, all at the revision of the first page: no response (or
+    // decode) grows with the cluster; a compaction between pages fails the call (retried)
     async listSubnets() {
-      const r = await wrap('list subnets', client.getAll().prefix(subnets).exec());
-      return {
-        revision: Number(r.header.revision),
-        entries: r.kvs.map((kv) => ({
-          name: kv.key.toString().slice(subnets.length),
-          value: kv.value.toString(),
-          modRevision: Number(kv.mod_revision),
-          leaseId: kv.lease,
-        })),
-      };
+      const entries: RegistryEntry[] = [];
+      let revision: number | undefined;
+      let from = Buffer.from(subnets);
+      const end = prefixEnd(subnets);
+      for (;;) {
+        const r = await wrap('list subnets', client.kv.range({ key: from, range_end: end, limit: LIST_PAGE, ...(revision ? { revision } : {}) }));
+        revision ??= Number(r.header.revision);
+        for (const kv of r.kvs) {
+          entries.push({ name: kv.key.toString().slice(subnets.length), value: kv.value.toString(), modRevision: Number(kv.mod_revision), leaseId: kv.lease });
+        }
+        const last = r.kvs.at(-1);
+        if (!r.more || !last) return { revision, entries };
+        from = Buffer.concat([last.key, Buffer.from([0])]);
+      }
     },
     createSubnet(name, value, ttlSeconds, unchangedSince) {
       if (unchangedSince === undefined) return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));
@@ -213,6 +228,13 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       client.close();
     },
   };
+}
+
+/** the end of etcd's range for every key starting with `prefix` (its last byte + 1) */
+function prefixEnd(prefix: string): Buffer {
+  const b = Buffer.from(prefix);
+  b[b.length - 1]!++;
+  return b;
 }
 
 function startWatch(client: Etcd3, subnets: string, fromRevision: number, sink: WatchSink) {

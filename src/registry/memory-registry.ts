@@ -5,6 +5,7 @@
  */
 import type { Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
+import { matchesAny, overlapPrefixes, subnetOfName } from './overlap-guard.js';
 import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
 interface Stored extends RegistryEntry {
@@ -46,7 +47,8 @@ export class MemoryRegistry implements Registry {
   async createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number): Promise<WriteResult> {
     this.check();
     if (this.keys.has(name)) return { ok: false, modRevision: this.revision, leaseId: '0' };
-    if (unchangedSince !== undefined && [...this.keys.values()].some((k) => k.createRevision > unchangedSince)) {
+    const guard = unchangedSince === undefined ? [] : overlapPrefixes(subnetOfName(name));
+    if (unchangedSince !== undefined && [...this.keys.values()].some((k) => k.createRevision > unchangedSince && matchesAny(k.name, guard))) {
       return { ok: false, modRevision: this.revision, leaseId: '0' };
     }
     return this.write(name, value, ttlSeconds);

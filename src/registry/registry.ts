@@ -40,8 +40,9 @@ export interface Registry {
   listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;
   /**
    * If(version(key) == 0) Then Put(key, value, lease(ttl)): ok=false when the key exists. With
-   * `unchangedSince`, also If(no key under subnets/ was created after that revision): a subnet
-   * chosen from a listing at that revision cannot overlap a lease of another size made since.
+   * `unchangedSince`, also If(no key that could overlap this subnet — overlap-guard.ts — was
+   * created after that revision): a subnet chosen from a listing at that revision cannot overlap
+   * a lease of another size made since, and creates of unrelated subnets do not refuse each other.
    */
   createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number): Promise<WriteResult>;
   /** If(mod_revision(key) == expectModRevision) Then Delete(key): false when it changed or is gone */

@@ -33,7 +33,7 @@ export interface Bed {
   /** Runs a command inside a node's namespace and waits for it. */
   exec(ns: string, cmd: string, args: readonly string[], timeoutMs?: number): Promise<{ stdout: string; stderr: string }>;
   /** Starts a long-running process in a namespace; teardown stops it by PID. */
-  spawn(ns: string, cmd: string, args: readonly string[], opts?: { env?: NodeJS.ProcessEnv }): ChildProcess;
+  spawn(ns: string, cmd: string, args: readonly string[], opts?: { env?: NodeJS.ProcessEnv; stdin?: 'pipe' }): ChildProcess;
   teardown(): Promise<void>;
 }
 
@@ -97,7 +97,7 @@ export async function createBed(opts: { nodes: number; tag?: string }): Promise<
       return run('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs: timeoutMs ?? 60_000 });
     },
     spawn(ns, cmd, args, o) {
-      const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: o?.env ?? process.env });
+      const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: [o?.stdin ?? 'ignore', 'pipe', 'pipe'], env: o?.env ?? process.env });
       procs.add(p);
       p.once('exit', () => procs.delete(p));
       return p;
