@@ -139,31 +139,32 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
   const grant = async (ttlSeconds: number) => (await client.leaseClient.leaseGrant({ TTL: ttlSeconds, ID: 0 })).ID;
   const revoke = (id: string) => client.leaseClient.leaseRevoke({ ID: id }).catch(() => undefined);
 
-  const putIf = async (name: string, value: string, ttlSeconds: number, cmp: 'Version' | 'Mod', expect: number): Promise<WriteResult> => {
-    const key = subnets + name;
+  /** One transaction whose put carries a fresh lease: kept when the transaction succeeds, revoked otherwise. */
+  const leasedTxn = async (ttlSeconds: number, txn: (leaseId: string) => Promise<{ succeeded: boolean; header: { revision: string } }>): Promise<WriteResult> => {
     const leaseId = await grant(ttlSeconds);
     try {
-      const r = await client.if(key, cmp, '==', expect).then(client.put(key).value(value).lease(leaseId)).commit();
-      if (!r.succeeded) {
-        void revoke(leaseId);
-        return { ok: false, modRevision: Number(r.header.revision), leaseId: '0' };
-      }
-      return { ok: true, modRevision: Number(r.header.revision), leaseId };
+      const r = await txn(leaseId);
+      if (!r.succeeded) void revoke(leaseId);
+      return { ok: r.succeeded, modRevision: Number(r.header.revision), leaseId: r.succeeded ? leaseId : '0' };
     } catch (e) {
       void revoke(leaseId);
       throw e;
     }
   };
 
+  const putIf = (name: string, value: string, ttlSeconds: number, cmp: 'Version' | 'Mod', expect: number): Promise<WriteResult> => {
+    const key = subnets + name;
+    return leasedTxn(ttlSeconds, (leaseId) => client.if(key, cmp, '==', expect).then(client.put(key).value(value).lease(leaseId)).commit());
+  };
+
   // If(version(key) == 0 && no key that could overlap the subnet was created after `since`) Then
   // Put. Those keys are a few name prefixes (overlap-guard.ts): a compare per prefix range (a
   // range without keys compares as create revision 0). Creates of far-apart subnets no longer
   // refuse each other, so a booting cluster does not serialise on one key space.
-  const createGuarded = async (name: string, value: string, ttlSeconds: number, since: number): Promise<WriteResult> => {
+  const createGuarded = (name: string, value: string, ttlSeconds: number, since: number): Promise<WriteResult> => {
     const key = subnets + name;
-    const leaseId = await grant(ttlSeconds);
-    try {
-      const r = await client.kv.txn({
+    return leasedTxn(ttlSeconds, (leaseId) =>
+      client.kv.txn({
         compare: [
           { key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 },
           ...overlapPrefixes(subnetOfName(name)).map((p) => ({
@@ -172,16 +173,8 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
         ],
         success: [{ request_put: { key: Buffer.from(key), value: Buffer.from(value), lease: leaseId } }],
         failure: [],
-      });
-      if (!r.succeeded) {
-        void revoke(leaseId);
-        return { ok: false, modRevision: Number(r.header.revision), leaseId: '0' };
-      }
-      return { ok: true, modRevision: Number(r.header.revision), leaseId };
-    } catch (e) {
-      void revoke(leaseId);
-      throw e;
-    }
+      }),
+    );
   };
 
   return {

@@ -9,7 +9,7 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCluster, type Cluster, type Daemon } from './cluster.js';
+import { createCluster, until, type Cluster, type Daemon } from './cluster.js';
 
 let c: Cluster;
 let dir: string;
@@ -48,20 +48,12 @@ async function hangingNode(i: number): Promise<{ d: Daemon; hang: () => void; hu
   return { d, hang: () => writeFileSync(marker, ''), hung: () => existsSync(`${marker}.pid`) };
 }
 
-const waitFor = async (what: string, ok: () => boolean, timeoutMs = 20_000) => {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-};
-
 describe('a stop that does not finish still ends with a line that says why', () => {
   it('a second signal while stopping: fatal ERR_TULLE_SIGNAL, exit 1', async () => {
     const { d, hang, hung } = await hangingNode(0);
     hang();
     d.proc.kill('SIGTERM');
-    await waitFor('the stop to hang in iptables-save', hung);
+    await until('the stop to hang in iptables-save', hung, 20_000);
     expect(d.proc.exitCode).toBeNull();
     d.proc.kill('SIGINT');
     expect(await d.exit).toBe(1);
@@ -73,7 +65,7 @@ describe('a stop that does not finish still ends with a line that says why', () 
     hang();
     const t0 = Date.now();
     d.proc.kill('SIGTERM');
-    await waitFor('the stop to hang in iptables-save', hung);
+    await until('the stop to hang in iptables-save', hung, 20_000);
     expect(await d.exit).toBe(1);
     expect(Date.now() - t0).toBeGreaterThanOrEqual(29_000);
     expect(d.logs.find((l) => l.level === 60)).toMatchObject({ code: 'ERR_TULLE_STOP_TIMEOUT', exitCode: 1, msg: expect.stringContaining('did not stop within 30 s of SIGTERM') });
