@@ -2,13 +2,14 @@
  * The image recipe (deploy/image), checked as far as this machine allows: no container engine
  * runs here and no registry is reachable, so the image itself is not built. What is checked:
  * every path the Containerfile copies from the repository exists and is not ignored, the build
- * stage gets every source `npm pack` ships, the runtime stage has the tools tulle runs; and the
+ * stage gets every source `npm pack` ships and those sources alone compile, the runtime stage has
+ * the tools tulle runs; and the
  * recipe's own layout step (assemble.sh, run by the build stage) really produces a runtime from
  * `npm pack` that `tulle --version` starts from, addon loaded. build.sh's choice of builder is
  * checked with stand-in builders on PATH (the real ones cannot run here).
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -59,6 +60,22 @@ describe('deploy/image/Containerfile', () => {
     for (const f of pkg.files.filter((f) => f !== 'dist')) expect(sources.has(f), f).toBe(true); // dist/ is built there
     for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'src']) expect(sources.has(f), f).toBe(true);
     expect(ins.filter((i) => i.stage === 'build' && i.op === 'RUN').map((i) => i.args)).toEqual(['npm ci --no-audit --no-fund', `deploy/image/assemble.sh /src ${APP}`]);
+  });
+
+  it("the build stage's sources alone compile (npm ci runs tsc there): nothing src imports is left out", async () => {
+    const ctx = tempDir();
+    for (const c of copies.filter((x) => x.stage === 'build')) {
+      const parts = c.args.split(/\s+/);
+      const dest = parts.at(-1)!;
+      for (const s of parts.slice(0, -1)) {
+        const to = path.join(ctx, dest.endsWith('/') ? path.join(dest, path.basename(s)) : dest);
+        mkdirSync(path.dirname(to), { recursive: true });
+        cpSync(s, to, { recursive: true });
+      }
+    }
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(ctx, 'node_modules'));
+    const tsc = path.join(ROOT, 'node_modules/typescript/bin/tsc');
+    await expect(sh(process.execPath, [tsc, '-p', 'tsconfig.json', '--noEmit'], { cwd: ctx, timeout: 120_000 })).resolves.toBeDefined();
   });
 
   it('the runtime is node slim with the tools tulle runs, /opt/tulle from the build stage, bin/tulle as the entry', () => {
