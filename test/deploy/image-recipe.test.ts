@@ -3,10 +3,10 @@
  * runs here and no registry is reachable, so the image itself is not built. What is checked:
  * every path the Containerfile copies from the repository exists and is not ignored, the build
  * stage gets every source `npm pack` ships and those sources alone compile, the runtime stage has
- * the tools tulle runs; and the
- * recipe's own layout step (assemble.sh, run by the build stage) really produces a runtime from
- * `npm pack` that `tulle --version` starts from, addon loaded. build.sh's choice of builder is
- * checked with stand-in builders on PATH (the real ones cannot run here).
+ * the tools tulle runs; and the recipe's own layout step (assemble.sh, run by the build stage)
+ * really produces a runtime from `npm pack` that `tulle --version` starts from, addon loaded.
+ * build.sh's choice of builder is checked with stand-in builders on PATH (the real ones cannot
+ * run here).
  */
 import { execFile } from 'node:child_process';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
