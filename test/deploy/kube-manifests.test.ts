@@ -1,7 +1,7 @@
 /**
  * deploy/kubernetes/*.yml, checked without a cluster: every document parses (the same under
  * YAML 1.1, as Kubernetes reads it, and 1.2), every object validates against the Kubernetes API
- * schema (kubernetes-models), and the DaemonSet passes and mounts what tulle reads — every arg
+ * schema (kubernetes-models) and type-checks as its API type (so no unknown field), and the DaemonSet passes and mounts what tulle reads — every arg
  * and env names a flag of the flag table, every path a flag points at is mounted (from the same
  * host path where the host must see it), the probes hit the health port passed, the ConfigMap's
  * net-conf.json sits where --net-config-path reads it and parses as tulle parses it. No daemon is
@@ -21,6 +21,7 @@ import { parseAllDocuments } from 'yaml';
 import { FLAG_TABLE, flagRow, flanneldEnvName, tulleEnvName } from '../../src/config/flag-table.js';
 import { readNetworkConfig } from '../../src/config/network-config.js';
 import { parseFlagArgs, parseRunOptions } from '../../src/config/run-options.js';
+import { typeErrors } from './manifest-types.js';
 
 const DIR = 'deploy/kubernetes';
 const FILES = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
@@ -91,6 +92,10 @@ describe.each(FILES)('%s', (file) => {
       expect(() => new Model!(o).validate(), `${o.kind} ${o.metadata?.name}`).not.toThrow();
       expect(o.metadata.name).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
     }
+  });
+
+  it('every object type-checks as its API type: no unknown field anywhere, no wrong type', () => {
+    expect(typeErrors(objs, process.cwd())).toEqual([]);
   });
 
   it('one privileged namespace holds every namespaced object; the DaemonSet runs as its ServiceAccount', () => {
@@ -208,6 +213,22 @@ describe('the checks can fail', () => {
     const noSelector = structuredClone(ds);
     delete noSelector.spec.selector;
     expect(() => new DaemonSet(noSelector).validate()).toThrow(/selector/);
+  });
+
+  it('the type check rejects a misspelt field deep down and a wrong type', () => {
+    const ds = load('kube-tulle.yml').find((o) => o.kind === 'DaemonSet')!;
+    const misspelt = structuredClone(ds);
+    misspelt.spec.template.spec.containers[0].readinesProbe = misspelt.spec.template.spec.containers[0].readinessProbe;
+    const deep = structuredClone(ds);
+    deep.spec.template.spec.containers[0].volumeMounts[0].readonly = true;
+    const wrongType = structuredClone(ds);
+    wrongType.spec.template.spec.hostNetwork = 'true';
+    const errors = typeErrors([misspelt, deep, wrongType], process.cwd()); // one program: each object's own error
+    expect(errors).toHaveLength(3);
+    expect(errors[0]).toMatch(/"readinesProbe"' does not exist in type 'IContainer'/);
+    expect(errors[1]).toMatch(/"readonly"' does not exist in type 'IVolumeMount'/);
+    expect(errors[2]).toMatch(/Type 'string' is not assignable to type 'boolean \| undefined'/);
+    expect(errors.every((e) => e.startsWith('DaemonSet kube-tulle-ds: '))).toBe(true);
   });
 
   it('a misspelt flag in args is refused by the flag table', () => {
