@@ -3,8 +3,9 @@
  * flags otherwise), each writes its conflist from its lease; pods are then made from that file
  * alone by Debian's `bridge`, `host-local` and `portmap` (run as a runtime's libcni runs a
  * list) and reach each other across the overlay — ping, an exact TCP transfer pod to pod, and
- * one through a host port portmap forwards. A file the user put at the path stops the daemon
- * (exit 1, the file kept) unless --cni-conf-overwrite; a lease that moves rewrites the file.
+ * one through a host port portmap forwards; the same with the wireguard backend (its MTU). A file
+ * the user put at the path stops the daemon (exit 1, the file kept) unless --cni-conf-overwrite;
+ * a lease that moves rewrites the file.
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -116,5 +117,32 @@ describe('the node writes the CNI config; the real plugins make pods from it', (
     for (const x of c.daemons.slice(-2)) expect(await x.exit).toBe(0);
     // kept on stop, as Cilium keeps its file by default: the node stays Ready across a restart
     expect(readFileSync(confPath(0), 'utf8')).toBe(after);
+    for (const n of c.bed.nodes) await c.bed.exec(n.ns, 'ip', ['link', 'del', 'cni0']).catch(() => undefined);
+  });
+
+  it('wireguard: the conflist carries its MTU, and pods made from it reach each other', async () => {
+    const prefix = '/cniconfwg';
+    await c.etcd.etcdctl(['put', `${prefix}/config`, `{"Network":"${NETWORK}","Backend":{"Type":"wireguard"}}`]);
+    const file = (i: number) => path.join(tmp, `wg${i}`, '10-tulle.conflist');
+    const ds = c.bed.nodes.map((n, i) => c.startDaemon(n, [`--etcd-prefix=${prefix}`, `--write-cni-conf-when-ready=${file(i)}`]));
+    const subnets = await Promise.all(ds.map((d) => d.readySubnet(120_000)));
+    await Promise.all(ds.map((d) => d.waitLog((l) => (l.msg === 'node ready' && l.peers === 1) || (l.msg === 'peers updated' && l.routes === 1), 120_000)));
+    const texts = ds.map((_, i) => readFileSync(file(i), 'utf8'));
+    for (const [i, d] of ds.entries()) {
+      expect(JSON.parse(texts[i]!)).toEqual(renderCniConflist({ network: NETWORK, subnet: subnets[i]!, mtu: await tunMtu(d), ipMasq: false }));
+    }
+    expect(await tunMtu(ds[0]!)).toBe(1420); // underlay 1500 − 80, as flanneld's wireguard
+    const [a, b] = c.bed.nodes as [typeof c.bed.nodes[0], typeof c.bed.nodes[0]];
+    const pa = await addPodFromConflist(c.bed, a, 'cfwa', texts[0]!, { ipamDir: path.join(tmp, 'ipamwg0') });
+    pods.push(pa);
+    const pb = await addPodFromConflist(c.bed, b, 'cfwb', texts[1]!, { ipamDir: path.join(tmp, 'ipamwg1') });
+    pods.push(pb);
+    await until('the wireguard pods to ping each other', async () => (await ping(c, pa.ns, pb.ip)) && ping(c, pb.ns, pa.ip), 60_000, 200);
+    const r = await tcpTransfer(c.bed, pa, pb, 4 << 20);
+    expect(r.received).toBe(r.sent);
+    expect(r.sent).toMatch(/^[0-9a-f]{64} 4194304$/);
+    for (const p of pods.splice(0)) await p.del();
+    for (const d of ds) d.proc.kill('SIGTERM');
+    for (const d of ds) expect(await d.exit).toBe(0);
   });
 });
