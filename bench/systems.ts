@@ -14,6 +14,8 @@ export interface Running {
   target: string;
   /** CPU seconds the system's userspace threads have used so far (undefined: in-kernel) */
   cpuSeconds?: () => number;
+  /** the same, node by node (for the idle CPU of each node) */
+  nodeCpuSeconds?: () => number[];
   down(): Promise<void>;
 }
 
@@ -21,6 +23,14 @@ export interface System {
   name: string;
   up(bed: Bed, mtu: number): Promise<Running>;
 }
+
+/** No overlay at all: iperf3 straight over the underlay veths and bridge, the bed's ceiling. */
+export const underlayVeth: System = {
+  name: 'veth limit (no overlay)',
+  async up(bed) {
+    return { target: bed.nodes[1]!.underlayIp, async down() {} };
+  },
+};
 
 export const kernelVxlan: System = {
   name: 'kernel VXLAN',
@@ -44,6 +54,7 @@ function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
       return {
         target: mesh.nodes[1]!.address,
         cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.dp.cpuSeconds(), 0),
+        nodeCpuSeconds: () => mesh.nodes.map((n) => n.dp.cpuSeconds()),
         async down() {
           mesh.stop();
         },
@@ -63,6 +74,7 @@ export const tulleEncrypted: System = {
     return {
       target: mesh.nodes[1]!.address,
       cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.enc.dataPlane.cpuSeconds(), 0),
+      nodeCpuSeconds: () => mesh.nodes.map((n) => n.enc.dataPlane.cpuSeconds()),
       async down() {
         mesh.stop();
       },
@@ -70,4 +82,5 @@ export const tulleEncrypted: System = {
   },
 };
 
-export const allSystems: System[] = [kernelVxlan, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];
+/** The yardstick first (ratios are to it), the limit second. */
+export const allSystems: System[] = [kernelVxlan, underlayVeth, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];
