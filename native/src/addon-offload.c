@@ -4,8 +4,9 @@
  *
  *   offloadSplit(vnetHdr: Uint8Array(10), packet: Uint8Array) -> Uint8Array[] | number (gso_error)
  *     GSO_NONE + NEEDS_CSUM: the one packet with its checksum completed
- *   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean)
+ *   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean, trusted = false)
  *     -> { vnet: Uint8Array(10), packet: Uint8Array, segments: number }[]
+ *     trusted: the bytes are vouched for (gro.h), checksums are not summed
  *     each packet must be one well-formed IP packet (ip_parse), as on the packet path, where the
  *     inbound checks run before the coalescer; anything else throws ERR_TULLE_ARG
  *   microBench(name, iterations) -> { nsPerOp, nsPerUnit, unit }   (micro-bench.c)
@@ -99,10 +100,10 @@ fail:
 }
 
 static napi_value js_coalesce(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], res = NULL;
+  size_t argc = 4;
+  napi_value argv[4], res = NULL;
   uint32_t count = 0;
-  bool tcp = false, udp = false;
+  bool tcp = false, udp = false, trusted = false;
   struct gro_table *t = NULL;
   uint8_t **copies = NULL;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -110,6 +111,11 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
   CHECK(napi_get_array_length(env, argv[0], &count));
   CHECK(napi_get_value_bool(env, argv[1], &tcp));
   CHECK(napi_get_value_bool(env, argv[2], &udp));
+  if (argc > 3) {
+    napi_valuetype vt;
+    CHECK(napi_typeof(env, argv[3], &vt));
+    if (vt != napi_undefined) CHECK(napi_get_value_bool(env, argv[3], &trusted));
+  }
   if (count > GRO_MAX_PACKETS) {
     napi_throw_range_error(env, "ERR_TULLE_ARG", "too many packets");
     return NULL;
@@ -117,7 +123,7 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
   t = malloc(sizeof(*t));
   copies = calloc(count ? count : 1, sizeof(*copies));
   if (!t || !copies) goto fail;
-  gro_init(t, tcp, udp);
+  gro_init(t, tcp, udp, 1);
   for (uint32_t i = 0; i < count; i++) {
     napi_value e;
     uint8_t *d;
@@ -131,7 +137,7 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
     }
     if (!(copies[i] = malloc(len))) goto fail;
     memcpy(copies[i], d, len);
-    if (gro_add(t, copies[i], len) == GRO_FULL) { /* cannot happen: count <= GRO_MAX_PACKETS */
+    if (gro_add(t, copies[i], len, trusted) == GRO_FULL) { /* cannot happen: count <= GRO_MAX_PACKETS */
       napi_throw_range_error(env, "ERR_TULLE_ARG", "too many packets");
       goto fail;
     }

@@ -9,6 +9,14 @@
  *
  * Encrypted mode opens each segment in place instead of 2 (open_datagram). Nothing is copied here: the
  * output iovecs point into the receive buffers, which stay untouched until the writes are done.
+ *
+ * Inner checksums (gro.h): not summed again where the bytes are vouched for, and then handed to
+ * the kernel NEEDS_CSUM, which it does not verify either. Vouched for: a segment the AEAD opened;
+ * in plain mode, a segment of a UDP_GRO train (the kernel's UDP GRO verifies the outer checksum
+ * and takes no datagram without one; a local UDP_SEGMENT sender cannot send one without) and any
+ * datagram from an IPv6 peer (a zero UDP checksum is dropped over IPv6 unless the socket set
+ * UDP_NO_CHECK6_RX, which ours does not). The outer checksum covers the whole inner packet. A
+ * lone IPv4 datagram may have come without a checksum (IPv4 allows it), so it is verified here.
  */
 #include "dataplane.h"
 #include "gro.h"
@@ -41,15 +49,16 @@ struct inbound {
 };
 
 
-static size_t train_segment_size(struct msghdr *mh, size_t len) {
+/* The segment size of a UDP_GRO train, or 0 when the datagram came alone (no cmsg). */
+static size_t train_segment_size(struct msghdr *mh) {
   for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
     if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
       int v;
       memcpy(&v, CMSG_DATA(cm), sizeof(v));
-      return v > 0 ? (size_t)v : len;
+      return v > 0 ? (size_t)v : 0;
     }
   }
-  return len;
+  return 0;
 }
 
 /* Stage 4: writes what the table holds, then forgets it. */
@@ -90,10 +99,10 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
 
 /* Stage 3 for one survivor. The table says when it is full (it holds a bounded number of output
  * packets and of merged segments, however many a batch brings): then it is written out first. */
-static void coalesce(struct dp_queue *q, struct inbound *in, uint8_t *pkt, size_t len) {
-  if (gro_add(in->gro, pkt, len) != GRO_FULL) return;
+static void coalesce(struct dp_queue *q, struct inbound *in, uint8_t *pkt, size_t len, int trusted) {
+  if (gro_add(in->gro, pkt, len, trusted) != GRO_FULL) return;
   write_out(q, in);
-  gro_add(in->gro, pkt, len); /* an empty table takes any packet */
+  gro_add(in->gro, pkt, len, trusted); /* an empty table takes any packet */
 }
 
 /* Encrypted mode's stage 2 for one datagram: each segment of a train is one WireGuard message,
@@ -104,7 +113,8 @@ static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_
   struct dataplane *dp = q->dp;
   struct msghdr *mh = &in->msgs[i].msg_hdr;
   size_t len = in->msgs[i].msg_len;
-  size_t seg = train_segment_size(mh, len);
+  size_t seg = train_segment_size(mh);
+  if (!seg) seg = len;
   uint8_t *buf = in->iov[i].iov_base;
   int truncated = (mh->msg_flags & MSG_TRUNC) != 0;
   for (size_t off = 0; off < len; off += seg) {
@@ -118,7 +128,7 @@ static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_
     in->wg_counts[v]++;
     if (v == WG_IN_DELIVER || v == WG_IN_KEEPALIVE) peer_acc_add(acc, peer, outer);
     if (v != WG_IN_DELIVER) continue;
-    coalesce(q, in, p, sl);
+    coalesce(q, in, p, sl, 1); /* authenticated by the AEAD */
   }
 }
 
@@ -128,9 +138,11 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
   struct dataplane *dp = q->dp;
   struct msghdr *mh = &in->msgs[i].msg_hdr;
   size_t len = in->msgs[i].msg_len;
-  size_t seg = train_segment_size(mh, len);
-  uint8_t *buf = in->iov[i].iov_base;
+  size_t seg = train_segment_size(mh);
   struct outer o = outer_source(&in->names[i]);
+  int trusted = seg > 0 || o.family == 6; /* the kernel verified the outer checksum (above) */
+  if (!seg) seg = len;
+  uint8_t *buf = in->iov[i].iov_base;
   int known = outer_known(dp, o); /* once per train: every segment has the same outer source */
   int truncated = (mh->msg_flags & MSG_TRUNC) != 0;
   for (size_t off = 0; off < len; off += seg) {
@@ -145,7 +157,7 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
       continue;
     }
     peer_acc_add(acc, peer, sl);
-    coalesce(q, in, pkt, sl);
+    coalesce(q, in, pkt, sl, trusted);
   }
 }
 
@@ -157,7 +169,7 @@ void *inbound_offload_thread(void *arg) {
   int ok = in && (in->slots = alloc_slots()) && (in->gro = malloc(sizeof(*in->gro))) && (!dp->wg || (in->aead = wg_aead_new(dp->wg)));
   dp_thread_started(q, ok, "inbound");
   if (!ok) goto out;
-  gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp);
+  gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp, dp->offload.vnet_len > 0);
 
   while (wait_readable(dp, q->udp_fd)) {
     for (;;) {
