@@ -9,7 +9,7 @@
 import { parseArgs } from 'node:util';
 import { createBed } from '../test/bed/bed.js';
 import { waitForOutput } from '../test/bed/proc.js';
-import { allSystems } from './systems.js';
+import { allSystems, extraSystems } from './systems.js';
 import { median } from './table.js';
 
 const { values: args } = parseArgs({
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
 const gb = Number(args.gb), reps = Number(args.reps), streams = Number(args.streams);
 
 async function main() {
-  const system = allSystems.find((s) => s.name === args.system);
+  const system = [...allSystems, ...extraSystems].find((s) => s.name === args.system);
   if (!system) throw new Error(`no system '${args.system}'; one of: ${allSystems.map((s) => s.name).join(', ')}`);
   const bed = await createBed({ nodes: 2, tag: 'tg' });
   try {

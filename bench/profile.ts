@@ -13,7 +13,7 @@ import { createBed } from '../test/bed/bed.js';
 import { waitForOutput } from '../test/bed/proc.js';
 import { run } from '../src/host/exec.js';
 import { iperfTcp } from './iperf.js';
-import { allSystems } from './systems.js';
+import { allSystems, extraSystems } from './systems.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -36,7 +36,7 @@ function emit(text: string) {
 }
 
 async function main() {
-  const system = allSystems.find((s) => s.name === args.system);
+  const system = [...allSystems, ...extraSystems].find((s) => s.name === args.system);
   if (!system) throw new Error(`no system '${args.system}'; one of: ${allSystems.map((s) => s.name).join(', ')}`);
   const dir = mkdtempSync(path.join(tmpdir(), 'tulle-profile-'));
   const data = path.join(dir, 'perf.data');

@@ -82,5 +82,8 @@ export const tulleEncrypted: System = {
   },
 };
 
+/** Variants for the one-system tools (bench:idle, bench:cpu-per-gb, bench:profile), not in every bench run. */
+export const extraSystems: System[] = [plain('tulle plain, inline replies', { offload: { inlineReplies: true } })];
+
 /** The yardstick first (ratios are to it), the limit second. */
 export const allSystems: System[] = [kernelVxlan, underlayVeth, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];
