@@ -1,5 +1,6 @@
 /**
- * npm run bench:idle [-- --system 'tulle plain' --idle-seconds 30 --pings 500]
+ * npm run bench:idle [-- --system 'tulle plain' --idle-seconds 30 --pings 500 --spin-us 100 --inline-replies]
+ * (--spin-us / --inline-replies: tulle plain with those offload options instead of --system)
  *
  * Two numbers that stay meaningful on a loaded machine, for the latency work: each node's packet
  * threads' CPU over --idle-seconds with no traffic (% of one core), and the packet threads'
@@ -11,7 +12,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createBed } from '../test/bed/bed.js';
 import { pingStats } from './iperf.js';
-import { allSystems, extraSystems } from './systems.js';
+import { allSystems, extraSystems, plain } from './systems.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -19,6 +20,8 @@ const { values: args } = parseArgs({
     'idle-seconds': { type: 'string', default: '30' },
     pings: { type: 'string', default: '500' },
     mtu: { type: 'string', default: '1440' },
+    'spin-us': { type: 'string' },
+    'inline-replies': { type: 'boolean', default: false },
   },
 });
 
@@ -38,7 +41,10 @@ function packetThreadSleeps(): number {
 }
 
 async function main() {
-  const system = [...allSystems, ...extraSystems].find((s) => s.name === args.system);
+  const spinUs = args['spin-us'] === undefined ? undefined : Number(args['spin-us']);
+  const system = spinUs !== undefined || args['inline-replies']
+    ? plain(`tulle plain, spin ${spinUs ?? 'default'} us${args['inline-replies'] ? ', inline replies' : ''}`, { offload: { spinUs, inlineReplies: args['inline-replies'] } })
+    : [...allSystems, ...extraSystems].find((s) => s.name === args.system);
   if (!system) throw new Error(`no system '${args.system}'; one of: ${allSystems.map((s) => s.name).join(', ')}`);
   const bed = await createBed({ nodes: 2, tag: 'ti' });
   try {
@@ -55,9 +61,13 @@ async function main() {
         console.log(`${system.name}: idle CPU of the packet threads over ${el.toFixed(1)} s: ${pct.join(' %, ')} % of a core (node by node)`);
       }
       const pings = Number(args.pings);
-      const s0 = packetThreadSleeps();
+      const s0 = packetThreadSleeps(), k0 = running.counters?.();
       const p = await pingStats(bed, bed.nodes[0]!.ns, running.target, pings);
-      const sleeps = packetThreadSleeps() - s0;
+      const sleeps = packetThreadSleeps() - s0, k1 = running.counters?.();
+      if (k0 && k1) {
+        const d = (k: string) => Number((k1[k] ?? 0n) - (k0[k] ?? 0n)) / pings;
+        console.log(`${system.name}: per round trip: ${d('inbound_udp_datagrams').toFixed(2)} datagrams received, ${d('inbound_spin_receives').toFixed(2)} of them by a spinning outbound thread, ${d('outbound_inline_reads').toFixed(2)} TUN reads inline`);
+      }
       console.log(`${system.name}: ${pings} pings (-i 0.005): ${(sleeps / pings).toFixed(2)} packet-thread sleeps per round trip; avg ${p.avgMs.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms (noisy on a loaded machine)`);
     } finally {
       await running.down();

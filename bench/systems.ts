@@ -16,6 +16,8 @@ export interface Running {
   cpuSeconds?: () => number;
   /** the same, node by node (for the idle CPU of each node) */
   nodeCpuSeconds?: () => number[];
+  /** the data planes' counters, summed over nodes */
+  counters?: () => Record<string, bigint>;
   down(): Promise<void>;
 }
 
@@ -46,7 +48,14 @@ export const kernelVxlan: System = {
   },
 };
 
-function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
+const sumCounters = (all: Array<Record<string, bigint>>) => {
+  const out: Record<string, bigint> = {};
+  for (const c of all) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0n) + v;
+  return out;
+};
+
+/** tulle in plain mode with these data-plane options. */
+export function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
   return {
     name,
     async up(bed, mtu) {
@@ -55,6 +64,7 @@ function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
         target: mesh.nodes[1]!.address,
         cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.dp.cpuSeconds(), 0),
         nodeCpuSeconds: () => mesh.nodes.map((n) => n.dp.cpuSeconds()),
+        counters: () => sumCounters(mesh.nodes.map((n) => n.dp.counters())),
         async down() {
           mesh.stop();
         },
@@ -83,7 +93,11 @@ export const tulleEncrypted: System = {
 };
 
 /** Variants for the one-system tools (bench:idle, bench:cpu-per-gb, bench:profile), not in every bench run. */
-export const extraSystems: System[] = [plain('tulle plain, inline replies', { offload: { inlineReplies: true } })];
+export const extraSystems: System[] = [
+  plain('tulle plain, inline replies', { offload: { inlineReplies: true } }),
+  plain('tulle plain, spin 100 us', { offload: { spinUs: 100 } }),
+  plain('tulle plain, spin 100 us, inline replies', { offload: { spinUs: 100, inlineReplies: true } }),
+];
 
 /** The yardstick first (ratios are to it), the limit second. */
 export const allSystems: System[] = [kernelVxlan, underlayVeth, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];

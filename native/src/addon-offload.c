@@ -181,8 +181,24 @@ static int get_flag(napi_env env, napi_value obj, const char *key, int *out) {
   return 0;
 }
 
+/* A whole number lo..hi under key, if there is one. */
+static int get_count(napi_env env, napi_value obj, const char *key, int lo, int hi, int *out) {
+  bool has;
+  napi_value v;
+  napi_valuetype t;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return -1;
+  if (!has) return 0;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  double d;
+  if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int)d || d < lo || d > hi) return -1;
+  *out = (int)d;
+  return 0;
+}
+
 int offload_parse_option(napi_env env, napi_value options, struct dp_offload *out) {
-  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1, 0}; /* default: everything the kernel accepts; inlineReplies is opt-in */
+  /* default: everything the kernel accepts; inlineReplies is opt-in */
+  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1, 0, DP_DEFAULT_SPIN_US};
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -200,7 +216,7 @@ int offload_parse_option(napi_env env, napi_value options, struct dp_offload *ou
   if (get_flag(env, v, "csum", &out->csum) < 0 || get_flag(env, v, "tso", &out->tso) < 0 ||
       get_flag(env, v, "uso", &out->uso) < 0 || get_flag(env, v, "gso", &out->gso) < 0 ||
       get_flag(env, v, "gro", &out->gro) < 0 || get_flag(env, v, "coalesce", &out->coalesce) < 0 ||
-      get_flag(env, v, "inlineReplies", &out->inline_replies) < 0)
+      get_flag(env, v, "inlineReplies", &out->inline_replies) < 0 || get_count(env, v, "spinUs", 0, 1000, &out->spin_us) < 0)
     return -1;
   return 0;
 }
@@ -215,6 +231,7 @@ napi_value offload_state_value(napi_env env, const struct dp_offload *want, cons
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
     if (napi_get_boolean(env, f[i].val != 0, &v) != napi_ok || napi_set_named_property(env, o, f[i].name, v) != napi_ok) return NULL;
+  if (napi_create_int32(env, s->spin_us, &v) != napi_ok || napi_set_named_property(env, o, "spinUs", v) != napi_ok) return NULL;
   return o;
 }
 

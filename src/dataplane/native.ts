@@ -37,6 +37,9 @@ export interface OffloadOptions {
   /** after its TUN writes the inbound thread forwards what the kernel answered (ACKs, replies);
    * default false: no gain measured on the 2-core test machine */
   inlineReplies?: boolean;
+  /** microseconds (0..1000) the outbound thread stays awake after a small batch, handling the
+   * answer itself instead of waking the inbound thread (native/src/offload.h); 0 = never */
+  spinUs?: number;
 }
 
 /** What the kernel accepted. */
@@ -53,6 +56,7 @@ export interface OffloadState {
   /** queues > 1: inbound datagrams go to a queue by their inner flow (native/src/reuseport.c) */
   reuseportInnerFlow: boolean;
   inlineReplies: boolean;
+  spinUs: number;
 }
 
 export interface NativeAddon {
