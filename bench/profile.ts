@@ -22,6 +22,8 @@ const { values: args } = parseArgs({
     mtu: { type: 'string', default: '1440' },
     top: { type: 'string', default: '25' },
     streams: { type: 'string', default: '1' },
+    // only these threads in the report (comma-separated comm names), e.g. on a shared machine
+    comms: { type: 'string' },
     // also write the report here (bench/results/ keeps each round's)
     out: { type: 'string' },
   },
@@ -56,11 +58,12 @@ async function main() {
       await running.down();
     }
     const report = async (sort: string) =>
-      (await run('perf', ['report', '-i', data, '--no-children', '--stdio', '--percent-limit', '0.7', '-g', 'none', '--sort', sort], { timeoutMs: 120_000 })).stdout
+      (await run('perf', ['report', '-i', data, '--no-children', '--stdio', '--percent-limit', '0.7', '-g', 'none', '--sort', sort, ...(args.comms ? ['--comms', args.comms] : [])], { timeoutMs: 120_000 })).stdout
         .split('\n')
         .filter((l) => l && !l.startsWith('#'))
         .slice(0, Number(args.top))
         .join('\n');
+    if (args.comms) emit(`(only ${args.comms}; percentages of all samples)\n`);
     emit('## by thread\n```\n' + (await report('comm')) + '\n```\n');
     emit('## by symbol\n```\n' + (await report('comm,sym')) + '\n```');
   } finally {
