@@ -74,6 +74,17 @@ export function renderChart(input: ChartInput): string {
     out.push(`<g class="panel" data-column="${escapeXml(col.key)}">`);
     out.push(`<text x="${x0 - LABEL_W}" y="${y0 + 14}" font-weight="bold">${escapeXml(col.title)}</text>`);
     out.push(`<text x="${x0 - LABEL_W}" y="${y0 + 28}" fill="#555555">${escapeXml(`${unit}, ${col.better} is better`)}</text>`);
+    // reference lines first, so bars and their labels are drawn over them
+    const yb = y0 + PANEL_HEAD - 4, ye = y0 + PANEL_HEAD + bars.length * (BAR_H + GAP);
+    out.push(`<line x1="${x0}" y1="${yb}" x2="${x0}" y2="${ye}" stroke="#333333"/>`);
+    if (col.scale === 'ratio') {
+      out.push(`<line class="yardstick" x1="${num(x0 + px(1))}" y1="${yb}" x2="${num(x0 + px(1))}" y2="${ye}" stroke="#333333" stroke-width="1.5"/>`);
+      if (limitValue !== undefined) {
+        const lx = num(x0 + px(limitValue));
+        out.push(`<line class="limit" data-value="${limitValue}" x1="${lx}" y1="${yb}" x2="${lx}" y2="${ye}" stroke="#d62728" stroke-dasharray="4 3"/>`);
+        out.push(`<text x="${lx}" y="${ye + 14}" fill="#d62728" text-anchor="middle">${escapeXml(`${input.limit} ${limitValue.toFixed(2)}×`)}</text>`);
+      }
+    }
     bars.forEach(([name, v], ri) => {
       const y = y0 + PANEL_HEAD + ri * (BAR_H + GAP);
       out.push(`<text x="${x0 - 6}" y="${y + BAR_H - 4}" text-anchor="end">${escapeXml(name)}</text>`);
@@ -89,16 +100,6 @@ export function renderChart(input: ChartInput): string {
       );
       out.push(`<text x="${num(x0 + px(bv) + 4)}" y="${y + BAR_H - 4}">${escapeXml(label)}</text>`);
     });
-    const yb = y0 + PANEL_HEAD - 4, ye = y0 + PANEL_HEAD + bars.length * (BAR_H + GAP);
-    out.push(`<line x1="${x0}" y1="${yb}" x2="${x0}" y2="${ye}" stroke="#333333"/>`);
-    if (col.scale === 'ratio') {
-      out.push(`<line class="yardstick" x1="${num(x0 + px(1))}" y1="${yb}" x2="${num(x0 + px(1))}" y2="${ye}" stroke="#333333" stroke-width="1.5"/>`);
-      if (limitValue !== undefined) {
-        const lx = num(x0 + px(limitValue));
-        out.push(`<line class="limit" data-value="${limitValue}" x1="${lx}" y1="${yb}" x2="${lx}" y2="${ye}" stroke="#d62728" stroke-dasharray="4 3"/>`);
-        out.push(`<text x="${lx}" y="${ye + 14}" fill="#d62728" text-anchor="middle">${escapeXml(`${input.limit} ${limitValue.toFixed(2)}×`)}</text>`);
-      }
-    }
     out.push('</g>');
   });
   out.push(`<text x="${MARGIN}" y="${height - 8}" fill="#555555">${escapeXml(`Solid line: ${input.yardstick} (1×).${limit ? ` Dashed red: ${input.limit}, the ceiling of the test bed.` : ''} — : not measured or not attributable.`)}</text>`);
