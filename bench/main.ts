@@ -1,24 +1,32 @@
 /**
- * npm run bench [-- --seconds 5 --reps 3 --out FILE --only encrypted --only 'offloads off']
+ * npm run bench [-- --seconds 5 --reps 3 --idle-seconds 10 --out FILE --only encrypted --only 'offloads off']
  *
- * Two namespaces on an underlay bridge; kernel VXLAN and tulle measured one after the other in
- * the same run, interleaved per repetition: iperf3 TCP 1 and 4 streams, UDP 64-byte datagrams
- * (received packets/s and loss, unpaced and at the rate kernel VXLAN delivered), ping avg/p99,
- * and tulle's CPU time. Prints a markdown table
- * of medians with the ratio of each system to kernel VXLAN. A benchmark, not a test.
+ * Two namespaces on an underlay bridge; kernel VXLAN, the bare underlay (the veth limit) and
+ * tulle measured one after the other in the same run, interleaved per repetition: iperf3 TCP 1
+ * and 4 streams, UDP 64-byte datagrams (received packets/s and loss, unpaced and at the rate
+ * kernel VXLAN delivered), ping avg/p99, tulle's CPU time, the whole machine's CPU time per GB,
+ * and each node's CPU with no traffic. Prints a markdown table of medians with the ratio of each
+ * system to kernel VXLAN, and writes it with a chart (SVG) to FILE (default
+ * bench/results/<date>.md and .svg, also copied to bench/results/latest.*). A benchmark, not a test.
  */
-import { writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { createBed } from '../test/bed/bed.js';
 import { waitForOutput } from '../test/bed/proc.js';
 import { iperfTcp, iperfUdp, pingStats } from './iperf.js';
-import { allSystems, type System } from './systems.js';
-import { median, ratioTable, valuesTable, type Column, type Values } from './table.js';
+import { allSystems, kernelVxlan, underlayVeth, type System } from './systems.js';
+import { median, ratioTable, valuesTable, type Values } from './table.js';
+import { renderChart } from './chart.js';
+import { chartColumns, columns } from './columns.js';
+import { machineBusySeconds } from './machine-cpu.js';
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '5' },
+    // CPU of each node with no traffic, measured over this long at the end of each system's turn
+    'idle-seconds': { type: 'string', default: '10' },
     reps: { type: 'string', default: '3' },
     // the encrypted link's inner MTU (1500 - 60), shared by every system so none fragments
     mtu: { type: 'string', default: '1440' },
@@ -30,6 +38,10 @@ const { values: args } = parseArgs({
 const seconds = Number(args.seconds);
 const reps = Number(args.reps);
 const mtu = Number(args.mtu);
+const idleSeconds = Number(args['idle-seconds']);
+for (const [k, v] of [['seconds', seconds], ['reps', reps], ['mtu', mtu], ['idle-seconds', idleSeconds]] as const) {
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${k}: want a positive number, got '${args[k]}'`);
+}
 
 type Sample = Record<string, number>;
 
@@ -41,15 +53,18 @@ async function measure(system: System, bed: Awaited<ReturnType<typeof createBed>
   try {
     await pingStats(bed, a!.ns, running.target, 20); // warm up ARP/neighbours and the path
     const timed = async <T>(key: string, f: () => Promise<T>): Promise<T> => {
-      const c0 = cpu?.();
+      const c0 = cpu?.(), m0 = machineBusySeconds();
       const t0 = performance.now();
       const r = await f();
-      if (cpu) s[`cpu:${key}`] = (cpu() - c0!) / ((performance.now() - t0) / 1000);
+      const elapsed = (performance.now() - t0) / 1000;
+      if (cpu) s[`cpu:${key}`] = (cpu() - c0!) / elapsed;
+      s[`machineCpu:${key}`] = (machineBusySeconds() - m0) / elapsed;
       return r;
     };
     s.tcp1 = (await timed('tcp1', () => iperfTcp(bed, a!.ns, running.target, seconds, 1))).gbps;
     // CPU seconds per GB carried = cores / (GB per second)
     if (cpu) s['cpuPerGB:tcp1'] = s['cpu:tcp1']! / (s.tcp1 / 8);
+    s['machineCpuPerGB:tcp1'] = s['machineCpu:tcp1']! / (s.tcp1 / 8);
     s.tcp4 = (await timed('tcp4', () => iperfTcp(bed, a!.ns, running.target, seconds, 4))).gbps;
     const udp = await timed('udp', () => iperfUdp(bed, a!.ns, running.target, seconds));
     s.udpKpps = udp.receivedPps / 1000;
@@ -63,15 +78,31 @@ async function measure(system: System, bed: Awaited<ReturnType<typeof createBed>
     const ping = await pingStats(bed, a!.ns, running.target);
     s.pingAvg = ping.avgMs;
     s.pingP99 = ping.p99Ms;
+    if (running.nodeCpuSeconds) {
+      // no traffic: what each node's packet threads cost doing nothing (% of one core), the busiest node
+      const c0 = running.nodeCpuSeconds();
+      const t0 = performance.now();
+      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      const elapsed = (performance.now() - t0) / 1000;
+      const c1 = running.nodeCpuSeconds();
+      s.idleCpuPct = Math.max(...c1.map((c, i) => (100 * (c - c0[i]!)) / elapsed));
+    }
   } finally {
     await running.down();
   }
   return s;
 }
 
+
+main().catch((e) => {
+  console.error(e);
+  process.exitCode = 1;
+});
+
 async function main() {
   const only = args.only;
-  const systems = allSystems.filter((s, i) => i === 0 || !only || only.some((o) => s.name.includes(o)));
+  // the yardstick and the limit always run
+  const systems = allSystems.filter((s) => s === kernelVxlan || s === underlayVeth || !only || only.some((o) => s.name.includes(o)));
   const bed = await createBed({ nodes: 2, tag: 'tb' });
   const samples = new Map<string, Sample[]>(systems.map((s) => [s.name, []]));
   try {
@@ -93,36 +124,36 @@ async function main() {
     const xs = samples.get(name)!.map((s) => s[key]).filter((x): x is number => x !== undefined);
     return xs.length ? median(xs) : undefined;
   };
-  const columns: Column[] = [
-    { key: 'tcp1', title: 'TCP 1 stream (Gb/s)', digits: 2 },
-    { key: 'tcp4', title: 'TCP 4 streams (Gb/s)', digits: 2 },
-    { key: 'udpKpps', title: 'UDP 64 B rx (kpps)', digits: 1 },
-    { key: 'udpLoss', title: 'UDP 64 B loss (%)', digits: 1 },
-    { key: 'udpPacedLoss', title: 'UDP 64 B loss at VXLAN\'s rate (%)', digits: 1 },
-    { key: 'pingAvg', title: 'ping avg (ms)', digits: 3 },
-    { key: 'pingP99', title: 'ping p99 (ms)', digits: 3 },
-    { key: 'cpu:tcp1', title: 'CPU, TCP 1 (cores)', digits: 2 },
-    { key: 'cpuPerGB:tcp1', title: 'CPU s per GB, TCP 1', digits: 2 },
-    { key: 'cpu:udp', title: 'CPU, UDP 64 B (cores)', digits: 2 },
-  ];
   const rows: Array<[string, Values]> = systems.map((sys) => [sys.name, Object.fromEntries(columns.map((c) => [c.key, med(sys.name, c.key)]))]);
   const report = [
     `tulle benchmark — ${new Date().toISOString()}`,
     `machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, kernel ${os.release()}; inner MTU ${mtu}; ` +
-      `${reps} repetitions of ${seconds} s, medians; command: npm run bench -- --seconds ${seconds} --reps ${reps}`,
+      `${reps} repetitions of ${seconds} s, medians; command: npm run bench -- --seconds ${seconds} --reps ${reps} --idle-seconds ${idleSeconds}`,
     '',
     valuesTable(columns, rows),
     '',
     'Ratio of each system to kernel VXLAN (higher is better for Gb/s and kpps; lower for loss and latency).',
-    'CPU is the time of tulle\'s packet threads only (the kernel\'s VXLAN work is not attributable per process).',
+    'CPU is the time of tulle\'s packet threads only (the kernel\'s VXLAN work is not attributable per process);',
+    '"machine CPU s per GB" is the whole machine\'s busy time (/proc/stat: iperf3, the kernel, tulle) per GB carried,',
+    'for every row: meaningful only on an otherwise quiet machine. Idle CPU: the busier node\'s packet threads',
+    `over ${idleSeconds} s with no traffic.`,
     '',
-    ratioTable(columns.filter((c) => !c.key.startsWith('cpu') && !c.key.includes('Loss')), rows),
+    ratioTable(columns.filter((c) => !c.key.startsWith('cpu') && !c.key.includes('Loss') && c.key !== 'idleCpuPct'), rows),
   ].join('\n');
   console.log(report);
-  if (args.out) writeFileSync(args.out, report + '\n');
+  const day = new Date().toISOString().slice(0, 10);
+  const out = args.out ?? path.join('bench', 'results', `${day}.md`);
+  mkdirSync(path.dirname(out), { recursive: true });
+  writeFileSync(out, report + '\n');
+  const svg = out.replace(/\.md$/, '') + '.svg';
+  writeFileSync(svg, renderChart({
+    title: `tulle against kernel VXLAN — ${day}`,
+    subtitle: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, kernel ${os.release()}; inner MTU ${mtu}; medians of ${reps} × ${seconds} s`,
+    columns: chartColumns,
+    rows,
+    yardstick: kernelVxlan.name,
+    limit: underlayVeth.name,
+  }));
+  if (!args.out) for (const f of [out, svg]) copyFileSync(f, path.join(path.dirname(f), `latest${path.extname(f)}`));
+  console.error(`wrote ${out} and ${svg}`);
 }
-
-main().catch((e) => {
-  console.error(e);
-  process.exitCode = 1;
-});

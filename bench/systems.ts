@@ -14,6 +14,10 @@ export interface Running {
   target: string;
   /** CPU seconds the system's userspace threads have used so far (undefined: in-kernel) */
   cpuSeconds?: () => number;
+  /** the same, node by node (for the idle CPU of each node) */
+  nodeCpuSeconds?: () => number[];
+  /** the data planes' counters, summed over nodes */
+  counters?: () => Record<string, bigint>;
   down(): Promise<void>;
 }
 
@@ -21,6 +25,14 @@ export interface System {
   name: string;
   up(bed: Bed, mtu: number): Promise<Running>;
 }
+
+/** No overlay at all: iperf3 straight over the underlay veths and bridge, the bed's ceiling. */
+export const underlayVeth: System = {
+  name: 'veth limit (no overlay)',
+  async up(bed) {
+    return { target: bed.nodes[1]!.underlayIp, async down() {} };
+  },
+};
 
 export const kernelVxlan: System = {
   name: 'kernel VXLAN',
@@ -36,7 +48,14 @@ export const kernelVxlan: System = {
   },
 };
 
-function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
+const sumCounters = (all: Array<Record<string, bigint>>) => {
+  const out: Record<string, bigint> = {};
+  for (const c of all) for (const [k, v] of Object.entries(c)) out[k] = (out[k] ?? 0n) + v;
+  return out;
+};
+
+/** tulle in plain mode with these data-plane options. */
+export function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
   return {
     name,
     async up(bed, mtu) {
@@ -44,6 +63,8 @@ function plain(name: string, options: Partial<DataPlaneOptions> = {}): System {
       return {
         target: mesh.nodes[1]!.address,
         cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.dp.cpuSeconds(), 0),
+        nodeCpuSeconds: () => mesh.nodes.map((n) => n.dp.cpuSeconds()),
+        counters: () => sumCounters(mesh.nodes.map((n) => n.dp.counters())),
         async down() {
           mesh.stop();
         },
@@ -63,6 +84,7 @@ export const tulleEncrypted: System = {
     return {
       target: mesh.nodes[1]!.address,
       cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.enc.dataPlane.cpuSeconds(), 0),
+      nodeCpuSeconds: () => mesh.nodes.map((n) => n.enc.dataPlane.cpuSeconds()),
       async down() {
         mesh.stop();
       },
@@ -70,4 +92,12 @@ export const tulleEncrypted: System = {
   },
 };
 
-export const allSystems: System[] = [kernelVxlan, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];
+/** Variants for the one-system tools (bench:idle, bench:cpu-per-gb, bench:profile), not in every bench run. */
+export const extraSystems: System[] = [
+  plain('tulle plain, inline replies', { offload: { inlineReplies: true } }),
+  plain('tulle plain, spin 100 us', { offload: { spinUs: 100 } }),
+  plain('tulle plain, spin 100 us, inline replies', { offload: { spinUs: 100, inlineReplies: true } }),
+];
+
+/** The yardstick first (ratios are to it), the limit second. */
+export const allSystems: System[] = [kernelVxlan, underlayVeth, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];

@@ -41,3 +41,25 @@ export function ratioTable(columns: Column[], systems: Array<[string, Values]>):
     ]),
   );
 }
+
+/** The first table valuesTable wrote in a markdown text, read back: [system, values by column key]. */
+export function parseValuesTable(md: string, columns: Column[]): Array<[string, Values]> {
+  const lines = md.split('\n');
+  const head = lines.findIndex((l) => l.startsWith('| system |'));
+  if (head < 0) throw new Error('no "| system |" table in the text');
+  const cells = (l: string) => l.split('|').slice(1, -1).map((c) => c.trim());
+  const titles = cells(lines[head]!).slice(1);
+  const keys = titles.map((t) => columns.find((c) => c.title === t)?.key);
+  const rows: Array<[string, Values]> = [];
+  for (const l of lines.slice(head + 2)) {
+    if (!l.startsWith('|')) break;
+    const [name, ...vs] = cells(l);
+    const v: Values = {};
+    vs.forEach((x, i) => {
+      const k = keys[i];
+      if (k && x !== '—' && x !== '') v[k] = Number(x);
+    });
+    rows.push([name!, v]);
+  }
+  return rows;
+}

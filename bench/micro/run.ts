@@ -15,6 +15,9 @@ const addon = loadAddon();
 const stages = [
   ['split', 'gso_split: 64 KB TCP/IPv4 super-packet -> 47 segments of MSS 1408'],
   ['coalesce', 'gro_add x 47 + gro_output: 47 segments -> one super-packet'],
+  ['coalesce-trusted', 'the same, bytes vouched for (UDP_GRO train, IPv6 peer, AEAD): no checksum sums'],
+  ['single', 'gro_add + gro_output of a lone 1460-byte segment (verified, NEEDS_CSUM)'],
+  ['single-trusted', 'the same, bytes vouched for'],
   ['complete', 'gso_complete_csum: partial checksum of a 1448-byte packet'],
   ['csum', 'csum_add: 1408 bytes'],
   ['lookup', 'rt_lookup: random address, 1024 /24 routes'],

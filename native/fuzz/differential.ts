@@ -181,12 +181,13 @@ function coalesceOnce(rand: Rand, findings: string[]): void {
   });
   const tcp = rand() < 0.9;
   const udp = rand() < 0.7;
-  const got = addon.offloadCoalesce(ok.map((p) => p.slice()), tcp, udp);
-  const want = referenceCoalesce(ok, { tcp, udp });
+  const trusted = rand() < 0.5; // bytes vouched for (gro.h): no checksum sums
+  const got = addon.offloadCoalesce(ok.map((p) => p.slice()), tcp, udp, trusted);
+  const want = referenceCoalesce(ok, { tcp, udp, trusted });
   const g = got.map((o) => `${hex(o.vnet)}/${hex(o.packet)}/${o.segments}`);
   const w = want.map((o) => `${hex(o.vnet)}/${hex(o.packet)}/${o.segments}`);
   if (g.length !== w.length || g.some((x, i) => x !== w[i]))
-    findings.push(`coalesce: ${got.length} outputs, reference ${want.length} (${ok.length} packets, tcp ${tcp}, udp ${udp})`);
+    findings.push(`coalesce: ${got.length} outputs, reference ${want.length} (${ok.length} packets, tcp ${tcp}, udp ${udp}, trusted ${trusted})`);
 }
 
 /* ---- transport messages ---- */

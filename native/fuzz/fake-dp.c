@@ -157,6 +157,7 @@ struct dataplane *fdp_new(const struct fdp_config *cfg) {
       offload_free_queue(q);
       if (!(q->oq = calloc(1, sizeof(*q->oq)))) abort();
       pthread_mutex_init(&q->oq->out_lock, NULL);
+      pthread_mutex_init(&q->oq->in_lock, NULL);
       if (!(q->oq->out = outbound_new(dp))) abort();
     }
   }

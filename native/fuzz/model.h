@@ -23,9 +23,17 @@ void pl_push(struct pkt_list *l, const uint8_t *p, size_t len);
 void pl_clear(struct pkt_list *l);
 
 /* Decodes TUN writes (vnet: each starts with a virtio-net header), checks each header against its
- * packet (DATA_VALID only on packets whose checksum verifies; a super-packet at most 64 segments
- * and 65535 bytes, NEEDS_CSUM at the transport header) and appends the inner packets to out. */
+ * packet (NEEDS_CSUM at the transport header; a super-packet at most 64 segments and 65535 bytes)
+ * and appends the inner packets to out as the kernel would see them: a NEEDS_CSUM packet's
+ * checksum completed. (A packet marked NEEDS_CSUM whose checksum was wrong and not vouched for
+ * then differs from what was sent: the flow comparison catches it.) */
 void model_tun_writes(const struct pkt_list *writes, int vnet, struct pkt_list *out);
+
+/* A packet whose bytes were vouched for (a UDP_GRO train, an IPv6 peer, the AEAD: gro.h) as the
+ * kernel gets it from tulle: if it is TCP/UDP in a form the coalescer reads (IPv4 without options
+ * or fragments, IPv6 without extension headers, a whole TCP header; UDP with a checksum and a
+ * length field that agrees), its transport checksum recomputed; else unchanged. In place. */
+void model_vouched(uint8_t *p, size_t len);
 
 /* Aborts unless got and want hold the same packets and, within each flow (addresses, protocol,
  * ports), in the same order. IPv4 id and header checksum are not compared (GRO renumbers). */

@@ -4,8 +4,9 @@
  *
  *   offloadSplit(vnetHdr: Uint8Array(10), packet: Uint8Array) -> Uint8Array[] | number (gso_error)
  *     GSO_NONE + NEEDS_CSUM: the one packet with its checksum completed
- *   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean)
+ *   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean, trusted = false)
  *     -> { vnet: Uint8Array(10), packet: Uint8Array, segments: number }[]
+ *     trusted: the bytes are vouched for (gro.h), checksums are not summed
  *     each packet must be one well-formed IP packet (ip_parse), as on the packet path, where the
  *     inbound checks run before the coalescer; anything else throws ERR_TULLE_ARG
  *   microBench(name, iterations) -> { nsPerOp, nsPerUnit, unit }   (micro-bench.c)
@@ -99,10 +100,10 @@ fail:
 }
 
 static napi_value js_coalesce(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
-  napi_value argv[3], res = NULL;
+  size_t argc = 4;
+  napi_value argv[4], res = NULL;
   uint32_t count = 0;
-  bool tcp = false, udp = false;
+  bool tcp = false, udp = false, trusted = false;
   struct gro_table *t = NULL;
   uint8_t **copies = NULL;
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -110,6 +111,11 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
   CHECK(napi_get_array_length(env, argv[0], &count));
   CHECK(napi_get_value_bool(env, argv[1], &tcp));
   CHECK(napi_get_value_bool(env, argv[2], &udp));
+  if (argc > 3) {
+    napi_valuetype vt;
+    CHECK(napi_typeof(env, argv[3], &vt));
+    if (vt != napi_undefined) CHECK(napi_get_value_bool(env, argv[3], &trusted));
+  }
   if (count > GRO_MAX_PACKETS) {
     napi_throw_range_error(env, "ERR_TULLE_ARG", "too many packets");
     return NULL;
@@ -117,7 +123,7 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
   t = malloc(sizeof(*t));
   copies = calloc(count ? count : 1, sizeof(*copies));
   if (!t || !copies) goto fail;
-  gro_init(t, tcp, udp);
+  gro_init(t, tcp, udp, 1);
   for (uint32_t i = 0; i < count; i++) {
     napi_value e;
     uint8_t *d;
@@ -131,7 +137,7 @@ static napi_value js_coalesce(napi_env env, napi_callback_info info) {
     }
     if (!(copies[i] = malloc(len))) goto fail;
     memcpy(copies[i], d, len);
-    if (gro_add(t, copies[i], len) == GRO_FULL) { /* cannot happen: count <= GRO_MAX_PACKETS */
+    if (gro_add(t, copies[i], len, trusted) == GRO_FULL) { /* cannot happen: count <= GRO_MAX_PACKETS */
       napi_throw_range_error(env, "ERR_TULLE_ARG", "too many packets");
       goto fail;
     }
@@ -175,8 +181,24 @@ static int get_flag(napi_env env, napi_value obj, const char *key, int *out) {
   return 0;
 }
 
+/* A whole number lo..hi under key, if there is one. */
+static int get_count(napi_env env, napi_value obj, const char *key, int lo, int hi, int *out) {
+  bool has;
+  napi_value v;
+  napi_valuetype t;
+  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return -1;
+  if (!has) return 0;
+  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined) return 0;
+  double d;
+  if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int)d || d < lo || d > hi) return -1;
+  *out = (int)d;
+  return 0;
+}
+
 int offload_parse_option(napi_env env, napi_value options, struct dp_offload *out) {
-  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1, 0}; /* default: everything the kernel accepts; inlineReplies is opt-in */
+  /* default: everything the kernel accepts; inlineReplies is opt-in */
+  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1, 0, DP_DEFAULT_SPIN_US};
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -194,7 +216,7 @@ int offload_parse_option(napi_env env, napi_value options, struct dp_offload *ou
   if (get_flag(env, v, "csum", &out->csum) < 0 || get_flag(env, v, "tso", &out->tso) < 0 ||
       get_flag(env, v, "uso", &out->uso) < 0 || get_flag(env, v, "gso", &out->gso) < 0 ||
       get_flag(env, v, "gro", &out->gro) < 0 || get_flag(env, v, "coalesce", &out->coalesce) < 0 ||
-      get_flag(env, v, "inlineReplies", &out->inline_replies) < 0)
+      get_flag(env, v, "inlineReplies", &out->inline_replies) < 0 || get_count(env, v, "spinUs", 0, 1000, &out->spin_us) < 0)
     return -1;
   return 0;
 }
@@ -209,6 +231,7 @@ napi_value offload_state_value(napi_env env, const struct dp_offload *want, cons
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
     if (napi_get_boolean(env, f[i].val != 0, &v) != napi_ok || napi_set_named_property(env, o, f[i].name, v) != napi_ok) return NULL;
+  if (napi_create_int32(env, s->spin_us, &v) != napi_ok || napi_set_named_property(env, o, "spinUs", v) != napi_ok) return NULL;
   return o;
 }
 

@@ -46,6 +46,7 @@
   X(IN_TUN_WRITES, "inbound_tun_writes")                                                      \
   X(IN_COALESCED, "inbound_coalesced")         /* packets merged into an earlier one */        \
   X(IN_CSUM_UNVERIFIED, "inbound_csum_unverified") /* not merged: checksum did not verify */ \
+  X(IN_SPIN_RECEIVES, "inbound_spin_receives") /* batches received by the spinning outbound thread */ \
   X(IN_WG_HANDSHAKE_MESSAGES, "inbound_wg_handshake_messages") /* types 1-3, queued for TS */   \
   X(IN_DROP_HANDSHAKE_QUEUE_FULL, "inbound_drop_handshake_queue_full")                        \
   X(IN_WG_KEEPALIVES, "inbound_wg_keepalives")                                                \

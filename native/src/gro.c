@@ -7,16 +7,17 @@ _Static_assert(GRO_HASH_SLOTS >= 2 * GRO_MAX_PACKETS, "linear probing needs free
 _Static_assert(GRO_MAX_LINKS <= INT32_MAX, "links are indexed by int32_t");
 
 enum gro_kind { K_NONE, K_TCP4, K_TCP6, K_UDP4, K_UDP6 };
-#define F_VERIFIED 1 /* checksum verified: a single packet goes out with DATA_VALID */
+#define F_VERIFIED 1 /* checksum verified, or the bytes vouched for: a single packet goes out NEEDS_CSUM */
 #define F_PSH 2
 #define F_CLOSED 4  /* nothing may be appended */
 
 #define TCP_ACK 0x10
 #define TCP_PSH 0x08
 
-void gro_init(struct gro_table *t, int tcp, int udp) {
+void gro_init(struct gro_table *t, int tcp, int udp, int partial) {
   t->tcp = tcp;
   t->udp = udp;
+  t->partial = partial;
   t->coalesced = t->bad_csum = 0;
   t->n_items = t->n_links = 0;
   t->gen = 1;
@@ -33,8 +34,9 @@ void gro_reset(struct gro_table *t) {
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
-/* Kind, transport offset and flow hash of a packet; K_NONE for what is never coalesced.
- * *flow is set (non-zero) for every TCP/UDP packet, coalescible or not. */
+/* Kind, transport offset and flow hash of a packet; K_NONE for what is never coalesced nor
+ * checksummed here (not TCP/UDP, IPv4 options or fragments, IPv6 extension headers), whether or
+ * not the table coalesces its protocol. *flow is set (non-zero) for every TCP/UDP packet. */
 static int classify(const struct gro_table *t, const uint8_t *p, size_t len, uint16_t *l4, uint16_t *l4len, uint32_t *flow,
                     uint8_t *protop) {
   int kind = K_NONE, fam = len ? p[0] >> 4 : 0, proto;
@@ -56,10 +58,10 @@ static int classify(const struct gro_table *t, const uint8_t *p, size_t len, uin
   if (proto == 6 && len >= (size_t)*l4 + 20) {
     *l4len = (uint16_t)((p[*l4 + 12] >> 4) * 4);
     if (*l4len < 20 || *l4 + *l4len > len) return K_NONE;
-    kind = t->tcp ? (fam == 4 ? K_TCP4 : K_TCP6) : K_NONE;
+    kind = fam == 4 ? K_TCP4 : K_TCP6;
   } else if (proto == 17 && len >= (size_t)*l4 + 8) {
     *l4len = 8;
-    kind = t->udp ? (fam == 4 ? K_UDP4 : K_UDP6) : K_NONE;
+    kind = fam == 4 ? K_UDP4 : K_UDP6;
   } else {
     return K_NONE;
   }
@@ -73,11 +75,15 @@ static int classify(const struct gro_table *t, const uint8_t *p, size_t len, uin
   return plain ? kind : K_NONE;
 }
 
-static int csum_ok(const uint8_t *p, size_t len, int kind, uint16_t l4) {
+/* The transport checksum holds, or (trusted) need not be summed: the bytes are known to be what
+ * the sender sent, whose checksum the kernel then completes (NEEDS_CSUM). A UDP packet without a
+ * checksum or whose length field disagrees is never vouched for. */
+static int csum_ok(const uint8_t *p, size_t len, int kind, uint16_t l4, int trusted) {
   int fam = kind == K_TCP4 || kind == K_UDP4 ? 4 : 6;
   int udp = kind == K_UDP4 || kind == K_UDP6;
   if (udp && p[l4 + 6] == 0 && p[l4 + 7] == 0) return 0; /* no checksum: cannot be vouched for */
   if (udp && (size_t)(p[l4 + 4] << 8 | p[l4 + 5]) != len - l4) return 0;
+  if (trusted) return 1;
   uint64_t s = csum_pseudo(fam, p + (fam == 4 ? 12 : 8), p + (fam == 4 ? 16 : 24), udp ? 17 : 6, (uint32_t)(len - l4));
   return csum_fold(csum_add(s, p + l4, len - l4)) == 0xffff;
 }
@@ -118,24 +124,26 @@ static int new_item(struct gro_table *t, uint8_t *pkt, size_t len, int kind, uin
   return t->n_items++;
 }
 
-int gro_add(struct gro_table *t, uint8_t *pkt, size_t len) {
+int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, int trusted) {
   /* room for either outcome (a new item or a link), checked before anything changes */
   if (t->n_items >= GRO_MAX_PACKETS || t->n_links >= GRO_MAX_LINKS) return GRO_FULL;
   uint16_t l4 = 0, l4len = 0;
   uint32_t flow;
   uint8_t proto = 0;
   int kind = classify(t, pkt, len, &l4, &l4len, &flow, &proto);
+  if (!t->partial) kind = K_NONE; /* no virtio-net header: written as they come, for the kernel to check */
   uint8_t flags = 0;
   size_t payload = kind != K_NONE ? len - l4 - l4len : 0;
   int tcp = kind == K_TCP4 || kind == K_TCP6;
+  int mergeable = 0;
   if (kind != K_NONE) {
-    if (!csum_ok(pkt, len, kind, l4)) {
+    if (!csum_ok(pkt, len, kind, l4, trusted)) {
       t->bad_csum++;
       kind = K_NONE;
     } else {
       flags = F_VERIFIED;
       uint8_t tf = tcp ? pkt[l4 + 13] : 0;
-      if (payload == 0 || (tcp && tf != TCP_ACK && tf != (TCP_ACK | TCP_PSH))) kind = K_NONE;
+      mergeable = (tcp ? t->tcp : t->udp) && payload > 0 && (!tcp || tf == TCP_ACK || tf == (TCP_ACK | TCP_PSH));
       if (tcp && (tf & TCP_PSH)) flags |= F_PSH;
     }
   }
@@ -151,7 +159,7 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len) {
       }
     }
   }
-  if (kind != K_NONE && it) {
+  if (mergeable && it) {
     if (it->kind == kind && !(it->flags & F_CLOSED) && it->l4len == l4len && payload <= it->gso_size &&
         it->total + payload <= 65535 && same_flow(it, pkt) &&
         (!tcp || (rd32(pkt + l4 + 4) == it->next_seq && !memcmp(pkt + l4 + 8, it->pkt + l4 + 8, 4) &&
@@ -173,7 +181,7 @@ int gro_add(struct gro_table *t, uint8_t *pkt, size_t len) {
       return GRO_MERGED;
     }
   }
-  int i = new_item(t, pkt, len, kind, l4, l4len, flags);
+  int i = new_item(t, pkt, len, kind, l4, l4len, flags | (mergeable ? 0 : F_CLOSED));
   t->items[i].flow = flow;
   t->items[i].proto = proto;
   if (flow) { /* the flow's latest packet: later ones never overtake it */
@@ -193,15 +201,24 @@ int gro_output(struct gro_table *t, int i, uint8_t *vnet, struct iovec *iov, int
   struct vnet_hdr h = {0};
   *segs = it->nseg;
   if (iov_cap < it->nseg) return -1; /* one iovec per segment: head + one per link */
+  uint8_t *p = it->pkt;
+  int tcp = it->kind == K_TCP4 || it->kind == K_TCP6, fam = it->kind == K_TCP4 || it->kind == K_UDP4 ? 4 : 6;
+  uint32_t l4total = it->total - it->l4;
   if (it->nseg == 1) {
-    h.flags = (it->flags & F_VERIFIED) ? VNET_F_DATA_VALID : 0;
+    /* verified (or vouched for) TCP/UDP: only the pseudo-header sum, NEEDS_CSUM, so the kernel
+     * takes it as checked (it ignores DATA_VALID on a TUN write and would sum it all again) */
+    if ((it->flags & F_VERIFIED) && t->partial) {
+      uint64_t ps = csum_pseudo(fam, p + (fam == 4 ? 12 : 8), p + (fam == 4 ? 16 : 24), tcp ? 6 : 17, l4total);
+      csum_store(p + it->l4 + (tcp ? 16 : 6), csum_fold(ps));
+      h.flags = VNET_F_NEEDS_CSUM;
+      h.hdr_len = (uint16_t)(it->l4 + it->l4len);
+      h.csum_start = it->l4;
+      h.csum_offset = tcp ? 16 : 6;
+    }
     vnet_encode(vnet, &h);
     iov[0] = (struct iovec){it->pkt, it->total};
     return 1;
   }
-  uint8_t *p = it->pkt;
-  int tcp = it->kind == K_TCP4 || it->kind == K_TCP6, fam = it->kind == K_TCP4 || it->kind == K_UDP4 ? 4 : 6;
-  uint32_t l4total = it->total - it->l4;
   if (fam == 4) {
     put16(p + 2, it->total);
     csum_ip4_header(p, 20);

@@ -11,9 +11,15 @@
  * ports; IPv4 without options or fragmentation, same TOS, TTL and DF; IPv6 without extension
  * headers, same first word and hop limit; TCP flags ACK or ACK|PSH only, same ACK, window and
  * options, contiguous sequence numbers, nothing after a PSH; all segments of gso_size payload
- * but the last, which may be shorter; at most GRO_MAX_SEGS segments and 65535 bytes. Every candidate's
- * checksum is verified first: the kernel recomputes a coalesced packet's checksum, so a corrupt
- * segment must never be merged; it is written on its own, untouched, for the kernel to reject.
+ * but the last, which may be shorter; at most GRO_MAX_SEGS segments and 65535 bytes.
+ *
+ * Checksums: the kernel recomputes the checksum of what it is handed with NEEDS_CSUM, so a
+ * corrupt segment must never be merged or marked so. A candidate's transport checksum is
+ * verified first, unless the caller vouches for the bytes (`trusted`: the kernel verified the
+ * outer UDP checksum, which covers the whole inner packet, or the AEAD authenticated them); one
+ * that fails is written on its own, untouched, for the kernel to reject. A UDP packet without a
+ * checksum is never vouched for. Single packets that verified go out NEEDS_CSUM with the
+ * pseudo-header sum (when the TUN takes a virtio-net header): the kernel does not sum them again.
  */
 #ifndef TULLE_GRO_H
 #define TULLE_GRO_H
@@ -54,6 +60,7 @@ struct gro_link {
 
 struct gro_table {
   int tcp, udp;        /* what may be coalesced */
+  int partial;         /* output has a virtio-net header: verified singles go out NEEDS_CSUM */
   int n_items, n_links;
   uint64_t coalesced;  /* packets merged into an earlier one, since init */
   uint64_t bad_csum;   /* candidates whose checksum did not verify, since init */
@@ -70,12 +77,15 @@ enum gro_add_result {
   GRO_MERGED = 1, /* appended to an earlier packet of its flow */
 };
 
-void gro_init(struct gro_table *t, int tcp, int udp);
+/* tcp, udp: what may be coalesced; partial: the TUN takes a virtio-net header (else single
+ * packets are written untouched and nothing may be coalesced). */
+void gro_init(struct gro_table *t, int tcp, int udp, int partial);
 /* Forgets the batch (call after the writes). */
 void gro_reset(struct gro_table *t);
 /* Adds one IP packet (len bytes, checked by ip_parse; anything shorter than its headers is held
- * as it is, never merged). Returns an enum gro_add_result; on GRO_FULL the table is unchanged. */
-int gro_add(struct gro_table *t, uint8_t *pkt, size_t len);
+ * as it is, never merged). trusted: its bytes are vouched for (see above), its transport checksum
+ * is not summed. Returns an enum gro_add_result; on GRO_FULL the table is unchanged. */
+int gro_add(struct gro_table *t, uint8_t *pkt, size_t len, int trusted);
 /* Output packet i: patches the head's headers, fills vnet (VNET_HDR_LEN bytes) and iov
  * (iov_cap entries; GRO_MAX_SEGS always suffice; vnet not included: the caller puts it first
  * when the TUN has IFF_VNET_HDR). Returns the number of iovecs, or -1 when iov_cap is too small

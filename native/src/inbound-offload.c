@@ -9,6 +9,14 @@
  *
  * Encrypted mode opens each segment in place instead of 2 (open_datagram). Nothing is copied here: the
  * output iovecs point into the receive buffers, which stay untouched until the writes are done.
+ *
+ * Inner checksums (gro.h): not summed again where the bytes are vouched for, and then handed to
+ * the kernel NEEDS_CSUM, which it does not verify either. Vouched for: a segment the AEAD opened;
+ * in plain mode, a segment of a UDP_GRO train (the kernel's UDP GRO verifies the outer checksum
+ * and takes no datagram without one; a local UDP_SEGMENT sender cannot send one without) and any
+ * datagram from an IPv6 peer (a zero UDP checksum is dropped over IPv6 unless the socket set
+ * UDP_NO_CHECK6_RX, which ours does not). The outer checksum covers the whole inner packet. A
+ * lone IPv4 datagram may have come without a checksum (IPv4 allows it), so it is verified here.
  */
 #include "dataplane.h"
 #include "gro.h"
@@ -41,15 +49,16 @@ struct inbound {
 };
 
 
-static size_t train_segment_size(struct msghdr *mh, size_t len) {
+/* The segment size of a UDP_GRO train, or 0 when the datagram came alone (no cmsg). */
+static size_t train_segment_size(struct msghdr *mh) {
   for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
     if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
       int v;
       memcpy(&v, CMSG_DATA(cm), sizeof(v));
-      return v > 0 ? (size_t)v : len;
+      return v > 0 ? (size_t)v : 0;
     }
   }
-  return len;
+  return 0;
 }
 
 /* Stage 4: writes what the table holds, then forgets it. */
@@ -90,10 +99,10 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
 
 /* Stage 3 for one survivor. The table says when it is full (it holds a bounded number of output
  * packets and of merged segments, however many a batch brings): then it is written out first. */
-static void coalesce(struct dp_queue *q, struct inbound *in, uint8_t *pkt, size_t len) {
-  if (gro_add(in->gro, pkt, len) != GRO_FULL) return;
+static void coalesce(struct dp_queue *q, struct inbound *in, uint8_t *pkt, size_t len, int trusted) {
+  if (gro_add(in->gro, pkt, len, trusted) != GRO_FULL) return;
   write_out(q, in);
-  gro_add(in->gro, pkt, len); /* an empty table takes any packet */
+  gro_add(in->gro, pkt, len, trusted); /* an empty table takes any packet */
 }
 
 /* Encrypted mode's stage 2 for one datagram: each segment of a train is one WireGuard message,
@@ -104,7 +113,8 @@ static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_
   struct dataplane *dp = q->dp;
   struct msghdr *mh = &in->msgs[i].msg_hdr;
   size_t len = in->msgs[i].msg_len;
-  size_t seg = train_segment_size(mh, len);
+  size_t seg = train_segment_size(mh);
+  if (!seg) seg = len;
   uint8_t *buf = in->iov[i].iov_base;
   int truncated = (mh->msg_flags & MSG_TRUNC) != 0;
   for (size_t off = 0; off < len; off += seg) {
@@ -118,7 +128,7 @@ static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_
     in->wg_counts[v]++;
     if (v == WG_IN_DELIVER || v == WG_IN_KEEPALIVE) peer_acc_add(acc, peer, outer);
     if (v != WG_IN_DELIVER) continue;
-    coalesce(q, in, p, sl);
+    coalesce(q, in, p, sl, 1); /* authenticated by the AEAD */
   }
 }
 
@@ -128,9 +138,11 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
   struct dataplane *dp = q->dp;
   struct msghdr *mh = &in->msgs[i].msg_hdr;
   size_t len = in->msgs[i].msg_len;
-  size_t seg = train_segment_size(mh, len);
-  uint8_t *buf = in->iov[i].iov_base;
+  size_t seg = train_segment_size(mh);
   struct outer o = outer_source(&in->names[i]);
+  int trusted = seg > 0 || o.family == 6; /* the kernel verified the outer checksum (above) */
+  if (!seg) seg = len;
+  uint8_t *buf = in->iov[i].iov_base;
   int known = outer_known(dp, o); /* once per train: every segment has the same outer source */
   int truncated = (mh->msg_flags & MSG_TRUNC) != 0;
   for (size_t off = 0; off < len; off += seg) {
@@ -145,70 +157,90 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
       continue;
     }
     peer_acc_add(acc, peer, sl);
-    coalesce(q, in, pkt, sl);
+    coalesce(q, in, pkt, sl, trusted);
   }
+}
+
+long inbound_drain(struct dp_queue *q, struct inbound *in, int max_batches) {
+  struct dataplane *dp = q->dp;
+  uint64_t *c = q->counters;
+  long got = 0;
+  for (int b = 0; b < max_batches; b++) {
+    if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) break;
+    for (int i = 0; i < DP_BATCH; i++) { /* 1. */
+      in->iov[i] = (struct iovec){in->slots[i].buf + DP_HEADROOM, DP_BUF_SIZE - DP_HEADROOM};
+      in->msgs[i].msg_hdr = (struct msghdr){.msg_name = &in->names[i], .msg_namelen = sizeof(in->names[i]),
+                                            .msg_iov = &in->iov[i], .msg_iovlen = 1,
+                                            .msg_control = in->cmsg[i].buf, .msg_controllen = sizeof(in->cmsg[i].buf)};
+    }
+    int n = recvmmsg(q->udp_fd, in->msgs, DP_BATCH, MSG_DONTWAIT, NULL);
+    if (n < 0 && errno == EINTR) {
+      b--;
+      continue;
+    }
+    if (n <= 0) break; /* EAGAIN, or a queued ICMP error: back to poll */
+    got += n;
+    uint64_t v[IN_VERDICTS] = {0}, pkts = 0, bytes = 0;
+    struct peer_acc acc = {.pc = q->peer_counters, .dir = PC_RX_PACKETS};
+    pthread_rwlock_rdlock(&dp->lock); /* 2., 3. */
+    if (dp->wg) {
+      uint64_t now = wg_now_ms();
+      for (int i = 0; i < n; i++) open_datagram(q, in, i, &pkts, &bytes, now, &acc);
+    } else {
+      for (int i = 0; i < n; i++) check_datagram(q, in, i, v, &pkts, &bytes, &acc);
+    }
+    pthread_rwlock_unlock(&dp->lock);
+    peer_acc_flush(&acc);
+    if (dp->wg) {
+      wg_count_inbound(c, in->wg_counts);
+      memset(in->wg_counts, 0, sizeof(in->wg_counts));
+    }
+    cadd(c, TC_IN_PACKETS, pkts);
+    cadd(c, TC_IN_BYTES, bytes);
+    cadd(c, TC_IN_UDP_DATAGRAMS, (uint64_t)n);
+    cadd(c, TC_IN_BATCHES, 1);
+    cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[IN_UNKNOWN_PEER]);
+    cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
+    cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
+    cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
+    cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
+    write_out(q, in); /* 4. */
+    /* what the kernel answered to those packets is in the TUN already: forward it now */
+    if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {
+      long r = outbound_drain(q, q->oq->out, 1);
+      cadd(c, TC_OUT_INLINE_READS, (uint64_t)r); /* an outbound counter: written under out_lock */
+      pthread_mutex_unlock(&q->oq->out_lock);
+    }
+    if (n < DP_BATCH) break;
+  }
+  return got;
 }
 
 void *inbound_offload_thread(void *arg) {
   struct dp_queue *q = arg;
   struct dataplane *dp = q->dp;
-  uint64_t *c = q->counters;
   struct inbound *in = calloc(1, sizeof(*in));
   int ok = in && (in->slots = alloc_slots()) && (in->gro = malloc(sizeof(*in->gro))) && (!dp->wg || (in->aead = wg_aead_new(dp->wg)));
   dp_thread_started(q, ok, "inbound");
   if (!ok) goto out;
-  gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp);
-
+  gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp, dp->offload.vnet_len > 0);
   while (wait_readable(dp, q->udp_fd)) {
-    for (;;) {
-      if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) goto out;
-      for (int i = 0; i < DP_BATCH; i++) { /* 1. */
-        in->iov[i] = (struct iovec){in->slots[i].buf + DP_HEADROOM, DP_BUF_SIZE - DP_HEADROOM};
-        in->msgs[i].msg_hdr = (struct msghdr){.msg_name = &in->names[i], .msg_namelen = sizeof(in->names[i]),
-                                              .msg_iov = &in->iov[i], .msg_iovlen = 1,
-                                              .msg_control = in->cmsg[i].buf, .msg_controllen = sizeof(in->cmsg[i].buf)};
-      }
-      int n = recvmmsg(q->udp_fd, in->msgs, DP_BATCH, MSG_DONTWAIT, NULL);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        break; /* EAGAIN, or a queued ICMP error: back to poll */
-      }
-      if (n == 0) break;
-      uint64_t v[IN_VERDICTS] = {0}, pkts = 0, bytes = 0;
-      struct peer_acc acc = {.pc = q->peer_counters, .dir = PC_RX_PACKETS};
-      pthread_rwlock_rdlock(&dp->lock); /* 2., 3. */
-      if (dp->wg) {
-        uint64_t now = wg_now_ms();
-        for (int i = 0; i < n; i++) open_datagram(q, in, i, &pkts, &bytes, now, &acc);
-      } else {
-        for (int i = 0; i < n; i++) check_datagram(q, in, i, v, &pkts, &bytes, &acc);
-      }
-      pthread_rwlock_unlock(&dp->lock);
-      peer_acc_flush(&acc);
-      if (dp->wg) {
-        wg_count_inbound(c, in->wg_counts);
-        memset(in->wg_counts, 0, sizeof(in->wg_counts));
-      }
-      cadd(c, TC_IN_PACKETS, pkts);
-      cadd(c, TC_IN_BYTES, bytes);
-      cadd(c, TC_IN_UDP_DATAGRAMS, (uint64_t)n);
-      cadd(c, TC_IN_BATCHES, 1);
-      cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[IN_UNKNOWN_PEER]);
-      cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
-      cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
-      cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
-      cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
-      write_out(q, in); /* 4. */
-      /* what the kernel answered to those packets is in the TUN already: forward it now */
-      if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {
-        long r = outbound_drain(q, q->oq->out, 1);
-        pthread_mutex_unlock(&q->oq->out_lock);
-        cadd(c, TC_OUT_INLINE_READS, (uint64_t)r); /* an outbound counter: written under out_lock */
-      }
-      if (n < DP_BATCH) break;
+    struct offload_queue *oq = q->oq; /* read each time: the fuzz harness replaces it between inputs */
+    if (!oq) {
+      inbound_drain(q, in, 1 << 30);
+      continue;
     }
+    pthread_mutex_lock(&oq->in_lock);
+    oq->in = in; /* for the spinning outbound thread (offload.h) */
+    inbound_drain(q, in, 1 << 30);
+    pthread_mutex_unlock(&oq->in_lock);
   }
 out:
+  if (q->oq) {
+    pthread_mutex_lock(&q->oq->in_lock);
+    if (q->oq->in == in) q->oq->in = NULL;
+    pthread_mutex_unlock(&q->oq->in_lock);
+  }
   if (in) {
     free(in->slots);
     free(in->gro);

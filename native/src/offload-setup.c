@@ -25,6 +25,7 @@ void offload_free_queue(struct dp_queue *q) {
   if (!q->oq) return;
   outbound_free(q->oq->out);
   pthread_mutex_destroy(&q->oq->out_lock);
+  pthread_mutex_destroy(&q->oq->in_lock);
   free(q->oq);
   q->oq = NULL;
 }
@@ -33,7 +34,10 @@ void offload_setup_queue(struct dataplane *dp, struct dp_queue *q) {
   const struct dp_offload *want = &dp->opt.offload;
   struct dp_offload_state *s = &dp->offload;
   if (!want->enabled) return;
-  if ((q->oq = calloc(1, sizeof(*q->oq)))) pthread_mutex_init(&q->oq->out_lock, NULL);
+  if ((q->oq = calloc(1, sizeof(*q->oq)))) {
+    pthread_mutex_init(&q->oq->out_lock, NULL);
+    pthread_mutex_init(&q->oq->in_lock, NULL);
+  }
   if (q->index == 0) {
     s->csum = want->csum; /* TSO and USO need CSUM */
     s->tso = want->csum && want->tso;
@@ -55,6 +59,7 @@ void offload_setup_queue(struct dataplane *dp, struct dp_queue *q) {
     s->coalesce_tcp = want->coalesce && s->vnet_len > 0;
     s->coalesce_udp = s->coalesce_tcp && s->uso;
     s->inline_replies = want->inline_replies;
+    s->spin_us = want->spin_us;
     if (q->oq) q->oq->out = outbound_new(dp); /* after s->gso is known */
     return;
   }

@@ -8,6 +8,8 @@
  *   coalesce  userspace GRO: segments of a flow are written to the TUN as one super-packet
  *             (TCP; UDP too when the TUN accepted USO, the sign the kernel knows GSO_UDP_L4)
  *   inline_replies  (opt-in, see offload_queue) not a kernel offload
+ *   spin_us   not a kernel offload: after a small outbound batch, wait this long for the answer
+ *             awake (see offload_queue) before sleeping; 0 = never
  *
  * Anything refused is turned off, never an error; the first queue decides, the others follow.
  */
@@ -19,12 +21,14 @@ struct dp_offload {
   int enabled; /* 0: the plain loop of outbound.c/inbound.c, no virtio-net header at all */
   int csum, tso, uso, gso, gro, coalesce;
   int inline_replies; /* see offload_queue */
+  int spin_us;        /* see offload_queue */
 };
 
 struct dp_offload_state {
   int vnet_len; /* bytes of virtio-net header on every TUN read/write, 0 without */
   int csum, tso, uso, gso, gro, coalesce_tcp, coalesce_udp;
   int inline_replies;
+  int spin_us;
   int reuseport_inner; /* not an offload: queues > 1 and inbound steered by inner flow */
 };
 
@@ -38,10 +42,23 @@ struct outbound;
  * With inline_replies the inbound thread, right after its TUN writes, takes the lock if it is
  * free and forwards what the kernel queued in the meantime (ACKs, echo replies, data the ACKs
  * released): one thread wake-up less per round trip.
+ *
+ * The inbound state likewise, under in_lock. With spin_us the outbound thread, after a batch of
+ * at most SPIN_MAX_READS TUN reads (a request, not a bulk transfer), polls both its fds without
+ * sleeping for up to spin_us: the answer (or the next request) is then handled by a thread that
+ * is awake, the inbound thread's work under in_lock if it is free, instead of waking a sleeping
+ * one. The spin ends at the first event, when in_lock is taken, or after spin_us; with no
+ * traffic nothing spins.
  */
+#define SPIN_MAX_READS 4
+#ifndef DP_DEFAULT_SPIN_US
+#define DP_DEFAULT_SPIN_US 0
+#endif
 struct offload_queue {
   pthread_mutex_t out_lock;
   struct outbound *out;
+  pthread_mutex_t in_lock;
+  struct inbound *in; /* the inbound thread's state, NULL when it is not running */
 };
 
 struct outbound *outbound_new(const struct dataplane *dp);
@@ -49,6 +66,9 @@ void outbound_free(struct outbound *o);
 /* Reads, splits, routes and sends up to max_batches batches from the TUN; caller holds out_lock.
  * Returns the number of TUN reads that returned a packet. */
 long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches);
+/* Receives, checks, coalesces and writes up to max_batches batches from the UDP socket; caller
+ * holds in_lock. Returns the number of datagrams received. */
+long inbound_drain(struct dp_queue *q, struct inbound *in, int max_batches);
 void offload_free_queue(struct dp_queue *q);
 /* Extra TUNSETIFF flags for the queue about to be opened. */
 int offload_tun_flags(const struct dataplane *dp);

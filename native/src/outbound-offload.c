@@ -19,6 +19,7 @@
 #include "packet.h"
 #include "wg.h"
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -366,15 +367,40 @@ long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches) {
   return total;
 }
 
+static uint64_t mono_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* After a small batch went out: stay awake up to spin_us for what comes next (offload.h). */
+static void spin_for_answer(struct dp_queue *q, struct offload_queue *oq, uint64_t spin_ns) {
+  struct dataplane *dp = q->dp;
+  struct pollfd p[2] = {{.fd = q->tun_fd, .events = POLLIN}, {.fd = q->udp_fd, .events = POLLIN}};
+  uint64_t until = mono_ns() + spin_ns;
+  do {
+    if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) return;
+    if (poll(p, 2, 0) <= 0) continue;
+    if (p[0].revents) return; /* more to send: the thread's loop takes it without sleeping */
+    if (!(p[1].revents & (POLLIN | POLLERR))) return;
+    if (pthread_mutex_trylock(&oq->in_lock) != 0) return; /* the inbound thread is at it */
+    if (oq->in) cadd(q->counters, TC_IN_SPIN_RECEIVES, (uint64_t)(inbound_drain(q, oq->in, 1) > 0)); /* written under in_lock */
+    pthread_mutex_unlock(&oq->in_lock);
+    return;
+  } while (mono_ns() < until);
+}
+
 void *outbound_offload_thread(void *arg) {
   struct dp_queue *q = arg;
   struct offload_queue *oq = q->oq;
   dp_thread_started(q, oq && oq->out, "outbound"); /* its buffers: offload_setup_queue */
   if (!oq || !oq->out) return NULL;
+  uint64_t spin_ns = (uint64_t)q->dp->offload.spin_us * 1000u;
   while (wait_readable(q->dp, q->tun_fd)) {
     pthread_mutex_lock(&oq->out_lock);
-    outbound_drain(q, oq->out, 1 << 30);
+    long reads = outbound_drain(q, oq->out, 1 << 30);
     pthread_mutex_unlock(&oq->out_lock);
+    if (spin_ns && reads > 0 && reads <= SPIN_MAX_READS) spin_for_answer(q, oq, spin_ns);
   }
   return NULL;
 }

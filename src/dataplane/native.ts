@@ -37,6 +37,9 @@ export interface OffloadOptions {
   /** after its TUN writes the inbound thread forwards what the kernel answered (ACKs, replies);
    * default false: no gain measured on the 2-core test machine */
   inlineReplies?: boolean;
+  /** microseconds (0..1000) the outbound thread stays awake after a small batch, handling the
+   * answer itself instead of waking the inbound thread (native/src/offload.h); 0 = never */
+  spinUs?: number;
 }
 
 /** What the kernel accepted. */
@@ -53,6 +56,7 @@ export interface OffloadState {
   /** queues > 1: inbound datagrams go to a queue by their inner flow (native/src/reuseport.c) */
   reuseportInnerFlow: boolean;
   inlineReplies: boolean;
+  spinUs: number;
 }
 
 export interface NativeAddon {
@@ -70,9 +74,9 @@ export interface NativeAddon {
   /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
   offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
   /** Micro-benchmark of one C hot-path stage (native/src/micro-bench.c). */
-  microBench(name: 'split' | 'coalesce' | 'csum' | 'complete' | 'lookup' | 'seal' | 'open', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
+  microBench(name: 'split' | 'coalesce' | 'coalesce-trusted' | 'single' | 'single-trusted' | 'csum' | 'complete' | 'lookup' | 'seal' | 'open', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
   /** Test face of native/src/gro.c. */
-  offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
+  offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean, trusted?: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
   // encrypted mode (native/src/addon-wg.c)
   drainEvents(handle: object): Uint8Array | null;
   sendRaw(handle: object, address: string, port: number, bytes: Uint8Array): boolean;

@@ -195,8 +195,10 @@ function sameIpFields(a: Uint8Array, b: Uint8Array): boolean {
 
 const equalBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** Coalesces a batch by the rules in native/src/gro.h. */
-export function referenceCoalesce(packets: readonly Uint8Array[], opts: { tcp: boolean; udp: boolean }): Coalesced[] {
+/** Coalesces a batch by the rules in native/src/gro.h. trusted: the bytes are vouched for (the
+ * kernel verified the outer UDP checksum, or the AEAD opened them): transport checksums are not
+ * summed, and what passes the structural checks goes out NEEDS_CSUM. */
+export function referenceCoalesce(packets: readonly Uint8Array[], opts: { tcp: boolean; udp: boolean; trusted?: boolean }): Coalesced[] {
   const items: Item[] = [];
   const latest = new Map<string, Item>();
   for (const p of packets) {
@@ -204,25 +206,27 @@ export function referenceCoalesce(packets: readonly Uint8Array[], opts: { tcp: b
     const { l4, proto } = transport(p);
     const tcp = proto === 6;
     const coalescible = family(p) === 6 || ((p[0]! & 0x0f) === 5 && (p[6]! & 0x3f) === 0 && p[7] === 0);
-    let kind: Item['kind'] = key && coalescible && ((tcp && opts.tcp) || (proto === 17 && opts.udp)) ? (tcp ? 'tcp' : 'udp') : 'none';
+    // TCP or UDP in a form the coalescer reads (verified, and merged if the options allow)
+    let kind: Item['kind'] = key && coalescible && (tcp || proto === 17) ? (tcp ? 'tcp' : 'udp') : 'none';
     let verified = false;
+    let mergeable = false;
     const l4len = kind === 'none' ? 0 : tcp ? (p[l4 + 12]! >> 4) * 4 : 8;
     const payload = p.length - l4 - l4len;
     let psh = false;
     if (kind !== 'none') {
       const udpOk = tcp || (u16(p, l4 + 6) !== 0 && u16(p, l4 + 4) === p.length - l4);
-      if (!udpOk || !checksumsValidL4(p, l4, proto)) {
+      if (!udpOk || !(opts.trusted || checksumsValidL4(p, l4, proto))) {
         kind = 'none';
       } else {
         verified = true;
         const flags = tcp ? p[l4 + 13]! : 0x10;
         psh = tcp && (flags & 0x08) !== 0;
-        if (payload === 0 || (flags !== 0x10 && flags !== 0x18)) kind = 'none';
+        mergeable = (tcp ? opts.tcp : opts.udp) && payload > 0 && (flags === 0x10 || flags === 0x18);
       }
     }
     const prev = key ? latest.get(key) : undefined;
     if (
-      kind !== 'none' &&
+      mergeable &&
       prev &&
       prev.kind === kind &&
       !prev.closed &&
@@ -247,7 +251,7 @@ export function referenceCoalesce(packets: readonly Uint8Array[], opts: { tcp: b
       parts: [p.slice()],
       kind,
       verified,
-      closed: psh,
+      closed: psh || !mergeable,
       psh,
       l4,
       l4len,
@@ -267,8 +271,13 @@ function checksumsValidL4(p: Uint8Array, l4: number, proto: number): boolean {
 
 function finish(it: Item): Coalesced {
   if (it.parts.length === 1) {
-    const flags = it.verified ? VNET_F_DATA_VALID : 0;
-    return { vnet: encodeVnet({ flags, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 }), packet: it.parts[0]!, segments: 1 };
+    const p = it.parts[0]!;
+    if (!it.verified) return { vnet: encodeVnet({ flags: 0, gsoType: 0, hdrLen: 0, gsoSize: 0, csumStart: 0, csumOffset: 0 }), packet: p, segments: 1 };
+    // verified: the pseudo-header sum only, for the kernel to complete (it then sums nothing)
+    const tcp = it.kind === 'tcp';
+    put16(p, it.l4 + (tcp ? 16 : 6), fold(pseudoSum(p, tcp ? 6 : 17, p.length - it.l4)));
+    const vnet = encodeVnet({ flags: VNET_F_NEEDS_CSUM, gsoType: 0, hdrLen: it.l4 + it.l4len, gsoSize: 0, csumStart: it.l4, csumOffset: tcp ? 16 : 6 });
+    return { vnet, packet: p, segments: 1 };
   }
   const out = new Uint8Array(it.total);
   let at = 0;

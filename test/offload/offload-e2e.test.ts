@@ -110,6 +110,15 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'spinning outbound thread (spinUs: it takes in what arrives while it is awake)',
+    opts: { offload: { spinUs: 1000 } },
+    active: (o) => expect(o).toMatchObject({ spinUs: 1000, tso: true, gro: true }),
+    path: (a, b) => {
+      expect(a.outbound_gso_splits).toBeGreaterThan(0n);
+      expect(a.inbound_spin_receives! + b.inbound_spin_receives!).toBeGreaterThan(0n);
+    },
+  },
+  {
     name: 'two queues, every offload',
     opts: { queues: 2 },
     active: (o) => expect(o).toMatchObject({ tso: true, gso: true, gro: true }),

@@ -10,11 +10,11 @@ import {
   GSO_TCPV4,
   GSO_TCPV6,
   GSO_UDP_L4,
-  VNET_F_DATA_VALID,
   VNET_F_NEEDS_CSUM,
   checksumsValid,
   decodeVnet,
   encodeVnet,
+  put16,
   referenceCoalesce,
   referenceSplit,
   transport,
@@ -139,8 +139,9 @@ describe('coalescing (received segments -> TUN super-packets)', () => {
       const pkts = arrivals(rand);
       const udp = rand() < 0.7;
       const tcp = rand() < 0.9;
-      const got = addon.offloadCoalesce(pkts.map((p) => p.slice()), tcp, udp);
-      const want = referenceCoalesce(pkts, { tcp, udp });
+      const trusted = rand() < 0.5;
+      const got = addon.offloadCoalesce(pkts.map((p) => p.slice()), tcp, udp, trusted);
+      const want = referenceCoalesce(pkts, { tcp, udp, trusted });
       expect(got.map((o) => [hex(o.vnet), hex(o.packet), o.segments])).toEqual(want.map((o) => [hex(o.vnet), hex(o.packet), o.segments]));
       merged += got.filter((o) => o.segments > 1).length;
     }
@@ -157,9 +158,11 @@ describe('coalescing (received segments -> TUN super-packets)', () => {
         const h = decodeVnet(o.vnet);
         if (o.segments === 1) {
           expect(h.gsoType).toBe(GSO_NONE);
-          // DATA_VALID only on what verifies
-          if (h.flags & VNET_F_DATA_VALID) expect(checksumsValid(o.packet)).toBe(true);
-          back.push(o.packet);
+          // NEEDS_CSUM (the kernel then checks nothing) only on what verified; the rest untouched
+          expect([0, VNET_F_NEEDS_CSUM]).toContain(h.flags);
+          const kernel = referenceSplit(h, o.packet)![0]!;
+          if (h.flags & VNET_F_NEEDS_CSUM) expect(checksumsValid(kernel)).toBe(true);
+          back.push(kernel);
           continue;
         }
         expect(h.flags).toBe(VNET_F_NEEDS_CSUM);
@@ -198,6 +201,34 @@ describe('coalescing (received segments -> TUN super-packets)', () => {
     expect(out.map((o) => o.segments)).toEqual([3, 1, 6]);
     expect(decodeVnet(out[1]!.vnet).flags).toBe(0); // handed over untouched, for the kernel to reject
     expect(addon.offloadCoalesce(segs, false, false).every((o) => o.segments === 1)).toBe(true);
+  });
+
+  it('sums no checksum of bytes vouched for (trusted), but never vouches for a UDP packet without one', () => {
+    const rand = seededRandom(5);
+    const f = randomFlow(rand, 4, 6);
+    const { vnet, pkt } = superPacket(f, randomBytes(rand, 14000), 1400, 0x10);
+    const segs = referenceSplit(vnet, pkt)!;
+    segs[3]![segs[3]!.length - 1]! ^= 1; // a checksum the sender got wrong: only a sum would notice
+    const out = addon.offloadCoalesce(segs.map((s) => s.slice()), true, true, true);
+    expect(out.map((o) => o.segments)).toEqual([10]); // not summed, so merged
+    // the kernel completes the checksum over the bytes as they came
+    const back = referenceSplit(decodeVnet(out[0]!.vnet), out[0]!.packet)!;
+    expect(back.every(checksumsValid)).toBe(true);
+    expect(hex(back[3]!.subarray(transport(segs[3]!).l4 + 20))).toBe(hex(segs[3]!.subarray(transport(segs[3]!).l4 + 20)));
+    // a lone verified packet: NEEDS_CSUM with the pseudo-header sum, the kernel's sum gives it back
+    const [one] = addon.offloadCoalesce([segs[0]!.slice()], true, true);
+    const h = decodeVnet(one!.vnet);
+    expect([h.flags, h.gsoType, h.csumStart, h.csumOffset]).toEqual([VNET_F_NEEDS_CSUM, GSO_NONE, transport(segs[0]!).l4, f.proto === 6 ? 16 : 6]);
+    expect(hex(one!.packet)).not.toBe(hex(segs[0]!));
+    expect(hex(referenceSplit(h, one!.packet)![0]!)).toBe(hex(segs[0]!));
+    // UDP without a checksum: trusted or not, written untouched and never merged
+    const u = randomFlow(rand, 4, 17);
+    const us = superPacket(u, randomBytes(rand, 3000), 1000, 0);
+    const usegs = referenceSplit(us.vnet, us.pkt)!;
+    for (const s of usegs) put16(s, transport(s).l4 + 6, 0);
+    const uout = addon.offloadCoalesce(usegs.map((s) => s.slice()), true, true, true);
+    expect(uout.map((o) => [o.segments, decodeVnet(o.vnet).flags])).toEqual([[1, 0], [1, 0], [1, 0]]);
+    expect(uout.map((o) => hex(o.packet))).toEqual(usegs.map(hex));
   });
 
   it('the test entry point feeds the coalescer only what the inbound checks would pass', () => {
