@@ -10,17 +10,21 @@
  *             away; a failed compare means the lease was taken or deleted → re-acquire.
  *   watch     from the listed revision; the registry resumes after reconnects; a resync
  *             (compaction) re-lists and emits the diff. Our own lease deleted → re-acquire.
+ *   assigned  where the registry assigns this node's subnet (Kubernetes: podCIDR), acquire
+ *             waits until there is one and claims it instead of choosing; it must lie in the
+ *             Network (else fatal, as flanneld); nothing is deleted.
  *
  * Nothing here tears the data plane down: while etcd is away the table stays as it was.
  */
 import type { Logger } from 'pino';
 import type { NetworkConfig } from '../config/network-config.js';
-import type { Registry, RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
+import type { Registry, RegistryEntry, Watch, WatchEvent, WriteResult } from '../registry/registry.js';
 import { sleep, type Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
-import { encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { decodeLeaseValue, encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { net4Contains, parseNet4 } from '../util/ip4.js';
 import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
@@ -71,6 +75,16 @@ export const RENEW_SPREAD = 0.1;
 /** creates of one free subnet refused because other leases appeared meanwhile, before it counts as a lost race */
 const MAX_RECHECKS = 200;
 const RETRY_MAX_MS = 5000;
+/** how often an assignment that is not there yet is asked for again */
+const ASSIGNMENT_POLL_MS = 1000;
+/** errors acquire() gives up on: retrying cannot help */
+const FATAL = new Set(['ERR_TULLE_NO_SUBNET', 'ERR_TULLE_POD_CIDR']);
+
+/** The stored attrs when the registry rewrote the value (Kubernetes: public-ip-overwrite), else ours. */
+function storedAttrs(r: WriteResult, attrs: LeaseAttrs): LeaseAttrs {
+  const d = r.value === undefined ? undefined : decodeLeaseValue(r.value);
+  return d?.ok ? d.attrs : attrs;
+}
 
 export class LeaseManager {
   private readonly o: LeaseManagerOptions;
@@ -88,6 +102,7 @@ export class LeaseManager {
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
+  private waitingFor: string | undefined; // why there is no assigned subnet yet, as last logged
   /** aborted by stop(): every wait ends at once, so a stopped manager holds no timer */
   private readonly halt = new AbortController();
 
@@ -126,6 +141,11 @@ export class LeaseManager {
     let recheck = 0;
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
+      let assigned: string | undefined;
+      if (this.o.registry.assignedSubnet) {
+        assigned = await this.assignment();
+        if (assigned === undefined) continue;
+      }
       let listed;
       try {
         listed = await this.o.registry.listSubnets();
@@ -150,11 +170,11 @@ export class LeaseManager {
       }
       let result: OwnLease | undefined;
       try {
-        const r = await this.tryOnce(table, taken, tried ?? previous, listed.revision);
+        const r = assigned !== undefined ? await this.claim(assigned) : await this.tryOnce(table, taken, tried ?? previous, listed.revision);
         result = r.lease;
         tried = r.tried;
       } catch (e) {
-        if (e instanceof TulleError && e.code === 'ERR_TULLE_NO_SUBNET') throw e;
+        if (e instanceof TulleError && FATAL.has(e.code)) throw e;
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, 'etcd failed while acquiring a lease; retrying');
         await this.wait(backoffMs(1, this.o.random));
@@ -199,6 +219,42 @@ export class LeaseManager {
 
   private wait(ms: number): Promise<void> {
     return sleep(this.o.clock, ms, this.halt.signal);
+  }
+
+  /** The subnet the registry assigns us; undefined after waiting a while (none yet, or the store is away). */
+  private async assignment(): Promise<string | undefined> {
+    try {
+      const a = await this.o.registry.assignedSubnet!();
+      this.setEtcd('connected');
+      if ('subnet' in a) {
+        const net = parseNet4(this.o.config.network);
+        const sub = parseNet4(a.subnet);
+        if (sub.len < net.len || !net4Contains(net, sub.base)) {
+          throw new TulleError('ERR_TULLE_POD_CIDR', `subnet "${this.o.config.network}" specified in the network config doesn't contain "${a.subnet}", this node's PodCIDR`);
+        }
+        if (this.waitingFor !== undefined) this.o.log.info({ subnet: a.subnet }, 'our subnet is assigned now');
+        this.waitingFor = undefined;
+        return a.subnet;
+      }
+      if (this.waitingFor !== a.waiting) this.o.log.warn({ reason: a.waiting }, `${a.waiting}; waiting for it (not ready)`);
+      this.waitingFor = a.waiting;
+      this.state.lastError = a.waiting;
+      await this.wait(ASSIGNMENT_POLL_MS);
+    } catch (e) {
+      if (e instanceof TulleError && FATAL.has(e.code)) throw e;
+      this.setEtcd('disconnected', e as Error);
+      this.o.log.warn({ err: (e as Error).message }, 'cannot learn our assigned subnet; retrying');
+      await this.wait(backoffMs(2, this.o.random));
+    }
+    return undefined;
+  }
+
+  /** Claims the assigned subnet: the registry writes our value there (no choice, no race to lose but a changed assignment). */
+  private async claim(subnet: string): Promise<{ lease?: OwnLease; tried?: string }> {
+    const { registry, attrs, ttlMs, clock } = this.o;
+    const r = await registry.createSubnet(subnetKeyName(subnet), encodeLeaseValue(attrs), Math.max(1, Math.ceil(ttlMs / 1000)));
+    if (!r.ok) return {};
+    return { lease: { subnet, attrs: storedAttrs(r, attrs), modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
   }
 
   /** One try from one listing: the lease, or which new subnet a create was refused for. */
@@ -400,7 +456,7 @@ export class LeaseManager {
         this.reacquire(!holder || holder.attrs.PublicIP === own.attrs.PublicIP);
         return;
       }
-      this.own = { ...cur, modRevision: Math.max(cur.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
+      this.own = { ...cur, attrs: storedAttrs(r, cur.attrs), modRevision: Math.max(cur.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
       this.renewedAt = this.o.clock.now();
       this.renewals++;
       this.setEtcd('connected');
