@@ -32,23 +32,26 @@ export function kubeConfigFor(access: ApiAccess): KubeConfig {
   const kc = new KubeConfig();
   if (access.kind === 'in-cluster') {
     kc.loadFromCluster();
-  } else if (access.kind === 'url') {
+    return kc;
+  }
+  if (access.kind === 'url') {
     kc.loadFromOptions({
       clusters: [{ name: 'tulle', server: access.apiUrl }], users: [{ name: 'tulle' }],
       contexts: [{ name: 'tulle', cluster: 'tulle', user: 'tulle' }], currentContext: 'tulle',
     });
   } else {
     kc.loadFromFile(access.file);
-    const cur = kc.getCurrentCluster();
-    if (!cur) throw new TulleError('ERR_TULLE_CONFIG', `config: --kubeconfig-file: ${access.file} has no current cluster`);
-    if (access.apiUrl) {
-      // --kube-api-url overrides the kubeconfig's server, as client-go's ConfigOverrides
-      kc.loadFromOptions({
-        clusters: kc.clusters.map((c) => (c.name === cur.name ? { ...c, server: access.apiUrl } : c)),
-        users: kc.users, contexts: kc.contexts, currentContext: kc.currentContext,
-      });
-    }
+    if (!kc.getCurrentCluster()) throw new TulleError('ERR_TULLE_CONFIG', `config: --kubeconfig-file: ${access.file} has no current cluster`);
   }
+  const cur = kc.getCurrentCluster()!;
+  const server = (access.kind === 'kubeconfig' && access.apiUrl) || cur.server;
+  // --kube-api-url overrides the kubeconfig's server, as client-go's ConfigOverrides. The client
+  // refuses plain http unless TLS verification is off; client-go (flanneld) takes http as it is,
+  // and there is no TLS to verify: say so for http servers only.
+  kc.loadFromOptions({
+    clusters: kc.clusters.map((c) => (c.name === cur.name ? { ...c, server, ...(server.startsWith('http://') ? { skipTLSVerify: true } : {}) } : c)),
+    users: kc.users, contexts: kc.contexts, currentContext: kc.currentContext,
+  });
   return kc;
 }
 
