@@ -32,6 +32,8 @@ export interface RecordedRequest {
   method: string;
   path: string;
   contentType: string | undefined;
+  /** the Authorization header, if any */
+  authorization: string | undefined;
   body: unknown;
 }
 
@@ -226,7 +228,7 @@ export class KubeApiDouble {
     const method = req.method ?? 'GET';
     const contentType = req.headers['content-type']?.split(';')[0];
     const parts = url.pathname.split('/').filter(Boolean); // api v1 nodes NAME [status]
-    if (method !== 'GET') this.requests.push({ method, path: url.pathname, contentType, body: parseJson(body) });
+    if (method !== 'GET') this.requests.push({ method, path: url.pathname, contentType, authorization: req.headers.authorization, body: parseJson(body) });
 
     if (parts[0] !== 'api' || parts[1] !== 'v1') return send(404, status(404, 'NotFound', 'the server could not find the requested resource'));
     if (parts[2] === 'namespaces' && parts[4] === 'pods' && parts.length === 6 && method === 'GET') {

@@ -73,7 +73,7 @@ describe('Kubernetes registry on the client library, against the API-server doub
     expect((await acquired).subnet).toBe('10.244.7.0/24');
     expect(s.api.getNode('n0')!.metadata.annotations).toEqual(flannelUdp('198.18.0.10'));
     const patches = s.api.requests.filter((r) => r.method === 'PATCH');
-    expect(patches).toEqual([{ method: 'PATCH', path: '/api/v1/nodes/n0/status', contentType: 'application/strategic-merge-patch+json', body: { metadata: { annotations: flannelUdp('198.18.0.10') } } }]);
+    expect(patches).toEqual([{ method: 'PATCH', path: '/api/v1/nodes/n0/status', contentType: 'application/strategic-merge-patch+json', authorization: undefined, body: { metadata: { annotations: flannelUdp('198.18.0.10') } } }]);
     // acquiring again with everything in place patches nothing
     await s.m.acquire();
     expect(s.api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
