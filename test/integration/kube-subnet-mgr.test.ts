@@ -134,6 +134,25 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     expect((await c.ping(ds[0]!.node, tunAddress(podCidr(3)), 1, 1)).ok).toBe(false);
   });
 
+  it('a node without podCIDR yet is waited for (not ready, one log line), then joins when it gets one', async () => {
+    const n3 = c.bed.nodes[3]!;
+    const bare = kubeNode(3, n3);
+    bare.spec = {};
+    await api.createNode(bare);
+    const d = start(3);
+    await d.waitLog((l) => /node "node-3" has no spec.podCIDR yet.*waiting for it \(not ready\)/.test(l.msg));
+    expect(d.logs.some((l) => l.msg === 'node ready')).toBe(false);
+    expect(d.proc.exitCode).toBeNull();
+    // kube-controller-manager assigns it
+    await api.patchNode(nodeName(3), { spec: { podCIDR: podCidr(3), podCIDRs: [podCidr(3)] } }, 'strategic');
+    expect(await d.readySubnet()).toBe(podCidr(3));
+    await until('everyone to route to it', () => ds.every((x) => x.routeCount() === 3));
+    d.proc.kill('SIGTERM');
+    expect(await d.exit).toBe(0);
+    await api.deleteNode(nodeName(3));
+    await until('its route gone', () => ds.every((x) => x.routeCount() === 2));
+  });
+
   it('the API server stopped for 30 s under a ping stream: no loss, the last table kept, the watch resumes after', async () => {
     const [a, b] = ds as [Daemon, Daemon];
     // 200 pings, 0.2 s apart (40 s), each with a 2 s deadline

@@ -24,6 +24,8 @@ describe('run options', () => {
       publicIp: undefined, ipMasq: false, ipMasqFullyRandomDisable: false, iptablesForwardRules: true, iptablesResyncSeconds: 5,
       ipBlackholeRoute: false, subnetFile: '/run/flannel/subnet.env', renewMarginMs: 60 * 60_000, leaseTtlMs: 24 * 3600_000,
       healthzIp: '0.0.0.0', healthzPort: 0, stateDir: '/var/lib/tulle', tunName: 'tulle0', logLevel: 'info', version: false, notices: [],
+      kubeSubnetMgr: false, kubeApiUrl: undefined, kubeconfigFile: undefined, kubeAnnotationPrefix: 'flannel.alpha.coreos.com',
+      netConfigPath: '/etc/kube-flannel/net-conf.json', setNodeNetworkUnavailable: true,
     });
   });
 
