@@ -53,6 +53,8 @@ const T_HOST = 'test/integration/host-rules.test.ts';
 const T_POD = 'test/cni/pod-path.test.ts';
 const T_KUBE = 'test/integration/kube-subnet-mgr.test.ts';
 const T_KUBE_UNIT = 'test/unit/kube-node-lease.test.ts';
+const T_CNI = 'test/cni/cni-conf-pods.test.ts';
+const T_CNI_UNIT = 'test/unit/cni-conf.test.ts';
 
 export const FLAG_TABLE: readonly FlagRow[] = [
   { name: 'etcd-endpoints', kind: 'string', default: 'http://127.0.0.1:4001,http://127.0.0.1:2379', treatment: 'same', help: 'comma-separated etcd endpoints', tests: [T_OPTS, T_FLD] },
@@ -117,6 +119,11 @@ export const FLAG_TABLE: readonly FlagRow[] = [
   { name: 'state-dir', kind: 'string', default: '/var/lib/tulle', treatment: 'tulle', help: "tulle's own state: previous subnet, WireGuard key", tests: [T_ERR] },
   { name: 'tun-name', kind: 'string', default: 'tulle0', treatment: 'tulle', help: 'name of the TUN device', tests: [T_OPTS] },
   { name: 'log-level', kind: 'string', treatment: 'tulle', help: 'trace, debug, info, warn, error (default info)', tests: [T_OPTS] },
+  {
+    name: 'write-cni-conf-when-ready', kind: 'string', treatment: 'tulle', tests: [T_CNI_UNIT, T_CNI, T_OPTS],
+    help: 'once the node is ready, write a CNI conflist (bridge + host-local + portmap, from the lease) to this path, e.g. /etc/cni/net.d/10-tulle.conflist; rewritten when the lease changes (as Cilium\'s --write-cni-conf-when-ready)',
+  },
+  { name: 'cni-conf-overwrite', kind: 'bool', default: 'false', treatment: 'tulle', help: 'replace a file at --write-cni-conf-when-ready that tulle did not write', tests: [T_CNI_UNIT, T_CNI] },
   { name: 'options-file', kind: 'string', treatment: 'tulle', help: 'JSON file of {"flag-name": value} (below the environment and flags)', tests: [T_OPTS] },
 ];
 

@@ -42,6 +42,10 @@ export interface RunOptions {
   readonly healthzPort: number;
   readonly stateDir: string;
   readonly tunName: string;
+  /** --write-cni-conf-when-ready: where to write the CNI conflist once ready (unset: none) */
+  readonly cniConfPath: string | undefined;
+  /** --cni-conf-overwrite: replace a file there that tulle did not write */
+  readonly cniConfOverwrite: boolean;
   readonly logLevel: string;
   /** --version: print the version and exit */
   readonly version: boolean;
@@ -196,6 +200,15 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     return v;
   };
   address('public-ipv6', 6);
+  const cniSrc = src('write-cni-conf-when-ready');
+  const cniConfPath = cniSrc.values.at(-1);
+  if (cniConfPath !== undefined) {
+    // a runtime reads a .conf or .json file as one plugin's config: a conflist must be named .conflist
+    if (!cniConfPath.startsWith('/')) throw new ConfigError(cniSrc.field, `"${cniConfPath}" must be an absolute path (e.g. /etc/cni/net.d/10-tulle.conflist)`);
+    if (!cniConfPath.endsWith('.conflist') || cniConfPath.endsWith('/.conflist')) {
+      throw new ConfigError(cniSrc.field, `"${cniConfPath}" must name a .conflist file (e.g. /etc/cni/net.d/10-tulle.conflist): container runtimes read .conf and .json files as a single plugin's config`);
+    }
+  }
   const ifaceRegexes = src('iface-regex');
   for (const r of ifaceRegexes.values) {
     try {
@@ -234,6 +247,8 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     healthzPort: int('healthz-port', 0, 65535),
     stateDir: str('state-dir')!,
     tunName: str('tun-name')!,
+    cniConfPath,
+    cniConfOverwrite: bool('cni-conf-overwrite'),
     logLevel,
     version: bool('version'),
     kubeSubnetMgr,

@@ -111,6 +111,11 @@ export class LeaseManager {
     this.state = { etcd: 'connecting', since: o.clock.now(), lastError: undefined };
   }
 
+  /** for log lines: what holds the leases */
+  private get store(): string {
+    return this.o.registry.storeName ?? 'etcd';
+  }
+
   get lease(): OwnLease | undefined {
     return this.own;
   }
@@ -152,7 +157,7 @@ export class LeaseManager {
         this.setEtcd('connected');
       } catch (e) {
         this.setEtcd('disconnected', e as Error);
-        this.o.log.warn({ err: (e as Error).message }, 'cannot reach etcd to acquire a lease; retrying');
+        this.o.log.warn({ err: (e as Error).message }, `cannot reach ${this.store} to acquire a lease; retrying`);
         await this.wait(backoffMs(++failures, this.o.random));
         continue;
       }
@@ -176,7 +181,7 @@ export class LeaseManager {
       } catch (e) {
         if (e instanceof TulleError && FATAL.has(e.code)) throw e;
         this.setEtcd('disconnected', e as Error);
-        this.o.log.warn({ err: (e as Error).message }, 'etcd failed while acquiring a lease; retrying');
+        this.o.log.warn({ err: (e as Error).message }, `${this.store} failed while acquiring a lease; retrying`);
         await this.wait(backoffMs(1, this.o.random));
         continue;
       }
@@ -323,7 +328,7 @@ export class LeaseManager {
       },
       connection: (up, err) => {
         this.setEtcd(up ? 'connected' : 'disconnected', err);
-        this.o.log[up ? 'info' : 'warn']({ err: err?.message }, up ? 'etcd watch connected' : 'etcd watch disconnected; forwarding with the last known table');
+        this.o.log[up ? 'info' : 'warn']({ err: err?.message }, up ? `${this.store} watch connected` : `${this.store} watch disconnected; forwarding with the last known table`);
         if (up && this.own && this.renewOverdue()) this.scheduleRenew(0);
       },
     });
@@ -366,7 +371,7 @@ export class LeaseManager {
     this.revision = Math.max(this.revision, revision);
     if (changed.size) this.o.onTable?.(table, changed);
     if (lostOwn && this.own) {
-      this.o.log.warn({ subnet: this.own.subnet }, 'our lease was deleted or taken in etcd; re-acquiring');
+      this.o.log.warn({ subnet: this.own.subnet }, `our lease was deleted or taken in ${this.store}; re-acquiring`);
       const holder = table.get(this.own.subnet);
       this.reacquire(!holder || holder.attrs.PublicIP === this.own.attrs.PublicIP);
     }

@@ -101,6 +101,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     node = createNode(
       {
         tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
+        cniConfPath: opts.cniConfPath, cniConfOverwrite: opts.cniConfOverwrite,
         forwardRules: opts.iptablesForwardRules, ipMasqFullyRandomDisable: opts.ipMasqFullyRandomDisable, rulesResyncMs: opts.iptablesResyncSeconds * 1000,
         stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs,
         ...(kube

@@ -1,4 +1,5 @@
 /** The host operations a node performs, as one record so tests can swap in fakes. */
+import { writeCniConf } from '../host/cni-conf.js';
 import { configureTun, removeRoutes } from '../host/link.js';
 import { createHostRules } from '../host/rules/host-rules.js';
 import { loadState, saveState } from '../host/state-dir.js';
@@ -12,11 +13,13 @@ export interface HostOps {
   /** flanneld's masquerade and forward rules (iptables or nftables), kept in place */
   hostRules: typeof createHostRules;
   writeSubnetFile: typeof writeSubnetFile;
+  /** the CNI conflist from the lease (--write-cni-conf-when-ready) */
+  writeCniConf: typeof writeCniConf;
   readPreviousSubnet: typeof readPreviousSubnet;
   loadState: typeof loadState;
   saveState: typeof saveState;
 }
 
 export const realHost: HostOps = {
-  configureTun, replaceTunAddress, removeRoutes, hostRules: createHostRules, writeSubnetFile, readPreviousSubnet, loadState, saveState,
+  configureTun, replaceTunAddress, removeRoutes, hostRules: createHostRules, writeSubnetFile, writeCniConf, readPreviousSubnet, loadState, saveState,
 };

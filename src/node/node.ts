@@ -2,8 +2,8 @@
  * A tulle node: the library face that `tulle run` and the tests both drive.
  *
  *   config (etcd) → backend → lease (acquire) → data plane + TUN → peers → host rules → subnet.env
- *   → ready; then the lease manager watches and renews, and the peer directory turns every
- *   new lease table into data-plane commands.
+ *   (and the CNI conflist, if asked) → ready; then the lease manager watches and renews, and the
+ *   peer directory turns every new lease table into data-plane commands.
  *
  * createNode() returns at once; `ready` resolves when the node forwards, `done` rejects on a
  * fatal error (bad config, no free subnet). stop() removes routes, TUN and host rules and
@@ -46,6 +46,10 @@ export interface NodeConfig {
   /** flanneld's --iptables-resync, in ms (default 5 s) */
   rulesResyncMs?: number;
   subnetFile: string;
+  /** --write-cni-conf-when-ready: the CNI conflist to write from the lease before going ready */
+  cniConfPath?: string | undefined;
+  /** --cni-conf-overwrite: replace a file there that tulle did not write */
+  cniConfOverwrite?: boolean;
   stateDir: string;
   leaseTtlMs: number;
   renewMarginMs: number;
@@ -167,8 +171,14 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     }
   };
 
+  // subnet.env for flannel's CNI plugin, and tulle's own conflist for the standard plugins;
+  // both from whatever registry supplied the lease
   const publishLease = async (l: OwnLease) => {
     await host.writeSubnetFile(cfg.subnetFile, { network: network!.network, subnet: l.subnet, mtu: mtu!, ipMasq: cfg.ipMasq });
+    if (cfg.cniConfPath) {
+      const r = await host.writeCniConf(cfg.cniConfPath, { network: network!.network, subnet: l.subnet, mtu: mtu!, ipMasq: cfg.ipMasq }, { overwrite: cfg.cniConfOverwrite ?? false });
+      log.info({ file: cfg.cniConfPath, subnet: l.subnet, mtu, result: r }, r === 'written' ? 'CNI config written' : 'CNI config already current');
+    }
     await host.saveState(cfg.stateDir, { network: network!.network, subnet: l.subnet, publicIp: cfg.publicIp }).catch((e: Error) =>
       log.warn({ err: e.message, stateDir: cfg.stateDir }, 'cannot save state'),
     );

@@ -40,6 +40,8 @@ export interface WriteResult {
 export type Assignment = { subnet: string } | { waiting: string };
 
 export interface Registry {
+  /** for log lines, when it is not etcd (e.g. "the Kubernetes API") */
+  readonly storeName?: string;
   /** the network config JSON text, or undefined when the key is absent */
   getNetworkConfig(): Promise<string | undefined>;
   listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;

@@ -98,8 +98,11 @@ export async function addPod(bed: Bed, node: BedNode, name: string, subnetFile: 
 /**
  * Sends `bytes` random bytes over TCP from one pod to another and returns both SHA-256 sums
  * (with the count received). Both ends are node scripts in the pods' namespaces, bounded in time.
+ * `via`: the client connects there instead (a host port that portmap forwards to the receiver).
  */
-export async function tcpTransfer(bed: Bed, from: Pod, to: Pod, bytes: number, port = 5001): Promise<{ sent: string; received: string }> {
+export async function tcpTransfer(
+  bed: Bed, from: Pod, to: Pod, bytes: number, port = 5001, via?: { address: string; port: number },
+): Promise<{ sent: string; received: string }> {
   const server = `
     const net = require('node:net'), h = require('node:crypto').createHash('sha256'); let n = 0;
     setTimeout(() => process.exit(3), 60000);
@@ -112,7 +115,7 @@ export async function tcpTransfer(bed: Bed, from: Pod, to: Pod, bytes: number, p
     const net = require('node:net'), crypto = require('node:crypto');
     const data = crypto.randomBytes(${bytes});
     setTimeout(() => process.exit(3), 60000);
-    const c = net.connect(${port}, '${to.ip}', () => c.end(data));
+    const c = net.connect(${via?.port ?? port}, '${via?.address ?? to.ip}', () => c.end(data));
     c.on('close', () => { process.stdout.write(crypto.createHash('sha256').update(data).digest('hex') + ' ' + data.length + '\\n'); process.exit(0); });
     c.on('error', (e) => { console.error(e.message); process.exit(1); });`;
   const srv = bed.spawn(to.ns, process.execPath, ['-e', server]);

@@ -9,10 +9,11 @@ import { encodeLeaseValue } from '../../src/lease/lease.js';
 import type { HostOps } from '../../src/node/host-ops.js';
 import { createNode, type NodeConfig } from '../../src/node/node.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { TulleError } from '../../src/util/errors.js';
 import { fakeDataPlane } from './fake-dataplane.js';
 import { FakeClock } from './fake-clock.js';
 
-function fakes(config: string | undefined, logTo?: { write(s: string): void }, metrics?: client.Registry) {
+function fakes(config: string | undefined, logTo?: { write(s: string): void }, metrics?: client.Registry, more: Partial<NodeConfig> = {}) {
   const clock = new FakeClock();
   const registry = new MemoryRegistry(clock, config);
   const applied: Command[] = [];
@@ -33,17 +34,18 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
       return { start: rec('rules.start'), setSubnet: rec('rules.setSubnet'), stop: rec('rules.stop'), status: () => ({ mode: 'iptables' as const, chains: [], installed: true, restored: 0, error: undefined }) };
     },
     writeSubnetFile: rec('writeSubnetFile'),
+    writeCniConf: async (...a: unknown[]) => (calls.push(['writeCniConf', a]), 'written' as const),
     readPreviousSubnet: async () => undefined, loadState: async () => undefined, saveState: rec('saveState'),
   } as HostOps;
   const cfg: NodeConfig = {
     tunName: 'tulle0', publicIp: '198.18.0.10', underlayMtu: 1500, ipMasq: false, subnetFile: '/x/subnet.env', stateDir: '/x/state',
-    leaseTtlMs: 3600_000, renewMarginMs: 600_000, configKey: '/coreos.com/network/config',
+    leaseTtlMs: 3600_000, renewMarginMs: 600_000, configKey: '/coreos.com/network/config', ...more,
   };
   const node = createNode(cfg, {
     registry, clock, host, log: logTo ? pino({ level: 'info' }, logTo) : pino({ level: 'silent' }), random: () => 0.5,
     backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp), metrics,
   });
-  return { node, registry, clock, applied, calls, isStopped: () => stopped, moreSent };
+  return { node, registry, clock, applied, calls, host, isStopped: () => stopped, moreSent };
 }
 
 describe('createNode', () => {
@@ -150,6 +152,43 @@ describe('createNode', () => {
     expect(lines.filter((l) => l.level === 50).map((l) => l.msg)).toEqual([
       `our subnet moved from ${old} to ${s.lease!.subnet} while running: pods on ${old} must be recreated (not ready until restart)`,
     ]);
+    await f.node.stop();
+  });
+
+  it('--write-cni-conf-when-ready: the conflist from the lease before ready, again when the subnet moves; none without it', async () => {
+    const f = fakes('{"Network":"10.244.0.0/16","SubnetMin":"10.244.5.0","SubnetMax":"10.244.6.0"}', undefined, undefined, {
+      cniConfPath: '/x/net.d/10-tulle.conflist', ipMasq: true,
+    });
+    let readyAt = -1;
+    void f.node.ready.then(() => (readyAt = f.calls.length));
+    await f.clock.advance(0);
+    await f.node.ready;
+    const cni = () => f.calls.filter((c) => c[0] === 'writeCniConf').map((c) => c[1]);
+    const old = f.node.status().lease!.subnet;
+    expect(cni()).toEqual([['/x/net.d/10-tulle.conflist', { network: '10.244.0.0/16', subnet: old, mtu: 1472, ipMasq: true }, { overwrite: false }]]);
+    expect(f.calls.findIndex((c) => c[0] === 'writeCniConf')).toBeLessThan(readyAt);
+    f.registry.put(old.replace('/', '-'), encodeLeaseValue({ PublicIP: '198.18.0.77', PublicIPv6: null, BackendType: 'udp' }));
+    await f.clock.advance(5000);
+    const now = f.node.status().lease!.subnet;
+    expect(now).not.toBe(old);
+    expect(cni().at(-1)).toEqual(['/x/net.d/10-tulle.conflist', { network: '10.244.0.0/16', subnet: now, mtu: 1472, ipMasq: true }, { overwrite: false }]);
+    await f.node.stop();
+
+    const g = fakes('{"Network":"10.244.0.0/16"}');
+    await g.clock.advance(0);
+    await g.node.ready;
+    expect(g.calls.some((c) => c[0] === 'writeCniConf')).toBe(false);
+    await g.node.stop();
+  });
+
+  it('a CNI config it may not write fails the start, naming the file', async () => {
+    const f = fakes('{"Network":"10.244.0.0/16"}', undefined, undefined, { cniConfPath: '/x/10-tulle.conflist' });
+    f.host.writeCniConf = async () => {
+      throw new TulleError('ERR_TULLE_CNI_CONF_FOREIGN', '/x/10-tulle.conflist exists and was not written by tulle');
+    };
+    await f.clock.advance(0);
+    await expect(f.node.ready).rejects.toMatchObject({ code: 'ERR_TULLE_CNI_CONF_FOREIGN' });
+    expect(f.node.status()).toMatchObject({ state: 'failed', error: expect.stringContaining('/x/10-tulle.conflist') });
     await f.node.stop();
   });
 });

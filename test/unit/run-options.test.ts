@@ -23,10 +23,24 @@ describe('run options', () => {
       etcdKeyfile: undefined, etcdUsername: undefined, etcdPassword: undefined, ifaces: [], ifaceRegexes: [], ifaceCanReach: undefined,
       publicIp: undefined, ipMasq: false, ipMasqFullyRandomDisable: false, iptablesForwardRules: true, iptablesResyncSeconds: 5,
       ipBlackholeRoute: false, subnetFile: '/run/flannel/subnet.env', renewMarginMs: 60 * 60_000, leaseTtlMs: 24 * 3600_000,
-      healthzIp: '0.0.0.0', healthzPort: 0, stateDir: '/var/lib/tulle', tunName: 'tulle0', logLevel: 'info', version: false, notices: [],
+      healthzIp: '0.0.0.0', healthzPort: 0, stateDir: '/var/lib/tulle', tunName: 'tulle0', cniConfPath: undefined, cniConfOverwrite: false, logLevel: 'info', version: false, notices: [],
       kubeSubnetMgr: false, kubeApiUrl: undefined, kubeconfigFile: undefined, kubeAnnotationPrefix: 'flannel.alpha.coreos.com',
       netConfigPath: '/etc/kube-flannel/net-conf.json', setNodeNetworkUnavailable: true,
     });
+  });
+
+  it('--write-cni-conf-when-ready takes an absolute .conflist path, from a flag or TULLE_WRITE_CNI_CONF_WHEN_READY', () => {
+    expect(parseRunOptions(['--write-cni-conf-when-ready=/etc/cni/net.d/10-tulle.conflist', '--cni-conf-overwrite'], {})).toMatchObject({
+      cniConfPath: '/etc/cni/net.d/10-tulle.conflist', cniConfOverwrite: true,
+    });
+    expect(parseRunOptions([], { TULLE_WRITE_CNI_CONF_WHEN_READY: '/x/05-t.conflist', TULLE_CNI_CONF_OVERWRITE: 'false' })).toMatchObject({
+      cniConfPath: '/x/05-t.conflist', cniConfOverwrite: false,
+    });
+    // a .conf or .json file is read by runtimes as one plugin's config, not a list
+    expect(field(['--write-cni-conf-when-ready=/etc/cni/net.d/10-tulle.conf'])).toBe('--write-cni-conf-when-ready');
+    expect(field([], { TULLE_WRITE_CNI_CONF_WHEN_READY: 'net.d/10-tulle.conflist' })).toBe('TULLE_WRITE_CNI_CONF_WHEN_READY');
+    expect(field(['--write-cni-conf-when-ready=/etc/cni/net.d/'])).toBe('--write-cni-conf-when-ready');
+    expect(() => parseRunOptions(['--write-cni-conf-when-ready=/etc/cni/net.d/10-tulle.json'], {})).toThrow(/must name a \.conflist file/);
   });
 
   it('takes flags in both forms, env as TULLE_<FLAG>, and a file; file < env < flags', () => {

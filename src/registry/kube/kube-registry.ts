@@ -85,6 +85,7 @@ export function kubeRegistry(s: KubeSettings, api: KubeApi, log: Logger, now: ()
   };
 
   return {
+    storeName: 'the Kubernetes API',
     nodeName,
     async getNetworkConfig() {
       try {
