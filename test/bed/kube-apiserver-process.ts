@@ -4,7 +4,7 @@
  * test drives it over the child's stdin/stdout, one JSON line per call: {id, method, args} →
  * {id, result} | {id, error} — what a cluster admin or controller would do (create, patch,
  * delete nodes), and outages (stop/start: the listener closes and every connection is cut;
- * the state stays). Run as a script: node dist/test/bed/kube-apiserver-process.js HOST PORT.
+ * the state stays). Run as a script: node dist/test/bed/kube-apiserver-process.js HOST PORT [CERT KEY].
  */
 import type { ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -28,10 +28,10 @@ export interface RemoteKubeApi {
   start(): Promise<void>;
 }
 
-export async function startKubeApiServer(o: { bed: Bed; ns: string; ip: string; port?: number }): Promise<RemoteKubeApi> {
+export async function startKubeApiServer(o: { bed: Bed; ns: string; ip: string; port?: number; tls?: { certFile: string; keyFile: string } }): Promise<RemoteKubeApi> {
   const port = o.port ?? 6443;
   const script = path.join(REPO_ROOT, 'dist/test/bed/kube-apiserver-process.js');
-  const proc = o.bed.spawn(o.ns, process.execPath, [script, o.ip, String(port)], { stdin: 'pipe' });
+  const proc = o.bed.spawn(o.ns, process.execPath, [script, o.ip, String(port), ...(o.tls ? [o.tls.certFile, o.tls.keyFile] : [])], { stdin: 'pipe' });
   const pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   let nextId = 1;
   let stderr = '';
@@ -59,7 +59,7 @@ export async function startKubeApiServer(o: { bed: Bed; ns: string; ip: string; 
       proc.stdin!.write(JSON.stringify({ id, method, args }) + '\n');
     });
   return {
-    url: `http://${o.ip}:${port}`,
+    url: `${o.tls ? 'https' : 'http'}://${o.ip}:${port}`,
     proc,
     call,
     createNode: (n) => call('createNode', n),
@@ -72,9 +72,9 @@ export async function startKubeApiServer(o: { bed: Bed; ns: string; ip: string; 
   };
 }
 
-async function main(host: string, port: number): Promise<void> {
+async function main(host: string, port: number, certFile?: string, keyFile?: string): Promise<void> {
   const api = new KubeApiDouble();
-  await api.listen(host, port);
+  await api.listen(host, port, certFile && keyFile ? { certFile, keyFile } : undefined);
   const out = (m: object) => process.stdout.write(JSON.stringify(m) + '\n');
   out({ ready: true });
   createInterface(process.stdin).on('line', (line) => {
@@ -92,4 +92,4 @@ async function main(host: string, port: number): Promise<void> {
   process.stdin.once('end', () => process.exit(0));
 }
 
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main(process.argv[2] ?? '127.0.0.1', Number(process.argv[3] ?? 6443));
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) void main(process.argv[2] ?? '127.0.0.1', Number(process.argv[3] ?? 6443), process.argv[4], process.argv[5]);

@@ -24,6 +24,8 @@
  * in `requests` (method, path, content type, body) so tests can check what a client sent.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 
 export type Obj = Record<string, any>;
@@ -93,12 +95,13 @@ export class KubeApiDouble {
   private readonly streams = new Set<WatchStream>();
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
-  private listenAt: { host: string; port: number } | undefined;
+  private listenAt: { host: string; port: number; tls?: { certFile: string; keyFile: string } | undefined } | undefined;
 
-  /** Starts serving (again, after stop(): same state). */
-  async listen(host: string, port: number): Promise<{ host: string; port: number }> {
-    const server = createServer((req, res) => void this.handle(req, res));
-    server.on('connection', (s) => {
+  /** Starts serving (again, after stop(): same state); HTTPS with `tls` (what in-cluster clients require). */
+  async listen(host: string, port: number, tls?: { certFile: string; keyFile: string }): Promise<{ host: string; port: number }> {
+    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const server: Server = tls ? createTlsServer({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) }, handler) : createServer(handler);
+    server.on(tls ? 'secureConnection' : 'connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
     });
@@ -108,8 +111,8 @@ export class KubeApiDouble {
     });
     this.server = server;
     const a = server.address() as { port: number };
-    this.listenAt = { host, port: a.port };
-    return this.listenAt;
+    this.listenAt = { host, port: a.port, tls };
+    return { host, port: a.port };
   }
 
   /** An outage: the listener closes and every connection (watch streams too) is cut. State stays. */
@@ -123,7 +126,7 @@ export class KubeApiDouble {
 
   async start(): Promise<{ host: string; port: number }> {
     if (!this.listenAt) throw new Error('never listened');
-    return this.listen(this.listenAt.host, this.listenAt.port);
+    return this.listen(this.listenAt.host, this.listenAt.port, this.listenAt.tls);
   }
 
   // ---- what a cluster admin (kubectl) or the controllers do ----
