@@ -64,3 +64,20 @@ describe('--kube-subnet-mgr with the in-cluster config', () => {
     expect((await c.ping(ds[1]!.node, tunAddress('10.244.20.0/24'))).ok).toBe(true);
   });
 });
+
+describe('--kube-subnet-mgr without what it needs', () => {
+  const bare = (): NodeJS.ProcessEnv => {
+    const env = { ...process.env };
+    for (const k of ['NODE_NAME', 'POD_NAME', 'POD_NAMESPACE', 'KUBERNETES_SERVICE_HOST', 'KUBERNETES_SERVICE_PORT']) delete env[k];
+    return env;
+  };
+  it.each([
+    ['no node name (NODE_NAME, or POD_NAME and POD_NAMESPACE)', 'NODE_NAME', { KUBERNETES_SERVICE_HOST: '198.18.0.3', KUBERNETES_SERVICE_PORT: '6443', POD_NAME: 'p' }, []],
+    ['no API server: outside a pod, neither --kube-api-url nor --kubeconfig-file', '--kube-subnet-mgr', { NODE_NAME: 'worker-0' }, []],
+    ['a kubeconfig file that is not there', '--kubeconfig-file', { NODE_NAME: 'worker-0' }, ['--kubeconfig-file=/nonexistent/kubeconfig']],
+  ] as Array<[string, string, NodeJS.ProcessEnv, string[]]>)('%s: exit 2 naming %s', async (_what, field, env, extra) => {
+    const d = c.startDaemon(c.bed.nodes[0]!, ['--kube-subnet-mgr', '--iface=eth0', ...extra], { ...bare(), ...env }, { bare: true });
+    expect(await d.exit).toBe(2);
+    expect(d.logs.find((l) => l.level === 60)).toMatchObject({ code: 'ERR_TULLE_CONFIG', field, exitCode: 2 });
+  });
+});
