@@ -4,7 +4,8 @@
  * on these machines (not in Debian, not on npm); this is what --kube-subnet-mgr is tested
  * against. What it implements, as the API server does:
  *
- *   GET    /api/v1/nodes                         NodeList, metadata.resourceVersion
+ *   GET    /api/v1/nodes[?limit=N&continue=T]    NodeList, metadata.resourceVersion (pages of one
+ *            snapshot; an unknown continue token: 410 Expired)
  *   GET    /api/v1/nodes?watch=true&resourceVersion=RV&allowWatchBookmarks=true&timeoutSeconds=S
  *            200, then one JSON event per line: {"type":"ADDED|MODIFIED|DELETED|BOOKMARK","object":…}
  *            history after RV first; RV "" or "0": ADDED for every node; RV older than the
@@ -93,6 +94,10 @@ export class KubeApiDouble {
   private readonly pods = new Map<string, Obj>();
   private readonly history: Array<{ rv: number; type: string; object: Obj }> = [];
   private readonly streams = new Set<WatchStream>();
+  private readonly snapshots = new Map<string, { rv: number; items: Obj[] }>();
+  private nextToken = 0;
+  /** GETs of the node list, pages counted one by one */
+  listRequests = 0;
   private readonly sockets = new Set<Socket>();
   private server: Server | undefined;
   private listenAt: { host: string; port: number; tls?: { certFile: string; keyFile: string } | undefined } | undefined;
@@ -242,7 +247,7 @@ export class KubeApiDouble {
     const name = parts[3];
     if (!name) {
       if (method === 'GET' && ['true', '1'].includes(url.searchParams.get('watch') ?? '')) return this.watch(url, res);
-      if (method === 'GET') return send(200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items: this.listNodes() });
+      if (method === 'GET') return this.list(url, send);
       if (method === 'POST') {
         const n = parseJson(body) as Obj;
         if (this.nodes.has(n?.metadata?.name)) return send(409, status(409, 'AlreadyExists', `nodes "${n.metadata.name}" already exists`));
@@ -269,6 +274,31 @@ export class KubeApiDouble {
       return send(r.kind === 'Status' ? r.code : 200, r);
     }
     return send(405, status(405, 'MethodNotAllowed', `${method} is not supported`));
+  }
+
+  /** limit/continue: every page of one list is the snapshot the first page was cut from, at its resourceVersion */
+  private list(url: URL, send: (code: number, body: Obj) => void): void {
+    const limit = Number(url.searchParams.get('limit') ?? 0);
+    const token = url.searchParams.get('continue');
+    let page: { rv: number; items: Obj[] } | undefined;
+    if (token) {
+      page = this.snapshots.get(token);
+      if (!page) return send(410, status(410, 'Expired', 'The provided continue parameter is too old to display a consistent list result.'));
+      this.snapshots.delete(token);
+    } else {
+      page = { rv: this.rv, items: this.listNodes() };
+    }
+    this.listRequests++;
+    const items = limit > 0 ? page.items.slice(0, limit) : page.items;
+    const rest = page.items.slice(items.length);
+    const metadata: Obj = { resourceVersion: String(page.rv) };
+    if (rest.length) {
+      const next = `c${++this.nextToken}`;
+      this.snapshots.set(next, { rv: page.rv, items: rest });
+      metadata.continue = next;
+      metadata.remainingItemCount = rest.length;
+    }
+    send(200, { kind: 'NodeList', apiVersion: 'v1', metadata, items });
   }
 
   private watch(url: URL, res: ServerResponse): void {

@@ -36,7 +36,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function setup(o: { node?: NodeIdentity; publicIp?: string; token?: string } = {}): Promise<Setup> {
+async function setup(o: { node?: NodeIdentity; publicIp?: string; listPage?: number } = {}): Promise<Setup> {
   const api = new KubeApiDouble();
   api.bookmarkMs = 100;
   const { port } = await api.listen('127.0.0.1', 0);
@@ -45,7 +45,7 @@ async function setup(o: { node?: NodeIdentity; publicIp?: string; token?: string
   const kc = kubeConfigFor({ kind: 'url', apiUrl: `http://127.0.0.1:${port}` });
   const reg = kubeRegistry(
     { access: { kind: 'url', apiUrl: '' }, node: o.node ?? { kind: 'node', name: 'n0' }, names: annotationNames('flannel.alpha.coreos.com'), netConfPath: '/nonexistent', setNodeNetworkUnavailable: true },
-    kubeApi(kc), log,
+    kubeApi(kc), log, undefined, o.listPage,
   );
   let table: LeaseTable = new Map();
   const m = new LeaseManager({
@@ -99,6 +99,16 @@ describe('Kubernetes registry on the client library, against the API-server doub
     s.api.deleteNode('n2');
     await until('n2 gone', () => !s.table().has('10.244.3.0/24'));
     expect(s.table().get('10.244.2.0/24')).toBe(before.get('10.244.2.0/24')); // same object: no event for n1
+  });
+
+  it('lists in pages (limit/continue) and gets every node', async () => {
+    const s = await setup({ listPage: 2 });
+    s.api.createNode({ metadata: { name: 'n0' }, spec: { podCIDR: '10.244.1.0/24' } });
+    for (let i = 2; i <= 6; i++) s.api.createNode({ metadata: { name: `n${i}`, annotations: flannelUdp(`198.18.0.${i}`) }, spec: { podCIDR: `10.244.${i}.0/24` } });
+    const before = s.api.listRequests;
+    await s.m.acquire();
+    expect(subnets(s.table())).toEqual(['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24', '10.244.4.0/24', '10.244.5.0/24', '10.244.6.0/24']);
+    expect(s.api.listRequests - before).toBe(3); // 6 nodes, 2 a page
   });
 
   it('bookmarks move the resume point: a compaction behind it needs no re-list', async () => {

@@ -14,7 +14,8 @@ export type WatchPhase = 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'
 
 export interface KubeApi {
   readonly server: string;
-  listNodes(): Promise<{ items: KubeNode[]; resourceVersion: string }>;
+  /** all nodes, in pages of `pageSize` (limit/continue: one consistent snapshot, as the API serves them) */
+  listNodes(pageSize?: number): Promise<{ items: KubeNode[]; resourceVersion: string }>;
   /** undefined when the node does not exist (404) */
   readNode(name: string): Promise<KubeNode | undefined>;
   patchNodeStatus(name: string, body: object): Promise<KubeNode>;
@@ -27,6 +28,8 @@ export interface KubeApi {
 }
 
 const CALL_TIMEOUT_MS = 10_000;
+/** nodes per list response (client-go's reflector pages by 500 too) */
+export const LIST_PAGE = 500;
 
 export function kubeConfigFor(access: ApiAccess): KubeConfig {
   const kc = new KubeConfig();
@@ -91,9 +94,18 @@ export function kubeApi(kc: KubeConfig): KubeApi {
   const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch);
   return {
     server,
-    async listNodes() {
-      const r = await deadline('list nodes', server, core.listNode());
-      return { items: r.items as KubeNode[], resourceVersion: r.metadata?.resourceVersion ?? '0' };
+    async listNodes(pageSize = LIST_PAGE) {
+      const items: KubeNode[] = [];
+      let resourceVersion: string | undefined;
+      let token: string | undefined;
+      do {
+        const r = await deadline('list nodes', server, core.listNode({ limit: pageSize, ...(token ? { _continue: token } : {}) }));
+        items.push(...(r.items as KubeNode[]));
+        resourceVersion ??= r.metadata?.resourceVersion;
+        token = r.metadata?._continue || undefined;
+      } while (token);
+      // (an expired continue token fails the call with 410: the caller's retry lists afresh)
+      return { items, resourceVersion: resourceVersion ?? '0' };
     },
     async readNode(name) {
       try {

@@ -34,7 +34,7 @@ export interface KubeRegistry extends Registry {
   nodeName(): Promise<string>;
 }
 
-export function kubeRegistry(s: KubeSettings, api: KubeApi, log: Logger, now: () => Date = () => new Date()): KubeRegistry {
+export function kubeRegistry(s: KubeSettings, api: KubeApi, log: Logger, now: () => Date = () => new Date(), listPage?: number): KubeRegistry {
   const { names } = s;
   let known: KnownLeases = new Map();
   let listedAt = '0';
@@ -96,7 +96,7 @@ export function kubeRegistry(s: KubeSettings, api: KubeApi, log: Logger, now: ()
       }
     },
     async listSubnets() {
-      const r = await api.listNodes();
+      const r = await api.listNodes(listPage);
       const entries: RegistryEntry[] = [];
       const next: KnownLeases = new Map();
       for (const node of r.items) {
