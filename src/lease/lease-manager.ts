@@ -12,19 +12,19 @@
  *             (compaction) re-lists and emits the diff. Our own lease deleted → re-acquire.
  *   assigned  where the registry assigns this node's subnet (Kubernetes: podCIDR), acquire
  *             waits until there is one and claims it instead of choosing; it must lie in the
- *             Network (else fatal, as flanneld); nothing is deleted.
+ *             Network (else fatal, as flanneld); nothing is deleted (assigned-subnet.ts).
  *
  * Nothing here tears the data plane down: while etcd is away the table stays as it was.
  */
 import type { Logger } from 'pino';
 import type { NetworkConfig } from '../config/network-config.js';
-import type { Registry, RegistryEntry, Watch, WatchEvent, WriteResult } from '../registry/registry.js';
+import type { Registry, RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
 import { sleep, type Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
-import { decodeLeaseValue, encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
-import { net4Contains, parseNet4 } from '../util/ip4.js';
+import { encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { AssignedSubnet, storedAttrs } from './assigned-subnet.js';
 import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
@@ -80,12 +80,6 @@ const ASSIGNMENT_POLL_MS = 1000;
 /** errors acquire() gives up on: retrying cannot help */
 const FATAL = new Set(['ERR_TULLE_NO_SUBNET', 'ERR_TULLE_POD_CIDR']);
 
-/** The stored attrs when the registry rewrote the value (Kubernetes: public-ip-overwrite), else ours. */
-function storedAttrs(r: WriteResult, attrs: LeaseAttrs): LeaseAttrs {
-  const d = r.value === undefined ? undefined : decodeLeaseValue(r.value);
-  return d?.ok ? d.attrs : attrs;
-}
-
 export class LeaseManager {
   private readonly o: LeaseManagerOptions;
   private table = new Map<string, Lease>();
@@ -102,13 +96,15 @@ export class LeaseManager {
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
-  private waitingFor: string | undefined; // why there is no assigned subnet yet, as last logged
+  /** set where the registry assigns our subnet (Kubernetes) */
+  private readonly assigned: AssignedSubnet | undefined;
   /** aborted by stop(): every wait ends at once, so a stopped manager holds no timer */
   private readonly halt = new AbortController();
 
   constructor(o: LeaseManagerOptions) {
     this.o = o;
     this.state = { etcd: 'connecting', since: o.clock.now(), lastError: undefined };
+    this.assigned = o.registry.assignedSubnet ? new AssignedSubnet(o.registry, o.config.network, o.log) : undefined;
   }
 
   /** for log lines: what holds the leases */
@@ -147,7 +143,7 @@ export class LeaseManager {
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
       let assigned: string | undefined;
-      if (this.o.registry.assignedSubnet) {
+      if (this.assigned) {
         assigned = await this.assignment();
         if (assigned === undefined) continue;
       }
@@ -229,21 +225,10 @@ export class LeaseManager {
   /** The subnet the registry assigns us; undefined after waiting a while (none yet, or the store is away). */
   private async assignment(): Promise<string | undefined> {
     try {
-      const a = await this.o.registry.assignedSubnet!();
+      const subnet = await this.assigned!.ask();
       this.setEtcd('connected');
-      if ('subnet' in a) {
-        const net = parseNet4(this.o.config.network);
-        const sub = parseNet4(a.subnet);
-        if (sub.len < net.len || !net4Contains(net, sub.base)) {
-          throw new TulleError('ERR_TULLE_POD_CIDR', `subnet "${this.o.config.network}" specified in the network config doesn't contain "${a.subnet}", this node's PodCIDR`);
-        }
-        if (this.waitingFor !== undefined) this.o.log.info({ subnet: a.subnet }, 'our subnet is assigned now');
-        this.waitingFor = undefined;
-        return a.subnet;
-      }
-      if (this.waitingFor !== a.waiting) this.o.log.warn({ reason: a.waiting }, `${a.waiting}; waiting for it (not ready)`);
-      this.waitingFor = a.waiting;
-      this.state.lastError = a.waiting;
+      if (subnet !== undefined) return subnet;
+      this.state.lastError = this.assigned!.waiting;
       await this.wait(ASSIGNMENT_POLL_MS);
     } catch (e) {
       if (e instanceof TulleError && FATAL.has(e.code)) throw e;
@@ -254,12 +239,12 @@ export class LeaseManager {
     return undefined;
   }
 
-  /** Claims the assigned subnet: the registry writes our value there (no choice, no race to lose but a changed assignment). */
+  /** Claims the assigned subnet (no choice; no race to lose but a changed assignment). */
   private async claim(subnet: string): Promise<{ lease?: OwnLease; tried?: string }> {
-    const { registry, attrs, ttlMs, clock } = this.o;
-    const r = await registry.createSubnet(subnetKeyName(subnet), encodeLeaseValue(attrs), Math.max(1, Math.ceil(ttlMs / 1000)));
-    if (!r.ok) return {};
-    return { lease: { subnet, attrs: storedAttrs(r, attrs), modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
+    const { attrs, ttlMs, clock } = this.o;
+    const c = await this.assigned!.claim(subnet, attrs, Math.max(1, Math.ceil(ttlMs / 1000)));
+    if (!c) return {};
+    return { lease: { subnet, attrs: c.attrs, modRevision: c.r.modRevision, leaseId: c.r.leaseId, expiresAt: clock.now() + ttlMs } };
   }
 
   /** One try from one listing: the lease, or which new subnet a create was refused for. */
