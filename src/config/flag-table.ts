@@ -51,6 +51,9 @@ const T_ERR = 'test/integration/daemon-errors.test.ts';
 const T_FLD = 'test/integration/flanneld-drop-in.test.ts';
 const T_HOST = 'test/integration/host-rules.test.ts';
 const T_POD = 'test/cni/pod-path.test.ts';
+const T_KUBE = 'test/integration/kube-subnet-mgr.test.ts';
+const T_KUBE_UNIT = 'test/unit/kube-node-lease.test.ts';
+const T_KUBE_POD = 'test/integration/kube-in-cluster.test.ts';
 const T_CNI = 'test/cni/cni-conf-pods.test.ts';
 const T_CNI_UNIT = 'test/unit/cni-conf.test.ts';
 
@@ -96,13 +99,22 @@ export const FLAG_TABLE: readonly FlagRow[] = [
   { name: 'vmodule', kind: 'string', treatment: 'ignored', help: "klog's per-file verbosity", note: 'no klog in tulle', tests: [T_OPTS] },
   { name: 'log_backtrace_at', kind: 'string', treatment: 'ignored', help: "klog's backtrace location", note: 'no klog in tulle', tests: [T_OPTS] },
   {
-    name: 'kube-subnet-mgr', kind: 'bool', default: 'false', treatment: 'refused', tests: [T_OPTS],
-    help: 'take the lease from the Kubernetes API instead of etcd', note: 'not implemented yet: --kube-subnet-mgr=true exits 2 naming it',
+    name: 'kube-subnet-mgr', kind: 'bool', default: 'false', treatment: 'same', tests: [T_OPTS, T_KUBE_UNIT, T_KUBE, T_KUBE_POD],
+    help: "take the lease from the Kubernetes API (the node's spec.podCIDR; peers from a Node watch and flannel's annotations) instead of etcd",
+    note: 'the node comes from NODE_NAME, else the node of pod POD_NAMESPACE/POD_NAME, as flanneld; a node without podCIDR is waited for (not ready); tested against an API-server double (test/bed/kube-apiserver.ts), not a live cluster',
   },
-  ...(['kube-api-url', 'kubeconfig-file', 'kube-annotation-prefix', 'net-config-path'] as const).map(
-    (name): FlagRow => ({ name, kind: 'string', treatment: 'ignored', help: `(Kubernetes) flanneld's --${name}`, note: 'only read with --kube-subnet-mgr, which tulle refuses; ignored with a log line, as flanneld ignores it on etcd', tests: [T_OPTS] }),
-  ),
-  { name: 'set-node-network-unavailable', kind: 'bool', default: 'true', treatment: 'ignored', help: "(Kubernetes) flanneld's --set-node-network-unavailable", note: 'as the other Kubernetes flags', tests: [T_OPTS] },
+  { name: 'kube-api-url', kind: 'string', treatment: 'same', help: '(Kubernetes) API server URL; overrides the kubeconfig\'s server (default: in-cluster config)', tests: [T_OPTS, T_KUBE] },
+  { name: 'kubeconfig-file', kind: 'string', treatment: 'same', help: '(Kubernetes) kubeconfig file (default: in-cluster config)', tests: [T_OPTS, T_KUBE, T_KUBE_POD] },
+  {
+    name: 'kube-annotation-prefix', kind: 'string', default: 'flannel.alpha.coreos.com', treatment: 'same', tests: [T_OPTS, T_KUBE_UNIT],
+    help: '(Kubernetes) prefix of the node annotations; at most one "/" (else "/" is appended)',
+  },
+  {
+    name: 'net-config-path', kind: 'string', default: '/etc/kube-flannel/net-conf.json', treatment: 'differs', tests: [T_OPTS, T_KUBE],
+    help: '(Kubernetes) the network config file (net-conf.json)',
+    note: 'flanneld exits when the file is missing or invalid; tulle waits for it (not ready) and reads it again every second, as it waits for the etcd config',
+  },
+  { name: 'set-node-network-unavailable', kind: 'bool', default: 'true', treatment: 'same', help: "(Kubernetes) set the node's NetworkUnavailable condition to False (reason FlannelIsUp) once ready", tests: [T_OPTS, T_KUBE] },
   // tulle's own
   { name: 'subnet-lease-ttl', kind: 'duration', default: '24h', treatment: 'tulle', help: 'TTL of the lease in etcd (flanneld fixes 24h)', tests: [T_ERR] },
   { name: 'state-dir', kind: 'string', default: '/var/lib/tulle', treatment: 'tulle', help: "tulle's own state: previous subnet, WireGuard key", tests: [T_ERR] },

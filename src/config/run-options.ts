@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { isIPv4, isIPv6 } from 'node:net';
 import { ConfigError } from '../util/errors.js';
+import { annotationNames } from '../registry/kube/annotations.js';
 import { FLAG_TABLE, flagRow, flanneldEnvName, tulleEnvName, type FlagRow } from './flag-table.js';
 
 export { FLAG_TABLE, flanneldEnvName } from './flag-table.js';
@@ -48,6 +49,13 @@ export interface RunOptions {
   readonly logLevel: string;
   /** --version: print the version and exit */
   readonly version: boolean;
+  /** flanneld's --kube-subnet-mgr: the Kubernetes API instead of etcd */
+  readonly kubeSubnetMgr: boolean;
+  readonly kubeApiUrl: string | undefined;
+  readonly kubeconfigFile: string | undefined;
+  readonly kubeAnnotationPrefix: string;
+  readonly netConfigPath: string;
+  readonly setNodeNetworkUnavailable: boolean;
   /** flags accepted without effect, for one log line each */
   readonly notices: readonly string[];
 }
@@ -210,6 +218,11 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     }
   }
 
+  const kubeSubnetMgr = bool('kube-subnet-mgr');
+  const kubeAnnotationPrefix = str('kube-annotation-prefix')!;
+  // as flanneld, checked only when it is used
+  if (kubeSubnetMgr) annotationNames(kubeAnnotationPrefix, src('kube-annotation-prefix').field);
+
   return Object.freeze({
     etcdEndpoints: Object.freeze(endpoints),
     etcdPrefix: prefix.replace(/\/+$/, ''),
@@ -238,6 +251,12 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     cniConfOverwrite: bool('cni-conf-overwrite'),
     logLevel,
     version: bool('version'),
+    kubeSubnetMgr,
+    kubeApiUrl: str('kube-api-url') || undefined,
+    kubeconfigFile: str('kubeconfig-file') || undefined,
+    kubeAnnotationPrefix,
+    netConfigPath: str('net-config-path')!,
+    setNodeNetworkUnavailable: bool('set-node-network-unavailable'),
     notices: Object.freeze(notices),
   });
 }

@@ -10,6 +10,9 @@
  *             away; a failed compare means the lease was taken or deleted → re-acquire.
  *   watch     from the listed revision; the registry resumes after reconnects; a resync
  *             (compaction) re-lists and emits the diff. Our own lease deleted → re-acquire.
+ *   assigned  where the registry assigns this node's subnet (Kubernetes: podCIDR), acquire
+ *             waits until there is one and claims it instead of choosing; it must lie in the
+ *             Network (else fatal, as flanneld); nothing is deleted (assigned-subnet.ts).
  *
  * Nothing here tears the data plane down: while etcd is away the table stays as it was.
  */
@@ -21,6 +24,7 @@ import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
 import { encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { AssignedSubnet, storedAttrs } from './assigned-subnet.js';
 import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
@@ -71,6 +75,10 @@ export const RENEW_SPREAD = 0.1;
 /** creates of one free subnet refused because other leases appeared meanwhile, before it counts as a lost race */
 const MAX_RECHECKS = 200;
 const RETRY_MAX_MS = 5000;
+/** how often an assignment that is not there yet is asked for again */
+const ASSIGNMENT_POLL_MS = 1000;
+/** errors acquire() gives up on: retrying cannot help */
+const FATAL = new Set(['ERR_TULLE_NO_SUBNET', 'ERR_TULLE_POD_CIDR']);
 
 export class LeaseManager {
   private readonly o: LeaseManagerOptions;
@@ -88,12 +96,20 @@ export class LeaseManager {
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
+  /** set where the registry assigns our subnet (Kubernetes) */
+  private readonly assigned: AssignedSubnet | undefined;
   /** aborted by stop(): every wait ends at once, so a stopped manager holds no timer */
   private readonly halt = new AbortController();
 
   constructor(o: LeaseManagerOptions) {
     this.o = o;
     this.state = { etcd: 'connecting', since: o.clock.now(), lastError: undefined };
+    this.assigned = o.registry.assignedSubnet ? new AssignedSubnet(o.registry, o.config.network, o.log) : undefined;
+  }
+
+  /** for log lines: what holds the leases */
+  private get store(): string {
+    return this.o.registry.storeName ?? 'etcd';
   }
 
   get lease(): OwnLease | undefined {
@@ -126,13 +142,18 @@ export class LeaseManager {
     let recheck = 0;
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
+      let assigned: string | undefined;
+      if (this.assigned) {
+        assigned = await this.assignment();
+        if (assigned === undefined) continue;
+      }
       let listed;
       try {
         listed = await this.o.registry.listSubnets();
         this.setEtcd('connected');
       } catch (e) {
         this.setEtcd('disconnected', e as Error);
-        this.o.log.warn({ err: (e as Error).message }, 'cannot reach etcd to acquire a lease; retrying');
+        this.o.log.warn({ err: (e as Error).message }, `cannot reach ${this.store} to acquire a lease; retrying`);
         await this.wait(backoffMs(++failures, this.o.random));
         continue;
       }
@@ -150,13 +171,13 @@ export class LeaseManager {
       }
       let result: OwnLease | undefined;
       try {
-        const r = await this.tryOnce(table, taken, tried ?? previous, listed.revision);
+        const r = assigned !== undefined ? await this.claim(assigned) : await this.tryOnce(table, taken, tried ?? previous, listed.revision);
         result = r.lease;
         tried = r.tried;
       } catch (e) {
-        if (e instanceof TulleError && e.code === 'ERR_TULLE_NO_SUBNET') throw e;
+        if (e instanceof TulleError && FATAL.has(e.code)) throw e;
         this.setEtcd('disconnected', e as Error);
-        this.o.log.warn({ err: (e as Error).message }, 'etcd failed while acquiring a lease; retrying');
+        this.o.log.warn({ err: (e as Error).message }, `${this.store} failed while acquiring a lease; retrying`);
         await this.wait(backoffMs(1, this.o.random));
         continue;
       }
@@ -199,6 +220,31 @@ export class LeaseManager {
 
   private wait(ms: number): Promise<void> {
     return sleep(this.o.clock, ms, this.halt.signal);
+  }
+
+  /** The subnet the registry assigns us; undefined after waiting a while (none yet, or the store is away). */
+  private async assignment(): Promise<string | undefined> {
+    try {
+      const subnet = await this.assigned!.ask();
+      this.setEtcd('connected');
+      if (subnet !== undefined) return subnet;
+      this.state.lastError = this.assigned!.waiting;
+      await this.wait(ASSIGNMENT_POLL_MS);
+    } catch (e) {
+      if (e instanceof TulleError && FATAL.has(e.code)) throw e;
+      this.setEtcd('disconnected', e as Error);
+      this.o.log.warn({ err: (e as Error).message }, 'cannot learn our assigned subnet; retrying');
+      await this.wait(backoffMs(2, this.o.random));
+    }
+    return undefined;
+  }
+
+  /** Claims the assigned subnet (no choice; no race to lose but a changed assignment). */
+  private async claim(subnet: string): Promise<{ lease?: OwnLease; tried?: string }> {
+    const { attrs, ttlMs, clock } = this.o;
+    const c = await this.assigned!.claim(subnet, attrs, Math.max(1, Math.ceil(ttlMs / 1000)));
+    if (!c) return {};
+    return { lease: { subnet, attrs: c.attrs, modRevision: c.r.modRevision, leaseId: c.r.leaseId, expiresAt: clock.now() + ttlMs } };
   }
 
   /** One try from one listing: the lease, or which new subnet a create was refused for. */
@@ -267,7 +313,7 @@ export class LeaseManager {
       },
       connection: (up, err) => {
         this.setEtcd(up ? 'connected' : 'disconnected', err);
-        this.o.log[up ? 'info' : 'warn']({ err: err?.message }, up ? 'etcd watch connected' : 'etcd watch disconnected; forwarding with the last known table');
+        this.o.log[up ? 'info' : 'warn']({ err: err?.message }, up ? `${this.store} watch connected` : `${this.store} watch disconnected; forwarding with the last known table`);
         if (up && this.own && this.renewOverdue()) this.scheduleRenew(0);
       },
     });
@@ -310,7 +356,7 @@ export class LeaseManager {
     this.revision = Math.max(this.revision, revision);
     if (changed.size) this.o.onTable?.(table, changed);
     if (lostOwn && this.own) {
-      this.o.log.warn({ subnet: this.own.subnet }, 'our lease was deleted or taken in etcd; re-acquiring');
+      this.o.log.warn({ subnet: this.own.subnet }, `our lease was deleted or taken in ${this.store}; re-acquiring`);
       const holder = table.get(this.own.subnet);
       this.reacquire(!holder || holder.attrs.PublicIP === this.own.attrs.PublicIP);
     }
@@ -400,7 +446,7 @@ export class LeaseManager {
         this.reacquire(!holder || holder.attrs.PublicIP === own.attrs.PublicIP);
         return;
       }
-      this.own = { ...cur, modRevision: Math.max(cur.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
+      this.own = { ...cur, attrs: storedAttrs(r, cur.attrs), modRevision: Math.max(cur.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };
       this.renewedAt = this.o.clock.now();
       this.renewals++;
       this.setEtcd('connected');

@@ -24,6 +24,8 @@ import { createNode, type NodeHandle } from './node.js';
 import { sdNotify } from './sd-notify.js';
 import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route.js';
 import { tulleVersion } from '../version.js';
+import type { Logger } from 'pino';
+import { kubeSettings, type KubeSettings } from '../registry/kube/kube-settings.js';
 import { controlSocketPath, serveControl, type ControlServer } from '../control/control-server.js';
 import { serveUapi, uapiSocketPath, type UapiServer } from '../wireguard/uapi-server.js';
 
@@ -33,8 +35,10 @@ const STOP_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
 
 export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   let opts: RunOptions;
+  let kube: KubeSettings | undefined;
   try {
     opts = parseRunOptions(argv, env);
+    if (opts.kubeSubnetMgr) kube = kubeSettings(opts, env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     logFatal(createLogger('info').child({ component: 'main' }), e, EXIT_BAD_FLAGS);
@@ -83,9 +87,13 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   process.on('unhandledRejection', onRejection);
   try {
     for (const n of opts.notices) log.warn(n);
-    const underlay = await resolveUnderlay(opts);
-    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
-    const registry = etcdRegistry({
+    const kubeReg = kube && (await openKubeRegistry(kube, root.child({ component: 'kube' })));
+    // flanneld's GetStoredPublicIP: the node's node-public-ip annotation stands for --public-ip
+    const stored = kubeReg && (await kubeReg.storedPublicIp().catch((e: Error) => void log.warn({ err: e.message }, 'cannot read the node for node-public-ip')));
+    if (stored) log.info({ publicIp: stored, annotation: kube!.names.nodePublicIp }, 'public ip from the node annotation');
+    const underlay = await resolveUnderlay(stored ? { ...opts, publicIp: stored } : opts);
+    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ...(kubeReg ? { kubeApi: kubeReg.server } : { etcd: opts.etcdEndpoints }) }, 'starting');
+    const registry = kubeReg ?? etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
       username: opts.etcdUsername, password: opts.etcdPassword,
     });
@@ -95,7 +103,10 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
         tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
         cniConfPath: opts.cniConfPath, cniConfOverwrite: opts.cniConfOverwrite,
         forwardRules: opts.iptablesForwardRules, ipMasqFullyRandomDisable: opts.ipMasqFullyRandomDisable, rulesResyncMs: opts.iptablesResyncSeconds * 1000,
-        stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs, configKey: `${opts.etcdPrefix}/config`,
+        stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs,
+        ...(kube
+          ? { configKey: kube.netConfPath, configStore: { name: 'the net-conf.json file', hint: 'the kube-flannel-cfg ConfigMap mounts it' } }
+          : { configKey: `${opts.etcdPrefix}/config` }),
       },
       { registry, log: root, metrics },
     );
@@ -153,6 +164,19 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     await (await uapi)?.close();
     clearInterval(keepAlive);
   }
+}
+
+/** Loads the Kubernetes client only in --kube-subnet-mgr mode (it is large) and makes the registry. */
+async function openKubeRegistry(s: KubeSettings, log: Logger) {
+  const [{ kubeApi, kubeConfigFor }, { kubeRegistry }] = await Promise.all([import('../registry/kube/kube-api.js'), import('../registry/kube/kube-registry.js')]);
+  let kc;
+  try {
+    kc = kubeConfigFor(s.access);
+  } catch (e) {
+    throw e instanceof TulleError ? e : new TulleError('ERR_TULLE_CONFIG', `config: Kubernetes client configuration (${s.access.kind}): ${(e as Error).message}`, { cause: e });
+  }
+  const api = kubeApi(kc);
+  return Object.assign(kubeRegistry(s, api, log), { server: api.server });
 }
 
 /** A promise that rejects when fire() is first called; never settles otherwise. */

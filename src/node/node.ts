@@ -55,6 +55,8 @@ export interface NodeConfig {
   renewMarginMs: number;
   /** for messages: where the config lives */
   configKey: string;
+  /** for messages: what holds it and how to put it there (default etcd, "write it with etcdctl put") */
+  configStore?: { name: string; hint: string };
 }
 
 export interface NodeDeps {
@@ -214,6 +216,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
 
   // a missing or invalid config is waited out, as flanneld does (it retries every second):
   // not ready, the reason in /healthz, one log line per change of the reason
+  const store = cfg.configStore ?? { name: 'etcd', hint: 'write it with etcdctl put' };
   const loadConfig = async (): Promise<NetworkConfig> => {
     let said: string | undefined;
     const say = (why: string, level: 'warn' | 'error', fields: object = {}) => {
@@ -228,11 +231,11 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         text = await deps.registry.getNetworkConfig();
         failures = 0;
         if (configEtcd.etcd !== 'connected') configEtcd = { etcd: 'connected', since: clock.now(), lastError: undefined };
-        if (text === undefined) say(`no network config at ${cfg.configKey} (write it with etcdctl put)`, 'warn');
+        if (text === undefined) say(`no network config at ${cfg.configKey} (${store.hint})`, 'warn');
       } catch (e) {
         failures++;
         if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: (e as Error).message };
-        say(`cannot reach etcd for the network config: ${(e as Error).message}`, 'warn');
+        say(`cannot reach ${store.name} for the network config: ${(e as Error).message}`, 'warn');
       }
       if (text !== undefined) {
         try {
@@ -293,6 +296,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     state = 'running';
     log.info({ subnet: own.subnet, network: network.network, mtu, tun: dp.tunName, peers: dir.peerCount, ms: timings.ready }, 'node ready');
     resolveReady();
+    void deps.registry.nodeReady?.(); // Kubernetes: NodeNetworkUnavailable=False, as flanneld once it is up
   };
 
   const done = start().then(

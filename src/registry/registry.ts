@@ -32,9 +32,16 @@ export interface WriteResult {
   ok: boolean;
   modRevision: number;
   leaseId: string;
+  /** the value as stored, when the store rewrites what it was given (Kubernetes: public-ip-overwrite) */
+  value?: string;
 }
 
+/** A subnet someone else assigned this node, or why there is none yet (the manager waits). */
+export type Assignment = { subnet: string } | { waiting: string };
+
 export interface Registry {
+  /** for log lines, when it is not etcd (e.g. "the Kubernetes API") */
+  readonly storeName?: string;
   /** the network config JSON text, or undefined when the key is absent */
   getNetworkConfig(): Promise<string | undefined>;
   listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;
@@ -55,4 +62,12 @@ export interface Registry {
   /** Watches subnets from `fromRevision` (inclusive), resuming by itself after disconnects. */
   watchSubnets(fromRevision: number, sink: WatchSink): Watch;
   close(): Promise<void>;
+  /**
+   * Only in stores where this node's subnet is assigned by someone else (Kubernetes:
+   * node.spec.podCIDR). The lease manager then takes that subnet instead of choosing one:
+   * createSubnet/updateSubnet claim it (ok=false: the assignment changed) and nothing is deleted.
+   */
+  assignedSubnet?(): Promise<Assignment>;
+  /** Told once the node forwards (Kubernetes: the NodeNetworkUnavailable condition); may retry, never throws. */
+  nodeReady?(): Promise<void>;
 }

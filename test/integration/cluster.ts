@@ -56,7 +56,7 @@ export interface Cluster {
    * `bare: true` passes only --state-dir and --subnet-file (and health, if asked); the rest from
    * `extra` and `env`.
    */
-  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean; health?: boolean; bare?: boolean }): Daemon;
+  startDaemon(node: BedNode, extra?: string[], env?: NodeJS.ProcessEnv, o?: { underlay?: boolean; health?: boolean; bare?: boolean; wrap?: (cmd: string, args: string[]) => [string, string[]] }): Daemon;
   /** GET /healthz inside the node's namespace (daemons started with `health: true`) */
   health(d: Daemon): Promise<Record<string, any>>;
   /** GET /metrics (Prometheus text) inside the node's namespace (`health: true`) */
@@ -122,7 +122,9 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
               `--state-dir=${dir}/state`, `--subnet-file=${dir}/subnet.env`,
               ...healthArgs, ...extra,
             ];
-        const proc = bed.spawn(node.ns, process.execPath, args, { env: { ...env, NODE_ENV: 'test' } });
+        // `wrap`: run it through another command in the namespace (e.g. a shell that mounts first, then execs)
+        const [cmd, argv] = o.wrap ? o.wrap(process.execPath, args) : [process.execPath, args];
+        const proc = bed.spawn(node.ns, cmd, argv, { env: { ...env, NODE_ENV: 'test' } });
         const logs: LogLine[] = [];
         const waiters = new Set<() => void>();
         let buf = '';

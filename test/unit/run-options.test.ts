@@ -4,6 +4,7 @@ import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { envName, flanneldEnvName, parseGoInt, parseRunOptions, FLAG_TABLE } from '../../src/config/run-options.js';
 import { ConfigError } from '../../src/util/errors.js';
+import { kubeSettings, type KubeFlags } from '../../src/registry/kube/kube-settings.js';
 
 const field = (argv: string[], env: NodeJS.ProcessEnv = {}) => {
   try {
@@ -23,6 +24,8 @@ describe('run options', () => {
       publicIp: undefined, ipMasq: false, ipMasqFullyRandomDisable: false, iptablesForwardRules: true, iptablesResyncSeconds: 5,
       ipBlackholeRoute: false, subnetFile: '/run/flannel/subnet.env', renewMarginMs: 60 * 60_000, leaseTtlMs: 24 * 3600_000,
       healthzIp: '0.0.0.0', healthzPort: 0, stateDir: '/var/lib/tulle', tunName: 'tulle0', cniConfPath: undefined, cniConfOverwrite: false, logLevel: 'info', version: false, notices: [],
+      kubeSubnetMgr: false, kubeApiUrl: undefined, kubeconfigFile: undefined, kubeAnnotationPrefix: 'flannel.alpha.coreos.com',
+      netConfigPath: '/etc/kube-flannel/net-conf.json', setNodeNetworkUnavailable: true,
     });
   });
 
@@ -103,14 +106,46 @@ describe('run options', () => {
     expect(parseRunOptions(['-v=6', '--log-level=warn'], {}).logLevel).toBe('warn');
   });
 
-  it('Kubernetes: --kube-subnet-mgr is refused naming it; the flags it would read are accepted and said to be ignored', () => {
-    expect(field(['--kube-subnet-mgr'])).toBe('--kube-subnet-mgr');
-    expect(field([], { FLANNELD_KUBE_SUBNET_MGR: 'true' })).toBe('FLANNELD_KUBE_SUBNET_MGR');
-    expect(parseRunOptions(['--kube-subnet-mgr=false'], {}).notices).toEqual([]);
-    const o = parseRunOptions(['--kubeconfig-file=/etc/k', '--net-config-path=/x', '-vmodule=x=2', '--log_backtrace_at=a.go:1', '--public-ipv6=fc00::1'], { FLANNELD_KUBE_API_URL: 'https://k' });
-    expect(o.notices).toHaveLength(6);
-    expect(o.notices[0]).toMatch(/^--public-ipv6 is accepted and ignored: tulle has no IPv6 underlay/);
-    expect(o.notices.join('\n')).toMatch(/FLANNELD_KUBE_API_URL is accepted and ignored: only read with --kube-subnet-mgr/);
+  it("Kubernetes: flanneld's flags with flanneld's defaults, from flags or FLANNELD_*; the prefix is checked only in that mode", () => {
+    expect(parseRunOptions([], {})).toMatchObject({
+      kubeSubnetMgr: false, kubeApiUrl: undefined, kubeconfigFile: undefined, kubeAnnotationPrefix: 'flannel.alpha.coreos.com',
+      netConfigPath: '/etc/kube-flannel/net-conf.json', setNodeNetworkUnavailable: true,
+    });
+    const o = parseRunOptions(['--kube-subnet-mgr', '--kubeconfig-file=/etc/k', '--net-config-path=/x', '--set-node-network-unavailable=false'], { FLANNELD_KUBE_API_URL: 'https://k:6443', FLANNELD_KUBE_ANNOTATION_PREFIX: 'example.com/net' });
+    expect(o).toMatchObject({ kubeSubnetMgr: true, kubeApiUrl: 'https://k:6443', kubeconfigFile: '/etc/k', kubeAnnotationPrefix: 'example.com/net', netConfigPath: '/x', setNodeNetworkUnavailable: false });
+    expect(o.notices).toEqual([]);
+    expect(parseRunOptions([], { FLANNELD_KUBE_SUBNET_MGR: 'true' }).kubeSubnetMgr).toBe(true);
+    expect(field(['--kube-subnet-mgr', '--kube-annotation-prefix=a/b/c'])).toBe('--kube-annotation-prefix');
+    expect(field(['--kube-subnet-mgr'], { FLANNELD_KUBE_ANNOTATION_PREFIX: 'NOPE' })).toBe('FLANNELD_KUBE_ANNOTATION_PREFIX');
+    expect(parseRunOptions(['--kube-annotation-prefix=a/b/c'], {}).kubeSubnetMgr).toBe(false); // unused: not checked, as flanneld
+    const ignored = parseRunOptions(['-vmodule=x=2', '--log_backtrace_at=a.go:1', '--public-ipv6=fc00::1'], {});
+    expect(ignored.notices).toHaveLength(3);
+    expect(ignored.notices[0]).toMatch(/^--public-ipv6 is accepted and ignored: tulle has no IPv6 underlay/);
+  });
+
+  it('Kubernetes: which node (NODE_NAME, else POD_NAME/POD_NAMESPACE) and which API (kubeconfig, URL, in-cluster), errors naming the culprit', () => {
+    const flags = (over: Partial<KubeFlags> = {}): KubeFlags => ({
+      kubeApiUrl: undefined, kubeconfigFile: undefined, kubeAnnotationPrefix: 'flannel.alpha.coreos.com', netConfigPath: '/n', setNodeNetworkUnavailable: true, ...over,
+    });
+    const kfield = (f: KubeFlags, env: NodeJS.ProcessEnv) => {
+      try {
+        kubeSettings(f, env);
+      } catch (e) {
+        if (e instanceof ConfigError) return e.field;
+        throw e;
+      }
+      return undefined;
+    };
+    const url = flags({ kubeApiUrl: 'http://198.18.0.3:6443' });
+    expect(kubeSettings(url, { NODE_NAME: 'n1', POD_NAME: 'p', POD_NAMESPACE: 'ns' }).node).toEqual({ kind: 'node', name: 'n1' });
+    expect(kubeSettings(url, { POD_NAME: 'p', POD_NAMESPACE: 'ns' }).node).toEqual({ kind: 'pod', name: 'p', namespace: 'ns' });
+    expect(kfield(url, { POD_NAME: 'p' })).toBe('NODE_NAME');
+    expect(kubeSettings(url, { NODE_NAME: 'n' }).access).toEqual({ kind: 'url', apiUrl: 'http://198.18.0.3:6443' });
+    expect(kubeSettings(flags(), { NODE_NAME: 'n', KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }).access).toEqual({ kind: 'in-cluster' });
+    expect(kfield(flags(), { NODE_NAME: 'n' })).toBe('--kube-subnet-mgr');
+    expect(kfield(flags({ kubeconfigFile: '/nonexistent/kubeconfig' }), { NODE_NAME: 'n' })).toBe('--kubeconfig-file');
+    expect(kubeSettings(flags({ kubeconfigFile: '/dev/null', kubeApiUrl: 'https://k:6443' }), { NODE_NAME: 'n' }).access).toEqual({ kind: 'kubeconfig', file: '/dev/null', apiUrl: 'https://k:6443' });
+    expect(kfield(flags({ kubeApiUrl: 'k:6443' }), { NODE_NAME: 'n' })).toBe('--kube-api-url');
   });
 
   it('reads the renew margin as minutes (flannel) or a duration', () => {

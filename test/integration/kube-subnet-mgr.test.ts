@@ -1,0 +1,194 @@
+/**
+ * `tulle run --kube-subnet-mgr`: three real daemons in namespaces against the Kubernetes
+ * API-server double (test/bed/kube-apiserver.ts) on the underlay, through the real client
+ * library — not a live cluster. Default flags but for what the mode needs (--kube-subnet-mgr,
+ * where the API is, --net-config-path, --iface) and NODE_NAME or POD_NAME/POD_NAMESPACE; one
+ * daemon uses --kubeconfig-file (with a bearer token), the others --kube-api-url.
+ *
+ *   udp mesh · annotations exactly as flanneld writes them · NetworkUnavailable=False ·
+ *   a node annotated the flanneld way (by the test) is routed to, and its daemon finds nothing
+ *   to change · a node deleted · the API server stopped 30 s under a ping stream (no loss; a
+ *   node added meanwhile is seen after) · the same nodes switched to wireguard
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { BedNode } from '../bed/bed.js';
+import { startKubeApiServer, type RemoteKubeApi } from '../bed/kube-apiserver-process.js';
+import type { Obj } from '../bed/kube-apiserver.js';
+import { createCluster, tunAddress, until, type Cluster, type Daemon } from './cluster.js';
+
+const P = 'flannel.alpha.coreos.com/';
+const TOKEN = 'tulle-test-token';
+const flannelUdp = (ip: string) => ({ [`${P}backend-type`]: '', [`${P}backend-data`]: 'null', [`${P}public-ip`]: ip, [`${P}kube-subnet-manager`]: 'true' });
+
+let c: Cluster;
+let api: RemoteKubeApi;
+let dir: string;
+let netConf: string;
+const ds: Daemon[] = [];
+const podCidr = (i: number) => `10.244.${i + 1}.0/24`;
+const nodeName = (i: number) => `node-${i}`;
+
+function kubeNode(i: number, n: BedNode, annotations: Record<string, string> = {}): Obj {
+  return {
+    metadata: { name: nodeName(i), labels: { 'kubernetes.io/os': 'linux' }, annotations },
+    spec: { podCIDR: podCidr(i), podCIDRs: [podCidr(i)] },
+    status: { addresses: [{ type: 'InternalIP', address: n.underlayIp }], conditions: [{ type: 'NetworkUnavailable', status: 'True', reason: 'NoRouteCreated', message: 'Node created without a route' }] },
+  };
+}
+
+/** Starts the daemon of node i; how it finds the API and its node name vary by node. */
+function start(i: number, o: { health?: boolean } = {}): Daemon {
+  const n = c.bed.nodes[i]!;
+  const common = ['--kube-subnet-mgr', `--net-config-path=${netConf}`, '--iface=eth0'];
+  if (i === 0) return c.startDaemon(n, [...common, `--kubeconfig-file=${dir}/kubeconfig`], { ...process.env, NODE_NAME: nodeName(i) }, { bare: true, ...o });
+  if (i === 1) {
+    return c.startDaemon(n, [...common, `--kube-api-url=${api.url}`], { ...process.env, POD_NAME: 'kube-flannel-ds-n1', POD_NAMESPACE: 'kube-flannel' }, { bare: true, ...o });
+  }
+  return c.startDaemon(n, [...common], { ...process.env, NODE_NAME: nodeName(i), FLANNELD_KUBE_API_URL: api.url }, { bare: true, ...o });
+}
+
+async function mesh(from: Daemon[], to: Daemon[]): Promise<string[]> {
+  const failures: string[] = [];
+  await Promise.all(from.flatMap((a) => to.filter((b) => b !== a).map(async (b) => {
+    const i = ds.indexOf(b);
+    const r = await c.ping(a.node, tunAddress(podCidr(i)));
+    if (!r.ok) failures.push(`${a.node.ns} → ${b.node.ns}`);
+  })));
+  return failures;
+}
+
+beforeAll(async () => {
+  c = await createCluster({ nodes: 4, tag: 'kube', config: '' });
+  dir = mkdtempSync(path.join(tmpdir(), 'tulle-kube-'));
+  netConf = path.join(dir, 'net-conf.json');
+  writeFileSync(netConf, '{"Network":"10.244.0.0/16","Backend":{"Type":"udp"}}');
+  const apiHost = await c.bed.addHost('kapi', 3);
+  api = await startKubeApiServer({ bed: c.bed, ns: apiHost.ns, ip: apiHost.underlayIp });
+  writeFileSync(`${dir}/kubeconfig`, [
+    'apiVersion: v1', 'kind: Config', 'current-context: test',
+    'clusters:', `- name: double`, '  cluster:', `    server: ${api.url}`,
+    'users:', '- name: tulle', '  user:', `    token: ${TOKEN}`,
+    'contexts:', '- name: test', '  context:', '    cluster: double', '    user: tulle',
+  ].join('\n'));
+  for (const [i, n] of c.bed.nodes.slice(0, 3).entries()) await api.createNode(kubeNode(i, n));
+  await api.call('createPod', { metadata: { namespace: 'kube-flannel', name: 'kube-flannel-ds-n1' }, spec: { nodeName: nodeName(1) } });
+});
+
+afterAll(async () => {
+  await c?.teardown();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tulle run --kube-subnet-mgr against the API-server double', () => {
+  it('udp: each daemon takes its podCIDR, annotates its node exactly as flanneld does, and the three reach each other', async () => {
+    for (let i = 0; i < 3; i++) ds.push(start(i, { health: i === 0 }));
+    expect(await Promise.all(ds.map((d) => d.readySubnet()))).toEqual([0, 1, 2].map(podCidr));
+    for (const [i, d] of ds.entries()) {
+      const node = (await api.getNode(nodeName(i)))!;
+      expect(node.metadata.annotations).toEqual(flannelUdp(d.node.underlayIp));
+      // NetworkUnavailable set False as flanneld does (--set-node-network-unavailable defaults to true)
+      await until(`${nodeName(i)}'s NetworkUnavailable condition`, async () => (await api.getNode(nodeName(i)))!.status.conditions[0].status === 'False');
+      expect((await api.getNode(nodeName(i)))!.status.conditions[0]).toMatchObject({ type: 'NetworkUnavailable', reason: 'FlannelIsUp', message: 'Flannel is running on this node' });
+    }
+    const patches = (await api.requests()).filter((r) => r.method === 'PATCH');
+    // per node: the annotations, then the condition; all strategic-merge patches of nodes/NAME/status
+    expect(patches.map((r) => `${r.path} ${r.contentType}`).sort()).toEqual(
+      [0, 1, 2].flatMap((i) => Array(2).fill(`/api/v1/nodes/${nodeName(i)}/status application/strategic-merge-patch+json`)),
+    );
+    const n0 = patches.filter((r) => r.path === `/api/v1/nodes/${nodeName(0)}/status`);
+    expect(n0[0]!.body).toEqual({ metadata: { annotations: flannelUdp(ds[0]!.node.underlayIp) } });
+    expect(n0.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true); // from --kubeconfig-file
+    await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
+    expect(await mesh(ds, ds)).toEqual([]);
+    expect(await c.health(ds[0]!)).toMatchObject({ state: 'running', ready: true, backend: 'udp', etcd: { etcd: 'connected' } });
+  });
+
+  it('a node annotated the flanneld way is routed to; its own daemon then finds nothing to change', async () => {
+    const n3 = c.bed.nodes[3]!;
+    await api.createNode(kubeNode(3, n3));
+    // as flanneld writes them (its strategic-merge patch of the status subresource)
+    await api.patchNode(nodeName(3), { metadata: { annotations: flannelUdp(n3.underlayIp) } }, 'strategic', 'status');
+    await until('every node to route to node-3 (from its annotations alone)', () => ds.every((d) => d.routeCount() === 3));
+    const before = (await api.requests()).length;
+    const d3 = start(3);
+    ds.push(d3);
+    expect(await d3.readySubnet()).toBe(podCidr(3));
+    await until('node-3 condition set', async () => (await api.getNode(nodeName(3)))!.status.conditions[0].status === 'False');
+    const mine = (await api.requests()).slice(before).filter((r) => r.method === 'PATCH' && r.path === `/api/v1/nodes/${nodeName(3)}/status`);
+    expect(mine.map((r) => Object.keys(r.body as Obj))).toEqual([['status']]); // the condition only: no annotation patch
+    await until('node-3 to route to the others', () => d3.routeCount() === 3);
+    expect(await mesh([d3], ds)).toEqual([]);
+    expect(await mesh(ds.slice(0, 3), [d3])).toEqual([]);
+  });
+
+  it('a node deleted from the API: its route disappears everywhere', async () => {
+    const d3 = ds.pop()!;
+    d3.proc.kill('SIGTERM');
+    expect(await d3.exit).toBe(0);
+    await api.deleteNode(nodeName(3));
+    await until('the route to node-3 to go', () => ds.every((d) => d.routeCount() === 2));
+    expect(podCidr(3) in (await c.health(ds[0]!)).routes).toBe(false);
+    expect((await c.ping(ds[0]!.node, tunAddress(podCidr(3)), 1, 1)).ok).toBe(false);
+  });
+
+  it('a node without podCIDR yet is waited for (not ready, one log line), then joins when it gets one', async () => {
+    const n3 = c.bed.nodes[3]!;
+    const bare = kubeNode(3, n3);
+    bare.spec = {};
+    await api.createNode(bare);
+    const d = start(3);
+    await d.waitLog((l) => /node "node-3" has no spec.podCIDR yet.*waiting for it \(not ready\)/.test(l.msg));
+    expect(d.logs.some((l) => l.msg === 'node ready')).toBe(false);
+    expect(d.proc.exitCode).toBeNull();
+    // kube-controller-manager assigns it
+    await api.patchNode(nodeName(3), { spec: { podCIDR: podCidr(3), podCIDRs: [podCidr(3)] } }, 'strategic');
+    expect(await d.readySubnet()).toBe(podCidr(3));
+    await until('everyone to route to it', () => ds.every((x) => x.routeCount() === 3));
+    d.proc.kill('SIGTERM');
+    expect(await d.exit).toBe(0);
+    await api.deleteNode(nodeName(3));
+    await until('its route gone', () => ds.every((x) => x.routeCount() === 2));
+  });
+
+  it('the API server stopped for 30 s under a ping stream: no loss, the last table kept, the watch resumes after', async () => {
+    const [a, b] = ds as [Daemon, Daemon];
+    // 200 pings, 0.2 s apart (40 s), each with a 2 s deadline
+    const ping = c.bed.exec(a.node.ns, 'ping', ['-n', '-q', '-i', '0.2', '-c', '200', '-W', '2', tunAddress(podCidr(1))], 60_000);
+    await new Promise((r) => setTimeout(r, 3000));
+    await api.stop();
+    const stoppedAt = Date.now();
+    await until('node A to report the API away', async () => (await c.health(a)).etcd.etcd === 'disconnected', 15_000, 200);
+    // meanwhile a node joins the cluster, annotated the flanneld way (no daemon: a route only)
+    await api.createNode({ ...kubeNode(9, c.bed.nodes[3]!, flannelUdp('198.18.0.99')) });
+    await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stoppedAt))));
+    expect(Object.keys((await c.health(a)).routes)).toHaveLength(2);
+    expect(b.routeCount()).toBe(2);
+    expect(b.proc.exitCode).toBeNull();
+    await api.start();
+    await until('every node to see the node added during the outage', () => ds.every((d) => d.routeCount() === 3), 30_000);
+    expect((await c.health(a)).etcd.etcd).toBe('connected');
+    const { stdout } = await ping;
+    expect(stdout).toMatch(/200 packets transmitted, 200 received, 0% packet loss/);
+    await api.deleteNode(nodeName(9));
+    await until('its route gone', () => ds.every((d) => d.routeCount() === 2));
+  });
+
+  it('wireguard: the same nodes restarted with Type wireguard write backend-type and the key as flanneld, and reach each other', async () => {
+    for (const d of ds) d.proc.kill('SIGTERM');
+    for (const d of ds) expect(await d.exit).toBe(0);
+    writeFileSync(netConf, '{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}');
+    for (let i = 0; i < 3; i++) ds[i] = start(i);
+    expect(await Promise.all(ds.map((d) => d.readySubnet()))).toEqual([0, 1, 2].map(podCidr));
+    for (const [i, d] of ds.entries()) {
+      const a = (await api.getNode(nodeName(i)))!.metadata.annotations as Record<string, string>;
+      expect(Object.keys(a).sort()).toEqual(Object.keys(flannelUdp('x')).sort());
+      expect(a).toMatchObject({ [`${P}backend-type`]: 'wireguard', [`${P}public-ip`]: d.node.underlayIp, [`${P}kube-subnet-manager`]: 'true' });
+      expect(a[`${P}backend-data`]).toMatch(/^\{"PublicKey":"[A-Za-z0-9+/]{43}=","Port":51820\}$/);
+    }
+    await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
+    await until('a full wireguard mesh', async () => (await mesh(ds, ds)).length === 0, 30_000, 500);
+  });
+});
