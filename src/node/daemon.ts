@@ -24,6 +24,7 @@ import { createNode, type NodeHandle } from './node.js';
 import { sdNotify } from './sd-notify.js';
 import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route.js';
 import { tulleVersion } from '../version.js';
+import { NO_PUBLIC_IP } from '../lease/lease.js';
 import { controlSocketPath, serveControl, type ControlServer } from '../control/control-server.js';
 import { serveUapi, uapiSocketPath, type UapiServer } from '../wireguard/uapi-server.js';
 
@@ -84,7 +85,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   try {
     for (const n of opts.notices) log.warn(n);
     const underlay = await resolveUnderlay(opts);
-    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
+    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, publicIpv6: underlay.publicIpv6, underlayMtu: underlay.mtu, etcd: opts.etcdEndpoints }, 'starting');
     const registry = etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
       username: opts.etcdUsername, password: opts.etcdPassword,
@@ -92,7 +93,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     const metrics = new client.Registry();
     node = createNode(
       {
-        tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
+        tunName: opts.tunName, publicIp: underlay.publicIp ?? NO_PUBLIC_IP, publicIpv6: underlay.publicIpv6, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
         forwardRules: opts.iptablesForwardRules, ipMasqFullyRandomDisable: opts.ipMasqFullyRandomDisable, rulesResyncMs: opts.iptablesResyncSeconds * 1000,
         stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs, configKey: `${opts.etcdPrefix}/config`,
       },

@@ -255,6 +255,9 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     error = undefined;
     mark('config');
     const stack: Stack = { ipv4: network.ipv4 !== undefined, ipv6: network.ipv6 !== undefined, publicIpv6: cfg.publicIpv6 };
+    if (network.ipv4 && cfg.publicIp === NO_PUBLIC_IP) {
+      throw new ConfigError('EnableIPv4', 'is true (the default) but this node has no IPv4 underlay address: give --public-ip or an --iface with an IPv4 address');
+    }
     if (!network.ipv4 && cfg.publicIpv6 === undefined) {
       throw new ConfigError('EnableIPv4', 'is false (an IPv6-only network) but this node has no IPv6 underlay address: give --public-ipv6 or an --iface with an IPv6 address');
     }

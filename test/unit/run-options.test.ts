@@ -93,9 +93,10 @@ describe('run options', () => {
     expect(field(['--kube-subnet-mgr'])).toBe('--kube-subnet-mgr');
     expect(field([], { FLANNELD_KUBE_SUBNET_MGR: 'true' })).toBe('FLANNELD_KUBE_SUBNET_MGR');
     expect(parseRunOptions(['--kube-subnet-mgr=false'], {}).notices).toEqual([]);
-    const o = parseRunOptions(['--kubeconfig-file=/etc/k', '--net-config-path=/x', '-vmodule=x=2', '--log_backtrace_at=a.go:1', '--public-ipv6=fc00::1'], { FLANNELD_KUBE_API_URL: 'https://k' });
-    expect(o.notices).toHaveLength(6);
-    expect(o.notices[0]).toMatch(/^--public-ipv6 is accepted and ignored: tulle has no IPv6 underlay/);
+    const o = parseRunOptions(['--kubeconfig-file=/etc/k', '--net-config-path=/x', '-vmodule=x=2', '--log_backtrace_at=a.go:1', '--public-ipv6=fd00::1'], { FLANNELD_KUBE_API_URL: 'https://k' });
+    expect(o.notices).toHaveLength(5);
+    expect(o.publicIpv6).toBe('fd00::1');
+    expect(o.notices.join('\n')).not.toMatch(/public-ipv6/);
     expect(o.notices.join('\n')).toMatch(/FLANNELD_KUBE_API_URL is accepted and ignored: only read with --kube-subnet-mgr/);
   });
 
