@@ -10,10 +10,15 @@
  *
  * Underlay fd00:198:18::/64 (and 198.18.0.0/24), overlay 10.244.0.0/16 and fd00:10:244::/56.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { hex, ipv6Udp } from '../bed/craft.js';
+import { waitForOutput } from '../bed/proc.js';
+import { REPO_ROOT } from '../bed/daemons.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tcpTransfer } from '../bed/transfer.js';
-import { createCluster, PREFIX, type Cluster, type Daemon } from './cluster.js';
+import { createCluster, PREFIX, until, type Cluster, type Daemon } from './cluster.js';
 
 const V6NET = 'fd00:10:244::/56';
 const dualConfig = (backend: object) => JSON.stringify({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: V6NET, Backend: backend });
@@ -144,5 +149,30 @@ describe.each(MODES)('IPv6 only (EnableIPv4 false, IPv6-only underlay), %s', (mo
   it('moves 4 MB over TCP exactly', async () => {
     const t = await tcpTransfer(c.bed, c.bed.nodes[0]!, c.bed.nodes[1]!, r[1]!.v6, 4 << 20, 60);
     expect(t).toMatchObject({ ok: true, bytes: 4 << 20 });
+  });
+
+  it.runIf(mode === 'udp')("plain mode's outer source check for an IPv6 peer: an inner source of node 0's subnet counts only from node 0's PublicIPv6", async () => {
+    const [a, b] = c.bed.nodes as [typeof c.bed.nodes[0], typeof c.bed.nodes[0]];
+    const attacker = await c.bed.addHost('x', 30); // fd00:198:18::30 on the same underlay
+    const listen = `const s=require('dgram').createSocket('udp6');s.on('message',(m)=>console.log('got '+m));s.bind(9999,'${r[1]!.v6}',()=>console.log('listening'))`;
+    const rx = c.bed.spawn(b!.ns, 'timeout', ['60', process.execPath, '-e', listen]);
+    let got = '';
+    rx.stdout!.on('data', (x: Buffer) => (got += x.toString()));
+    await waitForOutput(rx, /listening/, 15_000);
+    const dir = mkdtempSync(path.join(tmpdir(), 'tulle-spoof6-'));
+    try {
+      const send = async (from: typeof a, word: string) => {
+        const file = path.join(dir, word);
+        writeFileSync(file, `${hex(ipv6Udp(r[0]!.v6, r[1]!.v6, Buffer.from(word)))}\n`);
+        await c.bed.exec(from!.ns, process.execPath, [path.join(REPO_ROOT, 'test/bed/send-datagrams.mjs'), file, b!.underlayIp6!, '8285']);
+      };
+      await send(attacker, 'spoofed');
+      await send(a, 'genuine'); // the positive control: same packet from node 0's own underlay address
+      await until('the genuine datagram to arrive', () => got.includes('got genuine'), 15_000);
+      expect(got).not.toContain('got spoofed');
+    } finally {
+      rx.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
