@@ -60,7 +60,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   // what ends the daemon from outside the node: an uncaught exception, a second signal, the stop deadline
   let interrupt = interruption();
 
-  let blackhole: BlackholeRoute | undefined;
+  let blackholes: BlackholeRoute[] = [];
   const onSignal = (sig: string) => {
     if (signal) {
       interrupt.fire(new TulleError('ERR_TULLE_SIGNAL', `${sig} while stopping after ${signal}: exiting before the cleanup finished`));
@@ -122,13 +122,20 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
           (e: Error & { code?: string }) => (ulog.warn({ code: e.code, err: e.message }, 'no wireguard uapi socket: `wg show` will not see this node'), undefined),
         );
       }
-      if (opts.ipBlackholeRoute) blackhole = keepBlackholeRoute(() => node?.status().lease?.subnet, opts.iptablesResyncSeconds, root.child({ component: 'host' }));
+      if (opts.ipBlackholeRoute) {
+        const hlog = root.child({ component: 'host' });
+        const v4 = () => {
+          const s = node?.status().lease?.subnet;
+          return s && !s.includes(':') ? s : undefined;
+        };
+        blackholes = [keepBlackholeRoute(v4, opts.iptablesResyncSeconds, hlog), keepBlackholeRoute(() => node?.status().lease?.ipv6Subnet, opts.iptablesResyncSeconds, hlog)];
+      }
       const n = sdNotify('READY=1');
       if (n.sent) log.info({ socket: n.socket }, 'told systemd READY=1');
       else if (n.socket) log.warn({ socket: n.socket, err: n.error }, 'cannot tell systemd READY=1');
     }, () => undefined);
     await Promise.race([node.done, interrupt.promise]);
-    await blackhole?.stop();
+    for (const b of blackholes) await b.stop();
     log.info({ signal, exitCode: EXIT_OK }, 'exiting');
     return EXIT_OK;
   } catch (e) {
@@ -141,7 +148,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       await Promise.race([node.stop(), interrupt.promise]).catch((x: Error) => log.warn({ err: x.message }, 'cleanup after the fatal error did not finish'));
       clearTimeout(t);
     }
-    await blackhole?.stop().catch(() => undefined);
+    for (const b of blackholes) await b.stop().catch(() => undefined);
     return EXIT_FATAL;
   } finally {
     clearTimeout(stopDeadline);

@@ -31,7 +31,7 @@ import { realHost, type HostOps } from './host-ops.js';
 import { dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
 import { ACTIVITY_SAMPLE_MS, PeerActivity } from '../control/peer-activity.js';
 import { tulleVersion } from '../version.js';
-import type { UapiDevice } from '../wireguard/uapi.js';
+import { formatEndpoint, type UapiDevice } from '../wireguard/uapi.js';
 
 /** how often a missing or invalid network config is read again (flanneld: every second) */
 const CONFIG_POLL_MS = 1000;
@@ -340,7 +340,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       const ep = d?.endpoint ?? p.endpoint;
       const seen = activity.last(p.id);
       return {
-        id: p.id, subnets: p.subnets, endpoint: `${ep.address}:${ep.port}`,
+        id: p.id, subnets: p.subnets, endpoint: formatEndpoint(ep.address, ep.port),
         publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d ? d.lastSentAt : seen.sentAt,
         lastReceivedAt: d ? d.lastReceivedAt : seen.receivedAt,
         persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id),

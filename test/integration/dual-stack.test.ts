@@ -104,6 +104,21 @@ describe.each(MODES)('dual stack, %s', (mode, backend) => {
       expect(t, `to ${to}`).toMatchObject({ ok: true, bytes: 4 << 20 });
     }
   });
+  it.runIf(mode === 'udp')('--ip-blackhole-route: a blackhole route for each of the node\'s subnets, removed on SIGTERM', async () => {
+    const n = c.bed.nodes[1]!;
+    d[1]!.proc.kill('SIGTERM');
+    expect(await d[1]!.exit).toBe(0);
+    const again = c.startDaemon(n, ['--ip-blackhole-route']);
+    const line = await again.waitLog((l) => l.msg === 'node ready', 120_000);
+    const routes = async () => (await c.bed.exec(n.ns, 'ip', ['route', 'show', 'type', 'blackhole'])).stdout + (await c.bed.exec(n.ns, 'ip', ['-6', 'route', 'show', 'type', 'blackhole'])).stdout;
+    await until('both blackhole routes', async () => {
+      const r = await routes();
+      return r.includes(String(line.subnet)) && r.includes(String(line.ipv6Subnet));
+    }, 30_000, 200);
+    again.proc.kill('SIGTERM');
+    expect(await again.exit).toBe(0);
+    expect(await routes()).toBe('');
+  }, 180_000);
 });
 
 describe.each(MODES)('IPv6 only (EnableIPv4 false, IPv6-only underlay), %s', (mode, backend) => {
