@@ -48,7 +48,7 @@ export interface Backend {
   mtuFor(underlayMtu: number): number;
   /** BackendData / BackendV6Data for this node's lease (plain mode has none) */
   leaseData(): Pick<LeaseAttrs, 'BackendData' | 'BackendV6Data'>;
-  /** whether the data plane's socket must take IPv6 (a dual-stack socket, bound to ::) */
+  /** whether some peer is reached over IPv6: then startDataPlane binds its socket to :: (dual-stack) */
   readonly ipv6Underlay?: boolean;
   /** Turns another node's lease into a data-plane endpoint, or says why it cannot. */
   peerOf(lease: Lease): PeerResult;

@@ -20,8 +20,8 @@ import { sleep, type Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
-import { encodeLeaseValue, ipv4SubnetOf, leaseKeyName, parseLeaseKeyName, sameAttrs, subnetsOf, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
-import { chooseLease, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
+import { encodeLeaseValue, familyOf, leaseKeyName, parseLeaseKeyName, sameAttrs, subnetsOf, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
+import { chooseLease, fitsConfig, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
   registry: Registry;
@@ -139,7 +139,7 @@ export class LeaseManager {
       failures = 0;
       const { table, taken } = this.absorb(listed.entries);
       if (tried !== undefined) {
-        const stillFree = subnetsOf(tried).every((s) => !new TakenRanges(taken, s.includes(':') ? 6 : 4).overlapsSubnet(s));
+        const stillFree = subnetsOf(tried).every((s) => !new TakenRanges(taken, familyOf(s)).overlapsSubnet(s));
         if (!stillFree || ++recheck > MAX_RECHECKS) {
           tried = undefined;
           attempt = await this.lostRace(attempt + 1, max);
@@ -449,14 +449,6 @@ export class LeaseManager {
     this.watch = undefined;
     await w?.cancel();
   }
-}
-
-/** flanneld's isSubnetConfigCompat and isIPv6SubnetConfigCompat: each family present exactly when enabled, and in range */
-export function fitsConfig(config: Pick<NetworkConfig, 'ipv4' | 'ipv6'>, l: LeaseSubnets): boolean {
-  const v4 = ipv4SubnetOf(l);
-  const ok4 = config.ipv4 ? v4 !== undefined && isLeasable(config.ipv4, v4) : v4 === undefined;
-  const ok6 = config.ipv6 ? l.ipv6Subnet !== undefined && isLeasable(config.ipv6, l.ipv6Subnet) : l.ipv6Subnet === undefined;
-  return ok4 && ok6;
 }
 
 function backoffMs(failures: number, random: () => number): number {

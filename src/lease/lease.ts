@@ -13,7 +13,7 @@
  * Values are written by other nodes and by people: decoding never throws, it says what is wrong.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, parseValue, type Family } from '../util/ip.js';
+import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, type Family } from '../util/ip.js';
 
 /** flanneld's PublicIP of a lease without an IPv4 underlay address (IPv6 only) */
 export const NO_PUBLIC_IP = '0.0.0.0';
@@ -133,11 +133,6 @@ export function decodeLeaseValue(text: string): Decoded {
 /** The first usable address of a subnet with its length, as flannel writes FLANNEL_SUBNET and FLANNEL_IPV6_SUBNET. */
 export function firstAddress(subnet: string): string {
   return firstHost(parseNet(subnet));
-}
-
-/** A subnet's network address as a value (for ordering and ranges). */
-export function subnetBase(subnet: string): bigint {
-  return parseValue(subnet.split('/')[0]!).value;
 }
 
 export function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {

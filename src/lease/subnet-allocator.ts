@@ -15,7 +15,7 @@
  */
 import type { NetworkConfig, SubnetRange } from '../config/network-config.js';
 import { formatNet, netSize, parseNet, parseValue, type Family } from '../util/ip.js';
-import { familyOf, type LeaseSubnets } from './lease.js';
+import { familyOf, ipv4SubnetOf, type LeaseSubnets } from './lease.js';
 
 export interface AllocationInput {
   range: SubnetRange;
@@ -199,4 +199,12 @@ export function chooseLease(input: LeaseAllocationInput): LeaseChoice | { full: 
 /** Number of subnets in the range (a Number: IPv6 ranges may round). */
 export function subnetCount(range: SubnetRange): number {
   return Number(new Slots(range, new TakenRanges([], range.family)).count);
+}
+
+/** flanneld's isSubnetConfigCompat and isIPv6SubnetConfigCompat: each family present exactly when enabled, and in range */
+export function fitsConfig(config: Pick<NetworkConfig, 'ipv4' | 'ipv6'>, l: LeaseSubnets): boolean {
+  const v4 = ipv4SubnetOf(l);
+  const ok4 = config.ipv4 ? v4 !== undefined && isLeasable(config.ipv4, v4) : v4 === undefined;
+  const ok6 = config.ipv6 ? l.ipv6Subnet !== undefined && isLeasable(config.ipv6, l.ipv6Subnet) : l.ipv6Subnet === undefined;
+  return ok4 && ok6;
 }
