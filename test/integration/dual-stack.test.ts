@@ -191,3 +191,30 @@ describe.each(MODES)('IPv6 only (EnableIPv4 false, IPv6-only underlay), %s', (mo
     }
   });
 });
+
+describe('dual stack, wireguard Mode "ipv6": one tunnel for both families over the IPv6 underlay', () => {
+  let c: Cluster;
+  let d: Daemon[];
+  let r: Ready[];
+  beforeAll(async () => {
+    c = await createCluster({ nodes: 2, config: dualConfig({ Type: 'wireguard', Mode: 'ipv6' }), tag: 'dm6', ipv6: 'dual' });
+    d = c.bed.nodes.map((n) => c.startDaemon(n, [], process.env, { health: true }));
+    r = await Promise.all(d.map(ready));
+  }, 240_000);
+  afterAll(async () => {
+    await c?.teardown();
+  }, 60_000);
+
+  it("routes both of the peer's subnets to its [PublicIPv6]:port, and carries both families", async () => {
+    const h = await c.health(d[0]!);
+    const peer = c.bed.nodes[1]!;
+    // BackendV6Data.Port: tulle's one socket (ListenPort) in dual stack
+    expect(h.routes).toEqual({ [`${r[1]!.v4}/24`]: `${peer.underlayIp6}:51820`, [`${r[1]!.v6}/64`]: `${peer.underlayIp6}:51820` });
+    for (const addr of [r[1]!.v4!, r[1]!.v6]) {
+      const p = await c.ping(c.bed.nodes[0]!, addr, 3, 3);
+      expect(p.ok, `→ ${addr}: ${p.out}`).toBe(true);
+    }
+    const t = await tcpTransfer(c.bed, c.bed.nodes[0]!, peer, r[1]!.v4!, 4 << 20, 60);
+    expect(t).toMatchObject({ ok: true, bytes: 4 << 20 });
+  });
+});
