@@ -202,7 +202,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       const addrs = tunAddressesOf(l);
       for (const [i, a] of addrs.entries()) await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddresses[i], a);
       tunAddresses = addrs;
-      await rules?.setSubnet(l.subnet, l.ipv6Subnet);
+      await rules?.setSubnet(ipv4SubnetOf(l), l.ipv6Subnet);
       await publishLease(l);
       applyTable(lm!.leases);
     })().catch((e: Error) => log.error({ err: e.message }, 'cannot move to the new subnet'));
