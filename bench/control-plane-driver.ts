@@ -26,7 +26,13 @@ import { readNetworkConfig } from '../src/config/network-config.js';
 import { LeaseManager } from '../src/lease/lease-manager.js';
 import { etcdRegistry } from '../src/registry/etcd-registry.js';
 import { realClock } from '../src/util/clock.js';
-import { formatNet4, intToIp4, ip4ToInt, net4Size } from '../src/util/ip4.js';
+import { formatValue, parseValue } from '../src/util/ip.js';
+
+// IPv4 as plain numbers: the driver writes tens of thousands of keys
+const ip4ToInt = (text: string): number => Number(parseValue(text, 4).value);
+const intToIp4 = (n: number): string => formatValue(4, BigInt(n >>> 0));
+const net4Size = (len: number): number => 2 ** (32 - len);
+const formatNet4 = (n: { base: number; len: number }): string => `${intToIp4(n.base)}/${n.len}`;
 
 const endpoint = process.argv[2] ?? 'http://198.18.0.2:2379';
 const prefix = process.argv[3] ?? '/coreos.com/network';
@@ -118,8 +124,8 @@ async function handle(c: Record<string, any>): Promise<unknown> {
     case 'config': {
       configText = String(c.value);
       const cfg = readNetworkConfig(configText).config;
-      const [addr, len] = cfg.network.split('/');
-      network = { base: ip4ToInt(addr!), len: Number(len), subnetLen: cfg.subnetLen };
+      const [addr, len] = cfg.ipv4!.network.split('/');
+      network = { base: ip4ToInt(addr!), len: Number(len), subnetLen: cfg.ipv4!.subnetLen };
       await client.put(`${prefix}/config`).value(configText).exec();
       return {};
     }

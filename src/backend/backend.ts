@@ -7,7 +7,7 @@
  */
 import type { BackendConfig, BackendType } from '../config/network-config.js';
 import type { DataPlane, DataPlaneOptions } from '../dataplane/dataplane.js';
-import type { Lease } from '../lease/lease.js';
+import type { Lease, LeaseAttrs } from '../lease/lease.js';
 import type client from 'prom-client';
 import type { PeerView } from '../control/status-snapshot.js';
 import type { UapiDevice } from '../wireguard/uapi.js';
@@ -17,14 +17,39 @@ export interface Endpoint {
   port: number;
 }
 
+/**
+ * The network's families and this node's underlay addresses: what a backend needs to write its
+ * lease data and to pick the underlay family for each peer.
+ */
+export interface Stack {
+  /** EnableIPv4 / EnableIPv6 of the network config */
+  ipv4: boolean;
+  ipv6: boolean;
+  /** this node's IPv6 underlay address (--public-ipv6 or the interface's), if any */
+  publicIpv6?: string | undefined;
+}
+
+export const IPV4_ONLY: Stack = Object.freeze({ ipv4: true, ipv6: false });
+
+/** flanneld's PublicIP of a node without one (IPv6 only) */
+const NO_IPV4 = '0.0.0.0';
+
+/** A peer's underlay address in a family, or undefined when its lease has none. */
+export function underlayAddress(attrs: { PublicIP: string; PublicIPv6?: string | null | undefined }, family: 4 | 6): string | undefined {
+  if (family === 4) return attrs.PublicIP !== NO_IPV4 ? attrs.PublicIP : undefined;
+  return attrs.PublicIPv6 ?? undefined;
+}
+
 export type PeerResult = { ok: true; endpoint: Endpoint } | { ok: false; reason: string };
 
 export interface Backend {
   readonly type: BackendType;
   /** bytes of outer headers: TUN MTU = underlay MTU − overhead (unless the config fixes it) */
   mtuFor(underlayMtu: number): number;
-  /** BackendData for this node's lease, or undefined (plain mode has none) */
-  leaseData(): unknown;
+  /** BackendData / BackendV6Data for this node's lease (plain mode has none) */
+  leaseData(): Pick<LeaseAttrs, 'BackendData' | 'BackendV6Data'>;
+  /** whether some peer is reached over IPv6: then startDataPlane binds its socket to :: (dual-stack) */
+  readonly ipv6Underlay?: boolean;
   /** Turns another node's lease into a data-plane endpoint, or says why it cannot. */
   peerOf(lease: Lease): PeerResult;
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
@@ -49,4 +74,4 @@ export interface PeerDetails {
   persistentKeepaliveSeconds?: number;
 }
 
-export type BackendFactory = (config: BackendConfig) => Backend;
+export type BackendFactory = (config: BackendConfig, stack?: Stack) => Backend;

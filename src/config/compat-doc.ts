@@ -17,6 +17,8 @@ export interface ConfigRow {
 const T_NC = 'test/unit/network-config.test.ts';
 const T_ERR = 'test/integration/daemon-errors.test.ts';
 const T_WG = 'test/integration/cluster-wireguard.test.ts';
+const T_DS = 'test/unit/dual-stack-allocation.test.ts';
+const T_INT = 'test/integration/dual-stack.test.ts';
 
 export const CONFIG_ROWS: readonly ConfigRow[] = [
   { field: '(field names)', treatment: 'same', note: "matched without regard to case, as Go's encoding/json; a later key wins", tests: [T_NC, T_ERR] },
@@ -25,22 +27,22 @@ export const CONFIG_ROWS: readonly ConfigRow[] = [
   { field: 'SubnetLen', treatment: 'same', note: '0 or absent: 24 when Network is /22 or shorter, else prefix + 2; at most 30; at least prefix + 2', tests: [T_NC] },
   { field: 'SubnetMin', treatment: 'differs', note: 'default: second subnet; inside Network, on a SubnetLen boundary; "0.0.0.0" is unset. tulle also refuses SubnetMin > SubnetMax (flanneld fails later: out of subnets)', tests: [T_NC] },
   { field: 'SubnetMax', treatment: 'same', note: 'default: last subnet; same checks as SubnetMin', tests: [T_NC] },
-  { field: 'EnableIPv4', treatment: 'differs', note: 'true (default) only: tulle needs an IPv4 overlay', tests: [T_NC] },
-  { field: 'EnableIPv6', treatment: 'differs', note: 'false only for now: true is refused naming the field', tests: [T_NC] },
-  { field: 'IPv6Network', treatment: 'differs', note: 'validated as an IPv6 prefix, unused (no IPv6 overlay yet)', tests: [T_NC] },
-  { field: 'IPv6SubnetLen', treatment: 'differs', note: 'validated (at most 126), unused', tests: [T_NC] },
-  { field: 'IPv6SubnetMin', treatment: 'differs', note: 'validated as an IPv6 address, unused', tests: [T_NC] },
-  { field: 'IPv6SubnetMax', treatment: 'differs', note: 'validated as an IPv6 address, unused', tests: [T_NC] },
+  { field: 'EnableIPv4', treatment: 'same', note: 'default true; false with EnableIPv6 is an IPv6-only network (Network not needed, not used); both false is refused (flanneld: none defined stack)', tests: [T_NC, T_DS] },
+  { field: 'EnableIPv6', treatment: 'same', note: 'dual stack (or IPv6 only): an IPv6 subnet per lease, FLANNEL_IPV6_* in subnet.env, IPv6 address and route on the TUN, ip6tables / nft ip6 rules', tests: [T_NC, T_DS, T_INT] },
+  { field: 'IPv6Network', treatment: 'same', note: 'required with EnableIPv6; host bits masked (logged); ::/0 and prefixes longer than /124 refused', tests: [T_NC] },
+  { field: 'IPv6SubnetLen', treatment: 'same', note: '0 or absent: 64 when IPv6Network is /62 or shorter, else prefix + 2; at most 126; at least prefix + 2', tests: [T_NC] },
+  { field: 'IPv6SubnetMin', treatment: 'differs', note: 'default: second subnet; inside IPv6Network, on an IPv6SubnetLen boundary; null and "::" are unset. tulle also refuses IPv6SubnetMin > IPv6SubnetMax', tests: [T_NC] },
+  { field: 'IPv6SubnetMax', treatment: 'same', note: 'default: last subnet; same checks as IPv6SubnetMin', tests: [T_NC] },
   { field: 'EnableNFTables', treatment: 'same', note: "parsed into config.enableNFTables; rules: see the rules section", tests: [T_NC] },
   { field: 'Backend', treatment: 'same', note: 'absent: {"Type": "udp"}; present without Type (or null): refused, as flanneld ("unknown backend type")', tests: [T_NC] },
   { field: 'Backend.Type', treatment: 'differs', note: 'lower-cased as flanneld; "udp" and "wireguard" run; flanneld\'s other backends (vxlan, host-gw, ipip, ipsec, …) are refused naming the field', tests: [T_NC, T_ERR] },
   { field: 'Backend.Port (udp)', treatment: 'same', note: 'default 8285; 1..65535 (flanneld takes 0 and then cannot be reached)', tests: [T_NC] },
   { field: 'Backend.ListenPort (wireguard)', treatment: 'same', note: 'default 51820; written into the lease as BackendData.Port', tests: [T_NC, T_WG] },
-  { field: 'Backend.ListenPortV6 (wireguard)', treatment: 'differs', note: 'validated, unused (no IPv6 underlay)', tests: [T_NC] },
+  { field: 'Backend.ListenPortV6 (wireguard)', treatment: 'differs', note: 'default 51821; the port in an IPv6-only network with Mode "separate" (flanneld\'s only device then). tulle has one socket for both families, so in dual stack BackendV6Data.Port is ListenPort (flanneld: ListenPortV6, its second device)', tests: [T_NC, 'test/wireguard/wireguard-backend.test.ts', T_INT] },
   { field: 'Backend.PSK (wireguard)', treatment: 'same', note: 'base64 of 32 bytes; "" means none', tests: [T_NC] },
   { field: 'Backend.MTU (wireguard)', treatment: 'differs', note: 'the underlay MTU, as flanneld: FLANNEL_MTU and the TUN MTU are MTU − 80; tulle needs MTU − 80 ≥ 576', tests: [T_NC, 'test/unit/node.test.ts'] },
   { field: 'Backend.PersistentKeepaliveInterval (wireguard)', treatment: 'same', note: 'seconds, 0..65535', tests: [T_NC] },
-  { field: 'Backend.Mode (wireguard)', treatment: 'differs', note: 'validated ("separate", "auto", "ipv4", "ipv6"; case-sensitive as flanneld); no effect (IPv4 only)', tests: [T_NC] },
+  { field: 'Backend.Mode (wireguard)', treatment: 'differs', note: '"ipv4", "ipv6", "auto" (flanneld\'s selectMode) choose each peer\'s underlay as flanneld; tulle runs one tunnel per peer for both families, so "separate" (default) means the IPv4 underlay while IPv4 is enabled, the IPv6 one in an IPv6-only network (flanneld: two devices)', tests: [T_NC, 'test/wireguard/wireguard-backend.test.ts', T_INT] },
 ];
 
 const treatmentText: Record<ConfigRow['treatment'], string> = {

@@ -75,7 +75,10 @@ export const FLAG_TABLE: readonly FlagRow[] = [
   },
   { name: 'iface-can-reach', kind: 'string', treatment: 'same', help: 'use the interface (and source address) the kernel routes this address through', tests: ['test/unit/iface-match.test.ts', T_FLD] },
   { name: 'public-ip', kind: 'string', treatment: 'differs', help: 'address other nodes reach this one at (default: the address of the interface)', note: 'without --iface, flanneld exits when no interface holds the address; tulle uses the default-route interface', tests: [T_ERR] },
-  { name: 'public-ipv6', kind: 'string', treatment: 'ignored', help: 'IPv6 address other nodes reach this one at', note: 'tulle has no IPv6 underlay yet: validated, then ignored with a log line (flanneld writes it into wireguard leases)', tests: [T_OPTS] },
+  {
+    name: 'public-ipv6', kind: 'string', treatment: 'same', tests: [T_OPTS, 'test/unit/iface-match.test.ts', 'test/integration/dual-stack.test.ts'],
+    help: "IPv6 address other nodes reach this one at (PublicIPv6 of the lease; default: the interface's first global IPv6 address)",
+  },
   { name: 'ip-masq', kind: 'bool', default: 'false', treatment: 'same', help: 'masquerade overlay traffic leaving the Network', tests: [T_HOST, T_POD] },
   { name: 'ip-masq-fully-random-disable', kind: 'bool', default: 'false', treatment: 'same', help: 'no --random-fully on the MASQUERADE rules', tests: [T_OPTS, T_HOST] },
   { name: 'iptables-forward-rules', kind: 'bool', default: 'true', treatment: 'same', help: "add flanneld's FORWARD accept rules for the Network", tests: [T_HOST, T_POD] },

@@ -26,6 +26,8 @@ export interface RunOptions {
   readonly ifaceRegexes: readonly string[];
   readonly ifaceCanReach: string | undefined;
   readonly publicIp: string | undefined;
+  /** flanneld's --public-ipv6 */
+  readonly publicIpv6: string | undefined;
   readonly ipMasq: boolean;
   /** flanneld's --ip-masq-fully-random-disable */
   readonly ipMasqFullyRandomDisable: boolean;
@@ -199,7 +201,6 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     if (v !== undefined && !(family === 4 ? isIPv4(v) : isIPv6(v))) throw new ConfigError(s.field, `"${v}" is not an IPv${family} address`);
     return v;
   };
-  address('public-ipv6', 6);
   const cniSrc = src('write-cni-conf-when-ready');
   const cniConfPath = cniSrc.values.at(-1);
   if (cniConfPath !== undefined) {
@@ -235,6 +236,7 @@ export function parseRunOptions(argv: readonly string[], env: NodeJS.ProcessEnv)
     ifaceRegexes: Object.freeze([...ifaceRegexes.values]),
     ifaceCanReach: address('iface-can-reach', 4),
     publicIp: address('public-ip', 4),
+    publicIpv6: address('public-ipv6', 6),
     ipMasq: bool('ip-masq'),
     ipMasqFullyRandomDisable: bool('ip-masq-fully-random-disable'),
     iptablesForwardRules: bool('iptables-forward-rules'),

@@ -61,8 +61,13 @@ export function renderStatus(s: StatusSnapshot, o: { color: boolean; now?: numbe
   if (typeof n.backendStatus?.publicKey === 'string') row('public key', n.backendStatus.publicKey);
   row('listening port', s.listenPort !== undefined ? String(s.listenPort) : undefined);
   row('public ip', n.publicIp);
+  if (n.publicIpv6) row('public ipv6', n.publicIpv6);
   row('network', n.network);
-  if (n.lease) row('subnet', `${n.lease.subnet} (lease expires in ${formatDuration(n.lease.expiresAt - now)})`);
+  if (n.ipv6Network && n.ipv6Network !== n.network) row('ipv6 network', n.ipv6Network);
+  if (n.lease) {
+    const v6 = n.lease.ipv6Subnet && n.lease.ipv6Subnet !== n.lease.subnet ? ` and ${n.lease.ipv6Subnet}` : '';
+    row('subnet', `${n.lease.subnet}${v6} (lease expires in ${formatDuration(n.lease.expiresAt - now)})`);
+  }
   if (n.subnetMoved) row('subnet moved', c('red', `${n.subnetMoved.from} → ${n.subnetMoved.to}: ${n.subnetMoved.action}`));
   const etcdTone: Tone = n.etcd.etcd === 'connected' ? 'green' : 'red';
   row('etcd', `${c(etcdTone, n.etcd.etcd)} for ${formatDuration(now - n.etcd.since)}${n.etcd.lastError ? ` (${n.etcd.lastError})` : ''}`);

@@ -1,5 +1,6 @@
 /**
- * flanneld's --ip-blackhole-route: a `blackhole` route for this node's own subnet, so traffic
+ * flanneld's --ip-blackhole-route: a `blackhole` route for this node's own subnet (one keeper per
+ * family in dual stack, as flanneld runs one loop for each), so traffic
  * to addresses of the subnet that no pod holds is dropped here instead of following the
  * overlay route back out (useful when no bridge route covers the subnet, e.g. Canal). As
  * flanneld: added only when no blackhole route for the subnet exists, checked again every
@@ -29,7 +30,7 @@ export function keepBlackholeRoute(subnet: () => string | undefined, everySecond
     }
     if (!want) return;
     try {
-      const have = (await run('ip', ['-4', 'route', 'show', 'type', 'blackhole', 'exact', want])).stdout.trim();
+      const have = (await run('ip', [want.includes(':') ? '-6' : '-4', 'route', 'show', 'type', 'blackhole', 'exact', want])).stdout.trim();
       if (have) return;
       await run('ip', ['route', 'add', 'blackhole', want]);
       added = want;

@@ -8,8 +8,10 @@
  *     "plugins": [
  *       { "type": "bridge", "bridge": "cni0", "isGateway": true, "isDefaultGateway": true,
  *         "hairpinMode": true, "ipMasq": <not --ip-masq>, "mtu": <the TUN's MTU>,
- *         "ipam": { "type": "host-local", "ranges": [[{ "subnet": <lease> }]],
- *                   "routes": [{ "dst": <Network> }] } },
+ *         "ipam": { "type": "host-local", "ranges": [[{ "subnet": <lease> }], [{ "subnet": <IPv6 lease> }]],
+ *                   "routes": [{ "dst": <Network> }, { "dst": <IPv6Network> }] } },
+ *
+ * One range and one route per family the network has (flannel's getDelegateIPAM: IPv4 first).
  *       { "type": "portmap", "capabilities": { "portMappings": true } } ] }
  *
  * Same network name and bridge as kube-flannel's, so host-local's allocations
@@ -29,10 +31,13 @@ export const CNI_VERSION = '0.3.1';
 export const CNI_MARKER = { generatedBy: 'tulle' } as const;
 
 export interface CniLease {
-  /** the flannel Network, e.g. 10.244.0.0/16 */
-  network: string;
-  /** this node's lease, e.g. 10.244.3.0/24 */
-  subnet: string;
+  /** the flannel Network, e.g. 10.244.0.0/16 (absent in an IPv6-only network) */
+  network?: string;
+  /** this node's lease, e.g. 10.244.3.0/24 (with network) */
+  subnet?: string;
+  /** the IPv6Network and this node's IPv6 subnet, in a network with IPv6 */
+  ipv6Network?: string;
+  ipv6Subnet?: string;
   /** the TUN's MTU */
   mtu: number;
   /** the node's --ip-masq (the host masquerades) */
@@ -47,6 +52,10 @@ export interface CniConflist {
 }
 
 export function renderCniConflist(l: CniLease): CniConflist {
+  const families = [
+    l.network && l.subnet ? { network: l.network, subnet: l.subnet } : undefined,
+    l.ipv6Network && l.ipv6Subnet ? { network: l.ipv6Network, subnet: l.ipv6Subnet } : undefined,
+  ].filter((f) => f !== undefined);
   return {
     name: CNI_NETWORK_NAME,
     cniVersion: CNI_VERSION,
@@ -54,7 +63,7 @@ export function renderCniConflist(l: CniLease): CniConflist {
     plugins: [
       {
         type: 'bridge', bridge: CNI_BRIDGE_NAME, isGateway: true, isDefaultGateway: true, hairpinMode: true, ipMasq: !l.ipMasq, mtu: l.mtu,
-        ipam: { type: 'host-local', ranges: [[{ subnet: l.subnet }]], routes: [{ dst: l.network }] },
+        ipam: { type: 'host-local', ranges: families.map((f) => [{ subnet: f.subnet }]), routes: families.map((f) => ({ dst: f.network })) },
       },
       { type: 'portmap', capabilities: { portMappings: true } },
     ],

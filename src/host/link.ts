@@ -15,10 +15,10 @@ export interface TunSetup {
   name: string;
   /** ip -n NETNS, or undefined for our own namespace */
   netnsName?: string | undefined;
-  /** e.g. 10.244.3.0/32: the lease's first address */
-  address: string;
+  /** e.g. 10.244.3.0/32 (and fd00:10:244:3::/128 in dual stack): the lease's addresses */
+  addresses: string[];
   mtu: number;
-  /** overlay networks routed into the TUN, e.g. 10.244.0.0/16 */
+  /** overlay networks routed into the TUN, e.g. 10.244.0.0/16 and fd00:10:244::/56 */
   routes: string[];
 }
 
@@ -27,7 +27,7 @@ function ip(netnsName: string | undefined, ...args: string[]) {
 }
 
 export async function configureTun(s: TunSetup): Promise<void> {
-  await ip(s.netnsName, 'addr', 'replace', s.address, 'dev', s.name);
+  for (const a of s.addresses) await ip(s.netnsName, 'addr', 'replace', a, 'dev', s.name);
   await ip(s.netnsName, 'link', 'set', 'dev', s.name, 'mtu', String(s.mtu), 'txqueuelen', String(TUN_TX_QUEUE_PACKETS), 'up');
   for (const r of s.routes) await ip(s.netnsName, 'route', 'replace', r, 'dev', s.name);
 }

@@ -1,25 +1,36 @@
 /**
- * subnet.env, as flannel writes it (design.md §3) — what the flannel CNI plugin reads:
- *   FLANNEL_NETWORK=10.244.0.0/16
- *   FLANNEL_SUBNET=10.244.3.1/24      (first address of the lease, with its length)
+ * subnet.env, as flanneld writes it (pkg/subnet WriteSubnetFile) — what the flannel CNI plugin reads:
+ *   FLANNEL_NETWORK=10.244.0.0/16          \ when EnableIPv4 (the default)
+ *   FLANNEL_SUBNET=10.244.3.1/24           / (first address of the lease, with its length)
+ *   FLANNEL_IPV6_NETWORK=fd00:10:244::/56  \ when EnableIPv6
+ *   FLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64 /
  *   FLANNEL_MTU=1472
  *   FLANNEL_IPMASQ=false
  * Written atomically: a temp file in the same directory, then rename.
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { firstAddress } from '../lease/lease.js';
-import { formatNet4, ip4ToInt, net4Mask } from '../util/ip4.js';
+import { firstAddress, leaseSubnets, type LeaseSubnets } from '../lease/lease.js';
+import { formatNet, maskNet, parseNet, type Family } from '../util/ip.js';
 
 export interface SubnetEnv {
-  network: string;
-  subnet: string;
+  /** IPv4 Network and the lease's IPv4 subnet, when EnableIPv4 */
+  network?: string | undefined;
+  subnet?: string | undefined;
+  /** IPv6Network and the lease's IPv6 subnet, when EnableIPv6 */
+  ipv6Network?: string | undefined;
+  ipv6Subnet?: string | undefined;
   mtu: number;
   ipMasq: boolean;
 }
 
 export function formatSubnetEnv(e: SubnetEnv): string {
-  return `FLANNEL_NETWORK=${e.network}\nFLANNEL_SUBNET=${firstAddress(e.subnet)}\nFLANNEL_MTU=${e.mtu}\nFLANNEL_IPMASQ=${e.ipMasq}\n`;
+  let out = '';
+  if (e.network !== undefined && e.subnet !== undefined) out += `FLANNEL_NETWORK=${e.network}\nFLANNEL_SUBNET=${firstAddress(e.subnet)}\n`;
+  if (e.ipv6Network !== undefined && e.ipv6Subnet !== undefined) {
+    out += `FLANNEL_IPV6_NETWORK=${e.ipv6Network}\nFLANNEL_IPV6_SUBNET=${firstAddress(e.ipv6Subnet)}\n`;
+  }
+  return `${out}FLANNEL_MTU=${e.mtu}\nFLANNEL_IPMASQ=${e.ipMasq}\n`;
 }
 
 export async function writeSubnetFile(file: string, e: SubnetEnv): Promise<void> {
@@ -34,19 +45,27 @@ export async function writeSubnetFile(file: string, e: SubnetEnv): Promise<void>
   }
 }
 
-/** The subnet a previous run wrote (FLANNEL_SUBNET=10.244.3.1/24 → 10.244.3.0/24), if any. */
-export async function readPreviousSubnet(file: string): Promise<string | undefined> {
+/**
+ * The subnets a previous run wrote (FLANNEL_SUBNET=10.244.3.1/24 → 10.244.3.0/24,
+ * FLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64 → fd00:10:244:3::/64), if any.
+ */
+export async function readPreviousSubnet(file: string): Promise<LeaseSubnets | undefined> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch {
     return undefined;
   }
-  const m = /^FLANNEL_SUBNET=(\d+\.\d+\.\d+\.\d+)\/(\d+)\s*$/m.exec(text);
+  const v4 = readCidr(text, 'FLANNEL_SUBNET', 4);
+  const v6 = readCidr(text, 'FLANNEL_IPV6_SUBNET', 6);
+  return v4 === undefined && v6 === undefined ? undefined : leaseSubnets(v4, v6);
+}
+
+function readCidr(text: string, key: string, family: Family): string | undefined {
+  const m = new RegExp(`^${key}=(\\S+)\\s*$`, 'm').exec(text);
   if (!m) return undefined;
   try {
-    const len = Number(m[2]);
-    return formatNet4({ base: (ip4ToInt(m[1]!) & net4Mask(len)) >>> 0, len });
+    return formatNet(maskNet(parseNet(m[1]!, family)));
   } catch {
     return undefined;
   }

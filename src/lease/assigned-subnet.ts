@@ -7,17 +7,18 @@
 import type { Logger } from 'pino';
 import type { Registry, WriteResult } from '../registry/registry.js';
 import { TulleError } from '../util/errors.js';
-import { net4Contains, parseNet4 } from '../util/ip4.js';
-import { decodeLeaseValue, encodeLeaseValue, subnetKeyName, type LeaseAttrs } from './lease.js';
+import { netContains, parseNet } from '../util/ip.js';
+import { decodeLeaseValue, encodeLeaseValue, leaseKeyName, leaseSubnets, type LeaseAttrs } from './lease.js';
 
 export class AssignedSubnet {
   /** why there is no subnet yet, as last logged; undefined once there is one */
   waiting: string | undefined;
   private readonly registry: Registry;
-  private readonly network: string;
+  /** the IPv4 Network; undefined in an IPv6-only config, which this mode does not take yet */
+  private readonly network: string | undefined;
   private readonly log: Logger;
 
-  constructor(registry: Registry, network: string, log: Logger) {
+  constructor(registry: Registry, network: string | undefined, log: Logger) {
     this.registry = registry;
     this.network = network;
     this.log = log;
@@ -31,9 +32,12 @@ export class AssignedSubnet {
       this.waiting = a.waiting;
       return undefined;
     }
-    const net = parseNet4(this.network);
-    const sub = parseNet4(a.subnet);
-    if (sub.len < net.len || !net4Contains(net, sub.base)) {
+    if (this.network === undefined) {
+      throw new TulleError('ERR_TULLE_POD_CIDR', 'the network config has no IPv4 Network (EnableIPv4: false): the Kubernetes subnet manager takes IPv4 podCIDRs only (dual stack in this mode is not built yet)');
+    }
+    const net = parseNet(this.network, 4);
+    const sub = parseNet(a.subnet, 4);
+    if (sub.len < net.len || !netContains(net, sub.base)) {
       throw new TulleError('ERR_TULLE_POD_CIDR', `subnet "${this.network}" specified in the network config doesn't contain "${a.subnet}", this node's PodCIDR`);
     }
     if (this.waiting !== undefined) this.log.info({ subnet: a.subnet }, 'our subnet is assigned now');
@@ -43,7 +47,7 @@ export class AssignedSubnet {
 
   /** Writes our value at the subnet; undefined when the assignment changed meanwhile. */
   async claim(subnet: string, attrs: LeaseAttrs, ttlSeconds: number): Promise<{ r: WriteResult; attrs: LeaseAttrs } | undefined> {
-    const r = await this.registry.createSubnet(subnetKeyName(subnet), encodeLeaseValue(attrs), ttlSeconds);
+    const r = await this.registry.createSubnet(leaseKeyName(leaseSubnets(subnet, undefined)), encodeLeaseValue(attrs), ttlSeconds);
     return r.ok ? { r, attrs: storedAttrs(r, attrs) } : undefined;
   }
 }

@@ -23,16 +23,16 @@ import { sleep, type Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
-import { encodeLeaseValue, parseSubnetKeyName, sameAttrs, subnetKeyName, type Lease, type LeaseAttrs } from './lease.js';
+import { encodeLeaseValue, familyOf, leaseKeyName, parseLeaseKeyName, sameAttrs, subnetsOf, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 import { AssignedSubnet, storedAttrs } from './assigned-subnet.js';
-import { chooseSubnet, isLeasable, subnetCount, TakenRanges } from './subnet-allocator.js';
+import { chooseLease, fitsConfig, subnetCount, TakenRanges } from './subnet-allocator.js';
 
 export interface LeaseManagerOptions {
   registry: Registry;
   config: NetworkConfig;
   attrs: LeaseAttrs;
-  /** subnet this node held before (state dir or subnet.env) */
-  previousSubnet?: string | undefined;
+  /** subnets this node held before (state dir or subnet.env) */
+  previous?: LeaseSubnets | undefined;
   ttlMs: number;
   renewMarginMs: number;
   clock: Clock;
@@ -62,7 +62,7 @@ export interface LeaseStatus {
   etcd: EtcdState;
   since: number;
   lastError: string | undefined;
-  lease: { subnet: string; expiresAt: number; renewedAt: number; renewals: number } | undefined;
+  lease: { subnet: string; ipv6Subnet?: string | undefined; expiresAt: number; renewedAt: number; renewals: number } | undefined;
   revision: number;
   leases: number;
   reacquiring: boolean;
@@ -104,7 +104,7 @@ export class LeaseManager {
   constructor(o: LeaseManagerOptions) {
     this.o = o;
     this.state = { etcd: 'connecting', since: o.clock.now(), lastError: undefined };
-    this.assigned = o.registry.assignedSubnet ? new AssignedSubnet(o.registry, o.config.network, o.log) : undefined;
+    this.assigned = o.registry.assignedSubnet ? new AssignedSubnet(o.registry, o.config.ipv4?.network, o.log) : undefined;
   }
 
   /** for log lines: what holds the leases */
@@ -124,7 +124,7 @@ export class LeaseManager {
     const o = this.own;
     return {
       ...this.state,
-      lease: o && { subnet: o.subnet, expiresAt: o.expiresAt, renewedAt: this.renewedAt, renewals: this.renewals },
+      lease: o && { subnet: o.subnet, ipv6Subnet: o.ipv6Subnet, expiresAt: o.expiresAt, renewedAt: this.renewedAt, renewals: this.renewals },
       revision: this.revision,
       leases: this.table.size,
       reacquiring: this.reacquiring !== undefined,
@@ -132,13 +132,13 @@ export class LeaseManager {
   }
 
   /** Gets this node a lease; waits out etcd outages, throws on exhaustion or endless races. */
-  async acquire(previous = this.o.previousSubnet): Promise<OwnLease> {
+  async acquire(previous = this.o.previous): Promise<OwnLease> {
     const max = this.o.maxAttempts ?? 20;
     let failures = 0;
     // a create refused only because some lease appeared since our listing: if that lease does not
     // overlap the subnet we tried, try the same subnet again; that is not a lost race (a booting
     // cluster creates many leases at once)
-    let tried: string | undefined;
+    let tried: LeaseSubnets | undefined;
     let recheck = 0;
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
@@ -160,7 +160,7 @@ export class LeaseManager {
       failures = 0;
       const { table, taken } = this.absorb(listed.entries);
       if (tried !== undefined) {
-        const stillFree = !new TakenRanges(taken).overlapsSubnet(tried);
+        const stillFree = subnetsOf(tried).every((s) => !new TakenRanges(taken, familyOf(s)).overlapsSubnet(s));
         if (!stillFree || ++recheck > MAX_RECHECKS) {
           tried = undefined;
           attempt = await this.lostRace(attempt + 1, max);
@@ -193,7 +193,7 @@ export class LeaseManager {
         } else {
           // re-acquiring under a running watch: it is newer than this list, keep its table
           const next = new Map(this.table);
-          if (old && old.subnet !== result.subnet && next.get(old.subnet)?.attrs.PublicIP === old.attrs.PublicIP) next.delete(old.subnet);
+          if (old && old.subnet !== result.subnet && this.isOurs(next.get(old.subnet), old.attrs)) next.delete(old.subnet);
           next.set(result.subnet, result);
           this.replaceTable(next);
         }
@@ -240,7 +240,7 @@ export class LeaseManager {
   }
 
   /** Claims the assigned subnet (no choice; no race to lose but a changed assignment). */
-  private async claim(subnet: string): Promise<{ lease?: OwnLease; tried?: string }> {
+  private async claim(subnet: string): Promise<{ lease?: OwnLease; tried?: LeaseSubnets }> {
     const { attrs, ttlMs, clock } = this.o;
     const c = await this.assigned!.claim(subnet, attrs, Math.max(1, Math.ceil(ttlMs / 1000)));
     if (!c) return {};
@@ -249,38 +249,52 @@ export class LeaseManager {
 
   /** One try from one listing: the lease, or which new subnet a create was refused for. */
   private async tryOnce(
-    table: Map<string, Lease>, taken: Set<string>, previous: string | undefined, listedRevision: number,
-  ): Promise<{ lease?: OwnLease; tried?: string }> {
+    table: Map<string, Lease>, taken: Set<string>, previous: LeaseSubnets | undefined, listedRevision: number,
+  ): Promise<{ lease?: OwnLease; tried?: LeaseSubnets }> {
     const { registry, config, attrs, ttlMs, clock } = this.o;
     const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
     const value = encodeLeaseValue(attrs);
     // a lease of ours that no longer fits the config (Network, SubnetLen, SubnetMin/Max changed)
     // is deleted, as flanneld does, so it neither lingers for 24 h nor blocks the range
     for (const l of table.values()) {
-      if (l.attrs.PublicIP !== attrs.PublicIP || isLeasable(config, l.subnet)) continue;
-      this.o.log.warn({ subnet: l.subnet, network: config.network, subnetLen: config.subnetLen }, 'our lease does not fit the network config; deleting it (as flanneld does)');
-      if (!(await registry.deleteSubnet(subnetKeyName(l.subnet), l.modRevision))) return {};
+      if (!this.isOurs(l, attrs) || fitsConfig(config, l)) continue;
+      this.o.log.warn(
+        { subnet: l.subnet, ipv6Subnet: l.ipv6Subnet, network: config.ipv4?.network, ipv6Network: config.ipv6?.network },
+        'our lease does not fit the network config; deleting it (as flanneld does)',
+      );
+      if (!(await registry.deleteSubnet(leaseKeyName(l), l.modRevision))) return {};
       table.delete(l.subnet);
-      taken.delete(l.subnet);
+      for (const s of subnetsOf(l)) taken.delete(s);
     }
-    const mine = [...table.values()].find((l) => l.attrs.PublicIP === attrs.PublicIP);
+    const mine = [...table.values()].find((l) => this.isOurs(l, attrs));
     if (mine) {
       const entryLease = this.listedLeaseIds.get(mine.subnet) ?? '0';
-      const r = await registry.updateSubnet(subnetKeyName(mine.subnet), value, ttlSeconds, { modRevision: mine.modRevision, leaseId: entryLease });
+      const r = await registry.updateSubnet(leaseKeyName(mine), value, ttlSeconds, { modRevision: mine.modRevision, leaseId: entryLease });
       if (!r.ok) return {};
-      return { lease: { subnet: mine.subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
+      return { lease: { subnet: mine.subnet, ipv6Subnet: mine.ipv6Subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
     }
-    const subnet = chooseSubnet({ config, taken, previous, random: this.o.random });
-    if (!subnet) {
+    const choice = chooseLease({ config, taken, previous, random: this.o.random });
+    if ('full' in choice) {
+      const range = (choice.full === 4 ? config.ipv4 : config.ipv6)!;
       throw new TulleError(
         'ERR_TULLE_NO_SUBNET',
-        `no free subnet: all ${subnetCount(config)} /${config.subnetLen} subnets in ${config.subnetMin}..${config.subnetMax} of ${config.network} are leased`,
+        `no free subnet: all ${subnetCount(range)} /${range.subnetLen} subnets in ${range.subnetMin}..${range.subnetMax} of ${range.network} are leased`,
       );
     }
+    const subnets = { subnet: choice.subnet, ipv6Subnet: choice.ipv6Subnet };
     // fails when a lease was created since the listing (it might overlap ours): retry from a fresh list
-    const r = await registry.createSubnet(subnetKeyName(subnet), value, ttlSeconds, listedRevision);
-    if (!r.ok) return { tried: subnet };
-    return { lease: { subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
+    const r = await registry.createSubnet(leaseKeyName(subnets), value, ttlSeconds, listedRevision, choice.guardAll);
+    if (!r.ok) return { tried: subnets };
+    return { lease: { ...subnets, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
+  }
+
+  /**
+   * Whether a lease is this node's: same PublicIP, as flanneld matches; an IPv6-only network has
+   * no IPv4 address to match (flanneld's leases all say 0.0.0.0 there), so PublicIPv6.
+   */
+  private isOurs(l: Lease | undefined, attrs: LeaseAttrs): boolean {
+    if (!l) return false;
+    return this.o.config.ipv4 ? l.attrs.PublicIP === attrs.PublicIP : l.attrs.PublicIPv6 !== null && l.attrs.PublicIPv6 === attrs.PublicIPv6;
   }
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */
@@ -326,7 +340,7 @@ export class LeaseManager {
     let lostOwn = false;
     for (const ev of evs) {
       if (ev.type === 'delete') {
-        const subnet = parseSubnetKeyName(ev.name);
+        const subnet = parseLeaseKeyName(ev.name)?.subnet;
         if (!subnet) continue;
         if (table.delete(subnet)) changed.add(subnet);
         if (this.own?.subnet === subnet) lostOwn = true;
@@ -336,8 +350,8 @@ export class LeaseManager {
       if (v.kind !== 'lease') {
         this.reportBad(ev.name, ev.modRevision, v.problem);
         if (v.kind === 'bad-value') {
-          if (table.delete(v.subnet)) changed.add(v.subnet);
-          if (this.own?.subnet === v.subnet) lostOwn = true;
+          if (table.delete(v.subnets.subnet)) changed.add(v.subnets.subnet);
+          if (this.own?.subnet === v.subnets.subnet) lostOwn = true;
         }
         continue;
       }
@@ -358,7 +372,7 @@ export class LeaseManager {
     if (lostOwn && this.own) {
       this.o.log.warn({ subnet: this.own.subnet }, `our lease was deleted or taken in ${this.store}; re-acquiring`);
       const holder = table.get(this.own.subnet);
-      this.reacquire(!holder || holder.attrs.PublicIP === this.own.attrs.PublicIP);
+      this.reacquire(!holder || this.isOurs(holder, this.own.attrs));
     }
   }
 
@@ -379,7 +393,7 @@ export class LeaseManager {
           this.replaceTable(table);
           this.o.log.warn({ subnet: own.subnet }, 'our lease is gone after resync; re-acquiring');
           this.startWatch(listed.revision + 1);
-          this.reacquire(!mineThere || mineThere.attrs.PublicIP === own.attrs.PublicIP);
+          this.reacquire(!mineThere || this.isOurs(mineThere, own.attrs));
           return;
         }
         if (own && mineThere) this.own = { ...own, modRevision: mineThere.modRevision, leaseId: this.listedLeaseIds.get(own.subnet) ?? own.leaseId };
@@ -401,9 +415,9 @@ export class LeaseManager {
     this.reacquiring = (async () => {
       for (let failures = 0; !this.stopped; ) {
         try {
-          const l = await this.acquire(sameSubnetFree ? old?.subnet : undefined);
+          const l = await this.acquire(sameSubnetFree ? old : undefined);
           this.scheduleRenew();
-          if (l.subnet !== old?.subnet) this.o.onOwnLease?.(l);
+          if (!old || leaseKeyName(l) !== leaseKeyName(old)) this.o.onOwnLease?.(l);
           return;
         } catch (e) {
           if (this.stopped) return;
@@ -433,7 +447,7 @@ export class LeaseManager {
     if (!own || this.stopped || this.reacquiring) return;
     const ttlSeconds = Math.max(1, Math.ceil(this.o.ttlMs / 1000));
     try {
-      const r = await this.o.registry.updateSubnet(subnetKeyName(own.subnet), encodeLeaseValue(own.attrs), ttlSeconds, {
+      const r = await this.o.registry.updateSubnet(leaseKeyName(own), encodeLeaseValue(own.attrs), ttlSeconds, {
         modRevision: own.modRevision,
         leaseId: own.leaseId,
       });
@@ -443,7 +457,7 @@ export class LeaseManager {
       if (!r.ok) {
         this.o.log.warn({ subnet: own.subnet }, 'lease renewal found the lease changed or gone; re-acquiring');
         const holder = this.table.get(own.subnet);
-        this.reacquire(!holder || holder.attrs.PublicIP === own.attrs.PublicIP);
+        this.reacquire(!holder || this.isOurs(holder, own.attrs));
         return;
       }
       this.own = { ...cur, attrs: storedAttrs(r, cur.attrs), modRevision: Math.max(cur.modRevision, r.modRevision), leaseId: r.leaseId, expiresAt: this.o.clock.now() + this.o.ttlMs };

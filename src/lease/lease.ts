@@ -1,51 +1,107 @@
 /**
- * One subnet lease in flannel's etcd schema (design.md §3):
+ * One subnet lease in flannel's etcd schema (design.md §3; flannel's pkg/subnet MakeSubnetKey,
+ * ParseSubnetKey and pkg/lease LeaseAttrs):
  *
- *   key   <prefix>/subnets/10.244.3.0-24
+ *   key   <prefix>/subnets/10.244.3.0-24                              IPv4 only
+ *         <prefix>/subnets/10.244.3.0-24&fd00:10:244:3::-64           dual stack
+ *         <prefix>/subnets/0.0.0.0-0&fd00:10:244:3::-64               IPv6 only (no IPv4 subnet)
  *   value {"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"udp"}
- *         (+ "BackendData": {...} for backends that need it; plain mode has none)
+ *         (+ "BackendData": {...} for the IPv4 tunnel, "BackendV6Data": {...} for the IPv6 one,
+ *         in that order, for backends that need them; plain mode has none; an IPv6-only lease
+ *         has "PublicIP":"0.0.0.0", as flanneld writes it)
  *
  * Values are written by other nodes and by people: decoding never throws, it says what is wrong.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { formatNet4, intToIp4, ip4ToInt, isAligned } from '../util/ip4.js';
+import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, type Family } from '../util/ip.js';
+
+/** flanneld's PublicIP of a lease without an IPv4 underlay address (IPv6 only) */
+export const NO_PUBLIC_IP = '0.0.0.0';
 
 export interface LeaseAttrs {
   PublicIP: string;
   PublicIPv6: string | null;
   BackendType: string;
   BackendData?: unknown;
+  BackendV6Data?: unknown;
 }
 
-export interface Lease {
-  /** e.g. 10.244.3.0/24 */
+/** The subnets a lease holds: its key. */
+export interface LeaseSubnets {
+  /**
+   * The lease's identity in tables, logs and status: its IPv4 subnet (e.g. 10.244.3.0/24), or
+   * its IPv6 subnet when it has no IPv4 one (IPv6 only).
+   */
   readonly subnet: string;
+  /** its IPv6 subnet (dual stack and IPv6 only), e.g. fd00:10:244:3::/64 */
+  readonly ipv6Subnet?: string | undefined;
+}
+
+export interface Lease extends LeaseSubnets {
   readonly attrs: Readonly<LeaseAttrs>;
   /** etcd revision that last wrote this lease (0 in fakes that do not care) */
   readonly modRevision: number;
 }
 
-/** 10.244.3.0/24 → 10.244.3.0-24 (the last path element of the key). */
-export function subnetKeyName(subnet: string): string {
-  return subnet.replace('/', '-');
+export function familyOf(subnet: string): Family {
+  return subnet.includes(':') ? 6 : 4;
 }
 
-const KEY_RE = /^(\d{1,3}(?:\.\d{1,3}){3})-(\d{1,2})(?:&([0-9a-fA-F:]+)-(\d{1,3}))?$/;
+/** The lease's IPv4 subnet, or undefined for an IPv6-only lease. */
+export function ipv4SubnetOf(l: LeaseSubnets): string | undefined {
+  return familyOf(l.subnet) === 4 ? l.subnet : undefined;
+}
 
-/** 10.244.3.0-24 → 10.244.3.0/24, or undefined when the name is not a lease key. */
-export function parseSubnetKeyName(name: string): string | undefined {
+/** Every subnet of the lease, IPv4 first. */
+export function subnetsOf(l: LeaseSubnets): string[] {
+  const v4 = ipv4SubnetOf(l);
+  return [...(v4 ? [v4] : []), ...(l.ipv6Subnet ? [l.ipv6Subnet] : [])];
+}
+
+/** A lease's key from its subnets (flannel's MakeSubnetKey). */
+export function leaseSubnets(ipv4: string | undefined, ipv6: string | undefined): LeaseSubnets {
+  if (ipv4 === undefined && ipv6 === undefined) throw new Error('a lease needs an IPv4 or an IPv6 subnet');
+  return ipv4 === undefined ? { subnet: ipv6!, ipv6Subnet: ipv6 } : { subnet: ipv4, ipv6Subnet: ipv6 };
+}
+
+/** 10.244.3.0/24 (& fd00:10:244:3::/64) → 10.244.3.0-24(&fd00:10:244:3::-64): the last path element of the key. */
+export function leaseKeyName(l: LeaseSubnets): string {
+  const v4 = ipv4SubnetOf(l) ?? `${NO_PUBLIC_IP}/0`;
+  const name = v4.replace('/', '-');
+  return l.ipv6Subnet ? `${name}&${l.ipv6Subnet.replace('/', '-')}` : name;
+}
+
+/** flanneld's ParseSubnetKey: lower-case IPv6 hex, an IPv4 length of 5 bits, an IPv6 one of 7 */
+const KEY_RE = /^(\d{1,3}(?:\.\d{1,3}){3})-(\d{1,2})(?:&([a-f\d:]+)-(\d{1,3}))?$/;
+
+/** A key name → the lease's subnets, or undefined when the name is not a lease key. */
+export function parseLeaseKeyName(name: string): LeaseSubnets | undefined {
   const m = KEY_RE.exec(name);
   if (!m || !isIPv4(m[1]!)) return undefined;
-  const len = Number(m[2]);
-  if (len > 32) return undefined;
-  const base = ip4ToInt(m[1]!);
-  if (!isAligned(base, len)) return undefined;
-  return formatNet4({ base, len });
+  const v4 = alignedNet(m[1]!, Number(m[2]), 4, 31);
+  if (v4 === undefined) return undefined;
+  let v6: string | undefined;
+  if (m[3] !== undefined) {
+    if (!isIPv6(m[3])) return undefined;
+    v6 = alignedNet(m[3], Number(m[4]), 6, 127);
+    if (v6 === undefined || v6 === '::/0') return undefined;
+  }
+  const noV4 = v4 === `${NO_PUBLIC_IP}/0`;
+  if (noV4 && v6 === undefined) return undefined; // 0.0.0.0/0 alone is no lease
+  return leaseSubnets(noV4 ? undefined : v4, v6);
+}
+
+function alignedNet(addr: string, len: number, family: Family, maxLen: number): string | undefined {
+  if (len > maxLen) return undefined;
+  const n = { ...parseNet(`${addr}/${len}`, family) };
+  if (!isAligned(family, n.base, len)) return undefined;
+  return formatNet(maskNet(n));
 }
 
 export function encodeLeaseValue(attrs: LeaseAttrs): string {
   const out: Record<string, unknown> = { PublicIP: attrs.PublicIP, PublicIPv6: attrs.PublicIPv6, BackendType: attrs.BackendType };
   if (attrs.BackendData !== undefined) out.BackendData = attrs.BackendData;
+  if (attrs.BackendV6Data !== undefined) out.BackendV6Data = attrs.BackendV6Data;
   return JSON.stringify(out);
 }
 
@@ -67,15 +123,16 @@ export function decodeLeaseValue(text: string): Decoded {
   // flannel omits BackendType when empty; an empty type is its default, udp
   const type = o.BackendType === undefined || o.BackendType === '' ? 'udp' : o.BackendType;
   if (typeof type !== 'string') return { ok: false, problem: 'BackendType is not a string' };
-  const attrs: LeaseAttrs = { PublicIP: intToIp4(ip4ToInt(o.PublicIP)), PublicIPv6: (o.PublicIPv6 as string | null | undefined) ?? null, BackendType: type };
+  const publicIPv6 = typeof o.PublicIPv6 === 'string' ? formatAddress(parseAddress(o.PublicIPv6)) : null;
+  const attrs: LeaseAttrs = { PublicIP: formatAddress(parseAddress(o.PublicIP)), PublicIPv6: publicIPv6, BackendType: type };
   if (o.BackendData !== undefined && o.BackendData !== null) attrs.BackendData = o.BackendData;
+  if (o.BackendV6Data !== undefined && o.BackendV6Data !== null) attrs.BackendV6Data = o.BackendV6Data;
   return { ok: true, attrs };
 }
 
-/** The first usable address of a subnet with its length, as flannel writes FLANNEL_SUBNET. */
+/** The first usable address of a subnet with its length, as flannel writes FLANNEL_SUBNET and FLANNEL_IPV6_SUBNET. */
 export function firstAddress(subnet: string): string {
-  const [addr, len] = subnet.split('/');
-  return `${intToIp4(ip4ToInt(addr!) + 1)}/${len}`;
+  return firstHost(parseNet(subnet));
 }
 
 export function sameAttrs(a: LeaseAttrs, b: LeaseAttrs): boolean {

@@ -3,8 +3,8 @@
  *
  *   leases (subnet → PublicIP, backend)  ──update()──▶  setPeer / setRoute / deleteRoute / deletePeer
  *
- * One peer per distinct endpoint (address:port), counted by the routes that use it; one route per
- * remote subnet. Peer ids are the smallest free integers. The node's own subnet and leases the
+ * One peer per distinct endpoint (address:port), counted by the leases that use it; one route per
+ * remote subnet (a dual-stack lease has two: its IPv4 and its IPv6 subnet, to the same peer). Peer ids are the smallest free integers. The node's own subnet and leases the
  * backend cannot use are skipped; each skip is reported once (until the lease changes).
  *
  * Cost: update() with the subnets that changed touches only those (a watch event costs O(1), not
@@ -13,7 +13,7 @@
 import type { Backend, Endpoint } from '../backend/backend.js';
 import type { Command } from '../dataplane/commands.js';
 import { IdPool } from './id-pool.js';
-import type { Lease } from './lease.js';
+import { subnetsOf, type Lease } from './lease.js';
 import type { LeaseTable } from './lease-diff.js';
 
 export interface Skip {
@@ -30,13 +30,20 @@ export interface DirectoryUpdate {
 interface Peer {
   id: number;
   endpoint: Endpoint;
-  /** routes through this peer */
+  /** leases routed through this peer */
   refs: number;
+}
+
+interface Routed {
+  /** endpoint key of the peer */
+  key: string;
+  /** the lease's subnets, each a route */
+  subnets: string[];
 }
 
 export class PeerDirectory {
   private readonly peers = new Map<string, Peer>(); // endpoint key → peer
-  private readonly routes = new Map<string, string>(); // subnet → endpoint key
+  private readonly routes = new Map<string, Routed>(); // lease subnet (Lease.subnet) → peer and routes
   private readonly skips = new Map<string, string>(); // subnet → reason|modRevision
   private readonly ids = new IdPool();
   private readonly backend: Pick<Backend, 'peerOf'>;
@@ -67,11 +74,11 @@ export class PeerDirectory {
     const skipped: Skip[] = [];
     for (const subnet of subnets) {
       const lease = subnet === self ? undefined : table.get(subnet);
-      let want: { key: string; endpoint: Endpoint } | undefined;
+      let want: { key: string; endpoint: Endpoint; subnets: string[] } | undefined;
       if (lease) {
         const r = this.backend.peerOf(lease);
         if (r.ok) {
-          want = { key: `${r.endpoint.address}:${r.endpoint.port}`, endpoint: r.endpoint };
+          want = { key: `${r.endpoint.address}:${r.endpoint.port}`, endpoint: r.endpoint, subnets: subnetsOf(lease) };
           this.skips.delete(subnet);
         } else {
           const mark = `${r.reason}|${lease.modRevision}`;
@@ -82,7 +89,9 @@ export class PeerDirectory {
         this.skips.delete(subnet);
       }
       const cur = this.routes.get(subnet);
-      if (want?.key === cur) continue;
+      if (want?.key === cur?.key && want?.subnets.join() === cur?.subnets.join()) continue;
+      // routes the lease no longer has (its IPv6 subnet changed) go; the others are replaced
+      for (const s of cur?.subnets ?? []) if (!want?.subnets.includes(s)) deleteRoutes.push({ op: 'deleteRoute', subnet: s });
       if (want) {
         let p = this.peers.get(want.key);
         if (!p) {
@@ -91,14 +100,13 @@ export class PeerDirectory {
           setPeers.push({ op: 'setPeer', peer: p.id, address: want.endpoint.address, port: want.endpoint.port });
         }
         p.refs++;
-        this.routes.set(subnet, want.key);
-        setRoutes.push({ op: 'setRoute', subnet, peer: p.id });
+        this.routes.set(subnet, { key: want.key, subnets: want.subnets });
+        for (const s of want.subnets) setRoutes.push({ op: 'setRoute', subnet: s, peer: p.id });
       } else {
         this.routes.delete(subnet);
-        deleteRoutes.push({ op: 'deleteRoute', subnet });
       }
       if (cur !== undefined) {
-        const old = this.peers.get(cur)!;
+        const old = this.peers.get(cur.key)!;
         if (--old.refs === 0) unused.push(old);
       }
     }
@@ -116,22 +124,26 @@ export class PeerDirectory {
 
   /** subnet → endpoint, what the data plane now holds (for health output and tests) */
   snapshot(): Record<string, string> {
-    return Object.fromEntries(this.routes);
+    const out: Record<string, string> = {};
+    for (const r of this.routes.values()) for (const s of r.subnets) out[s] = r.key;
+    return out;
   }
 
   /** every peer with its endpoint and the subnets routed to it, by id */
   peerList(): { id: number; endpoint: Endpoint; subnets: string[] }[] {
     const subnets = new Map<string, string[]>();
-    for (const [subnet, key] of this.routes) {
+    for (const { key, subnets: routed } of this.routes.values()) {
       const list = subnets.get(key);
-      if (list) list.push(subnet);
-      else subnets.set(key, [subnet]);
+      if (list) list.push(...routed);
+      else subnets.set(key, [...routed]);
     }
     return [...this.peers].map(([key, p]) => ({ id: p.id, endpoint: { ...p.endpoint }, subnets: subnets.get(key) ?? [] })).sort((a, b) => a.id - b.id);
   }
 
   get routeCount(): number {
-    return this.routes.size;
+    let n = 0;
+    for (const r of this.routes.values()) n += r.subnets.length;
+    return n;
   }
 
   get peerCount(): number {

@@ -1,62 +1,78 @@
 /**
- * Chooses the subnet a node asks for (design.md §3): its previous subnet if that is still free
- * and inside [SubnetMin, SubnetMax], else a random free one. "Free" means overlapping no
- * existing lease of any size: after a SubnetLen change a /23 left by one node must keep a /24
- * inside it from being handed to another (flanneld checks overlap for new subnets, but only
- * equality for the previous one). Pure: randomness is injected.
+ * Chooses the subnets a node asks for (design.md §3): its previous subnet if that is still free
+ * and inside [SubnetMin, SubnetMax], else a random free one; in dual stack an IPv6 subnet beside
+ * the IPv4 one (flanneld's allocateSubnet picks both). "Free" means overlapping no existing lease
+ * of any size: after a SubnetLen change a /23 left by one node must keep a /24 inside it from
+ * being handed to another (flanneld checks overlap for new subnets, but only equality for the
+ * previous one). Pure: randomness is injected.
+ *
+ * Dual stack pairs the families by index: the k-th IPv4 subnet of the range takes the k-th IPv6
+ * subnet when that is free. Two nodes that create different IPv4 subnets at the same time then
+ * cannot both take one IPv6 subnet, so the create guard on the IPv4 key (overlap-guard.ts) also
+ * guards the IPv6 subnet. A node that cannot pair (the k-th IPv6 subnet is taken) takes an IPv6
+ * subnet whose IPv4 partner is taken (no pairing node can want it) and guards its create
+ * against every key (`guardAll`).
  */
-import type { NetworkConfig } from '../config/network-config.js';
-import { formatNet4, ip4ToInt, net4Size, parseNet4 } from '../util/ip4.js';
+import type { NetworkConfig, SubnetRange } from '../config/network-config.js';
+import { formatNet, netSize, parseNet, parseValue, type Family } from '../util/ip.js';
+import { familyOf, ipv4SubnetOf, type LeaseSubnets } from './lease.js';
 
 export interface AllocationInput {
-  config: NetworkConfig;
-  /** subnets already leased (by anyone, any size), e.g. 10.244.3.0/24 */
-  taken: Iterable<string>;
+  range: SubnetRange;
+  /** subnets already leased (by anyone, any size, either family), e.g. 10.244.3.0/24 */
+  taken: Iterable<string> | TakenRanges;
   previous?: string | undefined;
   /** uniform in [0, 1) */
   random: () => number;
 }
 
 const RANDOM_TRIES = 32;
+/** the scan after the random probes looks at no more subnets than this (an IPv6 range can hold 2^64) */
+const SCAN_MAX = 1 << 20;
 
-export function isLeasable(config: NetworkConfig, subnet: string): boolean {
+export function isLeasable(range: SubnetRange, subnet: string): boolean {
   let n;
   try {
-    n = parseNet4(subnet);
+    n = parseNet(subnet, range.family);
   } catch {
     return false;
   }
-  return n.len === config.subnetLen && n.base >= ip4ToInt(config.subnetMin) && n.base <= ip4ToInt(config.subnetMax) &&
-    n.base % net4Size(n.len) === 0;
+  return n.len === range.subnetLen && n.base >= minOf(range) && n.base <= maxOf(range) && n.base % netSize(n.family, n.len) === 0n;
 }
 
-/** Address ranges [start, end) of taken subnets, for "does this candidate overlap any?" in O(log n). */
-export class TakenRanges {
-  private readonly starts: number[] = [];
-  /** running maximum of ends: ranges may overlap each other (bad data) */
-  private readonly maxEnds: number[] = [];
+const minOf = (r: SubnetRange) => parseValue(r.subnetMin, r.family).value;
+const maxOf = (r: SubnetRange) => parseValue(r.subnetMax, r.family).value;
 
-  constructor(subnets: Iterable<string>) {
-    const rs: Array<[number, number]> = [];
+/** Address ranges [start, end) of one family's taken subnets, for "does this candidate overlap any?" in O(log n). */
+export class TakenRanges {
+  private readonly starts: bigint[] = [];
+  /** running maximum of ends: ranges may overlap each other (bad data) */
+  private readonly maxEnds: bigint[] = [];
+  readonly family: Family;
+
+  constructor(subnets: Iterable<string>, family: Family = 4) {
+    this.family = family;
+    const rs: Array<[bigint, bigint]> = [];
     for (const s of subnets) {
+      if (familyOf(s) !== family) continue;
       try {
-        const n = parseNet4(s);
-        rs.push([n.base, n.base + net4Size(n.len)]);
+        const n = parseNet(s, family);
+        rs.push([n.base, n.base + netSize(family, n.len)]);
       } catch {
         /* not a subnet: cannot overlap anything */
       }
     }
-    rs.sort((a, b) => a[0] - b[0]);
-    let max = -1;
+    rs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    let max = -1n;
     for (const [start, end] of rs) {
-      max = Math.max(max, end);
+      if (end > max) max = end;
       this.starts.push(start);
       this.maxEnds.push(max);
     }
   }
 
   /** True when [base, base + size) shares an address with any taken range. */
-  overlaps(base: number, size: number): boolean {
+  overlaps(base: bigint, size: bigint): boolean {
     // last range that starts before the candidate ends
     let lo = 0;
     let hi = this.starts.length - 1;
@@ -70,34 +86,125 @@ export class TakenRanges {
   }
 
   overlapsSubnet(subnet: string): boolean {
-    const n = parseNet4(subnet);
-    return this.overlaps(n.base, net4Size(n.len));
+    if (familyOf(subnet) !== this.family) return false;
+    const n = parseNet(subnet, this.family);
+    return this.overlaps(n.base, netSize(n.family, n.len));
   }
 }
 
-/** Returns the subnet to try, or undefined when every subnet in range overlaps a lease. */
+/** The range's subnets by index: 0 is SubnetMin. */
+class Slots {
+  readonly size: bigint;
+  readonly min: bigint;
+  readonly count: bigint;
+  constructor(readonly range: SubnetRange, readonly taken: TakenRanges) {
+    this.size = netSize(range.family, range.subnetLen);
+    this.min = minOf(range);
+    this.count = (maxOf(range) - this.min) / this.size + 1n;
+  }
+  free(i: bigint): boolean {
+    return i >= 0n && i < this.count && !this.taken.overlaps(this.min + i * this.size, this.size);
+  }
+  at(i: bigint): string {
+    return formatNet({ family: this.range.family, base: this.min + i * this.size, len: this.range.subnetLen });
+  }
+  indexOf(subnet: string): bigint {
+    return (parseNet(subnet, this.range.family).base - this.min) / this.size;
+  }
+  /** a random index that passes `ok`: random probes first (cheap when the range is sparse), then a scan from a random start */
+  pick(random: () => number, ok: (i: bigint) => boolean): bigint | undefined {
+    const n = Number(this.count);
+    const draw = () => BigInt(Math.min(n - 1, Math.floor(random() * n)));
+    for (let t = 0; t < RANDOM_TRIES; t++) {
+      const i = draw();
+      if (ok(i)) return i;
+    }
+    const start = draw();
+    const scan = this.count < BigInt(SCAN_MAX) ? this.count : BigInt(SCAN_MAX);
+    for (let k = 0n; k < scan; k++) {
+      const i = (start + k) % this.count;
+      if (ok(i)) return i;
+    }
+    return undefined;
+  }
+}
+
+function rangesFor(taken: AllocationInput['taken'], family: Family): TakenRanges {
+  return taken instanceof TakenRanges && taken.family === family ? taken : new TakenRanges(taken instanceof TakenRanges ? [] : taken, family);
+}
+
+/** Returns the subnet to try in one family's range, or undefined when every subnet in range overlaps a lease. */
 export function chooseSubnet(input: AllocationInput): string | undefined {
-  const { config, previous, random } = input;
-  const taken = new TakenRanges(input.taken);
-  if (previous !== undefined && isLeasable(config, previous) && !taken.overlapsSubnet(previous)) return previous;
-  const size = net4Size(config.subnetLen);
-  const min = ip4ToInt(config.subnetMin);
-  const count = (ip4ToInt(config.subnetMax) - min) / size + 1;
-  const free = (i: number) => !taken.overlaps(min + i * size, size);
-  const at = (i: number) => formatNet4({ base: min + i * size, len: config.subnetLen });
-  // random probes first (cheap when the range is sparse), then a scan from a random start
-  for (let t = 0; t < RANDOM_TRIES; t++) {
-    const i = Math.floor(random() * count);
-    if (free(i)) return at(i);
-  }
-  const start = Math.floor(random() * count);
-  for (let k = 0; k < count; k++) {
-    const i = (start + k) % count;
-    if (free(i)) return at(i);
-  }
-  return undefined;
+  const { range, previous, random } = input;
+  const taken = rangesFor(input.taken, range.family);
+  if (previous !== undefined && isLeasable(range, previous) && !taken.overlapsSubnet(previous)) return previous;
+  const slots = new Slots(range, taken);
+  const i = slots.pick(random, (k) => slots.free(k));
+  return i === undefined ? undefined : slots.at(i);
 }
 
-export function subnetCount(config: NetworkConfig): number {
-  return (ip4ToInt(config.subnetMax) - ip4ToInt(config.subnetMin)) / net4Size(config.subnetLen) + 1;
+export interface LeaseChoice extends LeaseSubnets {
+  /** the create must be refused if any lease key appeared since the listing (see the top) */
+  guardAll: boolean;
+}
+
+export interface LeaseAllocationInput {
+  config: Pick<NetworkConfig, 'ipv4' | 'ipv6'>;
+  /** subnets already leased, both families */
+  taken: Iterable<string>;
+  previous?: LeaseSubnets | undefined;
+  random: () => number;
+}
+
+/**
+ * The subnets of a new lease in every enabled family, or the family that is full. The previous
+ * lease is reused only when all its subnets are still free and in range.
+ */
+export function chooseLease(input: LeaseAllocationInput): LeaseChoice | { full: Family } {
+  const { config, previous, random } = input;
+  const list = [...input.taken];
+  const t4 = new TakenRanges(list, 4);
+  const t6 = new TakenRanges(list, 6);
+  const v4 = config.ipv4;
+  const v6 = config.ipv6;
+  const prev4 = previous && familyOf(previous.subnet) === 4 ? previous.subnet : undefined;
+  const prev6 = previous?.ipv6Subnet;
+  const fits = (r: SubnetRange | undefined, s: string | undefined, t: TakenRanges) => (r ? s !== undefined && isLeasable(r, s) && !t.overlapsSubnet(s) : s === undefined);
+  let s4: string | undefined;
+  let s6: string | undefined;
+  if (previous && fits(v4, prev4, t4) && fits(v6, prev6, t6)) {
+    s4 = prev4;
+    s6 = prev6;
+  } else {
+    if (v4) {
+      s4 = chooseSubnet({ range: v4, taken: t4, random });
+      if (s4 === undefined) return { full: 4 };
+    }
+    if (v6) {
+      const slots6 = new Slots(v6, t6);
+      const slots4 = v4 ? new Slots(v4, t4) : undefined;
+      const paired = s4 !== undefined ? slots4!.indexOf(s4) : undefined;
+      let i = paired !== undefined && slots6.free(paired) ? paired : undefined;
+      // unpaired: prefer an IPv6 subnet whose IPv4 partner is taken or out of range
+      i ??= slots6.pick(random, (k) => slots6.free(k) && !(slots4?.free(k) ?? false));
+      i ??= slots6.pick(random, (k) => slots6.free(k));
+      if (i === undefined) return { full: 6 };
+      s6 = slots6.at(i);
+    }
+  }
+  const pairedNow = s4 !== undefined && s6 !== undefined && v4 && v6 && new Slots(v4, t4).indexOf(s4) === new Slots(v6, t6).indexOf(s6);
+  return { subnet: (s4 ?? s6)!, ipv6Subnet: s6, guardAll: s6 !== undefined && !pairedNow };
+}
+
+/** Number of subnets in the range (a Number: IPv6 ranges may round). */
+export function subnetCount(range: SubnetRange): number {
+  return Number(new Slots(range, new TakenRanges([], range.family)).count);
+}
+
+/** flanneld's isSubnetConfigCompat and isIPv6SubnetConfigCompat: each family present exactly when enabled, and in range */
+export function fitsConfig(config: Pick<NetworkConfig, 'ipv4' | 'ipv6'>, l: LeaseSubnets): boolean {
+  const v4 = ipv4SubnetOf(l);
+  const ok4 = config.ipv4 ? v4 !== undefined && isLeasable(config.ipv4, v4) : v4 === undefined;
+  const ok6 = config.ipv6 ? l.ipv6Subnet !== undefined && isLeasable(config.ipv6, l.ipv6Subnet) : l.ipv6Subnet === undefined;
+  return ok4 && ok6;
 }

@@ -26,6 +26,7 @@ import { keepBlackholeRoute, type BlackholeRoute } from '../host/blackhole-route
 import { tulleVersion } from '../version.js';
 import type { Logger } from 'pino';
 import { kubeSettings, type KubeSettings } from '../registry/kube/kube-settings.js';
+import { NO_PUBLIC_IP } from '../lease/lease.js';
 import { controlSocketPath, serveControl, type ControlServer } from '../control/control-server.js';
 import { serveUapi, uapiSocketPath, type UapiServer } from '../wireguard/uapi-server.js';
 
@@ -63,7 +64,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
   // what ends the daemon from outside the node: an uncaught exception, a second signal, the stop deadline
   let interrupt = interruption();
 
-  let blackhole: BlackholeRoute | undefined;
+  let blackholes: BlackholeRoute[] = [];
   const onSignal = (sig: string) => {
     if (signal) {
       interrupt.fire(new TulleError('ERR_TULLE_SIGNAL', `${sig} while stopping after ${signal}: exiting before the cleanup finished`));
@@ -92,7 +93,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     const stored = kubeReg && (await kubeReg.storedPublicIp().catch((e: Error) => void log.warn({ err: e.message }, 'cannot read the node for node-public-ip')));
     if (stored) log.info({ publicIp: stored, annotation: kube!.names.nodePublicIp }, 'public ip from the node annotation');
     const underlay = await resolveUnderlay(stored ? { ...opts, publicIp: stored } : opts);
-    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ...(kubeReg ? { kubeApi: kubeReg.server } : { etcd: opts.etcdEndpoints }) }, 'starting');
+    log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, publicIpv6: underlay.publicIpv6, underlayMtu: underlay.mtu, ...(kubeReg ? { kubeApi: kubeReg.server } : { etcd: opts.etcdEndpoints }) }, 'starting');
     const registry = kubeReg ?? etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,
       username: opts.etcdUsername, password: opts.etcdPassword,
@@ -100,7 +101,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     const metrics = new client.Registry();
     node = createNode(
       {
-        tunName: opts.tunName, publicIp: underlay.publicIp, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
+        tunName: opts.tunName, publicIp: underlay.publicIp ?? NO_PUBLIC_IP, publicIpv6: underlay.publicIpv6, underlayMtu: underlay.mtu, ipMasq: opts.ipMasq, subnetFile: opts.subnetFile,
         cniConfPath: opts.cniConfPath, cniConfOverwrite: opts.cniConfOverwrite,
         forwardRules: opts.iptablesForwardRules, ipMasqFullyRandomDisable: opts.ipMasqFullyRandomDisable, rulesResyncMs: opts.iptablesResyncSeconds * 1000,
         stateDir: opts.stateDir, leaseTtlMs: opts.leaseTtlMs, renewMarginMs: opts.renewMarginMs,
@@ -133,13 +134,20 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
           (e: Error & { code?: string }) => (ulog.warn({ code: e.code, err: e.message }, 'no wireguard uapi socket: `wg show` will not see this node'), undefined),
         );
       }
-      if (opts.ipBlackholeRoute) blackhole = keepBlackholeRoute(() => node?.status().lease?.subnet, opts.iptablesResyncSeconds, root.child({ component: 'host' }));
+      if (opts.ipBlackholeRoute) {
+        const hlog = root.child({ component: 'host' });
+        const v4 = () => {
+          const s = node?.status().lease?.subnet;
+          return s && !s.includes(':') ? s : undefined;
+        };
+        blackholes = [keepBlackholeRoute(v4, opts.iptablesResyncSeconds, hlog), keepBlackholeRoute(() => node?.status().lease?.ipv6Subnet, opts.iptablesResyncSeconds, hlog)];
+      }
       const n = sdNotify('READY=1');
       if (n.sent) log.info({ socket: n.socket }, 'told systemd READY=1');
       else if (n.socket) log.warn({ socket: n.socket, err: n.error }, 'cannot tell systemd READY=1');
     }, () => undefined);
     await Promise.race([node.done, interrupt.promise]);
-    await blackhole?.stop();
+    for (const b of blackholes) await b.stop();
     log.info({ signal, exitCode: EXIT_OK }, 'exiting');
     return EXIT_OK;
   } catch (e) {
@@ -152,7 +160,7 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
       await Promise.race([node.stop(), interrupt.promise]).catch((x: Error) => log.warn({ err: x.message }, 'cleanup after the fatal error did not finish'));
       clearTimeout(t);
     }
-    await blackhole?.stop().catch(() => undefined);
+    for (const b of blackholes) await b.stop().catch(() => undefined);
     return EXIT_FATAL;
   } finally {
     clearTimeout(stopDeadline);

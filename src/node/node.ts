@@ -16,11 +16,13 @@ import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
 import { registerPeerMetrics } from '../metrics/peer-metrics.js';
 import type { Backend } from '../backend/backend.js';
 import { selectBackend, type BackendContext } from '../backend/select-backend.js';
-import { readNetworkConfig, type NetworkConfig } from '../config/network-config.js';
+import { rangesOf, readNetworkConfig, type NetworkConfig } from '../config/network-config.js';
 import type { DataPlane } from '../dataplane/dataplane.js';
 import { LeaseManager, type LeaseStatus, type OwnLease } from '../lease/lease-manager.js';
 import type { LeaseTable } from '../lease/lease-diff.js';
 import { PeerDirectory } from '../lease/peer-directory.js';
+import { ipv4SubnetOf, NO_PUBLIC_IP, subnetsOf, type LeaseSubnets } from '../lease/lease.js';
+import type { Stack } from '../backend/backend.js';
 import type { Registry } from '../registry/registry.js';
 import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
@@ -29,14 +31,17 @@ import { realHost, type HostOps } from './host-ops.js';
 import { dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
 import { ACTIVITY_SAMPLE_MS, PeerActivity } from '../control/peer-activity.js';
 import { tulleVersion } from '../version.js';
-import type { UapiDevice } from '../wireguard/uapi.js';
+import { formatEndpoint, type UapiDevice } from '../wireguard/uapi.js';
 
 /** how often a missing or invalid network config is read again (flanneld: every second) */
 const CONFIG_POLL_MS = 1000;
 
 export interface NodeConfig {
   tunName: string;
+  /** this node's IPv4 underlay address (flanneld's PublicIP); unused in an IPv6-only network */
   publicIp: string;
+  /** this node's IPv6 underlay address (flanneld's --public-ipv6 or the interface's), if any */
+  publicIpv6?: string | undefined;
   underlayMtu: number;
   ipMasq: boolean;
   /** flanneld's --iptables-forward-rules (default true) */
@@ -86,9 +91,11 @@ export interface NodeStatus {
   ready: boolean;
   error: string | undefined;
   network: string | undefined;
+  ipv6Network?: string | undefined;
   backend: string | undefined;
   mtu: number | undefined;
   publicIp: string;
+  publicIpv6?: string | undefined;
   etcd: Omit<LeaseStatus, 'lease' | 'leases' | 'revision' | 'reacquiring'>;
   lease: LeaseStatus['lease'];
   leases: number;
@@ -148,7 +155,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   let lm: LeaseManager | undefined;
   let dir: PeerDirectory | undefined;
   let mtu: number | undefined;
-  let tunAddress: string | undefined;
+  let tunAddresses: string[] = [];
   let rules: HostRules | undefined;
   let stopping = false;
   const halt = new AbortController(); // stop() ends the wait for the config at once
@@ -174,12 +181,17 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   // subnet.env for flannel's CNI plugin, and tulle's own conflist for the standard plugins;
   // both from whatever registry supplied the lease
   const publishLease = async (l: OwnLease) => {
-    await host.writeSubnetFile(cfg.subnetFile, { network: network!.network, subnet: l.subnet, mtu: mtu!, ipMasq: cfg.ipMasq });
+    const n = network!;
+    await host.writeSubnetFile(cfg.subnetFile, {
+      network: n.ipv4?.network, subnet: ipv4SubnetOf(l), ipv6Network: n.ipv6?.network, ipv6Subnet: l.ipv6Subnet, mtu: mtu!, ipMasq: cfg.ipMasq,
+    });
     if (cfg.cniConfPath) {
-      const r = await host.writeCniConf(cfg.cniConfPath, { network: network!.network, subnet: l.subnet, mtu: mtu!, ipMasq: cfg.ipMasq }, { overwrite: cfg.cniConfOverwrite ?? false });
-      log.info({ file: cfg.cniConfPath, subnet: l.subnet, mtu, result: r }, r === 'written' ? 'CNI config written' : 'CNI config already current');
+      const cni = { network: n.ipv4?.network, subnet: ipv4SubnetOf(l), ipv6Network: n.ipv6?.network, ipv6Subnet: l.ipv6Subnet, mtu: mtu!, ipMasq: cfg.ipMasq };
+      const r = await host.writeCniConf(cfg.cniConfPath, cni, { overwrite: cfg.cniConfOverwrite ?? false });
+      log.info({ file: cfg.cniConfPath, subnet: l.subnet, ipv6Subnet: l.ipv6Subnet, mtu, result: r }, r === 'written' ? 'CNI config written' : 'CNI config already current');
     }
-    await host.saveState(cfg.stateDir, { network: network!.network, subnet: l.subnet, publicIp: cfg.publicIp }).catch((e: Error) =>
+    const state = { network: n.ipv4?.network ?? '', subnet: l.subnet, publicIp: cfg.publicIp, ipv6Network: n.ipv6?.network, ipv6Subnet: l.ipv6Subnet };
+    await host.saveState(cfg.stateDir, state).catch((e: Error) =>
       log.warn({ err: e.message, stateDir: cfg.stateDir }, 'cannot save state'),
     );
   };
@@ -200,10 +212,10 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     log.error({ from, to: l.subnet, action: moved.action }, `our subnet moved from ${from} to ${l.subnet} while running: pods on ${from} must be recreated (not ready until restart)`);
     void (async () => {
       log.warn({ subnet: l.subnet }, 'our subnet changed; moving the TUN address and subnet.env');
-      const addr = `${l.subnet.split('/')[0]}/32`;
-      await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddress, addr);
-      tunAddress = addr;
-      await rules?.setSubnet(l.subnet);
+      const addrs = tunAddressesOf(l);
+      for (const [i, a] of addrs.entries()) await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddresses[i], a);
+      tunAddresses = addrs;
+      await rules?.setSubnet(ipv4SubnetOf(l), l.ipv6Subnet);
       await publishLease(l);
       applyTable(lm!.leases);
     })().catch((e: Error) => log.error({ err: e.message }, 'cannot move to the new subnet'));
@@ -256,17 +268,31 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     network = await loadConfig();
     error = undefined;
     mark('config');
-    backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log: deps.log });
+    const stack: Stack = { ipv4: network.ipv4 !== undefined, ipv6: network.ipv6 !== undefined, publicIpv6: cfg.publicIpv6 };
+    if (network.ipv4 && cfg.publicIp === NO_PUBLIC_IP) {
+      throw new ConfigError('EnableIPv4', 'is true (the default) but this node has no IPv4 underlay address: give --public-ip or an --iface with an IPv4 address');
+    }
+    if (!network.ipv4 && cfg.publicIpv6 === undefined) {
+      throw new ConfigError('EnableIPv4', 'is false (an IPv6-only network) but this node has no IPv6 underlay address: give --public-ipv6 or an --iface with an IPv6 address');
+    }
+    backend = await (deps.backendFor ?? selectBackend)(network.backend, { stateDir: cfg.stateDir, log: deps.log, stack });
     if (deps.metrics) backend.registerMetrics?.(deps.metrics);
     // wireguard's Backend.MTU is the underlay MTU, as in flanneld (the TUN gets it minus the overhead)
     mtu = backend.mtuFor(network.backend.type === 'wireguard' && network.backend.mtu !== undefined ? network.backend.mtu : cfg.underlayMtu);
     const prevState = await host.loadState(cfg.stateDir);
-    const previous = (prevState?.network === network.network ? prevState.subnet : undefined) ?? (await host.readPreviousSubnet(cfg.subnetFile));
+    const sameNetworks = prevState && prevState.network === (network.ipv4?.network ?? '') && prevState.ipv6Network === network.ipv6?.network;
+    const previous: LeaseSubnets | undefined = sameNetworks ? { subnet: prevState.subnet, ipv6Subnet: prevState.ipv6Subnet } : await host.readPreviousSubnet(cfg.subnetFile);
     state = 'acquiring';
     lm = new LeaseManager({
       registry: deps.registry, config: network, clock, log: deps.log.child({ component: 'lease' }), random: deps.random ?? Math.random,
-      attrs: { PublicIP: cfg.publicIp, PublicIPv6: null, BackendType: backend.type, ...(backend.leaseData() !== undefined ? { BackendData: backend.leaseData() } : {}) },
-      previousSubnet: previous, ttlMs: cfg.leaseTtlMs, renewMarginMs: cfg.renewMarginMs,
+      // as flanneld: no IPv4 underlay address in an IPv6-only network (PublicIP 0.0.0.0); PublicIPv6 when
+      // this node has one and either IPv6 is enabled or the backend is wireguard (flanneld's ExtV6Addr)
+      attrs: {
+        PublicIP: network.ipv4 ? cfg.publicIp : NO_PUBLIC_IP,
+        PublicIPv6: network.ipv6 || backend.type === 'wireguard' ? (cfg.publicIpv6 ?? null) : null,
+        BackendType: backend.type, ...backend.leaseData(),
+      },
+      previous, ttlMs: cfg.leaseTtlMs, renewMarginMs: cfg.renewMarginMs,
       onTable: applyTable, onOwnLease,
     });
     const own = await lm.acquire();
@@ -274,15 +300,14 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     mark('lease');
     if (stopping) return;
     state = 'starting';
-    const subnetBase = own.subnet.split('/')[0]!;
     dp = backend.startDataPlane({ tunName: cfg.tunName, mtu });
-    tunAddress = `${subnetBase}/32`;
-    await host.configureTun({ name: dp.tunName, address: tunAddress, mtu, routes: [network.network] });
+    tunAddresses = tunAddressesOf(own);
+    await host.configureTun({ name: dp.tunName, addresses: tunAddresses, mtu, routes: rangesOf(network).map((r) => r.network) });
     dir = new PeerDirectory(backend);
     applyTable(lm.leases);
     rules = host.hostRules(
       {
-        nftables: network.enableNFTables, network: network.network, subnet: own.subnet, ipMasq: cfg.ipMasq,
+        nftables: network.enableNFTables, network: network.ipv4?.network, subnet: ipv4SubnetOf(own), ipv6Network: network.ipv6?.network, ipv6Subnet: own.ipv6Subnet, ipMasq: cfg.ipMasq,
         forwardRules: cfg.forwardRules ?? true, fullyRandomDisable: cfg.ipMasqFullyRandomDisable ?? false, resyncMs: cfg.rulesResyncMs ?? 5000,
       },
       { log: deps.log.child({ component: 'host-rules' }), clock },
@@ -294,7 +319,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     mark('ready');
     if (state !== 'starting') return; // stopping, or moved before we were ready
     state = 'running';
-    log.info({ subnet: own.subnet, network: network.network, mtu, tun: dp.tunName, peers: dir.peerCount, ms: timings.ready }, 'node ready');
+    log.info({ subnet: own.subnet, ipv6Subnet: own.ipv6Subnet, network: network.ipv4?.network, ipv6Network: network.ipv6?.network, mtu, tun: dp.tunName, peers: dir.peerCount, ms: timings.ready }, 'node ready');
     resolveReady();
     void deps.registry.nodeReady?.(); // Kubernetes: NodeNetworkUnavailable=False, as flanneld once it is up
   };
@@ -330,7 +355,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       const ep = d?.endpoint ?? p.endpoint;
       const seen = activity.last(p.id);
       return {
-        id: p.id, subnets: p.subnets, endpoint: `${ep.address}:${ep.port}`,
+        id: p.id, subnets: p.subnets, endpoint: formatEndpoint(ep.address, ep.port),
         publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d ? d.lastSentAt : seen.sentAt,
         lastReceivedAt: d ? d.lastReceivedAt : seen.receivedAt,
         persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id),
@@ -354,8 +379,9 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     status() {
       const ls = lm?.status();
       return {
-        state, ready: state === 'running', error: error ?? ls?.lastError, network: network?.network, backend: network?.backend.type, mtu,
-        publicIp: cfg.publicIp,
+        state, ready: state === 'running', error: error ?? ls?.lastError, network: network?.ipv4?.network ?? network?.ipv6?.network,
+        ipv6Network: network?.ipv6?.network, backend: network?.backend.type, mtu,
+        publicIp: cfg.publicIp, publicIpv6: cfg.publicIpv6,
         etcd: ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configEtcd,
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
@@ -373,7 +399,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
       rejectReady(new TulleError('ERR_TULLE_STOPPED', 'node stopped before it was ready'));
       await lm?.stop();
       await rules?.stop();
-      if (dp && network) await host.removeRoutes({ name: dp.tunName, routes: [network.network] });
+      if (dp && network) await host.removeRoutes({ name: dp.tunName, routes: rangesOf(network).map((r) => r.network) });
       dp?.stop(); // closing the TUN removes the device
       await deps.registry.close().catch(() => undefined);
       if (state !== 'failed') state = 'stopped';
@@ -382,4 +408,12 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     },
   };
   return handle;
+}
+
+/**
+ * The TUN's addresses: each subnet's network address as a host route (10.244.3.0/32,
+ * fd00:10:244:3::/128), as flanneld puts the lease's address on its device.
+ */
+function tunAddressesOf(l: LeaseSubnets): string[] {
+  return subnetsOf(l).map((s) => `${s.split('/')[0]}/${s.includes(':') ? 128 : 32}`);
 }

@@ -23,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
 import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
-import { overlapPrefixes, subnetOfName } from './overlap-guard.js';
+import { guardPrefixes } from './overlap-guard.js';
 import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
 export interface EtcdRegistryOptions {
@@ -161,13 +161,13 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
   // Put. Those keys are a few name prefixes (overlap-guard.ts): a compare per prefix range (a
   // range without keys compares as create revision 0). Creates of far-apart subnets no longer
   // refuse each other, so a booting cluster does not serialise on one key space.
-  const createGuarded = (name: string, value: string, ttlSeconds: number, since: number): Promise<WriteResult> => {
+  const createGuarded = (name: string, value: string, ttlSeconds: number, since: number, guardAll: boolean): Promise<WriteResult> => {
     const key = subnets + name;
     return leasedTxn(ttlSeconds, (leaseId) =>
       client.kv.txn({
         compare: [
           { key: Buffer.from(key), target: 'Version', result: 'Equal', version: 0 },
-          ...overlapPrefixes(subnetOfName(name)).map((p) => ({
+          ...guardPrefixes(name, guardAll).map((p) => ({
             key: Buffer.from(subnets + p), range_end: prefixEnd(subnets + p), target: 'Create' as const, result: 'Less' as const, create_revision: since + 1,
           })),
         ],
@@ -200,9 +200,9 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
         from = Buffer.concat([last.key, Buffer.from([0])]);
       }
     },
-    createSubnet(name, value, ttlSeconds, unchangedSince) {
+    createSubnet(name, value, ttlSeconds, unchangedSince, guardAll) {
       if (unchangedSince === undefined) return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));
-      return wrap('create subnet', createGuarded(name, value, ttlSeconds, unchangedSince));
+      return wrap('create subnet', createGuarded(name, value, ttlSeconds, unchangedSince, guardAll ?? false));
     },
     async deleteSubnet(name, expectModRevision) {
       const key = subnets + name;

@@ -5,7 +5,7 @@
  */
 import type { Clock } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
-import { matchesAny, overlapPrefixes, subnetOfName } from './overlap-guard.js';
+import { guardPrefixes, matchesAny } from './overlap-guard.js';
 import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
 interface Stored extends RegistryEntry {
@@ -44,10 +44,10 @@ export class MemoryRegistry implements Registry {
     return { entries: [...this.keys.values()].map(({ expiresAt: _e, createRevision: _c, ...e }) => e), revision: this.revision };
   }
 
-  async createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number): Promise<WriteResult> {
+  async createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number, guardAll?: boolean): Promise<WriteResult> {
     this.check();
     if (this.keys.has(name)) return { ok: false, modRevision: this.revision, leaseId: '0' };
-    const guard = unchangedSince === undefined ? [] : overlapPrefixes(subnetOfName(name));
+    const guard = unchangedSince === undefined ? [] : guardPrefixes(name, guardAll);
     if (unchangedSince !== undefined && [...this.keys.values()].some((k) => k.createRevision > unchangedSince && matchesAny(k.name, guard))) {
       return { ok: false, modRevision: this.revision, leaseId: '0' };
     }

@@ -14,14 +14,24 @@
  * Pure. At most 1 + 32 + 16 prefixes: under etcd's default --max-txn-ops of 128.
  */
 import { TulleError } from '../util/errors.js';
-import { intToIp4, ip4ToInt, isAligned, net4Mask, type Net4 } from '../util/ip4.js';
+import { formatValue, isAligned, netMask, parseValue, type Net } from '../util/ip.js';
 
 const MAX_VALUE_PREFIXES = 16;
 
-export function overlapPrefixes(n: Net4): string[] {
+/**
+ * The prefixes a create of `name` is guarded with. An IPv6-only key ("0.0.0.0-0&…") and a
+ * dual-stack create whose IPv6 subnet is not paired with its IPv4 one (subnet-allocator.ts:
+ * `guardAll`) cannot be narrowed by name: they are guarded against every key ("").
+ */
+export function guardPrefixes(name: string, guardAll = false): string[] {
+  const n = subnetOfName(name);
+  return guardAll || n.len === 0 ? [''] : overlapPrefixes(n);
+}
+
+export function overlapPrefixes(n: Net): string[] {
   const out: string[] = [];
-  for (let l = 0; l < n.len; l++) out.push(`${intToIp4((n.base & net4Mask(l)) >>> 0)}-${l}`);
-  const octets = intToIp4(n.base).split('.');
+  for (let l = 0; l < n.len; l++) out.push(`${formatValue(4, n.base & netMask(4, l))}-${l}`);
+  const octets = formatValue(4, n.base).split('.');
   const fixed = n.len >> 3; // whole octets fixed by the prefix
   if (fixed === 4) {
     out.push(`${octets.join('.')}-`);
@@ -45,10 +55,15 @@ export function matchesAny(name: string, prefixes: readonly string[]): boolean {
 }
 
 /** "10.244.3.0-24" (a dual-stack "&…" suffix ignored) → its IPv4 subnet; throws on anything else */
-export function subnetOfName(name: string): Net4 {
+export function subnetOfName(name: string): Net {
   const m = /^(\d{1,3}(?:\.\d{1,3}){3})-(\d{1,2})(?:&|$)/.exec(name);
   const len = Number(m?.[2]);
-  const base = m ? ip4ToInt(m[1]!) : 0;
-  if (!m || len > 32 || !isAligned(base, len)) throw new TulleError('ERR_TULLE_SUBNET_KEY', `'${name}' is not a subnet key name (want e.g. 10.244.3.0-24)`);
-  return { base, len };
+  let base = -1n;
+  try {
+    if (m) base = parseValue(m[1]!, 4).value;
+  } catch {
+    /* not an address: refused below */
+  }
+  if (!m || base < 0n || len > 32 || !isAligned(4, base, len)) throw new TulleError('ERR_TULLE_SUBNET_KEY', `'${name}' is not a subnet key name (want e.g. 10.244.3.0-24)`);
+  return { family: 4, base, len };
 }

@@ -50,8 +50,9 @@ export interface Registry {
    * `unchangedSince`, also If(no key that could overlap this subnet — overlap-guard.ts — was
    * created after that revision): a subnet chosen from a listing at that revision cannot overlap
    * a lease of another size made since, and creates of unrelated subnets do not refuse each other.
+   * `guardAll`: If(no key at all was created after that revision) (an unpaired IPv6 subnet).
    */
-  createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number): Promise<WriteResult>;
+  createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number, guardAll?: boolean): Promise<WriteResult>;
   /** If(mod_revision(key) == expectModRevision) Then Delete(key): false when it changed or is gone */
   deleteSubnet(name: string, expectModRevision: number): Promise<boolean>;
   /**

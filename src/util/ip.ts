@@ -1,4 +1,8 @@
-/** Addresses and prefixes as bytes: the one place text addresses are parsed. */
+/**
+ * IP addresses and prefixes, both families: the one place text addresses are parsed and the one
+ * module for address arithmetic. Bytes (Address, Prefix) for the data plane's commands;
+ * integers (Net) for subnets, lease keys and config checks.
+ */
 import { isIPv4, isIPv6 } from 'node:net';
 import { TulleError } from './errors.js';
 
@@ -93,4 +97,99 @@ export function prefixContains(p: Prefix, a: Address): boolean {
   const m = maskPrefix({ ...a, len: p.len });
   const n = maskPrefix(p);
   return m.bytes.every((b, i) => b === n.bytes[i]);
+}
+
+/*
+ * Integer arithmetic on prefixes, both families: what subnet allocation, lease keys and the
+ * config checks need. An address is an unsigned integer (bigint: 32 bits for IPv4, 128 for IPv6).
+ */
+
+/** A prefix as an integer: `base` is its address (host bits as written; maskNet clears them). */
+export interface Net {
+  family: Family;
+  base: bigint;
+  len: number;
+}
+
+export function familyBits(family: Family): number {
+  return family === 4 ? 32 : 128;
+}
+
+export function addressValue(a: Address): bigint {
+  let v = 0n;
+  for (const b of a.bytes) v = (v << 8n) | BigInt(b);
+  return v;
+}
+
+export function valueAddress(family: Family, value: bigint): Address {
+  const bytes = new Uint8Array(family === 4 ? 4 : 16);
+  let v = value;
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    bytes[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return { family, bytes };
+}
+
+function familyName(family: Family): string {
+  return family === 4 ? 'IPv4' : 'IPv6';
+}
+
+/** An address as an integer; with `family`, an address of the other family is an error. */
+export function parseValue(text: string, family?: Family): { family: Family; value: bigint } {
+  const a = parseAddress(text);
+  if (family !== undefined && a.family !== family) throw new TulleError('ERR_TULLE_ADDRESS', `'${text}' is not an ${familyName(family)} address`);
+  return { family: a.family, value: addressValue(a) };
+}
+
+export function formatValue(family: Family, value: bigint): string {
+  return formatAddress(valueAddress(family, value));
+}
+
+/** "10.244.0.0/16" → Net; with `family`, a prefix of the other family is an error. */
+export function parseNet(text: string, family?: Family): Net {
+  const p = parsePrefix(text);
+  if (family !== undefined && p.family !== family) throw new TulleError('ERR_TULLE_PREFIX', `'${text}' is not an ${familyName(family)} prefix`);
+  return { family: p.family, base: addressValue(p), len: p.len };
+}
+
+export function formatNet(n: Net): string {
+  return `${formatValue(n.family, n.base)}/${n.len}`;
+}
+
+/** Number of addresses in a prefix of this length. */
+export function netSize(family: Family, len: number): bigint {
+  return 1n << BigInt(familyBits(family) - len);
+}
+
+export function netMask(family: Family, len: number): bigint {
+  const bits = BigInt(familyBits(family));
+  return ((1n << bits) - 1n) ^ ((1n << (bits - BigInt(len))) - 1n);
+}
+
+/** The prefix with every host bit cleared. */
+export function maskNet(n: Net): Net {
+  return { family: n.family, base: n.base & netMask(n.family, n.len), len: n.len };
+}
+
+export function netContains(n: Net, value: bigint): boolean {
+  return (value & netMask(n.family, n.len)) === (n.base & netMask(n.family, n.len));
+}
+
+/** True when the address has no host bits set for a prefix of this length. */
+export function isAligned(family: Family, value: bigint, len: number): boolean {
+  return (value & netMask(family, len)) === value;
+}
+
+/** True when the two prefixes (same family) share an address. */
+export function netsOverlap(a: Net, b: Net): boolean {
+  if (a.family !== b.family) return false;
+  const len = Math.min(a.len, b.len);
+  const m = netMask(a.family, len);
+  return (a.base & m) === (b.base & m);
+}
+
+/** The first address after the network address, with the prefix length: 10.244.3.0/24 → 10.244.3.1/24. */
+export function firstHost(n: Net): string {
+  return `${formatValue(n.family, n.base + 1n)}/${n.len}`;
 }

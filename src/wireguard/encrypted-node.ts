@@ -75,7 +75,7 @@ export async function startEncryptedNode(o: EncryptedNodeOptions): Promise<Encry
   });
   try {
     device = new WireGuardDevice({ privateKey: o.privateKey, dataPlane, timing: o.timing, logger: o.logger, initiateOnStartMs: o.initiateOnStartMs });
-    await configureTun({ name: dataPlane.tunName, netnsName: o.netnsName, address: o.address, mtu: o.mtu, routes: o.network });
+    await configureTun({ name: dataPlane.tunName, netnsName: o.netnsName, addresses: [o.address], mtu: o.mtu, routes: o.network });
   } catch (e) {
     dataPlane.stop();
     throw e;

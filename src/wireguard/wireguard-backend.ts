@@ -24,18 +24,24 @@ import type { PeerDetails } from '../backend/backend.js';
 import type { PeerView } from '../control/status-snapshot.js';
 import { formatEndpoint, type UapiDevice } from './uapi.js';
 import { START_HANDSHAKE_WINDOW_MS } from './tuning.js';
+import { IPV4_ONLY, underlayAddress, type Stack } from '../backend/backend.js';
+import { WIREGUARD_DEFAULT_PORT_V6, type WireguardMode } from '../config/network-config.js';
+import { parseAddress } from '../util/ip.js';
 
 /** The wireguard arm of the daemon's BackendConfig (network-config.ts). */
 export interface WireGuardBackendConfig {
   type: 'wireguard';
   listenPort: number;
+  /** flanneld's ListenPortV6 (default 51821) and Mode (default "separate"); see tunnelFamily() */
+  listenPortV6?: number;
+  mode?: WireguardMode;
   psk: string | undefined;
   persistentKeepaliveSeconds: number;
 }
 
 interface LeaseLike {
   readonly subnet: string;
-  readonly attrs: Readonly<{ PublicIP: string; BackendType: string; BackendData?: unknown }>;
+  readonly attrs: Readonly<{ PublicIP: string; PublicIPv6?: string | null; BackendType: string; BackendData?: unknown; BackendV6Data?: unknown }>;
 }
 
 type PeerResult = { ok: true; endpoint: { address: string; port: number } } | { ok: false; reason: string };
@@ -43,7 +49,8 @@ type PeerResult = { ok: true; endpoint: { address: string; port: number } } | { 
 export interface WireGuardBackend {
   readonly type: 'wireguard';
   mtuFor(underlayMtu: number): number;
-  leaseData(): unknown;
+  leaseData(): { BackendData?: unknown; BackendV6Data?: unknown };
+  readonly ipv6Underlay: boolean;
   peerOf(lease: LeaseLike): PeerResult;
   startDataPlane(o: Omit<DataPlaneOptions, 'port'>): DataPlane;
   /** the running device (after startDataPlane): counters, sessions */
@@ -62,6 +69,49 @@ export interface WireGuardBackendDeps {
   start?: (o: DataPlaneOptions) => DataPlane;
   timing?: Partial<Timing>;
   logger?: Logger;
+  /** the network's families and our IPv6 underlay address (default IPv4 only) */
+  stack?: Stack;
+}
+
+/**
+ * flanneld runs one kernel device per family in Mode "separate" (IPv4 tunnel over the IPv4
+ * underlay on ListenPort, IPv6 tunnel over the IPv6 underlay on ListenPortV6) and one device for
+ * both otherwise, over IPv4 ("ipv4"), IPv6 ("ipv6"), or per peer ("auto": see autoFamily).
+ * tulle runs one tunnel (one session per peer) on one socket in every mode, so "separate" is
+ * read as: the IPv4 underlay while IPv4 is enabled, the IPv6 underlay in an IPv6-only network
+ * (where flanneld too has only its IPv6 device, on ListenPortV6).
+ */
+export function tunnelFamily(mode: WireguardMode, stack: Stack, peer: LeaseLike['attrs']): 4 | 6 {
+  switch (mode) {
+    case 'ipv4':
+      return 4;
+    case 'ipv6':
+      return 6;
+    case 'auto':
+      return autoFamily(peer, stack);
+    case 'separate':
+      return stack.ipv4 ? 4 : 6;
+  }
+}
+
+/**
+ * flanneld's selectMode: IPv4 if the peer has no IPv6 address or a public (not RFC 1918) IPv4
+ * one; else IPv6 if both the peer's and our IPv6 addresses are public (not fc00::/7); else IPv4.
+ */
+export function autoFamily(peer: LeaseLike['attrs'], stack: Stack): 4 | 6 {
+  if (!peer.PublicIPv6) return 4;
+  if (!isPrivate4(peer.PublicIP)) return 4;
+  if (!isPrivate6(peer.PublicIPv6) && stack.publicIpv6 !== undefined && !isPrivate6(stack.publicIpv6)) return 6;
+  return 4;
+}
+
+function isPrivate4(a: string): boolean {
+  const [x, y] = a.split('.').map(Number) as [number, number];
+  return x === 10 || (x === 172 && y >= 16 && y < 32) || (x === 192 && y === 168);
+}
+
+function isPrivate6(a: string): boolean {
+  return (parseAddress(a).bytes[0]! & 0xfe) === 0xfc;
 }
 
 export async function createWireguardBackend(
@@ -80,6 +130,13 @@ export function wireguardBackend(
   deps: WireGuardBackendDeps = {},
 ): WireGuardBackend {
   const psk = config.psk ? decodeKey(config.psk, 'Backend.PSK') : undefined;
+  const stack = deps.stack ?? IPV4_ONLY;
+  const mode = config.mode ?? 'separate';
+  // the one socket's port: flanneld's IPv6 device listens on ListenPortV6, and in an IPv6-only
+  // network with Mode "separate" that is the only device it has
+  const listenPort = mode === 'separate' && !stack.ipv4 ? (config.listenPortV6 ?? WIREGUARD_DEFAULT_PORT_V6) : config.listenPort;
+  // whether any peer may be reached over IPv6: then the socket is dual-stack (bound to ::)
+  const ipv6Underlay = mode === 'ipv6' || (mode === 'separate' && !stack.ipv4) || (mode === 'auto' && stack.publicIpv6 !== undefined);
   const keysByEndpoint = new Map<string, string>(); // address:port → base64 public key
   const peerIds = new Map<string, number>(); // address:port → data-plane peer id
   let device: WireGuardDevice | undefined;
@@ -111,6 +168,7 @@ export function wireguardBackend(
     get device() {
       return device;
     },
+    ipv6Underlay,
     // flanneld reserves room for an IPv6 underlay header whatever the underlay: FLANNEL_MTU = MTU − 80
     mtuFor: (underlayMtu) => underlayMtu - WIREGUARD_OVERHEAD_IPV6,
     registerMetrics(registry) {
@@ -134,7 +192,7 @@ export function wireguardBackend(
     },
     uapiDevice(peers) {
       return {
-        privateKey: key.privateKey, listenPort: clockOf?.port ?? config.listenPort,
+        privateKey: key.privateKey, listenPort: clockOf?.port ?? listenPort,
         peers: peers.flatMap((p) => {
           const info = device?.peerInfo(p.id);
           if (!info) return [];
@@ -146,28 +204,39 @@ export function wireguardBackend(
         }),
       };
     },
-    leaseData: () => encodeBackendData(key.publicKey, config.listenPort),
+    // as flanneld's newSubnetAttrs: BackendData when IPv4 is enabled, BackendV6Data when IPv6 is, the
+    // same key in both; the port is the one socket's (flanneld writes ListenPortV6 in BackendV6Data,
+    // where its separate IPv6 device listens: tulle has one socket for both)
+    leaseData: () => ({
+      ...(stack.ipv4 ? { BackendData: encodeBackendData(key.publicKey, listenPort) } : {}),
+      ...(stack.ipv6 ? { BackendV6Data: encodeBackendData(key.publicKey, listenPort) } : {}),
+    }),
     peerOf(lease) {
       if (lease.attrs.BackendType !== WIREGUARD_BACKEND_TYPE) {
         return { ok: false, reason: `backend type "${lease.attrs.BackendType}" is not this network's "wireguard"` };
       }
+      const family = tunnelFamily(mode, stack, lease.attrs);
+      const address = underlayAddress(lease.attrs, family);
+      if (address === undefined) return { ok: false, reason: `Mode "${mode}" reaches this peer over IPv${family}, but its lease has no ${family === 4 ? 'PublicIP' : 'PublicIPv6'}` };
+      // the port of the family's tunnel; the key from whichever data the lease has (the same key)
+      const own = family === 4 ? lease.attrs.BackendData : lease.attrs.BackendV6Data;
       let data: { publicKey: Uint8Array; port: number };
       try {
-        data = decodeBackendData(lease.attrs.BackendData, lease.subnet, config.listenPort);
+        data = decodeBackendData(own ?? lease.attrs.BackendData ?? lease.attrs.BackendV6Data, lease.subnet, listenPort);
       } catch (e) {
         return { ok: false, reason: (e as Error).message };
       }
-      const ep = `${lease.attrs.PublicIP}:${data.port}`;
+      const ep = `${address}:${data.port}`;
       const b64 = Buffer.from(data.publicKey).toString('base64');
       const old = keysByEndpoint.get(ep);
       keysByEndpoint.set(ep, b64);
       const id = peerIds.get(ep);
-      if (old !== undefined && old !== b64 && id !== undefined) addDevicePeer(id, lease.attrs.PublicIP, data.port); // new key, same place
-      return { ok: true, endpoint: { address: lease.attrs.PublicIP, port: data.port } };
+      if (old !== undefined && old !== b64 && id !== undefined) addDevicePeer(id, address, data.port); // new key, same place
+      return { ok: true, endpoint: { address, port: data.port } };
     },
     startDataPlane(o) {
       const start = deps.start ?? startDataPlane;
-      const dp = start({ ...o, port: config.listenPort, encrypted: true, publicKey: key.publicKey, onEvents: () => device?.onEvents() });
+      const dp = start({ ...o, port: listenPort, ...(ipv6Underlay ? { bindAddress: '::' } : {}), encrypted: true, publicKey: key.publicKey, onEvents: () => device?.onEvents() });
       // a daemon that starts has no sessions, while its peers may still hold one with its previous
       // run: it initiates to every peer it learns at start, paced (docs/encryption.md, restarts)
       const dev = new WireGuardDevice({

@@ -11,6 +11,12 @@ import { run } from '../../src/host/exec.js';
 
 export const UNDERLAY_PREFIX = '198.18.0';
 export const UNDERLAY_LEN = 24;
+/** the IPv6 underlay (a ULA prefix): host N is fd00:198:18::N */
+export const UNDERLAY6_PREFIX = 'fd00:198:18::';
+export const UNDERLAY6_LEN = 64;
+
+/** `dual`: IPv4 and IPv6 on every eth0; `only`: IPv6 only (underlayIp is then the IPv6 address) */
+export type BedIpv6 = 'dual' | 'only' | undefined;
 
 export interface BedNode {
   index: number;
@@ -18,8 +24,10 @@ export interface BedNode {
   ns: string;
   /** path for setns(): /run/netns/NAME */
   nsPath: string;
-  /** underlay address of eth0 */
+  /** underlay address of eth0 (its IPv6 one on an IPv6-only bed) */
   underlayIp: string;
+  /** IPv6 underlay address of eth0, on beds made with `ipv6` */
+  underlayIp6?: string;
 }
 
 export interface Bed {
@@ -53,7 +61,7 @@ interface BedInternal extends Bed {
   namespaces: string[];
 }
 
-export async function createBed(opts: { nodes: number; tag?: string }): Promise<Bed> {
+export async function createBed(opts: { nodes: number; tag?: string; ipv6?: BedIpv6 }): Promise<Bed> {
   if (!hooked) {
     hooked = true;
     process.once('exit', teardownAllSync);
@@ -83,10 +91,14 @@ export async function createBed(opts: { nodes: number; tag?: string }): Promise<
       const port = `p${nextVeth++}`;
       await run('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', port, 'netns', underlayNs]);
       await run('ip', ['-n', underlayNs, 'link', 'set', port, 'master', 'br0', 'up']);
-      const underlayIp = `${UNDERLAY_PREFIX}.${hostOctet}`;
-      await run('ip', ['-n', ns, 'addr', 'add', `${underlayIp}/${UNDERLAY_LEN}`, 'dev', 'eth0']);
+      const underlayIp4 = `${UNDERLAY_PREFIX}.${hostOctet}`;
+      const underlayIp6 = opts.ipv6 ? `${UNDERLAY6_PREFIX}${hostOctet}` : undefined;
+      if (opts.ipv6 !== 'only') await run('ip', ['-n', ns, 'addr', 'add', `${underlayIp4}/${UNDERLAY_LEN}`, 'dev', 'eth0']);
+      // nodad: usable at once (no duplicate address detection on a bridge the bed owns)
+      if (underlayIp6) await run('ip', ['-n', ns, 'addr', 'add', `${underlayIp6}/${UNDERLAY6_LEN}`, 'dev', 'eth0', 'nodad']);
       await run('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
-      return { index: hostOctet, ns, nsPath: `/run/netns/${ns}`, underlayIp };
+      const underlayIp = opts.ipv6 === 'only' ? underlayIp6! : underlayIp4;
+      return { index: hostOctet, ns, nsPath: `/run/netns/${ns}`, underlayIp, ...(underlayIp6 ? { underlayIp6 } : {}) };
     },
     async addNamespace(name) {
       const ns = `${id}-${name}`;

@@ -47,7 +47,7 @@ export async function startStaticMesh(
     for (const [index, node] of (opts.nodes ?? bed.nodes).entries()) {
       const dp = startDataPlane({ ...opts, netns: node.nsPath, bindAddress: node.underlayIp, mtu });
       mesh.push({ node, index, dp, address: overlayAddress(index) });
-      await configureTun({ name: dp.tunName, netnsName: node.ns, address: `${overlayAddress(index)}/32`, mtu, routes: [OVERLAY_NETWORK] });
+      await configureTun({ name: dp.tunName, netnsName: node.ns, addresses: [`${overlayAddress(index)}/32`], mtu, routes: [OVERLAY_NETWORK] });
     }
     for (const m of mesh) m.dp.apply(peerCommands(mesh, m.index));
   } catch (e) {

@@ -22,7 +22,7 @@ export async function startScenario(
   const ds = (o.nodes ?? c.bed.nodes).map((n) => c.startDaemon(n, [`--etcd-prefix=${prefix}`, ...flags], o.env));
   const subnets = await Promise.all(ds.map((d) => d.readySubnet(120_000)));
   const others = ds.length - 1;
-  await Promise.all(ds.map((d) => d.waitLog((l) => (l.msg === 'node ready' && l.peers === others) || (l.msg === 'peers updated' && l.routes === others), 120_000)));
+  await Promise.all(ds.map((d) => d.waitLog((l) => (l.msg === 'node ready' && l.peers === others) || (l.msg === 'peers updated' && (l.routes === others || l.peers === others)), 120_000)));
   const pods: Pod[] = [];
   for (const [i, d] of ds.entries()) pods.push(await addPod(c.bed, d.node, `${prefix.replace(/\W/g, '')}p${i}`, `${d.dir}/subnet.env`, `${d.dir}/ipam`));
   livePods.push(...pods);

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createBed, stopProcess, type Bed, type BedNode } from '../bed/bed.js';
+import { createBed, stopProcess, type Bed, type BedIpv6, type BedNode } from '../bed/bed.js';
 import { makeTestCerts, startEtcd, type EtcdServer, type TlsFiles } from '../bed/etcd.js';
 
 export const PREFIX = '/coreos.com/network';
@@ -80,8 +80,8 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
   }
 }
 
-export async function createCluster(opts: { nodes: number; config?: string; tag?: string; tls?: boolean }): Promise<Cluster> {
-  const bed = await createBed({ nodes: opts.nodes, tag: opts.tag ?? 'cp' });
+export async function createCluster(opts: { nodes: number; config?: string; tag?: string; tls?: boolean; ipv6?: BedIpv6 }): Promise<Cluster> {
+  const bed = await createBed({ nodes: opts.nodes, tag: opts.tag ?? 'cp', ipv6: opts.ipv6 });
   const dirs: string[] = [];
   const nodeDirs = new Map<string, string>();
   let etcd: EtcdServer | undefined;

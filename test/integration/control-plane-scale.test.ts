@@ -11,7 +11,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLeaseDriver, type LeaseDriver } from '../bed/lease-driver.js';
 import { createCluster, until, type Cluster, type Daemon } from './cluster.js';
-import { net4Size, parseNet4 } from '../../src/util/ip4.js';
+import { parseNet } from '../../src/util/ip.js';
+
+const net4Size = (len: number) => 2 ** (32 - len);
+const parseNet4 = (s: string) => { const n = parseNet(s, 4); return { base: Number(n.base), len: n.len }; };
 
 // /28 subnets: 4,094 leasable, room for 2,000 + 50 + the node
 const CONFIG = '{"Network":"10.244.0.0/16","SubnetLen":28,"Backend":{"Type":"udp"}}';

@@ -6,6 +6,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseNetworkConfig } from '../../src/config/network-config.js';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
+import { parseLeaseKeyName } from '../../src/lease/lease.js';
 import { etcdRegistry } from '../../src/registry/etcd-registry.js';
 import type { Registry, WatchEvent } from '../../src/registry/registry.js';
 import { realClock } from '../../src/util/clock.js';
@@ -81,6 +82,31 @@ describe('etcd registry', () => {
     await until('a resync', () => resyncs.length > 0);
     expect(resyncs[0]).toMatch(/canceled/);
     await w2.cancel();
+  });
+
+  it('dual stack and IPv6 only: concurrent acquirers get distinct subnets in both families (pairing and create guards on real etcd)', async () => {
+    const check = async (prefix: string, text: string, n: number, leftovers: string[]) => {
+      const r0 = registry(prefix);
+      // IPv6 subnets taken by leftovers: nodes whose IPv4 index pairs with them must go unpaired (guarded by every key)
+      for (const k of leftovers) expect((await r0.createSubnet(k, '{"PublicIP":"0.0.0.0","PublicIPv6":"fd00:198:19::1","BackendType":"udp"}', 600)).ok).toBe(true);
+      const config = parseNetworkConfig(text);
+      const ms = Array.from({ length: n }, (_, i) =>
+        new LeaseManager({
+          registry: registry(prefix), config, log, clock: realClock, random: Math.random,
+          attrs: { PublicIP: config.ipv4 ? `198.18.1.${i + 1}` : '0.0.0.0', PublicIPv6: `fd00:198:18::1:${i + 1}`, BackendType: 'udp' }, ttlMs: 600_000, renewMarginMs: 60_000,
+        }),
+      );
+      const leases = await Promise.all(ms.map((m) => m.acquire()));
+      const listed = (await r0.listSubnets()).entries.map((e) => parseLeaseKeyName(e.name)!);
+      expect(listed).toHaveLength(n + leftovers.length);
+      const v6 = listed.map((l) => l.ipv6Subnet);
+      expect(new Set(v6).size, v6.join(' ')).toBe(listed.length);
+      if (config.ipv4) expect(new Set(leases.map((l) => l.subnet)).size).toBe(n);
+      for (const l of leases) expect(l.ipv6Subnet).toMatch(/^fd00:10:244:[0-9a-f]+::\/64$/);
+    };
+    await check('/t/race6', '{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.40.0","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"}', 24,
+      ['0.0.0.0-0&fd00:10:244:5::-64', '0.0.0.0-0&fd00:10:244:6::-64', '0.0.0.0-0&fd00:10:244:7::-64']);
+    await check('/t/race6only', '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/58"}', 16, []);
   });
 
   it('gives 30 concurrent acquirers 30 distinct subnets', async () => {

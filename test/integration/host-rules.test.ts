@@ -206,3 +206,77 @@ describe("flanneld's host rules, nftables (EnableNFTables)", () => {
     expect(await nftTables(n.ns)).toEqual([]);
   });
 });
+
+describe("flanneld's host rules, dual stack (EnableIPv6): the same rules for the IPv6 network", () => {
+  const DUAL = '{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56"}';
+  // flanneld's masqIP6Rules and forwardRules for the IPv6 network, by hand
+  const ip6Expected = (subnet: string) => [
+    ':FLANNEL-POSTRTG - [0:0]',
+    ':FLANNEL-FWD - [0:0]',
+    '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+    '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+    `-A FLANNEL-POSTRTG -s ${subnet} -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG -s fd00:10:244::/56 -d ${subnet} -m comment --comment "flanneld masq" -j RETURN`,
+    `-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d ${subnet} -m comment --comment "flanneld masq" -j RETURN`,
+    '-A FLANNEL-POSTRTG -s fd00:10:244::/56 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+    '-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j MASQUERADE --random-fully',
+    '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+    '-A FLANNEL-FWD -s fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
+    '-A FLANNEL-FWD -d fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
+  ];
+  const nft6Expected = (subnet: string) => `table ip6 flannel-ipv6 {
+	comment "rules for flannel-ipv6"
+	chain postrtg {
+		comment "chain to manage traffic masquerading by flannel"
+		type nat hook postrouting priority srcnat; policy accept;
+		meta mark 0x00004000 return
+		ip6 saddr ${subnet} ip6 daddr fd00:10:244::/56 return
+		ip6 saddr fd00:10:244::/56 ip6 daddr ${subnet} return
+		ip6 saddr != ${subnet} ip6 daddr fd00:10:244::/56 return
+		ip6 saddr fd00:10:244::/56 ip6 daddr != ff00::/8 masquerade fully-random
+		ip6 saddr != fd00:10:244::/56 ip6 daddr fd00:10:244::/56 masquerade fully-random
+	}
+
+	chain forward {
+		comment "chain to accept flannel traffic"
+		type filter hook forward priority filter; policy accept;
+		ip6 saddr fd00:10:244::/56 accept
+		ip6 daddr fd00:10:244::/56 accept
+	}
+}
+`;
+  const ipv6SubnetOf = async (d: Daemon) => String((await d.waitLog((l) => l.msg === 'node ready', 60_000)).ipv6Subnet);
+
+  it('iptables and ip6tables: both families installed, a deleted IPv6 rule comes back, SIGTERM removes both', async () => {
+    const n = c.bed.nodes[0]!;
+    await put('/t/ds4/config', DUAL);
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/ds4', '--ip-masq'], process.env, { health: true });
+    const subnet = await d.readySubnet(60_000);
+    const subnet6 = await ipv6SubnetOf(d);
+    expect(subnet6).toMatch(/^fd00:10:244:[0-9a-f]+::\/64$/);
+    expect(sorted(await flannelLines(n.ns))).toEqual(sorted(iptablesExpected(subnet)));
+    expect(sorted(await flannelLines(n.ns, 'ip6tables-save'))).toEqual(sorted(ip6Expected(subnet6)));
+    await c.bed.exec(n.ns, 'ip6tables', ['-D', 'FLANNEL-FWD', '-d', 'fd00:10:244::/56', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT']);
+    await until('the deleted IPv6 rule to come back', async () => sorted(await flannelLines(n.ns, 'ip6tables-save')).join('\n') === sorted(ip6Expected(subnet6)).join('\n'), 60_000, 200);
+    d.proc.kill('SIGTERM');
+    expect(await d.exit).toBe(0);
+    expect(await flannelLines(n.ns)).toEqual([]);
+    expect(await flannelLines(n.ns, 'ip6tables-save')).toEqual([]);
+  });
+
+  it('nftables: tables ip flannel-ipv4 and ip6 flannel-ipv6 as flanneld writes them, removed on SIGTERM', async () => {
+    const n = c.bed.nodes[1]!;
+    await put('/t/ds6/config', DUAL.replace('{', '{"EnableNFTables":true,'));
+    const d = c.startDaemon(n, ['--etcd-prefix=/t/ds6', '--ip-masq'], { ...process.env, PATH: `${noIptables}:/usr/bin` }, { health: true });
+    const subnet = await d.readySubnet(60_000);
+    const subnet6 = await ipv6SubnetOf(d);
+    expect(sorted(await nftTables(n.ns))).toEqual(['table ip flannel-ipv4', 'table ip6 flannel-ipv6']);
+    expect((await c.bed.exec(n.ns, 'nft', ['list', 'table', 'ip', 'flannel-ipv4'])).stdout).toBe(nftExpected(subnet));
+    expect((await c.bed.exec(n.ns, 'nft', ['list', 'table', 'ip6', 'flannel-ipv6'])).stdout).toBe(nft6Expected(subnet6));
+    await c.bed.exec(n.ns, 'nft', ['delete', 'table', 'ip6', 'flannel-ipv6']);
+    await until('the deleted IPv6 table to come back', async () => (await c.bed.exec(n.ns, 'nft', ['list', 'table', 'ip6', 'flannel-ipv6'])).stdout === nft6Expected(subnet6), 60_000, 200);
+    d.proc.kill('SIGTERM');
+    expect(await d.exit).toBe(0);
+    expect(await nftTables(n.ns)).toEqual([]);
+  });
+});

@@ -21,13 +21,31 @@ describe('subnet.env', () => {
     );
   });
 
+  it('writes the IPv6 pair after the IPv4 one, as flanneld (and only it in an IPv6-only network)', () => {
+    // flanneld's WriteSubnetFile, by hand: NETWORK, SUBNET, IPV6_NETWORK, IPV6_SUBNET, MTU, IPMASQ
+    expect(formatSubnetEnv({ network: '10.244.0.0/16', subnet: '10.244.3.0/24', ipv6Network: 'fd00:10:244::/56', ipv6Subnet: 'fd00:10:244:3::/64', mtu: 1472, ipMasq: false })).toBe(
+      'FLANNEL_NETWORK=10.244.0.0/16\nFLANNEL_SUBNET=10.244.3.1/24\nFLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64\nFLANNEL_MTU=1472\nFLANNEL_IPMASQ=false\n',
+    );
+    expect(formatSubnetEnv({ ipv6Network: 'fd00:10:244::/56', ipv6Subnet: 'fd00:10:244:3::/64', mtu: 1452, ipMasq: true })).toBe(
+      'FLANNEL_IPV6_NETWORK=fd00:10:244::/56\nFLANNEL_IPV6_SUBNET=fd00:10:244:3::1/64\nFLANNEL_MTU=1452\nFLANNEL_IPMASQ=true\n',
+    );
+  });
+
+  it('reads both previous subnets back (dual stack, IPv6 only)', async () => {
+    const file = path.join(tmp(), 'subnet.env');
+    await writeSubnetFile(file, { network: '10.244.0.0/16', subnet: '10.244.3.0/24', ipv6Network: 'fd00:10:244::/56', ipv6Subnet: 'fd00:10:244:3::/64', mtu: 1472, ipMasq: false });
+    expect(await readPreviousSubnet(file)).toEqual({ subnet: '10.244.3.0/24', ipv6Subnet: 'fd00:10:244:3::/64' });
+    await writeSubnetFile(file, { ipv6Network: 'fd00:10:244::/56', ipv6Subnet: 'fd00:10:244:7::/64', mtu: 1472, ipMasq: false });
+    expect(await readPreviousSubnet(file)).toEqual({ subnet: 'fd00:10:244:7::/64', ipv6Subnet: 'fd00:10:244:7::/64' });
+  });
+
   it('is written atomically (no temp file left) into a new directory, and read back as the previous subnet', async () => {
     const dir = tmp();
     const file = path.join(dir, 'flannel', 'subnet.env');
     await writeSubnetFile(file, { network: '10.244.0.0/16', subnet: '10.244.9.0/24', mtu: 1472, ipMasq: false });
     await writeSubnetFile(file, { network: '10.244.0.0/16', subnet: '10.244.3.0/24', mtu: 1472, ipMasq: false });
     expect(readdirSync(path.dirname(file))).toEqual(['subnet.env']);
-    expect(await readPreviousSubnet(file)).toBe('10.244.3.0/24');
+    expect(await readPreviousSubnet(file)).toEqual({ subnet: '10.244.3.0/24', ipv6Subnet: undefined });
     expect(await readPreviousSubnet(path.join(dir, 'missing'))).toBeUndefined();
     writeFileSync(file, 'FLANNEL_SUBNET=garbage\n');
     expect(await readPreviousSubnet(file)).toBeUndefined();

@@ -146,6 +146,84 @@ describe("nftables: flanneld's table and chains", () => {
   });
 });
 
+describe('dual stack: the same rule set for the IPv6 network (ip6tables, nft ip6 flannel-ipv6)', () => {
+  const NET6 = 'fd00:10:244::/56';
+  const SUB6 = 'fd00:10:244:7::/64';
+  const dual = (randomFully: boolean) =>
+    flannelRuleSet({ network: NET, subnet: SUB, ipv6Network: NET6, ipv6Subnet: SUB6, ipMasq: true, forwardRules: true, randomFully });
+
+  it("orders chains as flanneld sets them up (masq v4, masq v6, forward v4, forward v6); IPv6 only has no IPv4 chain", () => {
+    expect(dual(true).map((c) => `${c.kind}${c.family}`)).toEqual(['masq4', 'masq6', 'forward4', 'forward6']);
+    const v6only = flannelRuleSet({ ipv6Network: NET6, ipv6Subnet: SUB6, ipMasq: true, forwardRules: true, randomFully: true });
+    expect(v6only.map((c) => `${c.kind}${c.family}`)).toEqual(['masq6', 'forward6']);
+  });
+
+  it("renders flanneld's ip6tables rules (masqIP6Rules, forwardRules), multicast ff00::/8", () => {
+    // flanneld's pkg/trafficmngr/iptables masqIP6Rules and forwardRules, written out by hand
+    const rf = ' --random-fully';
+    expect(dual(true).filter((c) => c.family === 6).flatMap(iptablesRules).map(ruleLine)).toEqual([
+      '-A POSTROUTING -m comment --comment "flanneld masq" -j FLANNEL-POSTRTG',
+      '-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "flanneld masq" -j RETURN',
+      '-A FLANNEL-POSTRTG -s fd00:10:244:7::/64 -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j RETURN',
+      '-A FLANNEL-POSTRTG -s fd00:10:244::/56 -d fd00:10:244:7::/64 -m comment --comment "flanneld masq" -j RETURN',
+      '-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d fd00:10:244:7::/64 -m comment --comment "flanneld masq" -j RETURN',
+      `-A FLANNEL-POSTRTG -s fd00:10:244::/56 ! -d ff00::/8 -m comment --comment "flanneld masq" -j MASQUERADE${rf}`,
+      `-A FLANNEL-POSTRTG ! -s fd00:10:244::/56 -d fd00:10:244::/56 -m comment --comment "flanneld masq" -j MASQUERADE${rf}`,
+      '-A FORWARD -m comment --comment "flanneld forward" -j FLANNEL-FWD',
+      '-A FLANNEL-FWD -s fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
+      '-A FLANNEL-FWD -d fd00:10:244::/56 -m comment --comment "flanneld forward" -j ACCEPT',
+    ]);
+  });
+
+  it("renders flanneld's nft table ip6 flannel-ipv6 after the IPv4 one, and empties both when nothing is wanted", () => {
+    const script = nftScript(dual(false));
+    expect(script.startsWith('add table ip flannel-ipv4\ndelete table ip flannel-ipv4\n' + FLANNELD_NFT('masquerade'))).toBe(true);
+    expect(script.slice(script.indexOf('add table ip6 flannel-ipv6\n'))).toBe([
+      'add table ip6 flannel-ipv6',
+      'delete table ip6 flannel-ipv6',
+      'add table ip6 flannel-ipv6 { comment "rules for flannel-ipv6" ; }',
+      'add chain ip6 flannel-ipv6 postrtg { type nat hook postrouting priority 100 ; comment "chain to manage traffic masquerading by flannel" ; }',
+      'flush chain ip6 flannel-ipv6 postrtg',
+      'add rule ip6 flannel-ipv6 postrtg meta mark 0x4000 return',
+      'add rule ip6 flannel-ipv6 postrtg ip6 saddr fd00:10:244:7::/64 ip6 daddr fd00:10:244::/56 return',
+      'add rule ip6 flannel-ipv6 postrtg ip6 saddr fd00:10:244::/56 ip6 daddr fd00:10:244:7::/64 return',
+      'add rule ip6 flannel-ipv6 postrtg ip6 saddr != fd00:10:244:7::/64 ip6 daddr fd00:10:244::/56 return',
+      'add rule ip6 flannel-ipv6 postrtg ip6 saddr fd00:10:244::/56 ip6 daddr != ff00::/8 masquerade',
+      'add rule ip6 flannel-ipv6 postrtg ip6 saddr != fd00:10:244::/56 ip6 daddr fd00:10:244::/56 masquerade',
+      'add chain ip6 flannel-ipv6 forward { type filter hook forward priority 0 ; comment "chain to accept flannel traffic" ; }',
+      'flush chain ip6 flannel-ipv6 forward',
+      'add rule ip6 flannel-ipv6 forward ip6 saddr fd00:10:244::/56 accept',
+      'add rule ip6 flannel-ipv6 forward ip6 daddr fd00:10:244::/56 accept',
+    ].join('\n') + '\n');
+    expect(nftScript([], true)).toBe('add table ip flannel-ipv4\ndelete table ip flannel-ipv4\nadd table ip6 flannel-ipv6\ndelete table ip6 flannel-ipv6\n');
+  });
+
+  it('the driver gives each tool its family: iptables the IPv4 chains, ip6tables the IPv6 ones; a new lease moves both', async () => {
+    const clock = new FakeClock();
+    const log = pino({ level: 'silent' });
+    const v4 = { ...fakeFirewall('iptables'), families: [4] as const };
+    const v6 = { ...fakeFirewall('ip6tables'), families: [6] as const };
+    const applied: Record<string, string[][]> = { iptables: [], ip6tables: [] };
+    for (const fw of [v4, v6]) {
+      const apply = fw.apply;
+      fw.apply = async (want) => {
+        applied[fw.tool]!.push(want.map((c) => `${c.kind}${c.family}`));
+        await apply(want);
+      };
+    }
+    const rules = createHostRules(
+      { nftables: false, network: NET, subnet: SUB, ipv6Network: NET6, ipv6Subnet: SUB6, ipMasq: true, forwardRules: true, fullyRandomDisable: false, resyncMs: 5000 },
+      { log, clock, firewalls: { own: [v4, v6], others: [] } },
+    );
+    await rules.start();
+    expect(applied).toEqual({ iptables: [['masq4', 'forward4']], ip6tables: [['masq6', 'forward6']] });
+    await rules.setSubnet('10.244.9.0/24', 'fd00:10:244:9::/64');
+    expect(applied.ip6tables!.at(-1)).toEqual(['masq6', 'forward6']);
+    await rules.stop();
+    expect(applied).toMatchObject({ iptables: [[], [], []].map((_, i) => (i < 2 ? ['masq4', 'forward4'] : [])), ip6tables: [['masq6', 'forward6'], ['masq6', 'forward6'], []] });
+  });
+});
+
 /** A firewall that keeps its rules as text: apply renders, observe reads back. */
 function fakeFirewall(tool: string, o: { available?: boolean; randomFully?: boolean } = {}) {
   const fw = {

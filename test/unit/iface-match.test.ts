@@ -48,4 +48,21 @@ describe('underlay interface, chosen as flanneld does', () => {
     expect((e as TulleError).code).toBe('ERR_TULLE_IFACE');
     expect((e as Error).message).toMatch(/--iface wan0, --iface-regex \^x, --iface-can-reach 10\.9\.9\.9 \(interfaces: lo:\[127\.0\.0\.1\], eth0/);
   });
+
+  it('IPv6: PublicIPv6 is --public-ipv6, else the interface\'s first global IPv6 address; an IPv6-only interface matches when nothing with IPv4 does', () => {
+    const dual = [
+      { name: 'eth0', addrs: ['198.18.0.10'], addrs6: ['fd00:198:18::10', 'fd00:198:18::99'] },
+      { name: 'eth6', addrs: [], addrs6: ['fd00:198:19::7'] },
+    ];
+    const c = (x: Partial<IfaceChoice>, routes = {}) => chooseIface({ ...none, ...x }, dual, routes);
+    expect(c({ ifaces: ['eth0'] })).toMatchObject({ iface: 'eth0', publicIp: '198.18.0.10', publicIpv6: 'fd00:198:18::10' });
+    expect(c({ ifaces: ['eth0'], publicIpv6: 'fd00:198:18::99' })).toMatchObject({ publicIpv6: 'fd00:198:18::99' });
+    // by IPv6 address, by name, by the IPv6 default route: no IPv4 address, no PublicIP
+    expect(c({ ifaces: ['fd00:198:19::7'] })).toMatchObject({ iface: 'eth6', address: undefined, publicIp: undefined, publicIpv6: 'fd00:198:19::7' });
+    expect(c({ ifaces: ['eth6'] })).toMatchObject({ iface: 'eth6', publicIpv6: 'fd00:198:19::7', by: '--iface eth6' });
+    expect(c({}, { defaultRoute6: { dev: 'eth6' } })).toMatchObject({ iface: 'eth6', by: 'default route' });
+    // an interface with IPv4 is still preferred where both match (IPv4 first, as before)
+    expect(c({ ifaceRegexes: ['^eth'] })).toMatchObject({ iface: 'eth0' });
+    expect(() => chooseIface({ ...none, ifaces: ['eth9'] }, dual, {})).toThrow(/no interface with an IPv4 address matches --iface eth9/);
+  });
 });

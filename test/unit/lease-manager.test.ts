@@ -38,7 +38,7 @@ describe('lease manager', () => {
     const { m, registry, clock } = setup();
     registry.put('10.244.5.0-24', encodeLeaseValue({ PublicIP: '198.18.0.10', PublicIPv6: null, BackendType: 'udp' }));
     expect((await m.acquire()).subnet).toBe('10.244.5.0/24');
-    const again = setup({ previousSubnet: '10.244.7.0/24', clock, registry: new MemoryRegistry(clock, CONFIG) });
+    const again = setup({ previous: { subnet: '10.244.7.0/24' }, clock, registry: new MemoryRegistry(clock, CONFIG) });
     expect((await again.m.acquire()).subnet).toBe('10.244.7.0/24');
   });
 
@@ -164,7 +164,7 @@ describe('lease manager', () => {
       registry.put('10.244.6.0-24', encodeLeaseValue({ PublicIP: '198.18.0.11', PublicIPv6: null, BackendType: 'udp' }));
       return create(name, value, ttl);
     };
-    await m.acquire(registry.get('10.244.6.0-24') ? undefined : '10.244.2.0/24');
+    await m.acquire(registry.get('10.244.6.0-24') ? undefined : { subnet: '10.244.2.0/24' });
     m.start();
     await clock.advance(10);
     expect(tables.at(-1)!.has('10.244.6.0/24')).toBe(true);

@@ -8,12 +8,15 @@
 import pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { parseNetworkConfig } from '../../src/config/network-config.js';
-import { encodeLeaseValue, parseSubnetKeyName } from '../../src/lease/lease.js';
+import { encodeLeaseValue, parseLeaseKeyName } from '../../src/lease/lease.js';
 import { isLeasable } from '../../src/lease/subnet-allocator.js';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import type { WriteResult } from '../../src/registry/registry.js';
-import { net4Size, parseNet4 } from '../../src/util/ip4.js';
+import { parseNet } from '../../src/util/ip.js';
+
+const net4Size = (len: number) => 2 ** (32 - len);
+const parseNet4 = (s: string) => { const n = parseNet(s, 4); return { base: Number(n.base), len: n.len }; };
 import { FakeClock } from './fake-clock.js';
 import { seededRandom } from './seeded-random.js';
 
@@ -28,7 +31,7 @@ const CONFIGS = [
 ];
 
 function overlapsIn(names: string[]): string | undefined {
-  const nets = names.map((n) => ({ n, s: parseSubnetKeyName(n) })).filter((x) => x.s).map((x) => ({ n: x.n, p: parseNet4(x.s!) }));
+  const nets = names.map((n) => ({ n, s: parseLeaseKeyName(n)?.subnet })).filter((x) => x.s).map((x) => ({ n: x.n, p: parseNet4(x.s!) }));
   for (let i = 0; i < nets.length; i++) {
     for (let j = i + 1; j < nets.length; j++) {
       const a = nets[i]!.p;
@@ -83,8 +86,8 @@ async function history(seed: number): Promise<string[]> {
       async (own) => {
         if (node.m !== m) return;
         // exactly one lease of ours in the store, and it fits the config we started with
-        const mine = (await registry.listSubnets()).entries.filter((e) => e.value.includes(`"${ip(i)}"`)).map((e) => parseSubnetKeyName(e.name)!);
-        if (mine.length !== 1 || mine[0] !== own.subnet || !isLeasable(config, own.subnet)) {
+        const mine = (await registry.listSubnets()).entries.filter((e) => e.value.includes(`"${ip(i)}"`)).map((e) => parseLeaseKeyName(e.name)!.subnet);
+        if (mine.length !== 1 || mine[0] !== own.subnet || !isLeasable(config.ipv4!, own.subnet)) {
           problems.push(`node ${i} under ${text}: holds ${mine.join(',')} (acquired ${own.subnet})`);
         }
         m.start();

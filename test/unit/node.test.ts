@@ -54,8 +54,8 @@ describe('createNode', () => {
     f.registry.put('10.244.9.0-24', encodeLeaseValue({ PublicIP: '198.18.0.11', PublicIPv6: null, BackendType: 'udp' }));
     await f.clock.advance(0);
     await f.node.ready;
-    expect(f.calls.find((c) => c[0] === 'configureTun')![1]).toEqual([{ name: 'tulle0', address: '10.244.5.0/32', mtu: 1472, routes: ['10.244.0.0/16'] }]);
-    expect(f.calls.find((c) => c[0] === 'writeSubnetFile')![1]).toEqual(['/x/subnet.env', { network: '10.244.0.0/16', subnet: '10.244.5.0/24', mtu: 1472, ipMasq: false }]);
+    expect(f.calls.find((c) => c[0] === 'configureTun')![1]).toEqual([{ name: 'tulle0', addresses: ['10.244.5.0/32'], mtu: 1472, routes: ['10.244.0.0/16'] }]);
+    expect(f.calls.find((c) => c[0] === 'writeSubnetFile')![1]).toEqual(['/x/subnet.env', { network: '10.244.0.0/16', subnet: '10.244.5.0/24', ipv6Network: undefined, ipv6Subnet: undefined, mtu: 1472, ipMasq: false }]);
     expect(f.applied).toEqual([{ op: 'setPeer', peer: 1, address: '198.18.0.11', port: 8285 }, { op: 'setRoute', subnet: '10.244.9.0/24', peer: 1 }]);
     expect(f.node.status()).toMatchObject({ state: 'running', ready: true, peers: 1, lease: { subnet: '10.244.5.0/24' } });
     f.registry.delete('10.244.9.0-24');

@@ -118,9 +118,10 @@ describe('run options', () => {
     expect(field(['--kube-subnet-mgr', '--kube-annotation-prefix=a/b/c'])).toBe('--kube-annotation-prefix');
     expect(field(['--kube-subnet-mgr'], { FLANNELD_KUBE_ANNOTATION_PREFIX: 'NOPE' })).toBe('FLANNELD_KUBE_ANNOTATION_PREFIX');
     expect(parseRunOptions(['--kube-annotation-prefix=a/b/c'], {}).kubeSubnetMgr).toBe(false); // unused: not checked, as flanneld
-    const ignored = parseRunOptions(['-vmodule=x=2', '--log_backtrace_at=a.go:1', '--public-ipv6=fc00::1'], {});
-    expect(ignored.notices).toHaveLength(3);
-    expect(ignored.notices[0]).toMatch(/^--public-ipv6 is accepted and ignored: tulle has no IPv6 underlay/);
+    const ignored = parseRunOptions(['-vmodule=x=2', '--log_backtrace_at=a.go:1', '--public-ipv6=fd00::1'], {});
+    expect(ignored.notices).toHaveLength(2);
+    expect(ignored.publicIpv6).toBe('fd00::1');
+    expect(ignored.notices.join('\n')).not.toMatch(/public-ipv6/);
   });
 
   it('Kubernetes: which node (NODE_NAME, else POD_NAME/POD_NAMESPACE) and which API (kubeconfig, URL, in-cluster), errors naming the culprit', () => {

@@ -77,4 +77,12 @@ describe('status text', () => {
     expect(text).toMatch(/\x1b\[31mdisconnected\x1b\[0m for 1 second \(connect ECONNREFUSED\)/);
     expect(text).toMatch(/\x1b\[33mpeer\x1b\[0m/);
   });
+
+  it('dual stack: the IPv6 underlay address, the IPv6 network and both subnets', () => {
+    const s = snapshot();
+    s.node = { ...s.node, publicIpv6: 'fd00:198:18::10', ipv6Network: 'fd00:10:244::/56', lease: { ...s.node.lease!, ipv6Subnet: 'fd00:10:244:26::/64' } };
+    const text = renderStatus(s, { color: false });
+    expect(text).toContain('  public ipv6: fd00:198:18::10\n  network: 10.244.0.0/16\n  ipv6 network: fd00:10:244::/56\n');
+    expect(text).toContain('  subnet: 10.244.38.0/24 and fd00:10:244:26::/64 (lease expires in 1 hour, 2 minutes)\n');
+  });
 });

@@ -29,7 +29,7 @@ describe.each([{ offload: false }, { offload: true }])('staged packets and new s
     bed = await createBed({ nodes: 2, tag: 'sc' });
     const a = bed.nodes[0]!;
     dp = startDataPlane({ netns: a.nsPath, bindAddress: a.underlayIp, port: 51820, mtu: MTU, encrypted: true, offload, onEvents: () => undefined });
-    await configureTun({ name: dp.tunName, netnsName: a.ns, address: '10.244.0.0/32', mtu: MTU, routes: ['10.244.0.0/16'] });
+    await configureTun({ name: dp.tunName, netnsName: a.ns, addresses: ['10.244.0.0/32'], mtu: MTU, routes: ['10.244.0.0/16'] });
   });
   afterAll(async () => {
     dp?.stop();

@@ -26,8 +26,38 @@ describe('wireguard backend', () => {
 
   it('publishes flannel\'s BackendData and flanneld\'s 80-byte overhead', () => {
     const b = wireguardBackend(config, key);
-    expect(b.leaseData()).toEqual({ PublicKey: Buffer.from(key.publicKey).toString('base64'), Port: 51820 });
+    expect(b.leaseData()).toEqual({ BackendData: { PublicKey: Buffer.from(key.publicKey).toString('base64'), Port: 51820 } });
     expect(b.mtuFor(1500)).toBe(1420);
+  });
+
+  it("dual stack: BackendData and BackendV6Data with the same key, as flanneld's newSubnetAttrs (the port: the one socket's)", () => {
+    const pub = Buffer.from(key.publicKey).toString('base64');
+    const dual = wireguardBackend(config, key, { stack: { ipv4: true, ipv6: true, publicIpv6: 'fd00:198:18::10' } });
+    expect(dual.leaseData()).toEqual({ BackendData: { PublicKey: pub, Port: 51820 }, BackendV6Data: { PublicKey: pub, Port: 51820 } });
+    expect(dual.ipv6Underlay).toBe(false); // Mode separate with IPv4 on: the IPv4 underlay
+    // IPv6 only, Mode separate: flanneld has only its IPv6 device, on ListenPortV6
+    const v6 = wireguardBackend({ ...config, listenPortV6: 51821 }, key, { stack: { ipv4: false, ipv6: true, publicIpv6: 'fd00:198:18::10' } });
+    expect(v6.leaseData()).toEqual({ BackendV6Data: { PublicKey: pub, Port: 51821 } });
+    expect(v6.ipv6Underlay).toBe(true);
+  });
+
+  it("picks each peer's underlay by Mode (ipv4, ipv6, auto as flanneld's selectMode, separate)", () => {
+    const pk = randomBytes(32).toString('base64');
+    const attrs = (ip: string, ip6: string | null) => ({
+      subnet: '10.244.7.0/24', attrs: { PublicIP: ip, PublicIPv6: ip6, BackendType: 'wireguard', BackendData: { PublicKey: pk, Port: 51820 }, BackendV6Data: { PublicKey: pk, Port: 51821 } },
+    });
+    const stack = { ipv4: true, ipv6: true, publicIpv6: 'fd00:198:18::10' };
+    const mode = (m: 'ipv4' | 'ipv6' | 'auto' | 'separate', s = stack) => wireguardBackend({ ...config, mode: m }, key, { stack: s });
+    expect(mode('ipv4').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toEqual({ ok: true, endpoint: { address: '198.18.0.11', port: 51820 } });
+    expect(mode('ipv6').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toEqual({ ok: true, endpoint: { address: 'fd00:198:18::11', port: 51821 } });
+    expect(mode('ipv6').peerOf(attrs('198.18.0.11', null))).toMatchObject({ ok: false, reason: expect.stringMatching(/PublicIPv6/) });
+    expect(mode('separate').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: '198.18.0.11' } });
+    expect(mode('separate', { ipv4: false, ipv6: true, publicIpv6: 'fd00:198:18::10' }).peerOf(attrs('0.0.0.0', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: 'fd00:198:18::11', port: 51821 } });
+    // auto: a public (not RFC 1918) IPv4 wins; ULA IPv6 (fc00::/7) is private, so a private IPv4 still wins
+    // (its IPv6 branch needs non-ULA addresses, which tests here do not use)
+    expect(mode('auto').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: '198.18.0.11' } });
+    expect(mode('auto').peerOf(attrs('10.0.0.11', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: '10.0.0.11' } });
+    expect(mode('auto').peerOf(attrs('10.0.0.11', null))).toMatchObject({ endpoint: { address: '10.0.0.11' } });
   });
 
   it('turns leases into endpoints, or says why not', () => {

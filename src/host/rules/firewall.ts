@@ -6,7 +6,7 @@ import { access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { run } from '../exec.js';
 import { findRules, IPTABLES_CHAINS, restorePayload } from './iptables-render.js';
-import { NFT_FAMILY, NFT_TABLE, nftDeleteTable, nftRandomFullyProbe, nftScript } from './nft-render.js';
+import { NFT_TABLES, nftDeleteTable, nftRandomFullyProbe, nftScript } from './nft-render.js';
 import type { Chain } from './rule-set.js';
 
 export type Exec = typeof run;
@@ -14,6 +14,8 @@ export type Exec = typeof run;
 export interface Firewall {
   /** the tool, for messages: iptables, ip6tables, nft */
   readonly tool: string;
+  /** the chain families it holds (default [4]): ip6tables [6], nft in a dual-stack network [4, 6] */
+  readonly families?: readonly (4 | 6)[];
   /** its binary is installed */
   available(): Promise<boolean>;
   /** MASQUERADE can be fully random */
@@ -51,6 +53,7 @@ export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
   let installed: readonly Chain[] = [];
   return {
     tool,
+    families: [family],
     available: () => onPath(`${tool}-restore`),
     async randomFully() {
       return iptablesHasRandomFully((await exec(tool, ['--version'])).stdout);
@@ -73,18 +76,25 @@ export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
   };
 }
 
-/** flanneld's nftables table `ip flannel-ipv4`, as the tool tulle uses (EnableNFTables). */
-export function nftFirewall(exec: Exec = run): Firewall {
+/**
+ * flanneld's nftables table `ip flannel-ipv4` (and `ip6 flannel-ipv6` with `ipv6`), as the tool
+ * tulle uses (EnableNFTables).
+ */
+export function nftFirewall(exec: Exec = run, ipv6 = false): Firewall {
   const nft = (args: string[], input?: string) => exec('nft', args, input === undefined ? {} : { input });
+  const families = ipv6 ? ([4, 6] as const) : ([4] as const);
   return {
     tool: 'nft',
+    families,
     available: () => onPath('nft'),
     randomFully: () => nft(['--check', '-f', '-'], nftRandomFullyProbe()).then(() => true, () => false),
     async apply(want) {
-      await nft(['-f', '-'], nftScript(want));
+      await nft(['-f', '-'], nftScript(want, ipv6));
     },
     async observe() {
-      return nft(['list', 'table', NFT_FAMILY, NFT_TABLE]).then((r) => r.stdout, () => '');
+      let text = '';
+      for (const f of families) text += await nft(['list', 'table', NFT_TABLES[f].family, NFT_TABLES[f].table]).then((r) => r.stdout, () => '');
+      return text;
     },
   };
 }

@@ -3,8 +3,9 @@
  *
  *   start  → remove what a flanneld (or an earlier tulle) left in the tool this run does not
  *            use — iptables' FLANNEL-* chains when EnableNFTables, nftables' flannel-ipv4/-ipv6
- *            tables otherwise (flanneld's CleanUp) — and flanneld's IPv6 rules (tulle has no
- *            IPv6 overlay); then install the rule set in the tool used, replacing leftovers
+ *            tables otherwise (flanneld's CleanUp) — and flanneld's IPv6 rules when IPv6 is
+ *            off; then install the rule set in the tools used (iptables and ip6tables, or nft
+ *            with both tables), replacing leftovers
  *   resync → every --iptables-resync seconds: if our part of the tables is not what we left,
  *            install it again (flanneld does this for iptables; tulle for nftables too)
  *   subnet → a new lease: install again (the masquerade rules name the subnet)
@@ -17,13 +18,18 @@ import { realClock, type Clock } from '../../util/clock.js';
 import { TulleError } from '../../util/errors.js';
 import { iptablesFirewall, nftFirewall, nftLeftovers, type Firewall } from './firewall.js';
 import { NFT_FAMILY, NFT_TABLE, NFT_TABLE_V6 } from './nft-render.js';
+import type { Chain } from './rule-set.js';
 import { flannelRuleSet, type ChainKind } from './rule-set.js';
 
 export interface HostRulesConfig {
   /** the network config's EnableNFTables */
   readonly nftables: boolean;
-  readonly network: string;
-  readonly subnet: string;
+  /** the IPv4 Network and our IPv4 subnet (absent in an IPv6-only network) */
+  readonly network?: string | undefined;
+  readonly subnet?: string | undefined;
+  /** the IPv6 Network and our IPv6 subnet (EnableIPv6) */
+  readonly ipv6Network?: string | undefined;
+  readonly ipv6Subnet?: string | undefined;
   /** --ip-masq */
   readonly ipMasq: boolean;
   /** --iptables-forward-rules */
@@ -46,7 +52,7 @@ export interface HostRulesStatus {
 
 export interface HostRules {
   start(): Promise<void>;
-  setSubnet(subnet: string): Promise<void>;
+  setSubnet(subnet: string | undefined, ipv6Subnet?: string | undefined): Promise<void>;
   stop(): Promise<void>;
   status(): HostRulesStatus;
 }
@@ -54,25 +60,34 @@ export interface HostRules {
 export interface HostRulesDeps {
   log: Logger;
   clock?: Clock;
-  /** the tool used, and the tools whose leftovers are removed at start (default: the real ones) */
-  firewalls?: { own: Firewall; others: Firewall[] };
+  /** the tools used, and the tools whose leftovers are removed at start (default: the real ones) */
+  firewalls?: { own: Firewall | Firewall[]; others: Firewall[] };
 }
 
-function realFirewalls(nftables: boolean): { own: Firewall; others: Firewall[] } {
+function realFirewalls(nftables: boolean, ipv6: boolean): { own: Firewall[]; others: Firewall[] } {
   const ip6 = iptablesFirewall(6);
-  return nftables
-    ? { own: nftFirewall(), others: [iptablesFirewall(4), ip6, nftLeftovers([NFT_TABLE_V6])] }
-    : { own: iptablesFirewall(4), others: [nftLeftovers([{ family: NFT_FAMILY, table: NFT_TABLE }, NFT_TABLE_V6]), ip6] };
+  const nftTables = [{ family: NFT_FAMILY, table: NFT_TABLE }, NFT_TABLE_V6];
+  if (nftables) return { own: [nftFirewall(undefined, ipv6)], others: [iptablesFirewall(4), ip6, ...(ipv6 ? [] : [nftLeftovers([NFT_TABLE_V6])])] };
+  return ipv6 ? { own: [iptablesFirewall(4), ip6], others: [nftLeftovers(nftTables)] } : { own: [iptablesFirewall(4)], others: [nftLeftovers(nftTables), ip6] };
+}
+
+/** The chains a tool holds (iptables: IPv4, ip6tables: IPv6, nft: its families). */
+function chainsFor(fw: Firewall, chains: readonly Chain[]): Chain[] {
+  const families = fw.families ?? [4];
+  return chains.filter((c) => families.includes(c.family));
 }
 
 export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): HostRules {
   const log = deps.log;
   const clock = deps.clock ?? realClock;
-  const { own, others } = deps.firewalls ?? realFirewalls(cfg.nftables);
+  const fws = deps.firewalls ?? realFirewalls(cfg.nftables, cfg.ipv6Network !== undefined);
+  const own = Array.isArray(fws.own) ? fws.own : [fws.own];
+  const others = fws.others;
   const mode = cfg.nftables ? 'nftables' : 'iptables';
   const kinds: ChainKind[] = [...(cfg.ipMasq ? ['masq' as const] : []), ...(cfg.forwardRules ? ['forward' as const] : [])];
   let subnet = cfg.subnet;
-  let randomFully: boolean | undefined;
+  let ipv6Subnet = cfg.ipv6Subnet;
+  const randomFully = new Map<Firewall, boolean>();
   let snapshot: string | undefined; // our part of the tables as we left it; undefined: not installed
   let restored = 0;
   let error: string | undefined;
@@ -89,15 +104,29 @@ export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): Host
 
   const install = async () => {
     snapshot = undefined;
-    if (!(await own.available())) {
-      if (!kinds.length) return;
-      const hint = cfg.nftables ? 'install the nftables package' : 'install the iptables package, or set EnableNFTables';
-      throw new TulleError('ERR_TULLE_HOST_RULES', `${own.tool} not found: cannot install the ${kinds.join(' and ')} rules (${hint})`);
+    let seen = '';
+    for (const fw of own) {
+      if (!(await fw.available())) {
+        if (!kinds.length) return;
+        const hint = cfg.nftables ? 'install the nftables package' : 'install the iptables package, or set EnableNFTables';
+        throw new TulleError('ERR_TULLE_HOST_RULES', `${fw.tool} not found: cannot install the ${kinds.join(' and ')} rules (${hint})`);
+      }
+      if (cfg.ipMasq && !randomFully.has(fw)) randomFully.set(fw, !cfg.fullyRandomDisable && (await fw.randomFully()));
+      const rules = flannelRuleSet({
+        network: cfg.network, subnet, ipv6Network: cfg.ipv6Network, ipv6Subnet,
+        ipMasq: cfg.ipMasq, forwardRules: cfg.forwardRules, randomFully: randomFully.get(fw) ?? false,
+      });
+      await fw.apply(chainsFor(fw, rules));
+      seen += await fw.observe();
     }
-    if (cfg.ipMasq && randomFully === undefined) randomFully = !cfg.fullyRandomDisable && (await own.randomFully());
-    await own.apply(flannelRuleSet({ network: cfg.network, subnet, ipMasq: cfg.ipMasq, forwardRules: cfg.forwardRules, randomFully: randomFully ?? false }));
-    snapshot = await own.observe();
+    snapshot = seen;
     error = undefined;
+  };
+
+  const observeAll = async () => {
+    let text = '';
+    for (const fw of own) text += await fw.observe();
+    return text;
   };
 
   const resync = () =>
@@ -107,7 +136,7 @@ export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): Host
         if (snapshot === undefined) {
           await install();
           log.info({ mode, chains: kinds, subnet }, 'host rules installed');
-        } else if ((await own.observe()) !== snapshot) {
+        } else if ((await observeAll()) !== snapshot) {
           log.warn({ mode, chains: kinds }, "flanneld's host rules were changed or removed; putting them back");
           await install();
           restored++;
@@ -132,14 +161,15 @@ export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): Host
         }
         try {
           await install();
-          if (kinds.length) log.info({ mode, chains: kinds, subnet, randomFully, ms: clock.now() - t0 }, 'host rules installed');
+          if (kinds.length) log.info({ mode, chains: kinds, subnet, ipv6Subnet, randomFully: [...randomFully.values()], ms: clock.now() - t0 }, 'host rules installed');
         } catch (e) {
           failed('install', e);
         }
         if (kinds.length && !stopped) cancelTimer = clock.setTimer(() => void resync(), cfg.resyncMs);
       }),
-    setSubnet(s) {
+    setSubnet(s, s6) {
       subnet = s;
+      ipv6Subnet = s6;
       if (!cfg.ipMasq) return Promise.resolve();
       return serial(async () => {
         if (stopped) return;
@@ -157,7 +187,7 @@ export function createHostRules(cfg: HostRulesConfig, deps: HostRulesDeps): Host
       return serial(async () => {
         if (!kinds.length) return;
         try {
-          if (await own.available()) await own.apply([]);
+          for (const fw of own) if (await fw.available()) await fw.apply([]);
           snapshot = undefined;
           log.info({ mode }, 'host rules removed');
         } catch (e) {

@@ -14,9 +14,9 @@
  * is read by flanneld only with EnableIPv6, which tulle does not run yet: not mapped here.
  */
 import { isIPv4 } from 'node:net';
-import { encodeLeaseValue, subnetKeyName, type LeaseAttrs } from '../../lease/lease.js';
+import { encodeLeaseValue, leaseKeyName, leaseSubnets, type LeaseAttrs } from '../../lease/lease.js';
 import { parsePrefix } from '../../util/ip.js';
-import { formatNet4, ip4ToInt, net4Mask } from '../../util/ip4.js';
+import { formatNet, maskNet, parseNet } from '../../util/ip.js';
 import type { AnnotationNames } from './annotations.js';
 
 /** The parts of a v1.Node this module reads (the API's JSON, as the client returns it). */
@@ -41,9 +41,7 @@ export function ipv4PodCidr(node: KubeNode): PodCidr | undefined {
       return { ok: false, problem: `pod CIDR "${c}" is not a prefix` };
     }
     if (family !== 4) continue;
-    const [addr, lenText] = c.split('/') as [string, string];
-    const len = Number(lenText);
-    return { ok: true, subnet: formatNet4({ base: (ip4ToInt(addr) & net4Mask(len)) >>> 0, len }) };
+    return { ok: true, subnet: formatNet(maskNet(parseNet(c, 4))) };
   }
   return { ok: false, problem: 'missing IPv4 address on spec.podCIDRs' };
 }
@@ -74,7 +72,7 @@ export function nodeEntry(node: KubeNode, names: AnnotationNames): NodeEntry {
     }
     if (parsed !== null) attrs.BackendData = parsed;
   }
-  return { kind: 'lease', subnet: cidr.subnet, name: subnetKeyName(cidr.subnet), value: encodeLeaseValue(attrs), attrs };
+  return { kind: 'lease', subnet: cidr.subnet, name: leaseKeyName(leaseSubnets(cidr.subnet, undefined)), value: encodeLeaseValue(attrs), attrs };
 }
 
 /** The annotation value flanneld writes for a backend type: its udp backend sets none. */
