@@ -5,7 +5,9 @@
  *   key   <prefix>/subnets/10.244.3.0-24                              IPv4 only
  *         <prefix>/subnets/10.244.3.0-24&fd00:10:244:3::-64           dual stack
  *         <prefix>/subnets/0.0.0.0-0&fd00:10:244:3::-64               IPv6 only (no IPv4 subnet)
- *   value {"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"udp"}
+ *   value {"PublicIP":"198.18.0.10","PublicIPv6":null}                   udp (flanneld's udp backend
+ *                                                                     sets no BackendType: omitempty)
+ *         {"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"wireguard"}
  *         (+ "BackendData": {...} for the IPv4 tunnel, "BackendV6Data": {...} for the IPv6 one,
  *         in that order, for backends that need them; plain mode has none; an IPv6-only lease
  *         has "PublicIP":"0.0.0.0", as flanneld writes it)
@@ -99,7 +101,10 @@ function alignedNet(addr: string, len: number, family: Family, maxLen: number): 
 }
 
 export function encodeLeaseValue(attrs: LeaseAttrs): string {
-  const out: Record<string, unknown> = { PublicIP: attrs.PublicIP, PublicIPv6: attrs.PublicIPv6, BackendType: attrs.BackendType };
+  const out: Record<string, unknown> = { PublicIP: attrs.PublicIP, PublicIPv6: attrs.PublicIPv6 };
+  // flanneld's udp backend leaves BackendType empty and Go's omitempty drops it; reading maps the
+  // missing field back to udp (decodeLeaseValue), so the value is flanneld's, byte for byte
+  if (attrs.BackendType !== 'udp') out.BackendType = attrs.BackendType;
   if (attrs.BackendData !== undefined) out.BackendData = attrs.BackendData;
   if (attrs.BackendV6Data !== undefined) out.BackendV6Data = attrs.BackendV6Data;
   return JSON.stringify(out);

@@ -44,6 +44,19 @@ describe('renderCniConflist', () => {
     }
   });
 
+  it("a range and a route per family in a dual-stack or IPv6-only network, as flannel's plugin delegates them", () => {
+    const dual = { ...lease, ipv6Network: 'fd00:10:244::/56', ipv6Subnet: 'fd00:10:244:7::/64' };
+    const v6only = { mtu: 1452, ipMasq: true, ipv6Network: 'fd00:10:244::/56', ipv6Subnet: 'fd00:10:244:7::/64' };
+    expect(renderCniConflist(dual).plugins[0]).toMatchObject({
+      ipam: { ranges: [[{ subnet: '10.244.7.0/24' }], [{ subnet: 'fd00:10:244:7::/64' }]], routes: [{ dst: '10.244.0.0/16' }, { dst: 'fd00:10:244::/56' }] },
+    });
+    expect(renderCniConflist(v6only).plugins[0]).toMatchObject({ ipam: { ranges: [[{ subnet: 'fd00:10:244:7::/64' }]], routes: [{ dst: 'fd00:10:244::/56' }] } });
+    for (const l of [dual, v6only]) {
+      const { bridge: _, ...rest } = { ...renderCniConflist(l).plugins[0], name: 'cbr0', cniVersion: '0.3.1' } as Record<string, unknown>;
+      expect(rest).toEqual(delegateConf(parseSubnetEnv(formatSubnetEnv(l))));
+    }
+  });
+
   it('follows the lease: another subnet, Network and MTU, and ipMasq the opposite of --ip-masq', () => {
     const c = renderCniConflist({ network: '10.200.0.0/14', subnet: '10.201.3.0/26', mtu: 1420, ipMasq: false });
     expect(c.plugins[0]).toMatchObject({ ipMasq: true, mtu: 1420, ipam: { ranges: [[{ subnet: '10.201.3.0/26' }]], routes: [{ dst: '10.200.0.0/14' }] } });

@@ -2,10 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { decodeLeaseValue, type LeaseAttrs, encodeLeaseValue, firstAddress, leaseKeyName, parseLeaseKeyName } from '../../src/lease/lease.js';
 
 describe('lease codec', () => {
-  it("writes flannel's value for plain mode", () => {
-    expect(encodeLeaseValue({ PublicIP: '198.18.0.10', PublicIPv6: null, BackendType: 'udp' })).toBe(
-      '{"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"udp"}',
-    );
+  it("writes flanneld's udp value for plain mode: no BackendType (its udp backend leaves it empty; omitempty)", () => {
+    const flanneld = '{"PublicIP":"198.18.0.10","PublicIPv6":null}';
+    expect(encodeLeaseValue({ PublicIP: '198.18.0.10', PublicIPv6: null, BackendType: 'udp' })).toBe(flanneld);
+    expect(decodeLeaseValue(flanneld)).toEqual({ ok: true, attrs: { PublicIP: '198.18.0.10', PublicIPv6: null, BackendType: 'udp' } });
+    // what tulle wrote before, with the type spelt out, still reads as udp
+    expect(decodeLeaseValue('{"PublicIP":"198.18.0.10","PublicIPv6":null,"BackendType":"udp"}')).toEqual(decodeLeaseValue(flanneld));
   });
 
   it('round-trips BackendData and key names', () => {
