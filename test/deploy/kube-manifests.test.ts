@@ -188,7 +188,7 @@ describe.each(FILES)('%s', (file) => {
       const key = (m.volume.configMap.items as Obj[] | undefined)?.find((i) => i.path === rel)?.key ?? rel;
       const text: string = cm.data[key];
       expect(text, `ConfigMap key ${key}`).toBeDefined();
-      expect(readNetworkConfig(text).config).toMatchObject({ network: '10.244.0.0/16', backend: { type: 'udp' } });
+      expect(readNetworkConfig(text).config).toMatchObject({ ipv4: { network: '10.244.0.0/16' }, backend: { type: 'udp' } });
       expect(readFileSync(path.join(DIR, file), 'utf8')).toContain('"Backend": { "Type": "wireguard" }');
       expect(readNetworkConfig(text.replace(/"Type": "udp"/, '"Type": "wireguard"')).config.backend.type).toBe('wireguard');
     });

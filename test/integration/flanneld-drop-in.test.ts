@@ -3,7 +3,7 @@
  * FLANNELD_* environment only (etcd with authentication, --iface as an address,
  * --ip-blackhole-route), a Type=notify socket that must get READY=1 from the daemon's own PID;
  * flanneld's default endpoints and --iface-can-reach in Go's single-dash flag style; --version;
- * --kube-subnet-mgr refused naming it.
+ * --kube-subnet-mgr outside a cluster refused naming what it lacks.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -111,12 +111,12 @@ describe('tulle as flanneld', () => {
     expect(await d.exit).toBe(0);
   });
 
-  it('--version prints the version and exits 0; --kube-subnet-mgr exits 2 naming it', async () => {
+  it('--version prints the version and exits 0; --kube-subnet-mgr outside a cluster exits 2 naming what it lacks', async () => {
     const v = c.startDaemon(c.bed.nodes[0]!, ['--version'], process.env, { bare: true });
     expect(await v.exit).toBe(0);
     expect(v.stderr).toMatch(/^tulle \d+\.\d+\.\d+\n$/);
     const k = c.startDaemon(c.bed.nodes[0]!, ['--kube-subnet-mgr'], process.env, { bare: true });
     expect(await k.exit).toBe(2);
-    expect(fatalOf(k.logs)).toMatchObject({ field: '--kube-subnet-mgr', msg: expect.stringMatching(/not supported by tulle yet/) });
+    expect(fatalOf(k.logs)).toMatchObject({ field: '--kube-subnet-mgr', msg: expect.stringMatching(/no Kubernetes API server to talk to/) });
   });
 });

@@ -56,7 +56,7 @@ function scan(off) {
 }
 
 const dp = startDataPlane({ tunName: 'kw0', mtu: 1420, bindAddress: '${ip}', port: 51820, encrypted: true, offload: ${offload}, onEvents: () => undefined });
-await configureTun({ name: dp.tunName, address: '10.244.0.0/32', mtu: 1420, routes: ['10.244.0.0/16'] });
+await configureTun({ name: dp.tunName, addresses: ['10.244.0.0/32'], mtu: 1420, routes: ['10.244.0.0/16'] });
 dp.apply([
   { op: 'setPeer', peer: 1, address: '198.18.0.99', port: 51820 },
   { op: 'setRoute', subnet: '10.244.1.0/24', peer: 1 },
