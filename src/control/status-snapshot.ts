@@ -20,6 +20,9 @@ export interface PeerView {
   lastReceivedAt?: number | undefined;
   persistentKeepaliveSeconds?: number | undefined;
   traffic?: PeerTraffic | undefined;
+  /** the data plane's drops pinned on this peer, by counter name (e.g. inbound_drop_spoofed_source),
+   * only those above zero; drops that name no peer are only in StatusSnapshot.drops */
+  drops?: Record<string, number> | undefined;
 }
 
 export interface StatusSnapshot {

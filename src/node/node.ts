@@ -319,7 +319,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         id: p.id, subnets: p.subnets, endpoint: `${ep.address}:${ep.port}`,
         publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d ? d.lastSentAt : seen.sentAt,
         lastReceivedAt: d ? d.lastReceivedAt : seen.receivedAt,
-        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id),
+        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id), drops: dp?.peerDrops(p.id),
       };
     });
 
