@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <linux/if_tun.h>
@@ -233,15 +234,17 @@ int dp_pc_reserve(struct dp_peer_counters *pcs, uint32_t id) {
   if (!pcs || id >= DP_MAX_PEERS) return -1;
   uint64_t **slot = &pcs->block[id / DP_PC_BLOCK_PEERS];
   if (__atomic_load_n(slot, __ATOMIC_RELAXED)) return 0; /* only the writer stores: no race */
-  uint64_t *b = calloc(1, dp_pc_block_bytes(pcs)); /* untouched pages cost nothing */
-  if (!b) return -1;
-  __atomic_store_n(slot, b, __ATOMIC_RELEASE);
+  /* mmap, not calloc: zero pages that cost memory only once a peer's counter is written */
+  void *b = mmap(NULL, dp_pc_block_bytes(pcs), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (b == MAP_FAILED) return -1;
+  __atomic_store_n(slot, (uint64_t *)b, __ATOMIC_RELEASE);
   return 0;
 }
 
 void dp_pc_free(struct dp_peer_counters *pcs) {
   if (!pcs) return;
-  for (uint32_t i = 0; i < DP_PC_BLOCKS; i++) free(pcs->block[i]);
+  for (uint32_t i = 0; i < DP_PC_BLOCKS; i++)
+    if (pcs->block[i]) munmap(pcs->block[i], dp_pc_block_bytes(pcs));
   free(pcs);
 }
 
@@ -315,6 +318,17 @@ static void addr_remove(struct dataplane *dp, uint32_t id, int fam, const uint8_
   rt_del(&dp->addr_owner, fam, addr, len);
 }
 
+/* Zeroes a deleted peer's counters in every queue. Not when a peer is set: reading a counter
+ * faults its page in, and a table of 10,000 peers that never send would cost their memory. (A batch
+ * routed before the delete and sent just after may still add to them.) */
+static void clear_peer_counters(struct dataplane *dp, uint32_t id) {
+  for (int i = 0; i < dp->n_queues; i++) {
+    uint64_t *pc = peer_slot(dp->opt.peer_counters, i, id);
+    if (pc)
+      for (int k = 0; k < PC_COUNT; k++) __atomic_store_n(&pc[k], 0, __ATOMIC_RELAXED);
+  }
+}
+
 static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, const uint8_t *addr) {
   if (id >= dp->peers_cap) {
     uint32_t cap = dp->peers_cap ? dp->peers_cap : 16;
@@ -328,13 +342,8 @@ static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, c
   struct dp_peer *p = &dp->peers[id];
   if (p->in_use) {
     addr_remove(dp, id, p->family, p->addr);
-  } else { /* a new peer under a reused id starts from zero; out of memory: counted only globally */
+  } else { /* its counters' memory (zero: fresh, or cleared when the id was deleted); out of memory: counted only globally */
     dp_pc_reserve(dp->opt.peer_counters, id);
-    for (int i = 0; i < dp->n_queues; i++) {
-      uint64_t *pc = peer_slot(dp->opt.peer_counters, i, id);
-      if (pc)
-        for (int k = 0; k < PC_COUNT; k++) __atomic_store_n(&pc[k], 0, __ATOMIC_RELAXED);
-    }
   }
   memset(p, 0, sizeof(*p));
   p->in_use = 1;
@@ -382,6 +391,7 @@ long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len) {
       if (id < dp->peers_cap && dp->peers[id].in_use) {
         addr_remove(dp, id, dp->peers[id].family, dp->peers[id].addr);
         dp->peers[id].in_use = 0;
+        clear_peer_counters(dp, id); /* the next peer under this id starts from zero */
       }
       break;
     case DP_OP_SET_ROUTE: rt_set(&dp->routes, r[8], r + 12, r[9], id); break;

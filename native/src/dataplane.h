@@ -49,8 +49,9 @@ struct wg_state;
  * allocated when a peer in the block is first set (dp_apply, under the write lock) and published
  * with a release store, so the peer table can grow to DP_MAX_PEERS under running threads; a
  * block is never moved or freed while the data plane or a reader (TypeScript maps each block
- * once) holds it. Relaxed atomic adds. Zeroed when an id is reused (a batch routed before the old
- * peer was deleted and sent just then may still add to it).
+ * once) holds it; its pages cost memory only once counted in (mmap). Relaxed atomic adds. Zeroed
+ * when a peer is deleted, so a reused id starts from zero (a batch routed before the delete and
+ * sent just then may still add to it).
  */
 #define DP_PEER_COUNTERS(X)                                                                   \
   X(TX_PACKETS, "tx_packets")                                                                 \
