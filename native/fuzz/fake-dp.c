@@ -76,10 +76,11 @@ socklen_t fdp_peer_addr(const struct dataplane *dp, int i, struct sockaddr_stora
 static struct dataplane *create(int encrypted, int sock6) {
   struct dataplane *dp = calloc(1, sizeof(*dp));
   uint64_t *counters = calloc(TULLE_COUNTER_SLOTS, sizeof(uint64_t));
-  uint64_t *peer_counters = calloc((size_t)DP_PEER_COUNTER_CAP * PC_COUNT, sizeof(uint64_t));
+  struct dp_peer_counters *peer_counters = dp_pc_new(1);
   if (!dp || !counters || !peer_counters) abort();
   dp->opt.queues = 1;
   dp->opt.encrypted = encrypted;
+  dp->opt.peer_counters = peer_counters; /* blocks made by dp_apply, as in the addon */
   dp->sock_family = sock6 ? AF_INET6 : AF_INET;
   dp->n_queues = 1;
   dp->counters = counters;
@@ -92,9 +93,9 @@ static struct dataplane *create(int encrypted, int sock6) {
   }
   dp->q[0].tun_fd = FAKE_TUN;
   dp->q[0].udp_fd = FAKE_UDP;
-  dp->q[0].peer_counters = peer_counters; /* queue 0 runs the packet code */
+  dp->q[0].pcs = peer_counters; /* queue 0 runs the packet code */
   pthread_rwlock_init(&dp->lock, NULL);
-  if (rt_init(&dp->routes) < 0 || rt_init(&dp->peer_addrs) < 0) abort();
+  if (rt_init(&dp->routes) < 0 || rt_init(&dp->peer_addrs) < 0 || rt_init(&dp->addr_owner) < 0) abort();
   if (encrypted && !(dp->wg = wg_new(120000, 180000, fdp_public_key()))) abort();
   return dp;
 }
@@ -165,7 +166,8 @@ struct dataplane *fdp_new(const struct fdp_config *cfg) {
   atomic_store(&dp->stopping, 0);
   program(dp);
   /* after program(): its session-confirming keepalives are not the harness's traffic */
-  memset(dp->q[0].peer_counters, 0, (size_t)DP_PEER_COUNTER_CAP * PC_COUNT * sizeof(uint64_t));
+  /* (the topology's peers are in block 0; ids a harness sets elsewhere start from zero when set) */
+  memset(dp->opt.peer_counters->block[0], 0, dp_pc_block_bytes(dp->opt.peer_counters));
   return dp;
 }
 
@@ -174,10 +176,50 @@ void fdp_free(struct dataplane *dp) { /* a cached data plane stays for the next 
 }
 
 void fdp_destroy(struct dataplane *dp) {
-  uint64_t *c = dp->counters, *pc = dp->q[0].peer_counters;
+  uint64_t *c = dp->counters;
+  struct dp_peer_counters *pcs = dp->opt.peer_counters;
   dp->q[0].tun_fd = dp->q[0].udp_fd = -1;
   dp->stop_fd = -1;
   dp_stop(dp);
   free(c);
-  free(pc);
+  dp_pc_free(pcs);
+}
+
+uint64_t fdp_peer_counter(const struct dataplane *dp, uint32_t peer, int slot) {
+  const uint64_t *pc = peer_slot(dp->opt.peer_counters, 0, peer);
+  return pc ? pc[slot] : 0;
+}
+
+int fdp_global_of_peer_counter(int slot) {
+  static const char *peer_names[] = {
+#define X(id, name) name,
+      DP_PEER_COUNTERS(X)
+#undef X
+  };
+  static const char *names[] = {
+#define X(id, name) name,
+      TULLE_COUNTERS(X)
+#undef X
+  };
+  for (int i = 0; i < TC_COUNT; i++)
+    if (!strcmp(names[i], peer_names[slot])) return i;
+  return -1;
+}
+
+void fdp_check_peer_drops(const struct dataplane *dp, uint32_t exact) {
+  for (int r = PC_IN_DROP_SPOOFED_SOURCE; r < PC_COUNT; r++) {
+    int g = fdp_global_of_peer_counter(r);
+    FUZZ_ASSERT(g >= 0, "per-peer drop reason %d has no global counter of the same name", r);
+    uint64_t sum = 0;
+    for (uint32_t p = 0; p < DP_PC_BLOCK_PEERS; p++) {
+      uint64_t v = fdp_peer_counter(dp, p, r);
+      FUZZ_ASSERT(p < FDP_PEERS || !v, "drop reason %d pinned on %u, which is no peer", r, p);
+      sum += v;
+    }
+    uint64_t global = dp->counters[g];
+    if (r == PC_OUT_DROP_SEND_ERROR) /* a peer's send errors include the control path's sends to it */
+      global += dp->counters[TC_CTL_WG_SEND_ERRORS] + dp->counters[TC_IN_WG_STAGED_SEND_ERRORS];
+    if (exact & (1u << r)) FUZZ_ASSERT(sum == global, "drop reason %d: peers hold %llu, global %llu", r, (unsigned long long)sum, (unsigned long long)global);
+    else FUZZ_ASSERT(sum <= global, "drop reason %d: peers hold %llu, over the global %llu", r, (unsigned long long)sum, (unsigned long long)global);
+  }
 }

@@ -39,4 +39,12 @@ void fdp_key(int peer, int ours_send, uint8_t out[32]);
 /* Peer whose subnet holds the inner address (family 4/6), or -1. */
 int fdp_route(int family, const uint8_t *addr);
 
+/* Queue 0's per-peer counter `slot` (dataplane.h PC_*) of a peer; 0 when it has no memory. */
+uint64_t fdp_peer_counter(const struct dataplane *dp, uint32_t peer, int slot);
+/* The global counter (counters.h TC_*) of the same name as per-peer counter `slot`, or -1. */
+int fdp_global_of_peer_counter(int slot);
+/* Per-peer drops, reason by reason: only peers hold them, and their sum is at most the global
+ * counter of that reason, equal for the reasons in `exact` (bit PC_* set). */
+void fdp_check_peer_drops(const struct dataplane *dp, uint32_t exact);
+
 #endif

@@ -173,6 +173,10 @@ static void check(struct dataplane *dp) {
       refs += peers[j].fam == p->family && !memcmp(peers[j].a, p->addr, p->family == 4 ? 4 : 16);
     FUZZ_ASSERT(rt_lookup(&dp->peer_addrs, p->family, p->addr) == refs, "peer address refs %u, model %u",
                 rt_lookup(&dp->peer_addrs, p->family, p->addr), refs);
+    /* drops from the address are pinned on a peer that is there */
+    struct dp_peer *owner = peer_get(dp, rt_lookup(&dp->addr_owner, p->family, p->addr));
+    FUZZ_ASSERT(owner && owner->family == p->family && !memcmp(owner->addr, p->addr, p->family == 4 ? 4 : 16),
+                "address of peer %u pinned on %u, which is not there", touched[i], rt_lookup(&dp->addr_owner, p->family, p->addr));
   }
   if (!dp->wg) return;
   for (size_t i = 0; i < ns; i++) {
@@ -208,6 +212,7 @@ static void undo(struct dataplane *dp) {
     memcpy(r + 12, routes[i].a, 16);
   }
   FUZZ_ASSERT(dp_apply(dp, c, at) == -1, "undo refused");
+  FUZZ_ASSERT(dp->addr_owner.used == 0, "%zu address owners left after deleting everything", dp->addr_owner.used);
   FUZZ_ASSERT(dp->routes.used == 0 && dp->peer_addrs.used == 0, "tables not empty after deleting everything: %zu routes, %zu addresses",
               dp->routes.used, dp->peer_addrs.used);
   if (dp->wg) {
@@ -235,7 +240,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       r = wipe + at;
       at += put(r, 4, 28), r[8] = 6, r[9] = 64, r[12] = 0xfd, r[13] = 0x10, r[14] = 0x02, r[15] = 0x44, r[17] = (uint8_t)(i + 1);
     }
-    if (dp_apply(*slot, wipe, at) != -1 || (*slot)->routes.used || (*slot)->peer_addrs.used) abort();
+    if (dp_apply(*slot, wipe, at) != -1 || (*slot)->routes.used || (*slot)->peer_addrs.used || (*slot)->addr_owner.used) abort();
   }
   struct dataplane *dp = *slot;
   fake_reset();

@@ -229,10 +229,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   model_tun_writes(&writes, cfg.offload && cfg.vnet, &got);
   model_compare_flows(&got, &want, cfg.encrypted ? "inbound (encrypted)" : "inbound (plain)");
   /* plain mode: the per-peer counters (dataplane.h) hold every datagram that passed the checks */
-  const uint64_t *c = dp->counters, *pc = dp->q[0].peer_counters;
+  const uint64_t *c = dp->counters;
   uint64_t rx = 0, rx_bytes = 0;
-  for (uint32_t p = 0; p < DP_PEER_COUNTER_CAP; p++) rx += pc[p * PC_COUNT + PC_RX_PACKETS], rx_bytes += pc[p * PC_COUNT + PC_RX_BYTES];
-  for (uint32_t p = FDP_PEERS; p < DP_PEER_COUNTER_CAP; p++) FUZZ_ASSERT(!pc[p * PC_COUNT + PC_RX_PACKETS], "peer %u is no peer but counted", p);
+  for (uint32_t p = 0; p < DP_PC_BLOCK_PEERS; p++)
+    rx += fdp_peer_counter(dp, p, PC_RX_PACKETS), rx_bytes += fdp_peer_counter(dp, p, PC_RX_BYTES);
+  for (uint32_t p = FDP_PEERS; p < DP_PC_BLOCK_PEERS; p++) FUZZ_ASSERT(!fdp_peer_counter(dp, p, PC_RX_PACKETS), "peer %u is no peer but counted", p);
+  /* drops pinned on peers: plain mode checks only datagrams from a peer's address, so every
+   * drop by these reasons is some peer's; encrypted mode's session-level ones always are */
+  fdp_check_peer_drops(dp, cfg.encrypted ? 1u << PC_IN_DROP_EXPIRED_SESSION | 1u << PC_IN_DROP_DECRYPT | 1u << PC_IN_DROP_REPLAY |
+                                               1u << PC_IN_DROP_CRYPTOKEY_ROUTING | 1u << PC_IN_DROP_IP_HEADER_CHECKSUM
+                                         : 1u << PC_IN_DROP_SPOOFED_SOURCE | 1u << PC_IN_DROP_MALFORMED | 1u << PC_IN_DROP_OVERSIZED |
+                                               1u << PC_IN_DROP_IP_HEADER_CHECKSUM);
   if (!cfg.encrypted) {
     uint64_t passed = c[TC_IN_PACKETS] - c[TC_IN_DROP_UNKNOWN_PEER] - c[TC_IN_DROP_SPOOFED_SOURCE] - c[TC_IN_DROP_MALFORMED] -
                       c[TC_IN_DROP_OVERSIZED] - c[TC_IN_DROP_IP_HEADER_CHECKSUM];

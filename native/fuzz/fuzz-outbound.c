@@ -139,11 +139,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   for (int p = 0; p < FDP_PEERS; p++) model_compare_flows(&got[p], &want[p], "outbound");
   /* the per-peer counters (dataplane.h) count exactly what went out to each peer */
-  const uint64_t *pc = dp->q[0].peer_counters;
-  for (int p = 0; p < FDP_PEERS; p++)
-    FUZZ_ASSERT(pc[p * PC_COUNT + PC_TX_PACKETS] == sent_pkts[p] && pc[p * PC_COUNT + PC_TX_BYTES] == sent_bytes[p],
-                "peer %d: counted %llu datagrams / %llu bytes, sent %llu / %llu", p, (unsigned long long)pc[p * PC_COUNT + PC_TX_PACKETS],
-                (unsigned long long)pc[p * PC_COUNT + PC_TX_BYTES], (unsigned long long)sent_pkts[p], (unsigned long long)sent_bytes[p]);
+  for (int p = 0; p < FDP_PEERS; p++) {
+    uint64_t pk = fdp_peer_counter(dp, (uint32_t)p, PC_TX_PACKETS), by = fdp_peer_counter(dp, (uint32_t)p, PC_TX_BYTES);
+    FUZZ_ASSERT(pk == sent_pkts[p] && by == sent_bytes[p], "peer %d: counted %llu datagrams / %llu bytes, sent %llu / %llu", p,
+                (unsigned long long)pk, (unsigned long long)by, (unsigned long long)sent_pkts[p], (unsigned long long)sent_bytes[p]);
+  }
+  /* outbound drops pinned on peers: every send error and full stage is the routed peer's */
+  fdp_check_peer_drops(dp, 1u << PC_OUT_DROP_SEND_ERROR | 1u << PC_OUT_DROP_STAGE_FULL);
   fdp_free(dp);
   return 0;
 }

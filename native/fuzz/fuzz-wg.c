@@ -40,6 +40,10 @@ static uint8_t ring_model[WG_EVENT_RING][WG_EVENT_RECORD];
 static size_t ring_head, ring_n;
 static uint64_t ring_drops;
 static uint64_t unknown_slot_ms[WG_UNKNOWN_INDEX_SLOTS], unknown_reports;
+/* per-peer drops (dataplane.h): the peer wg_open_datagram names for the last message, and what
+ * each peer must hold by reason */
+static uint32_t model_who;
+static uint64_t model_drops[FDP_PEERS][PC_COUNT];
 
 static int replay_ok(struct replay_model *m, uint64_t c) {
   if (c >= WG_REJECT_AFTER_MESSAGES) return 0;
@@ -113,6 +117,42 @@ static void model_unknown_index(struct dataplane *dp, const struct sockaddr_stor
   if (ring_push(WG_EV_UNKNOWN_INDEX, from, NULL, 0)) unknown_reports++;
 }
 
+/* the peer whose underlay address `from` is (any port), or -1 */
+static int peer_at_address(struct dataplane *dp, const struct sockaddr_storage *from) {
+  for (int p = 0; p < FDP_PEERS; p++) {
+    struct sockaddr_storage e;
+    fdp_peer_addr(dp, p, &e);
+    if (e.ss_family == AF_INET ? !memcmp(&((struct sockaddr_in *)&e)->sin_addr, &((const struct sockaddr_in *)from)->sin_addr, 4)
+                               : !memcmp(&((struct sockaddr_in6 *)&e)->sin6_addr, &((const struct sockaddr_in6 *)from)->sin6_addr, 16))
+      return p;
+  }
+  return -1;
+}
+
+/* Which per-peer drop a verdict is (-1: none): the reasons a peer can be blamed for. */
+static int model_drop_slot(enum wg_in_verdict v) {
+  switch (v) {
+  case WG_IN_BAD_MAC1: return PC_IN_DROP_HANDSHAKE_MAC1;
+  case WG_IN_NOT_WIREGUARD: return PC_IN_DROP_PLAINTEXT;
+  case WG_IN_UNKNOWN_INDEX: return PC_IN_DROP_UNKNOWN_INDEX;
+  case WG_IN_EXPIRED: return PC_IN_DROP_EXPIRED_SESSION;
+  case WG_IN_DECRYPT: return PC_IN_DROP_DECRYPT;
+  case WG_IN_REPLAY: return PC_IN_DROP_REPLAY;
+  case WG_IN_MALFORMED: return PC_IN_DROP_MALFORMED;
+  case WG_IN_OVERSIZED: return PC_IN_DROP_OVERSIZED;
+  case WG_IN_CRYPTOKEY: return PC_IN_DROP_CRYPTOKEY_ROUTING;
+  case WG_IN_BAD_IP_CSUM: return PC_IN_DROP_IP_HEADER_CHECKSUM;
+  default: return -1;
+  }
+}
+
+static void compare_peer_drops(struct dataplane *dp) {
+  for (int p = 0; p < FDP_PEERS; p++)
+    for (int r = PC_IN_DROP_SPOOFED_SOURCE; r < PC_COUNT; r++)
+      FUZZ_ASSERT(fdp_peer_counter(dp, (uint32_t)p, r) == model_drops[p][r], "peer %d drop reason %d: %llu, model %llu", p, r,
+                  (unsigned long long)fdp_peer_counter(dp, (uint32_t)p, r), (unsigned long long)model_drops[p][r]);
+}
+
 static void drain_and_compare(struct dataplane *dp) {
   static uint8_t out[WG_EVENT_RING * WG_EVENT_RECORD];
   uint32_t n = wg_drain_events(dp->wg, out, WG_EVENT_RING);
@@ -158,6 +198,7 @@ static int session_peer(uint32_t idx) {
 static enum wg_in_verdict model_open(struct dataplane *dp, const struct sockaddr_storage *from, const uint8_t *b, size_t n,
                                      uint64_t now, size_t *deliver_len) {
   static uint8_t copy[70000];
+  model_who = UINT32_MAX;
   if (n < 4 || b[1] || b[2] || b[3]) return WG_IN_NOT_WIREGUARD;
   if (b[0] >= 1 && b[0] <= 3) {
     if (n != (b[0] == 1 ? 148u : b[0] == 2 ? 92u : 64u)) return WG_IN_NOT_WIREGUARD;
@@ -178,6 +219,7 @@ static enum wg_in_verdict model_open(struct dataplane *dp, const struct sockaddr
     model_unknown_index(dp, from, now);
     return WG_IN_UNKNOWN_INDEX;
   }
+  model_who = (uint32_t)p; /* from here on, drops are the session's peer's */
   uint64_t ctr = 0;
   for (int i = 0; i < 8; i++) ctr |= (uint64_t)b[8 + i] << (8 * i);
   if (ctr >= WG_REJECT_AFTER_MESSAGES) return WG_IN_REPLAY;
@@ -212,8 +254,11 @@ static void open_one(struct dataplane *dp, const struct sockaddr_storage *from, 
   uint32_t who = UINT32_MAX;
   enum wg_in_verdict got = wg_open_datagram(dp, our_aead, from, &p, &len, now, dp->counters, &who);
   FUZZ_ASSERT(got == want, "verdict %d, model %d (type %d, %zu bytes)", got, want, b[0], n);
-  if (got == WG_IN_DELIVER || got == WG_IN_KEEPALIVE) /* the per-peer counters' attribution */
-    FUZZ_ASSERT(who == (uint32_t)session_peer(rd32le(b + 4)), "authenticated as peer %u, model %d", who, session_peer(rd32le(b + 4)));
+  /* the per-peer counters' attribution: traffic and drops past the session lookup name its peer */
+  FUZZ_ASSERT(who == model_who, "peer %u named, model %u (verdict %d)", who, model_who, got);
+  wg_count_peer_drop(&dp->q[0], got, who, from);
+  int slot = model_drop_slot(want), blamed = model_who != UINT32_MAX ? (int)model_who : peer_at_address(dp, from);
+  if (slot >= 0 && blamed >= 0) model_drops[blamed][slot]++;
   if (got != WG_IN_DELIVER) return;
   FUZZ_ASSERT(p == buf + 16 && len == want_len, "delivered %zu bytes at +%td, model %zu at +16", len, p - buf, want_len);
   memcpy(plain, b + 16, n - 16);
@@ -273,6 +318,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   ring_drops = 0;
   memset(unknown_slot_ms, 0, sizeof(unknown_slot_ms));
   unknown_reports = 0;
+  memset(model_drops, 0, sizeof(model_drops));
   static struct rec recs[MAX_RECS];
   static uint8_t msg[70100], inner[70000];
   size_t n = recs_parse(data, size, HEAD, recs, MAX_RECS);
@@ -332,6 +378,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
   }
   drain_and_compare(dp);
+  compare_peer_drops(dp);
   /* roaming: each peer is now reached where its last authenticated message came from */
   for (int p = 0; p < FDP_PEERS; p++) {
     struct sockaddr_storage ep;

@@ -2,12 +2,15 @@
  * N-API face of the data plane. Nothing here runs per packet: JavaScript creates a data plane,
  * applies command batches, reads counters through shared memory and stops it.
  *
- *   start(options) -> { handle, tunName, port, counters: ArrayBuffer, peerCounters: ArrayBuffer }
+ *   start(options) -> { handle, tunName, port, counters: ArrayBuffer }
  *   apply(handle, Uint8Array)        throws on an invalid record (nothing applied)
  *   cpuNs(handle) -> number          CPU time of the packet threads
  *   stop(handle)                     idempotent
- *   counterNames() -> string[]; counterSlots -> number (per queue); peerCounterCap -> number
- *   (per-peer counters: [queue][peer id < cap][tx packets, tx bytes, rx packets, rx bytes])
+ *   counterNames() -> string[]; counterSlots -> number (per queue)
+ *   peerCounterBlock(handle, b) -> ArrayBuffer | null   per-peer counters of ids b * peerBlockPeers ..
+ *                                    (dataplane.h: [queue][id % peerBlockPeers][peerCounterNames()]);
+ *                                    null until a peer in the block was set; the same buffer each time
+ *   peerCounterNames() -> string[]; peerBlockPeers, maxPeers -> number
  *   routeLookup(commands, queries)   the native route table alone, for differential tests
  * Encrypted mode's exports (events, raw sends, AEAD/replay test hooks) are in addon-wg.c.
  */
@@ -32,11 +35,13 @@
 struct counters_ref {
   atomic_int refs;
   uint64_t *mem;
+  struct dp_peer_counters *peers; /* per-peer counters: one reference per block exposed, too */
 };
 
 static void counters_unref(struct counters_ref *r) {
   if (r && atomic_fetch_sub(&r->refs, 1) == 1) {
     free(r->mem);
+    dp_pc_free(r->peers);
     free(r);
   }
 }
@@ -45,6 +50,8 @@ static void handle_finalize(napi_env env, void *data, void *hint) {
   struct handle *h = data;
   if (h->dp) dp_stop(h->dp); /* joins the threads: nothing writes the counters after this */
   wg_addon_release(h);
+  for (uint32_t i = 0; i < DP_PC_BLOCKS; i++)
+    if (h->peer_blocks[i]) napi_delete_reference(env, h->peer_blocks[i]);
   counters_unref(h->counters);
   free(h);
 }
@@ -130,14 +137,14 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return throw_type(env, "bindAddress is not an IPv4 or IPv6 address");
   }
 
-  /* one block: the global counters, then the per-peer ones (dataplane.h), each exposed as an ArrayBuffer */
+  /* the global counters, exposed as an ArrayBuffer; the per-peer ones grow by blocks (dataplane.h) */
   size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;
-  size_t pbytes = sizeof(uint64_t) * DP_PEER_COUNTER_CAP * PC_COUNT * (size_t)queues;
-  uint64_t *counters = calloc(1, cbytes + pbytes);
-  opt.peer_counters = counters ? counters + TULLE_COUNTER_SLOTS * (size_t)queues : NULL;
+  uint64_t *counters = calloc(1, cbytes);
+  opt.peer_counters = dp_pc_new(queues);
   struct counters_ref *cref = malloc(sizeof(*cref));
-  if (!counters || !cref) {
+  if (!counters || !opt.peer_counters || !cref) {
     free(counters);
+    dp_pc_free(opt.peer_counters);
     free(cref);
     wg_addon_release(h);
     free(h);
@@ -146,6 +153,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   }
   atomic_init(&cref->refs, 1); /* the handle's; the ArrayBuffer takes the second below */
   cref->mem = counters;
+  cref->peers = opt.peer_counters;
   char err[512] = "";
   h->dp = dp_start(&opt, counters, err, sizeof(err));
   if (!h->dp) {
@@ -156,7 +164,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return NULL;
   }
   h->counters = cref;
-  napi_value res, vh, vname, vport, vbuf, vpeer;
+  napi_value res, vh, vname, vport, vbuf;
   CHECK(napi_create_object(env, &res));
   CHECK(napi_create_external(env, h, handle_finalize, NULL, &vh));
   CHECK(napi_create_string_utf8(env, h->dp->tun_name, NAPI_AUTO_LENGTH, &vname));
@@ -167,17 +175,10 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     napi_throw_error(env, "ERR_TULLE_NAPI", "cannot expose the counters");
     return NULL;
   }
-  atomic_fetch_add(&cref->refs, 1);
-  if (napi_create_external_arraybuffer(env, opt.peer_counters, pbytes, counters_finalize, cref, &vpeer) != napi_ok) {
-    counters_unref(cref);
-    napi_throw_error(env, "ERR_TULLE_NAPI", "cannot expose the peer counters");
-    return NULL;
-  }
   CHECK(napi_set_named_property(env, res, "handle", vh));
   CHECK(napi_set_named_property(env, res, "tunName", vname));
   CHECK(napi_set_named_property(env, res, "port", vport));
   CHECK(napi_set_named_property(env, res, "counters", vbuf));
-  CHECK(napi_set_named_property(env, res, "peerCounters", vpeer));
   CHECK(napi_set_named_property(env, res, "offload", offload_state_value(env, &h->dp->opt.offload, &h->dp->offload)));
   return res;
 }
@@ -251,6 +252,54 @@ static napi_value js_cpu_ns(napi_env env, napi_callback_info info) {
   return res;
 }
 
+/* One ArrayBuffer per block, made once and kept by the handle: JavaScript reads a peer's
+ * counters with no call; it asks again only for a block it has not seen yet (the peer table grew). */
+static napi_value js_peer_counter_block(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], res;
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  struct handle *h = argc == 2 ? get_handle(env, argv[0]) : NULL;
+  if (!h) return NULL;
+  uint32_t b;
+  if (napi_get_value_uint32(env, argv[1], &b) != napi_ok || b >= DP_PC_BLOCKS) {
+    napi_throw_range_error(env, "ERR_TULLE_OPTION", "peerCounterBlock(handle, block): block must be 0..maxPeers / peerBlockPeers - 1");
+    return NULL;
+  }
+  if (h->peer_blocks[b]) {
+    CHECK(napi_get_reference_value(env, h->peer_blocks[b], &res));
+    return res;
+  }
+  struct counters_ref *cref = h->counters;
+  uint64_t *mem = __atomic_load_n(&cref->peers->block[b], __ATOMIC_ACQUIRE);
+  if (!mem) {
+    CHECK(napi_get_null(env, &res));
+    return res;
+  }
+  atomic_fetch_add(&cref->refs, 1);
+  if (napi_create_external_arraybuffer(env, mem, dp_pc_block_bytes(cref->peers), counters_finalize, cref, &res) != napi_ok) {
+    counters_unref(cref);
+    napi_throw_error(env, "ERR_TULLE_NAPI", "cannot expose the peer counters");
+    return NULL;
+  }
+  CHECK(napi_create_reference(env, res, 1, &h->peer_blocks[b]));
+  return res;
+}
+
+static napi_value js_peer_counter_names(napi_env env, napi_callback_info info) {
+  static const char *names[] = {
+#define X(id, name) name,
+      DP_PEER_COUNTERS(X)
+#undef X
+  };
+  napi_value arr, s;
+  CHECK(napi_create_array_with_length(env, PC_COUNT, &arr));
+  for (uint32_t i = 0; i < PC_COUNT; i++) {
+    CHECK(napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &s));
+    CHECK(napi_set_element(env, arr, i, s));
+  }
+  return arr;
+}
+
 static napi_value js_counter_names(napi_env env, napi_callback_info info) {
   static const char *names[] = {
 #define X(id, name) name,
@@ -320,15 +369,19 @@ static napi_value init(napi_env env, napi_value exports) {
       {"stop", NULL, js_stop, NULL, NULL, NULL, napi_default, NULL},
       {"cpuNs", NULL, js_cpu_ns, NULL, NULL, NULL, napi_default, NULL},
       {"counterNames", NULL, js_counter_names, NULL, NULL, NULL, napi_default, NULL},
+      {"peerCounterNames", NULL, js_peer_counter_names, NULL, NULL, NULL, napi_default, NULL},
+      {"peerCounterBlock", NULL, js_peer_counter_block, NULL, NULL, NULL, napi_default, NULL},
       {"routeLookup", NULL, js_route_lookup, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props));
   if (wg_addon_init(env, exports) < 0) return NULL;
-  napi_value slots, build, pcap;
+  napi_value slots, build, pblock, pmax;
   CHECK(napi_create_uint32(env, TULLE_COUNTER_SLOTS, &slots));
   CHECK(napi_set_named_property(env, exports, "counterSlots", slots));
-  CHECK(napi_create_uint32(env, DP_PEER_COUNTER_CAP, &pcap));
-  CHECK(napi_set_named_property(env, exports, "peerCounterCap", pcap));
+  CHECK(napi_create_uint32(env, DP_PC_BLOCK_PEERS, &pblock));
+  CHECK(napi_set_named_property(env, exports, "peerBlockPeers", pblock));
+  CHECK(napi_create_uint32(env, DP_MAX_PEERS, &pmax));
+  CHECK(napi_set_named_property(env, exports, "maxPeers", pmax));
   /* `tulle --version`: which build of the addon this is */
   CHECK(napi_create_string_utf8(env, BUILD_INFO, NAPI_AUTO_LENGTH, &build));
   CHECK(napi_set_named_property(env, exports, "buildInfo", build));

@@ -18,6 +18,7 @@ struct handle {
   struct dataplane *dp;            /* NULL once stopped */
   struct counters_ref *counters;   /* one of the counters' two owners (addon.c) */
   napi_threadsafe_function events; /* encrypted mode: wakes JS when events wait, else NULL */
+  napi_ref peer_blocks[DP_PC_BLOCKS]; /* per-peer counter blocks exposed so far (addon.c) */
 };
 
 int get_string(napi_env env, napi_value obj, const char *key, char *out, size_t cap);

@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <linux/if_tun.h>
@@ -138,7 +139,7 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     dp->q[i].index = i;
     dp->q[i].tun_fd = dp->q[i].udp_fd = -1;
     dp->q[i].counters = counters + (size_t)i * TULLE_COUNTER_SLOTS;
-    dp->q[i].peer_counters = opt->peer_counters ? opt->peer_counters + (size_t)i * DP_PEER_COUNTER_CAP * PC_COUNT : NULL;
+    dp->q[i].pcs = opt->peer_counters;
   }
   pthread_rwlockattr_t ra;
   pthread_rwlockattr_init(&ra);
@@ -147,7 +148,7 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   pthread_rwlockattr_destroy(&ra);
   pthread_mutex_init(&dp->start_lock, NULL);
   pthread_cond_init(&dp->start_cond, NULL);
-  if (rt_init(&dp->routes) < 0 || rt_init(&dp->peer_addrs) < 0) {
+  if (rt_init(&dp->routes) < 0 || rt_init(&dp->peer_addrs) < 0 || rt_init(&dp->addr_owner) < 0) {
     snprintf(err, errlen, "out of memory");
     dp_stop(dp);
     return NULL;
@@ -217,6 +218,36 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   return dp;
 }
 
+/* ---- per-peer counters (dataplane.h) --------------------------------------------------- */
+
+struct dp_peer_counters *dp_pc_new(int queues) {
+  struct dp_peer_counters *pcs = calloc(1, sizeof(*pcs));
+  if (pcs) pcs->queues = queues < 1 ? 1 : queues > DP_MAX_QUEUES ? DP_MAX_QUEUES : queues;
+  return pcs;
+}
+
+size_t dp_pc_block_bytes(const struct dp_peer_counters *pcs) {
+  return sizeof(uint64_t) * PC_COUNT * DP_PC_BLOCK_PEERS * (size_t)pcs->queues;
+}
+
+int dp_pc_reserve(struct dp_peer_counters *pcs, uint32_t id) {
+  if (!pcs || id >= DP_MAX_PEERS) return -1;
+  uint64_t **slot = &pcs->block[id / DP_PC_BLOCK_PEERS];
+  if (__atomic_load_n(slot, __ATOMIC_RELAXED)) return 0; /* only the writer stores: no race */
+  /* mmap, not calloc: zero pages that cost memory only once a peer's counter is written */
+  void *b = mmap(NULL, dp_pc_block_bytes(pcs), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (b == MAP_FAILED) return -1;
+  __atomic_store_n(slot, (uint64_t *)b, __ATOMIC_RELEASE);
+  return 0;
+}
+
+void dp_pc_free(struct dp_peer_counters *pcs) {
+  if (!pcs) return;
+  for (uint32_t i = 0; i < DP_PC_BLOCKS; i++)
+    if (pcs->block[i]) munmap(pcs->block[i], dp_pc_block_bytes(pcs));
+  free(pcs);
+}
+
 /* ---- 2. commands ----------------------------------------------------------------------- */
 
 static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
@@ -254,11 +285,48 @@ long dp_validate(const uint8_t *cmds, size_t len) {
   return -1;
 }
 
-static void addr_ref(struct dataplane *dp, int fam, const uint8_t *addr, int delta) {
+/* Outer addresses: how many peers use each (inbound's "known sender?") and one of them, the
+ * owner, on which drops from that address are pinned. A peer at an address gains or loses it. */
+static int same_addr(const struct dp_peer *p, int fam, const uint8_t *addr) {
+  return p->family == fam && memcmp(p->addr, addr, fam == 4 ? 4 : 16) == 0;
+}
+
+static void addr_add(struct dataplane *dp, uint32_t id, int fam, const uint8_t *addr) {
+  int len = fam == 4 ? 32 : 128;
   uint32_t n = rt_lookup(&dp->peer_addrs, fam, addr);
-  n = n == RT_NONE ? 0 : n;
-  if (n + (uint32_t)delta == 0) rt_del(&dp->peer_addrs, fam, addr, fam == 4 ? 32 : 128);
-  else rt_set(&dp->peer_addrs, fam, addr, fam == 4 ? 32 : 128, n + (uint32_t)delta);
+  rt_set(&dp->peer_addrs, fam, addr, len, n == RT_NONE ? 1 : n + 1);
+  if (rt_lookup(&dp->addr_owner, fam, addr) == RT_NONE) rt_set(&dp->addr_owner, fam, addr, len, id);
+}
+
+/* Peer id (still in the table) leaves the address: the owner moves to another peer there, if
+ * one is left. The scan runs only when the owner leaves a shared address. */
+static void addr_remove(struct dataplane *dp, uint32_t id, int fam, const uint8_t *addr) {
+  int len = fam == 4 ? 32 : 128;
+  uint32_t n = rt_lookup(&dp->peer_addrs, fam, addr);
+  if (n == RT_NONE || n <= 1) {
+    rt_del(&dp->peer_addrs, fam, addr, len);
+    rt_del(&dp->addr_owner, fam, addr, len);
+    return;
+  }
+  rt_set(&dp->peer_addrs, fam, addr, len, n - 1);
+  if (rt_lookup(&dp->addr_owner, fam, addr) != id) return;
+  for (uint32_t i = 0; i < dp->peers_cap; i++)
+    if (i != id && dp->peers[i].in_use && same_addr(&dp->peers[i], fam, addr)) {
+      rt_set(&dp->addr_owner, fam, addr, len, i);
+      return;
+    }
+  rt_del(&dp->addr_owner, fam, addr, len);
+}
+
+/* Zeroes a deleted peer's counters in every queue. Not when a peer is set: reading a counter
+ * faults its page in, and a table of 10,000 peers that never send would cost their memory. (A batch
+ * routed before the delete and sent just after may still add to them.) */
+static void clear_peer_counters(struct dataplane *dp, uint32_t id) {
+  for (int i = 0; i < dp->n_queues; i++) {
+    uint64_t *pc = peer_slot(dp->opt.peer_counters, i, id);
+    if (pc)
+      for (int k = 0; k < PC_COUNT; k++) __atomic_store_n(&pc[k], 0, __ATOMIC_RELAXED);
+  }
 }
 
 static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, const uint8_t *addr) {
@@ -272,17 +340,17 @@ static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, c
     dp->peers_cap = cap;
   }
   struct dp_peer *p = &dp->peers[id];
-  if (p->in_use) addr_ref(dp, p->family, p->addr, -1);
-  else if (id < DP_PEER_COUNTER_CAP) /* a new peer under a reused id starts from zero */
-    for (int i = 0; i < dp->n_queues; i++)
-      if (dp->q[i].peer_counters)
-        for (int k = 0; k < PC_COUNT; k++) __atomic_store_n(&dp->q[i].peer_counters[(size_t)id * PC_COUNT + k], 0, __ATOMIC_RELAXED);
+  if (p->in_use) {
+    addr_remove(dp, id, p->family, p->addr);
+  } else { /* its counters' memory (zero: fresh, or cleared when the id was deleted); out of memory: counted only globally */
+    dp_pc_reserve(dp->opt.peer_counters, id);
+  }
   memset(p, 0, sizeof(*p));
   p->in_use = 1;
   p->family = fam;
   p->port = port;
   memcpy(p->addr, addr, fam == 4 ? 4 : 16);
-  addr_ref(dp, fam, addr, +1);
+  addr_add(dp, id, fam, addr);
   if (dp->sock_family == AF_INET && fam == 4) {
     struct sockaddr_in *s = (struct sockaddr_in *)&p->ep;
     s->sin_family = AF_INET;
@@ -321,8 +389,9 @@ long dp_apply(struct dataplane *dp, const uint8_t *cmds, size_t len) {
     case DP_OP_DEL_PEER:
       if (dp->wg) wg_del_peer(dp, id);
       if (id < dp->peers_cap && dp->peers[id].in_use) {
-        addr_ref(dp, dp->peers[id].family, dp->peers[id].addr, -1);
+        addr_remove(dp, id, dp->peers[id].family, dp->peers[id].addr);
         dp->peers[id].in_use = 0;
+        clear_peer_counters(dp, id); /* the next peer under this id starts from zero */
       }
       break;
     case DP_OP_SET_ROUTE: rt_set(&dp->routes, r[8], r + 12, r[9], id); break;
@@ -372,6 +441,7 @@ void dp_stop(struct dataplane *dp) {
   if (dp->stop_fd >= 0) close(dp->stop_fd);
   rt_free(&dp->routes);
   rt_free(&dp->peer_addrs);
+  rt_free(&dp->addr_owner);
   free(dp->peers);
   wg_free(dp->wg);
   pthread_rwlock_destroy(&dp->lock);

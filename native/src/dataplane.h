@@ -30,27 +30,94 @@ struct wg_state;
 #define DP_TAILROOM 48      /* room after every packet for padding and an AEAD tag */
 
 /*
- * Per-peer counters: each queue counts, for every peer id below DP_PEER_COUNTER_CAP, the
- * datagrams it sent to the peer and accepted from it (plain: passed the checks; encrypted:
- * authenticated data or keepalive) with their UDP payload bytes — `wg show`'s transfer. Ids at or
- * above the cap are not counted per peer (the global counters still count them). Encrypted mode
- * counts transport messages (data and keepalives; staged packets and keepalives sent by the
- * control path count in queue 0), not handshake messages. Layout, read by TypeScript:
- * [queue][peer id][PC_*] u64, relaxed atomic adds. Zeroed when an id is reused (a batch routed
- * before the old peer was deleted and sent just then may still add to it).
+ * Per-peer counters: each queue counts, for every peer id, the datagrams it sent to the peer and
+ * accepted from it (plain: passed the checks; encrypted: authenticated data or keepalive) with
+ * their UDP payload bytes -- `wg show`'s transfer -- and the drops it can pin on that peer, by
+ * reason (names as the global counters of counters.h, whose totals also count them):
+ *   inbound, by the datagram's outer source (the peer at that address; one of them when several
+ *   share it): plain mode's spoofed/malformed/oversized/bad-checksum, encrypted mode's
+ *   plaintext, malformed, oversized, unknown index and bad mac1 before a session is found;
+ *   by the session's peer: expired, decrypt, replay, and after authentication malformed,
+ *   oversized, bad checksum, cryptokey routing;
+ *   outbound, by the routed peer: send errors (also the control path's sends to it) and a full
+ *   staging queue (no session yet).
+ * Drops that name no peer (unknown sender, no route, unparseable outbound packet...) are only in
+ * the global counters. Encrypted mode counts transport messages (data and keepalives; staged
+ * packets and keepalives sent by the control path count in queue 0), not handshake messages.
+ *
+ * Memory: blocks of DP_PC_BLOCK_PEERS ids, each [queue][id % DP_PC_BLOCK_PEERS][PC_*] u64,
+ * allocated when a peer in the block is first set (dp_apply, under the write lock) and published
+ * with a release store, so the peer table can grow to DP_MAX_PEERS under running threads; a
+ * block is never moved or freed while the data plane or a reader (TypeScript maps each block
+ * once) holds it; its pages cost memory only once counted in (mmap). Relaxed atomic adds. Zeroed
+ * when a peer is deleted, so a reused id starts from zero (a batch routed before the delete and
+ * sent just then may still add to it).
  */
-#define DP_PEER_COUNTER_CAP 4096u
-enum { PC_TX_PACKETS, PC_TX_BYTES, PC_RX_PACKETS, PC_RX_BYTES, PC_COUNT };
+#define DP_PEER_COUNTERS(X)                                                                   \
+  X(TX_PACKETS, "tx_packets")                                                                 \
+  X(TX_BYTES, "tx_bytes")                                                                     \
+  X(RX_PACKETS, "rx_packets")                                                                 \
+  X(RX_BYTES, "rx_bytes")                                                                     \
+  X(IN_DROP_SPOOFED_SOURCE, "inbound_drop_spoofed_source")                                    \
+  X(IN_DROP_MALFORMED, "inbound_drop_malformed")                                              \
+  X(IN_DROP_OVERSIZED, "inbound_drop_oversized")                                              \
+  X(IN_DROP_IP_HEADER_CHECKSUM, "inbound_drop_ip_header_checksum")                            \
+  X(IN_DROP_PLAINTEXT, "inbound_drop_plaintext")                                              \
+  X(IN_DROP_UNKNOWN_INDEX, "inbound_drop_unknown_index")                                      \
+  X(IN_DROP_HANDSHAKE_MAC1, "inbound_drop_handshake_mac1")                                    \
+  X(IN_DROP_EXPIRED_SESSION, "inbound_drop_expired_session")                                  \
+  X(IN_DROP_DECRYPT, "inbound_drop_decrypt")                                                  \
+  X(IN_DROP_REPLAY, "inbound_drop_replay")                                                    \
+  X(IN_DROP_CRYPTOKEY_ROUTING, "inbound_drop_cryptokey_routing")                              \
+  X(OUT_DROP_SEND_ERROR, "outbound_drop_send_error")                                          \
+  X(OUT_DROP_STAGE_FULL, "outbound_drop_stage_full")
 
-/* Adds to a peer's counters (dir = PC_TX_PACKETS or PC_RX_PACKETS). The bound is checked here,
- * where the id meets the memory. Atomic adds (one per run of a peer's packets, not per packet:
- * see peer_acc in loop.h), so the control path's sends (staged packets, keepalives) can count
- * into queue 0's TX beside its outbound thread. */
-static inline void peer_count(uint64_t *pc, uint32_t id, int dir, uint64_t packets, uint64_t bytes) {
-  if (!pc || id >= DP_PEER_COUNTER_CAP || !packets) return;
-  uint64_t *p = pc + (size_t)id * PC_COUNT + dir;
-  __atomic_fetch_add(&p[0], packets, __ATOMIC_RELAXED);
-  __atomic_fetch_add(&p[1], bytes, __ATOMIC_RELAXED);
+enum peer_counter {
+#define X(id, name) PC_##id,
+  DP_PEER_COUNTERS(X)
+#undef X
+  PC_COUNT
+};
+
+#define DP_PC_BLOCK_PEERS 4096u
+#define DP_PC_BLOCKS (DP_MAX_PEERS / DP_PC_BLOCK_PEERS)
+
+struct dp_peer_counters {
+  int queues;
+  uint64_t *block[DP_PC_BLOCKS]; /* queues x DP_PC_BLOCK_PEERS x PC_COUNT each, or NULL; __atomic access */
+};
+
+/* NULL when out of memory. */
+struct dp_peer_counters *dp_pc_new(int queues);
+void dp_pc_free(struct dp_peer_counters *pcs);
+/* Makes the block of id exist (the writer: dp_apply, under the write lock). -1: no memory (or id
+ * out of range): the peer then forwards, counted only globally. */
+int dp_pc_reserve(struct dp_peer_counters *pcs, uint32_t id);
+size_t dp_pc_block_bytes(const struct dp_peer_counters *pcs);
+
+/* The counters of peer id in queue, or NULL: every bound is checked here, where the id meets the
+ * memory (id from a route, a session or a command; queue from the loop). */
+static inline uint64_t *peer_slot(const struct dp_peer_counters *pcs, int queue, uint32_t id) {
+  if (!pcs || id >= DP_MAX_PEERS || queue < 0 || queue >= pcs->queues) return NULL;
+  uint64_t *b = __atomic_load_n(&pcs->block[id / DP_PC_BLOCK_PEERS], __ATOMIC_ACQUIRE);
+  return b ? b + ((size_t)queue * DP_PC_BLOCK_PEERS + id % DP_PC_BLOCK_PEERS) * PC_COUNT : NULL;
+}
+
+/* Adds to a peer's traffic (dir = PC_TX_PACKETS or PC_RX_PACKETS). Atomic adds (one per run of a
+ * peer's packets, not per packet: see peer_acc in loop.h), so the control path's sends (staged
+ * packets, keepalives) can count into queue 0's TX beside its outbound thread. */
+static inline void peer_count(const struct dp_peer_counters *pcs, int queue, uint32_t id, int dir, uint64_t packets,
+                              uint64_t bytes) {
+  uint64_t *p = packets ? peer_slot(pcs, queue, id) : NULL;
+  if (!p) return;
+  __atomic_fetch_add(&p[dir], packets, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&p[dir + 1], bytes, __ATOMIC_RELAXED);
+}
+
+/* Adds n drops of one reason (a PC_*_DROP_* slot) to a peer. */
+static inline void peer_drop(const struct dp_peer_counters *pcs, int queue, uint32_t id, int reason, uint64_t n) {
+  uint64_t *p = n && reason >= PC_IN_DROP_SPOOFED_SOURCE && reason < PC_COUNT ? peer_slot(pcs, queue, id) : NULL;
+  if (p) __atomic_fetch_add(&p[reason], n, __ATOMIC_RELAXED);
 }
 
 /* Commands: [op u8][reserved u8][size u16 LE][payload], size counts the whole record. */
@@ -80,7 +147,7 @@ struct dp_options {
   uint8_t public_key[32];
   void (*notify)(void *ctx);        /* encrypted mode: events are waiting (any thread) */
   void *notify_ctx;
-  uint64_t *peer_counters;          /* queues × DP_PEER_COUNTER_CAP × PC_COUNT, owned by the caller; NULL: none */
+  struct dp_peer_counters *peer_counters; /* for opt.queues queues, owned by the caller; NULL: none */
 };
 
 struct dp_peer {
@@ -101,7 +168,7 @@ struct dp_queue {
   pthread_t out_thread, in_thread;
   int out_started, in_started;
   uint64_t *counters; /* TULLE_COUNTER_SLOTS entries */
-  uint64_t *peer_counters; /* this queue's DP_PEER_COUNTER_CAP × PC_COUNT entries, or NULL */
+  struct dp_peer_counters *pcs; /* per-peer counters (this queue's: index), or NULL */
   struct offload_queue *oq; /* offload.h; NULL without offloads */
 };
 
@@ -113,6 +180,7 @@ struct dataplane {
   pthread_rwlock_t lock;
   struct route_table routes;
   struct route_table peer_addrs; /* outer address -> number of peers using it */
+  struct route_table addr_owner; /* outer address -> one peer using it (drops are pinned on it) */
   struct dp_peer *peers;
   uint32_t peers_cap;
   int stop_fd;

@@ -123,10 +123,11 @@ static void open_datagram(struct dp_queue *q, struct inbound *in, int i, uint64_
     (*pkts)++;
     *bytes += sl;
     size_t outer = sl;
-    uint32_t peer = 0;
+    uint32_t peer = UINT32_MAX;
     enum wg_in_verdict v = truncated ? WG_IN_OVERSIZED : wg_open_datagram(dp, in->aead, &in->names[i], &p, &sl, now, q->counters, &peer);
     in->wg_counts[v]++;
     if (v == WG_IN_DELIVER || v == WG_IN_KEEPALIVE) peer_acc_add(acc, peer, outer);
+    else wg_count_peer_drop(q, v, peer, &in->names[i]);
     if (v != WG_IN_DELIVER) continue;
     coalesce(q, in, p, sl, 1); /* authenticated by the AEAD */
   }
@@ -144,6 +145,7 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
   if (!seg) seg = len;
   uint8_t *buf = in->iov[i].iov_base;
   int known = outer_known(dp, o); /* once per train: every segment has the same outer source */
+  uint32_t owner = RT_NONE;       /* the peer its drops are pinned on, looked up at the first */
   int truncated = (mh->msg_flags & MSG_TRUNC) != 0;
   for (size_t off = 0; off < len; off += seg) {
     size_t sl = len - off < seg ? len - off : seg;
@@ -154,6 +156,8 @@ static void check_datagram(struct dp_queue *q, struct inbound *in, int i, uint64
     enum in_verdict verdict = known ? check_inner(dp, o, pkt, sl, truncated, &peer) : IN_UNKNOWN_PEER;
     if (verdict != IN_DELIVER) {
       v[verdict]++;
+      if (known && owner == RT_NONE) owner = outer_owner(dp, o);
+      if (known) peer_drop(q->pcs, q->index, owner, in_verdict_slot(verdict), 1);
       continue;
     }
     peer_acc_add(acc, peer, sl);
@@ -181,7 +185,7 @@ long inbound_drain(struct dp_queue *q, struct inbound *in, int max_batches) {
     if (n <= 0) break; /* EAGAIN, or a queued ICMP error: back to poll */
     got += n;
     uint64_t v[IN_VERDICTS] = {0}, pkts = 0, bytes = 0;
-    struct peer_acc acc = {.pc = q->peer_counters, .dir = PC_RX_PACKETS};
+    struct peer_acc acc = {.pcs = q->pcs, .queue = q->index, .dir = PC_RX_PACKETS};
     pthread_rwlock_rdlock(&dp->lock); /* 2., 3. */
     if (dp->wg) {
       uint64_t now = wg_now_ms();

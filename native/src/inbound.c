@@ -18,25 +18,32 @@
 #include <sys/uio.h>
 
 
-static enum in_verdict check_inbound(struct dataplane *dp, const struct sockaddr_storage *from, const uint8_t *pkt,
+/* Plain mode: the checks for one datagram; a drop from a known address is pinned on its peer. */
+static enum in_verdict check_inbound(struct dp_queue *q, const struct sockaddr_storage *from, const uint8_t *pkt,
                                      size_t len, int truncated, uint32_t *peer) {
+  struct dataplane *dp = q->dp;
   struct outer o = outer_source(from);
-  return outer_known(dp, o) ? check_inner(dp, o, pkt, len, truncated, peer) : IN_UNKNOWN_PEER;
+  if (!outer_known(dp, o)) return IN_UNKNOWN_PEER;
+  enum in_verdict v = check_inner(dp, o, pkt, len, truncated, peer);
+  if (v != IN_DELIVER) peer_drop(q->pcs, q->index, outer_owner(dp, o), in_verdict_slot(v), 1);
+  return v;
 }
 
 /* Encrypted mode: opens each datagram in place; survivors get verdict IN_DELIVER and their iov
  * and msg_len narrowed to the inner packet. */
-static void open_batch(struct dataplane *dp, struct aead *a, struct mmsghdr *msgs, struct iovec *iov,
+static void open_batch(struct dp_queue *q, struct aead *a, struct mmsghdr *msgs, struct iovec *iov,
                        struct sockaddr_storage *names, uint8_t *verdict, int n, uint64_t *c, struct peer_acc *acc) {
+  struct dataplane *dp = q->dp;
   uint64_t counts[WG_IN_VERDICTS] = {0};
   uint64_t now = wg_now_ms();
   for (int i = 0; i < n; i++) {
     uint8_t *p = iov[i].iov_base;
     size_t len = msgs[i].msg_len;
-    uint32_t peer = 0;
+    uint32_t peer = UINT32_MAX;
     enum wg_in_verdict v = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ? WG_IN_OVERSIZED
                                                                    : wg_open_datagram(dp, a, &names[i], &p, &len, now, c, &peer);
     if (v == WG_IN_DELIVER || v == WG_IN_KEEPALIVE) peer_acc_add(acc, peer, msgs[i].msg_len);
+    else wg_count_peer_drop(q, v, peer, &names[i]);
     counts[v]++;
     verdict[i] = v == WG_IN_DELIVER ? IN_DELIVER : IN_MALFORMED; /* only DELIVER is looked at later */
     iov[i].iov_base = p;
@@ -77,14 +84,14 @@ void *inbound_thread(void *arg) {
       uint64_t bytes = 0;
       uint64_t counts[IN_VERDICTS] = {0};
       for (int i = 0; i < n; i++) bytes += msgs[i].msg_len;
-      struct peer_acc acc = {.pc = q->peer_counters, .dir = PC_RX_PACKETS};
+      struct peer_acc acc = {.pcs = q->pcs, .queue = q->index, .dir = PC_RX_PACKETS};
       pthread_rwlock_rdlock(&dp->lock);
       if (dp->wg) {
-        open_batch(dp, aead, msgs, iov, names, verdict, n, c, &acc);
+        open_batch(q, aead, msgs, iov, names, verdict, n, c, &acc);
       } else {
         for (int i = 0; i < n; i++) {
           uint32_t peer = 0;
-          verdict[i] = (uint8_t)check_inbound(dp, &names[i], iov[i].iov_base, msgs[i].msg_len,
+          verdict[i] = (uint8_t)check_inbound(q, &names[i], iov[i].iov_base, msgs[i].msg_len,
                                               (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0, &peer);
           counts[verdict[i]]++;
           if (verdict[i] == IN_DELIVER) peer_acc_add(&acc, peer, msgs[i].msg_len);

@@ -16,13 +16,13 @@ static inline void cadd(uint64_t *c, int idx, uint64_t n) {
 
 /* Sums runs of packets of one peer (a batch or train is mostly one flow): one atomic add per run. */
 struct peer_acc {
-  uint64_t *pc;
-  int dir;
+  const struct dp_peer_counters *pcs;
+  int queue, dir;
   uint32_t id;
   uint64_t packets, bytes;
 };
 static inline void peer_acc_flush(struct peer_acc *a) {
-  peer_count(a->pc, a->id, a->dir, a->packets, a->bytes);
+  peer_count(a->pcs, a->queue, a->id, a->dir, a->packets, a->bytes);
   a->packets = a->bytes = 0;
 }
 static inline void peer_acc_add(struct peer_acc *a, uint32_t id, uint64_t bytes) {
@@ -57,6 +57,23 @@ struct outer outer_source(const struct sockaddr_storage *ss);
 /* Is the outer source the address of any peer? (Caller holds the table's read lock.) */
 static inline int outer_known(struct dataplane *dp, struct outer o) {
   return rt_lookup(&dp->peer_addrs, o.family, o.addr) != RT_NONE;
+}
+
+/* The peer on which drops from this outer source are pinned (dataplane.h), RT_NONE for a stranger.
+ * Looked up only for a drop: nothing on the delivering path. (Caller holds the read lock.) */
+static inline uint32_t outer_owner(struct dataplane *dp, struct outer o) {
+  return rt_lookup(&dp->addr_owner, o.family, o.addr);
+}
+
+/* Plain mode: the per-peer slot of a drop verdict from a known address (-1: not a drop). */
+static inline int in_verdict_slot(enum in_verdict v) {
+  switch (v) {
+  case IN_SPOOFED: return PC_IN_DROP_SPOOFED_SOURCE;
+  case IN_MALFORMED: return PC_IN_DROP_MALFORMED;
+  case IN_OVERSIZED: return PC_IN_DROP_OVERSIZED;
+  case IN_BAD_IP_CSUM: return PC_IN_DROP_IP_HEADER_CHECKSUM;
+  default: return -1;
+  }
 }
 
 /* Checks one inner packet from a known peer address: size, parse, IPv4 header checksum, and that its inner source lies

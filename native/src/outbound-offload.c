@@ -125,7 +125,10 @@ static void seal_segments(struct dp_queue *q, struct outbound *o, struct gso_seg
     switch (wg_seal_parts(dp, o->aead, peer_id, s->hdr, s->hdr_len, (uint8_t *)s->data, s->data_len, tail, &tl, now, c)) {
     case WG_OUT_SEND: break;
     case WG_OUT_STAGED: cadd(c, TC_OUT_WG_STAGED, 1); continue;
-    case WG_OUT_STAGE_FULL: cadd(c, TC_OUT_DROP_STAGE_FULL, 1); continue;
+    case WG_OUT_STAGE_FULL:
+      cadd(c, TC_OUT_DROP_STAGE_FULL, 1);
+      peer_drop(q->pcs, q->index, peer_id, PC_OUT_DROP_STAGE_FULL, 1);
+      continue;
     }
     struct iovec parts[3] = {{s->hdr - WG_HEADER, WG_HEADER + (size_t)s->hdr_len}, {(void *)s->data, s->data_len}, {tail, tl}};
     if (!s->data_len) parts[1] = parts[2];
@@ -171,13 +174,14 @@ static void flush(struct dp_queue *q, struct outbound *o) {
           size_t n = o->seg_iovs[iv - o->iov], len = 0;
           for (size_t k = 0; k < n; k++) len += iv[k].iov_len;
           struct msghdr one = {.msg_name = mh->msg_name, .msg_namelen = mh->msg_namelen, .msg_iov = iv, .msg_iovlen = n};
-          if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++, peer_count(q->peer_counters, t->peer, PC_TX_PACKETS, 1, len);
-          else errors++;
+          if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++, peer_count(q->pcs, q->index, t->peer, PC_TX_PACKETS, 1, len);
+          else errors++, peer_drop(q->pcs, q->index, t->peer, PC_OUT_DROP_SEND_ERROR, 1);
           iv += n;
           left -= n;
         }
       } else {
         errors += t->nseg; /* unreachable, too big, ...: the train is lost */
+        peer_drop(q->pcs, q->index, t->peer, PC_OUT_DROP_SEND_ERROR, t->nseg);
       }
       at++;
       continue;
@@ -185,7 +189,7 @@ static void flush(struct dp_queue *q, struct outbound *o) {
     for (int j = at; j < at + r; j++) {
       struct train *t = &o->trains[j];
       sent += t->nseg, sent_bytes += t->bytes;
-      peer_count(q->peer_counters, t->peer, PC_TX_PACKETS, t->nseg, t->bytes);
+      peer_count(q->pcs, q->index, t->peer, PC_TX_PACKETS, t->nseg, t->bytes);
     }
     sends += (uint64_t)r;
     at += r;

@@ -27,7 +27,7 @@ static uint64_t now_sec(void) {
 
 /* Encrypted mode: seals the packet for its peer and fills the datagram and its destination.
  * Returns 1 to send, 0 when the packet was staged or dropped (counted). */
-static int seal_for_peer(struct dataplane *dp, struct aead *a, uint32_t id, uint8_t *pkt, size_t len,
+static int seal_for_peer(struct dataplane *dp, int queue, struct aead *a, uint32_t id, uint8_t *pkt, size_t len,
                          struct iovec *iov, struct sockaddr_storage *name, socklen_t *name_len, uint64_t now,
                          uint64_t *c) {
   uint8_t *out;
@@ -35,7 +35,10 @@ static int seal_for_peer(struct dataplane *dp, struct aead *a, uint32_t id, uint
   switch (wg_seal_packet(dp, a, id, pkt, len, &out, &out_len, now, c)) {
   case WG_OUT_SEND: break;
   case WG_OUT_STAGED: cadd(c, TC_OUT_WG_STAGED, 1); return 0;
-  case WG_OUT_STAGE_FULL: cadd(c, TC_OUT_DROP_STAGE_FULL, 1); return 0;
+  case WG_OUT_STAGE_FULL:
+    cadd(c, TC_OUT_DROP_STAGE_FULL, 1);
+    peer_drop(dp->opt.peer_counters, queue, id, PC_OUT_DROP_STAGE_FULL, 1);
+    return 0;
   }
   *name_len = wg_peer_endpoint(dp, id, name);
   iov->iov_base = out;
@@ -106,7 +109,7 @@ void *outbound_thread(void *arg) {
         }
         socklen_t name_len = p->ep_len;
         if (dp->wg) {
-          if (!seal_for_peer(dp, aead, id, pkt, lens[i], &iov[k], &names[k], &name_len, now_ms, c)) continue;
+          if (!seal_for_peer(dp, q->index, aead, id, pkt, lens[i], &iov[k], &names[k], &name_len, now_ms, c)) continue;
         } else {
           memcpy(&names[k], &p->ep, p->ep_len);
           iov[k].iov_base = pkt;
@@ -123,12 +126,13 @@ void *outbound_thread(void *arg) {
       cadd(c, TC_OUT_ICMP_UNREACHABLE, icmp_n);
 
       uint64_t sent = 0, sent_bytes = 0, errors = 0;
-      struct peer_acc acc = {.pc = q->peer_counters, .dir = PC_TX_PACKETS};
+      struct peer_acc acc = {.pcs = q->pcs, .queue = q->index, .dir = PC_TX_PACKETS};
       for (int at = 0; at < k;) {
         int r = sendmmsg(q->udp_fd, msgs + at, (unsigned)(k - at), 0);
         if (r < 0) {
           if (errno == EINTR) continue;
           errors++; /* the datagram at `at` failed (unreachable, too big, ...): skip it */
+          peer_drop(q->pcs, q->index, ids[at], PC_OUT_DROP_SEND_ERROR, 1);
           at++;
           continue;
         }

@@ -190,6 +190,27 @@ void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]) {
     if (counter_of[v] >= 0) cadd(c, counter_of[v], counts[v]);
 }
 
+void wg_count_peer_drop(struct dp_queue *q, enum wg_in_verdict v, uint32_t peer, const struct sockaddr_storage *from) {
+  static const int8_t slot_of[WG_IN_VERDICTS] = {
+      [WG_IN_DELIVER] = -1, [WG_IN_HANDSHAKE] = -1, [WG_IN_HANDSHAKE_DROPPED] = -1,
+      [WG_IN_COOKIE_STRANGER] = -1, /* from no peer's address, by definition */
+      [WG_IN_KEEPALIVE] = -1,
+      [WG_IN_BAD_MAC1] = PC_IN_DROP_HANDSHAKE_MAC1,
+      [WG_IN_NOT_WIREGUARD] = PC_IN_DROP_PLAINTEXT,
+      [WG_IN_UNKNOWN_INDEX] = PC_IN_DROP_UNKNOWN_INDEX,
+      [WG_IN_EXPIRED] = PC_IN_DROP_EXPIRED_SESSION,
+      [WG_IN_DECRYPT] = PC_IN_DROP_DECRYPT,
+      [WG_IN_REPLAY] = PC_IN_DROP_REPLAY,
+      [WG_IN_MALFORMED] = PC_IN_DROP_MALFORMED,
+      [WG_IN_OVERSIZED] = PC_IN_DROP_OVERSIZED,
+      [WG_IN_CRYPTOKEY] = PC_IN_DROP_CRYPTOKEY_ROUTING,
+      [WG_IN_BAD_IP_CSUM] = PC_IN_DROP_IP_HEADER_CHECKSUM,
+  };
+  if ((unsigned)v >= WG_IN_VERDICTS || slot_of[v] < 0 || !q->pcs) return;
+  if (peer == UINT32_MAX) peer = outer_owner(q->dp, outer_source(from));
+  peer_drop(q->pcs, q->index, peer, slot_of[v], 1);
+}
+
 static size_t inner_length(const uint8_t *b, size_t n) {
   if (n >= 20 && b[0] >> 4 == 4) return (size_t)b[2] << 8 | b[3];
   if (n >= 40 && b[0] >> 4 == 6) return 40 + ((size_t)b[4] << 8 | b[5]);
@@ -260,6 +281,7 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   struct wg_state *w = dp->wg;
   uint8_t *b = *pkt;
   size_t n = *len;
+  *peer_out = UINT32_MAX;
   if (n < 4 || b[1] || b[2] || b[3]) return WG_IN_NOT_WIREGUARD;
   switch (b[0]) {
   case 1: return n == 148 ? handshake_message(dp, from, b, n, c) : WG_IN_NOT_WIREGUARD;
@@ -273,6 +295,7 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   struct wg_session *s = wg_session_get(w, idx);
   if (!s) report_unknown_index(dp, from, now, c);
   if (!s || !peer_get(dp, s->peer)) return WG_IN_UNKNOWN_INDEX;
+  *peer_out = s->peer; /* drops from here on are pinned on the session's peer */
   if (wg_age_ms(now, s->created_ms) >= w->reject_after_ms) return WG_IN_EXPIRED;
   uint64_t ctr = rd64(b + 8);
   if (ctr >= WG_REJECT_AFTER_MESSAGES) return WG_IN_REPLAY;
@@ -287,7 +310,6 @@ enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const 
   /* authenticated from here on */
   uint32_t peer = s->peer, slot = idx & WG_SESSION_MASK;
   struct wg_peer *wp = wg_peer_get(w, peer);
-  *peer_out = peer;
   uint32_t expect = slot + 1;
   if (atomic_load_explicit(&wp->next, memory_order_relaxed) == expect &&
       atomic_compare_exchange_strong(&wp->next, &expect, 0)) {

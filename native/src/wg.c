@@ -205,7 +205,8 @@ static int send_sealed(struct dataplane *dp, struct aead *a, uint32_t peer, stru
   }
   ssize_t r = sendto(dp->q[0].udp_fd, out, out_len, MSG_DONTWAIT, (struct sockaddr *)&ep, el);
   cadd(c, r == (ssize_t)out_len ? ok : err, 1);
-  if (r == (ssize_t)out_len) peer_count(dp->q[0].peer_counters, peer, PC_TX_PACKETS, 1, out_len);
+  if (r == (ssize_t)out_len) peer_count(dp->q[0].pcs, 0, peer, PC_TX_PACKETS, 1, out_len);
+  else peer_drop(dp->q[0].pcs, 0, peer, PC_OUT_DROP_SEND_ERROR, 1);
   struct wg_peer *wp = wg_peer_get(dp->wg, peer);
   uint64_t now = wg_now_ms();
   atomic_store(&wp->last_tx_any_ms, now);

@@ -181,9 +181,18 @@ enum wg_in_verdict {
 /* Adds a batch's verdict counts to the calling thread's counters (one mapping for both loops). */
 void wg_count_inbound(uint64_t *c, const uint64_t counts[WG_IN_VERDICTS]);
 /* Opens a datagram in place. On WG_IN_DELIVER, pkt and len are narrowed to the inner IP packet;
- * on WG_IN_DELIVER and WG_IN_KEEPALIVE (authenticated), *peer is the sending peer's id. */
+ * on WG_IN_DELIVER and WG_IN_KEEPALIVE (authenticated), *peer is the sending peer's id; on a
+ * verdict met once the receiver index named a session of a live peer (expired, decrypt, replay,
+ * and what follows authentication), *peer is that session's peer; before that, UINT32_MAX. */
 enum wg_in_verdict wg_open_datagram(struct dataplane *dp, struct aead *a, const struct sockaddr_storage *from,
                                     uint8_t **pkt, size_t *len, uint64_t now, uint64_t *c, uint32_t *peer);
+
+struct dp_queue;
+/* Pins a drop verdict of wg_open_datagram (or a truncated datagram's WG_IN_OVERSIZED) on a peer in
+ * q's per-peer counters (dataplane.h): on the session's peer when one was found (peer), else on
+ * the peer at the outer source (from) for what is met before a session; strangers stay global
+ * only. Caller holds the read lock. */
+void wg_count_peer_drop(struct dp_queue *q, enum wg_in_verdict v, uint32_t peer, const struct sockaddr_storage *from);
 
 /* Seals with a given session outside the packet path's batch (staged packets, keepalives), with
  * the caller's cipher context a. */

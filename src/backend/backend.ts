@@ -9,7 +9,7 @@ import type { BackendConfig, BackendType } from '../config/network-config.js';
 import type { DataPlane, DataPlaneOptions } from '../dataplane/dataplane.js';
 import type { Lease, LeaseAttrs } from '../lease/lease.js';
 import type client from 'prom-client';
-import type { PeerView } from '../control/status-snapshot.js';
+import type { PeerTraffic, PeerView } from '../control/status-snapshot.js';
 import type { UapiDevice } from '../wireguard/uapi.js';
 
 export interface Endpoint {
@@ -72,6 +72,9 @@ export interface PeerDetails {
   lastSentAt?: number;
   lastReceivedAt?: number;
   persistentKeepaliveSeconds?: number;
+  /** encrypted mode: handshake messages sent to and accepted from the peer, which WireGuard
+   * counts in the peer's transfer beside the data plane's transport messages */
+  handshakes?: PeerTraffic;
 }
 
 export type BackendFactory = (config: BackendConfig, stack?: Stack) => Backend;

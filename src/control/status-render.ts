@@ -12,6 +12,7 @@
  *     endpoint: 198.18.0.11:51820
  *     latest handshake: 1 minute, 3 seconds ago
  *     transfer: 1.20 MiB received, 3.40 MiB sent
+ *     drops: inbound decrypt 2, outbound send_error 1
  */
 import type { PeerView, StatusSnapshot } from './status-snapshot.js';
 
@@ -44,6 +45,12 @@ export function formatDuration(ms: number): string {
   return parts.join(', ');
 }
 
+/** "outbound no_route 7, inbound replay 3": most first, or "none" */
+export function formatDrops(drops: Record<string, number>): string {
+  const d = Object.entries(drops).filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
+  return d.length ? d.map(([k, v]) => `${k.replace('_drop_', ' ')} ${v}`).join(', ') : 'none';
+}
+
 const ago = (at: number | undefined, now: number) => (at === undefined ? undefined : at > now - 1000 ? 'Now' : `${formatDuration(now - at)} ago`);
 
 export function renderStatus(s: StatusSnapshot, o: { color: boolean; now?: number }): string {
@@ -73,8 +80,7 @@ export function renderStatus(s: StatusSnapshot, o: { color: boolean; now?: numbe
   row('etcd', `${c(etcdTone, n.etcd.etcd)} for ${formatDuration(now - n.etcd.since)}${n.etcd.lastError ? ` (${n.etcd.lastError})` : ''}`);
   row('mtu', n.mtu !== undefined ? String(n.mtu) : undefined);
   row('peers', String(s.peers.length));
-  const drops = Object.entries(s.drops).sort((a, b) => b[1] - a[1]);
-  row('drops', drops.length ? drops.map(([k, v]) => `${k.replace('_drop_', ' ')} ${v}`).join(', ') : 'none');
+  row('drops', formatDrops(s.drops));
 
   for (const p of s.peers) lines.push('', ...peerBlock(p, now, c, key));
   return `${lines.join('\n')}\n`;
@@ -89,6 +95,10 @@ function peerBlock(p: PeerView, now: number, c: (t: Tone, s: string) => string, 
   if (p.traffic) {
     const t = p.traffic;
     row('transfer', `${formatBytes(t.rxBytes)} received, ${formatBytes(t.txBytes)} sent (${t.rxPackets} / ${t.txPackets} packets)`);
+  }
+  if (p.drops) {
+    const d = formatDrops(p.drops);
+    row('drops', d === 'none' ? d : c('red', d));
   }
   const last = Math.max(p.lastSentAt ?? -Infinity, p.lastReceivedAt ?? -Infinity);
   if (Number.isFinite(last)) row('last activity', `sent ${ago(p.lastSentAt, now) ?? 'never'}, received ${ago(p.lastReceivedAt, now) ?? 'never'}`);

@@ -19,7 +19,12 @@ export interface PeerView {
   lastSentAt?: number | undefined;
   lastReceivedAt?: number | undefined;
   persistentKeepaliveSeconds?: number | undefined;
+  /** datagrams and their UDP payload bytes sent to and accepted from the peer (encrypted mode:
+   * transport messages and handshake initiations/responses, as `wg show`'s transfer) */
   traffic?: PeerTraffic | undefined;
+  /** the data plane's drops pinned on this peer, by counter name (e.g. inbound_drop_spoofed_source),
+   * only those above zero; drops that name no peer are only in StatusSnapshot.drops */
+  drops?: Record<string, number> | undefined;
 }
 
 export interface StatusSnapshot {
@@ -31,6 +36,13 @@ export interface StatusSnapshot {
   peers: PeerView[];
   /** data-plane drops by counter name (e.g. inbound_drop_replay), only those above zero */
   drops: Record<string, number>;
+}
+
+/** A peer's transfer as WireGuard reports it: the data plane's datagrams plus, in encrypted mode,
+ * the handshake messages (sent and accepted) the control plane exchanged with the peer. */
+export function addTraffic(a: PeerTraffic | undefined, b: PeerTraffic | undefined): PeerTraffic | undefined {
+  if (!a || !b) return a ?? b;
+  return { txPackets: a.txPackets + b.txPackets, txBytes: a.txBytes + b.txBytes, rxPackets: a.rxPackets + b.rxPackets, rxBytes: a.rxBytes + b.rxBytes };
 }
 
 /** Drops above zero, as plain numbers, from the data plane's counters. */

@@ -4,6 +4,7 @@
  */
 import os from 'node:os';
 import { encodeCommands, type Command } from './commands.js';
+import { TulleError } from '../util/errors.js';
 import { loadAddon, type NativeStartOptions, type OffloadOptions, type OffloadState } from './native.js';
 
 export type { Command } from './commands.js';
@@ -66,9 +67,12 @@ export interface DataPlane {
   counters(): Counters;
   /** The same, queue by queue. */
   countersPerQueue(): Counters[];
-  /** A peer's traffic from shared memory (no call into native code); undefined for ids at or
-   * above the data plane's per-peer cap (they are counted only globally). */
+  /** A peer's traffic from shared memory (no call into native code but the first time a block
+   * of ids is read); undefined while no peer of its block of ids was ever set. */
   peerTraffic(id: number): PeerTraffic | undefined;
+  /** The drops pinned on a peer (native/src/dataplane.h), by global counter name
+   * (inbound_drop_spoofed_source, outbound_drop_send_error, ...), only those above zero. */
+  peerDrops(id: number): Record<string, number>;
   /** CPU time of the packet threads so far, seconds. */
   cpuSeconds(): number;
   stop(): void;
@@ -93,8 +97,28 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
   const slots = addon.counterSlots;
   const view = new BigUint64Array(started.counters);
   const queues = view.length / slots;
-  const peerView = new BigUint64Array(started.peerCounters);
-  const peerCap = addon.peerCounterCap;
+  const peerNames = addon.peerCounterNames();
+  const stride = peerNames.length;
+  if (peerNames.slice(0, 4).join() !== 'tx_packets,tx_bytes,rx_packets,rx_bytes') throw new TulleError('ERR_TULLE_ADDON', `the native addon's per-peer counters are not laid out as this code reads them (${peerNames.join(', ')}): rebuild it`);
+  const blockPeers = addon.peerBlockPeers;
+  const blocks: BigUint64Array[] = [];
+  /** the u64 view of id's block and the index of its counters in queue 0, or undefined */
+  const peerAt = (id: number): [BigUint64Array, number] | undefined => {
+    if (!Number.isInteger(id) || id < 0 || id >= addon.maxPeers) return undefined;
+    const b = Math.floor(id / blockPeers);
+    if (!blocks[b]) {
+      const buf = addon.peerCounterBlock(started.handle, b);
+      if (!buf) return undefined; // no peer in this block yet: asked again next time
+      blocks[b] = new BigUint64Array(buf);
+    }
+    return [blocks[b], (id % blockPeers) * stride];
+  };
+  /** counter k of a peer, summed over queues */
+  const peerSum = (view: BigUint64Array, at: number, k: number): bigint => {
+    let sum = 0n;
+    for (let q = 0; q < queues; q++) sum += view[q * blockPeers * stride + at + k]!;
+    return sum;
+  };
   let stopped = false;
   return {
     tunName: started.tunName,
@@ -122,13 +146,21 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
       return Array.from({ length: queues }, (_, q) => Object.fromEntries(names.map((name, i) => [name, view[q * slots + i]!])));
     },
     peerTraffic(id) {
-      if (!Number.isInteger(id) || id < 0 || id >= peerCap) return undefined;
-      const t = [0n, 0n, 0n, 0n];
-      for (let q = 0; q < queues; q++) {
-        const at = (q * peerCap + id) * 4;
-        for (let k = 0; k < 4; k++) t[k]! += peerView[at + k]!;
+      const p = peerAt(id);
+      if (!p) return undefined;
+      const [view, at] = p;
+      const t = (k: number) => Number(peerSum(view, at, k));
+      return { txPackets: t(0), txBytes: t(1), rxPackets: t(2), rxBytes: t(3) };
+    },
+    peerDrops(id) {
+      const out: Record<string, number> = {};
+      const p = peerAt(id);
+      if (!p) return out;
+      for (let k = 4; k < stride; k++) {
+        const v = peerSum(p[0], p[1], k);
+        if (v > 0n) out[peerNames[k]!] = Number(v);
       }
-      return { txPackets: Number(t[0]), txBytes: Number(t[1]), rxPackets: Number(t[2]), rxBytes: Number(t[3]) };
+      return out;
     },
     cpuSeconds() {
       return addon.cpuNs(started.handle) / 1e9;

@@ -60,15 +60,22 @@ export interface OffloadState {
 }
 
 export interface NativeAddon {
-  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer; peerCounters: ArrayBuffer; offload: OffloadState };
+  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer; offload: OffloadState };
   apply(handle: object, commands: Uint8Array): void;
   stop(handle: object): void;
   cpuNs(handle: object): number;
   counterNames(): string[];
   routeLookup(commands: Uint8Array, queries: Uint8Array): Uint32Array;
   counterSlots: number;
-  /** peer ids below this have per-peer counters: [queue][id][tx packets, tx bytes, rx packets, rx bytes] */
-  peerCounterCap: number;
+  /** Per-peer counters of ids block * peerBlockPeers .. (block + 1) * peerBlockPeers - 1, laid out
+   * [queue][id % peerBlockPeers][peerCounterNames()] as u64; null until a peer in the block was
+   * set. The same ArrayBuffer every time (the handle keeps it). */
+  peerCounterBlock(handle: object, block: number): ArrayBuffer | null;
+  /** tx_packets, tx_bytes, rx_packets, rx_bytes, then the drop reasons (names as counterNames()) */
+  peerCounterNames(): string[];
+  peerBlockPeers: number;
+  /** peer ids are below this */
+  maxPeers: number;
   /** how this build of the addon was made (N-API version, optimised or sanitized, compiler, date) */
   buildInfo: string;
   /** Test face of native/src/gso.c: the segments, or a negative gso_error. */

@@ -28,7 +28,7 @@ import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
 import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
-import { dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
+import { addTraffic, dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
 import { ACTIVITY_SAMPLE_MS, PeerActivity } from '../control/peer-activity.js';
 import { tulleVersion } from '../version.js';
 import { formatEndpoint, type UapiDevice } from '../wireguard/uapi.js';
@@ -358,7 +358,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         id: p.id, subnets: p.subnets, endpoint: formatEndpoint(ep.address, ep.port),
         publicKey: d?.publicKey, lastHandshakeAt: d?.lastHandshakeAt, lastSentAt: d ? d.lastSentAt : seen.sentAt,
         lastReceivedAt: d ? d.lastReceivedAt : seen.receivedAt,
-        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: dp?.peerTraffic(p.id),
+        persistentKeepaliveSeconds: d?.persistentKeepaliveSeconds, traffic: addTraffic(dp?.peerTraffic(p.id), d?.handshakes), drops: dp?.peerDrops(p.id),
       };
     });
 

@@ -28,6 +28,7 @@ import { HANDSHAKE_INITIATION_RATE_MS, INITIATION_BURST, INITIATIONS_PER_SECOND,
 import { RateLimiter } from './rate-limiter.js';
 import { formatAddress, parseAddress } from '../util/ip.js';
 import type { Command } from '../dataplane/commands.js';
+import type { PeerTraffic } from '../dataplane/dataplane.js';
 import { HANDSHAKE_COUNTERS, type DeviceOptions, type HandshakeCounter, type Logger, type WireGuardDataPlane, type WireGuardPeerConfig } from './device-types.js';
 
 import { TulleError } from '../util/errors.js';
@@ -52,6 +53,16 @@ interface PeerState {
   /** when the newest session was installed (monotonic ms) */
   sessionAt: number;
   activity: Float64Array;
+  /** handshake messages sent to the peer and accepted from it (initiations, responses), which
+   * WireGuard counts in a peer's transfer beside transport data (the data plane counts that) */
+  handshakes: PeerTraffic;
+}
+
+/** As the kernel and wireguard-go do: an initiation or response sent to a peer, or accepted from
+ * it, counts in its transfer (cookie replies do not: they answer a datagram, not a peer). */
+function countHandshake(p: PeerState, dir: 'tx' | 'rx', bytes: number): void {
+  if (dir === 'tx') (p.handshakes.txPackets++, (p.handshakes.txBytes += bytes));
+  else (p.handshakes.rxPackets++, (p.handshakes.rxBytes += bytes));
 }
 
 /** address:port with the address in one canonical text form (IPv6 compressed). */
@@ -142,6 +153,7 @@ export class WireGuardDevice {
       sessions: [],
       sessionAt: -Infinity,
       activity: new Float64Array(5),
+      handshakes: { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 },
     };
     this.peers.set(cfg.id, p);
     this.byKey.set(keyB64, p);
@@ -190,7 +202,7 @@ export class WireGuardDevice {
    * ms of the data plane's clock, -Infinity for never), the persistent keepalive.
    */
   peerInfo(id: number):
-    | { publicKey: Uint8Array; endpoint: { address: string; port: number }; handshakeAt: number; lastSent: number; lastReceived: number; persistentKeepaliveMs: number }
+    | { publicKey: Uint8Array; endpoint: { address: string; port: number }; handshakeAt: number; lastSent: number; lastReceived: number; persistentKeepaliveMs: number; handshakes: PeerTraffic }
     | undefined {
     const p = this.peers.get(id);
     if (!p) return undefined;
@@ -198,6 +210,7 @@ export class WireGuardDevice {
     return {
       publicKey: p.cfg.publicKey, endpoint: { ...p.endpoint }, handshakeAt: p.sessionAt,
       lastSent: seen(p.activity[3]!), lastReceived: seen(p.activity[2]!), persistentKeepaliveMs: p.cfg.persistentKeepaliveMs ?? 0,
+      handshakes: { ...p.handshakes },
     };
   }
 
@@ -301,6 +314,7 @@ export class WireGuardDevice {
       return;
     }
     this.counters.initiations_received++;
+    countHandshake(p, 'rx', m.length);
     p.lastTimestamp = got.timestamp;
     p.lastInitiationAt = now;
     const localIndex = this.indices.allocate();
@@ -308,7 +322,7 @@ export class WireGuardDevice {
     p.signer.sign(message, now);
     this.roam(p, from);
     this.install(p, keys, now);
-    this.dp.sendRaw(from.address, from.port, message);
+    if (this.dp.sendRaw(from.address, from.port, message)) countHandshake(p, 'tx', message.length);
     this.counters.responses_sent++;
   }
 
@@ -325,6 +339,7 @@ export class WireGuardDevice {
       return;
     }
     this.counters.responses_received++;
+    countHandshake(p, 'rx', m.length);
     this.pendingByIndex.delete(index);
     p.pending.ephemeral.privateKey.fill(0);
     p.pending = undefined;
@@ -388,7 +403,7 @@ export class WireGuardDevice {
     p.pending = state;
     this.pendingByIndex.set(localIndex, p);
     p.timers.initiationSent(now);
-    this.dp.sendRaw(p.endpoint.address, p.endpoint.port, message);
+    if (this.dp.sendRaw(p.endpoint.address, p.endpoint.port, message)) countHandshake(p, 'tx', message.length);
     this.counters.initiations_sent++;
   }
 

@@ -188,6 +188,7 @@ export function wireguardBackend(
       return {
         publicKey: Buffer.from(p.publicKey).toString('base64'), endpoint: p.endpoint, lastHandshakeAt: at(p.handshakeAt),
         lastSentAt: at(p.lastSent), lastReceivedAt: at(p.lastReceived), persistentKeepaliveSeconds: Math.round(p.persistentKeepaliveMs / 1000),
+        handshakes: p.handshakes,
       };
     },
     uapiDevice(peers) {

@@ -1,16 +1,19 @@
 /**
  * `tulle status` against real daemons (default flags; node 0 also serves /metrics) on a real
  * etcd: the node, its lease and etcd, one row per peer with its traffic; JSON too; plain text when
- * piped, coloured on a terminal; the per-peer series in /metrics; a clear message for a caller who
+ * piped, coloured on a terminal; the per-peer series in /metrics; drops pinned on the peer that
+ * sent them, in its row, its JSON and /metrics; a clear message for a caller who
  * is not root, for no daemon (stopped: socket removed; killed: socket left over), and a restarted
  * daemon that replaces the stale socket.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createCluster, tunAddress, until, type Cluster, type Daemon } from './cluster.js';
 import { stopProcess } from '../bed/bed.js';
+import { hex, ipv4Udp } from '../bed/craft.js';
 import type { StatusSnapshot } from '../../src/control/status-snapshot.js';
 
 let c: Cluster;
@@ -108,6 +111,31 @@ describe('tulle status', () => {
     // and the text view shows it like wg show's transfer line
     const r = await status([`--state-dir=${stateDir(ds[0]!)}`]);
     expect(r.stdout).toMatch(/\n  transfer: \d+ B received, \d+ B sent \(\d+ \/ \d+ packets\)\n/);
+  });
+
+  it('pins drops on the peer that sent them: its status row, JSON and /metrics', async () => {
+    // node 1 sends node 0 datagrams whose inner source is outside node 1's subnet (node 0's own: spoofed)
+    const dir = mkdtempSync(path.join(tmpdir(), 'tulle-status-drops-'));
+    try {
+      const file = path.join(dir, 'spoofed.hex');
+      writeFileSync(file, Array.from({ length: 4 }, () => hex(ipv4Udp(tunAddress(subnets[0]!), tunAddress(subnets[0]!), new Uint8Array(32)))).join('\n'));
+      const sent = await c.bed.exec(c.bed.nodes[1]!.ns, process.execPath, [path.resolve('test/bed/send-datagrams.mjs'), file, c.bed.nodes[0]!.underlayIp, '8285']);
+      expect(sent.stdout).toMatch(/sent 4/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const peer = await until('the drops in status', async () => {
+      const s = JSON.parse((await status(['--json', `--state-dir=${stateDir(ds[0]!)}`])).stdout) as StatusSnapshot;
+      const p = s.peers[0]!;
+      return (p.drops?.inbound_drop_spoofed_source ?? 0) >= 4 && s.drops.inbound_drop_spoofed_source === p.drops!.inbound_drop_spoofed_source && p;
+    }, 15_000, 200);
+    expect(peer.drops).toEqual({ inbound_drop_spoofed_source: 4 });
+    const text = await c.metrics(ds[0]!);
+    const line = text.split('\n').find((l) => l.startsWith('tulle_peer_drops_total{') && l.includes(`subnet="${subnets[1]}"`) && l.includes('reason="spoofed_source"'));
+    expect(line, text).toMatch(/direction="inbound"/);
+    expect(Number(line!.split(' ').at(-1))).toBe(4);
+    const r = await status([`--state-dir=${stateDir(ds[0]!)}`]);
+    expect(r.stdout).toContain('\n  drops: inbound spoofed_source 4\n');
   });
 
   it('colours on a terminal', async () => {

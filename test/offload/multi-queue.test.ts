@@ -36,11 +36,16 @@ describe('two queues', () => {
     const [a, b] = mesh.nodes;
     expect(b!.dp.offload.reuseportInnerFlow).toBe(true);
     const rx = bed.spawn(b!.node.ns, 'python3', ['-c', 'import socket,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.bind((sys.argv[1],7003))\nprint("listening",flush=True)\ns.settimeout(30)\nn=0\ntry:\n  while n<20:\n    s.recv(2000); n+=1\nexcept socket.timeout: pass\nprint("got",n,flush=True)', b!.address]);
-    await waitForOutput(rx, /listening/);
-    const got = waitForOutput(rx, /got \d+/);
+    // a fresh python3 can take over 10 s to start under scripts/sanitize-tests.sh (ASan preloaded)
+    // on the loaded machine: generous deadlines for the receiver and the sender to come up
+    await waitForOutput(rx, /listening/, 60_000).catch((e: Error) => {
+      rx.kill('SIGKILL');
+      throw e;
+    });
+    const got = waitForOutput(rx, /got \d+/, 90_000);
     const before = b!.dp.countersPerQueue().map((c) => c.inbound_delivered_packets!);
     // (40000 ^ 7003) % 2 = 1 and (40001 ^ 7003) % 2 = 0: one flow per queue
-    await bed.exec(a!.node.ns, 'timeout', ['10', 'python3', '-c', sender, b!.address, '40000', '40001']);
+    await bed.exec(a!.node.ns, 'timeout', ['60', 'python3', '-c', sender, b!.address, '40000', '40001'], 70_000);
     expect(await got).toBe('got 20');
     const after = b!.dp.countersPerQueue().map((c) => c.inbound_delivered_packets!);
     expect(after.map((x, q) => x - before[q]!)).toEqual([10n, 10n]);

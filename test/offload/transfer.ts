@@ -4,6 +4,7 @@
  * datagram by datagram. Each side is a small script run by the node binary or python3 inside a
  * namespace, bounded in time.
  */
+import type { ChildProcess } from 'node:child_process';
 import type { Bed } from '../bed/bed.js';
 import { waitForOutput } from '../bed/proc.js';
 
@@ -40,6 +41,18 @@ s.on('close', () => console.log(JSON.stringify({ bytes: Number(total), sha256: h
 setTimeout(() => process.exit(3), 30000).unref();
 `;
 
+/** A fresh receiver process says it listens. Its start-up alone can take over 10 s on the loaded
+ * 2-core machine under scripts/sanitize-tests.sh (ASan preloaded into python3 and node), hence the
+ * long deadline; one that never gets there is stopped, so the next case finds its port free. */
+async function receiverListening(p: ChildProcess): Promise<void> {
+  try {
+    await waitForOutput(p, /listening/, 60_000);
+  } catch (e) {
+    p.kill('SIGKILL');
+    throw e;
+  }
+}
+
 export interface Digest {
   bytes: number;
   sha256: string;
@@ -50,7 +63,7 @@ export async function tcpTransfer(bed: Bed, fromNs: string, toNs: string, toAddr
   const server = bed.spawn(toNs, process.execPath, ['-e', tcpServer, toAddr, String(port)]);
   let out = '';
   server.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  await waitForOutput(server, /listening/);
+  await receiverListening(server);
   const done = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   const { stdout } = await bed.exec(fromNs, 'timeout', ['40', process.execPath, '-e', tcpClient, toAddr, String(port), String(bytes)], 45_000);
   await done;
@@ -91,7 +104,7 @@ export async function udpGsoBurst(bed: Bed, fromNs: string, toNs: string, toAddr
   const rx = bed.spawn(toNs, 'python3', ['-c', udpReceiver, toAddr, String(port), String(expected)]);
   let out = '';
   rx.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  await waitForOutput(rx, /listening/);
+  await receiverListening(rx);
   const done = new Promise<void>((resolve) => rx.once('exit', () => resolve()));
   await bed.exec(fromNs, 'timeout', ['30', 'python3', '-c', udpGsoSender, toAddr, String(port), String(segment), String(total)]);
   await done;

@@ -18,6 +18,7 @@ export function fakeDataPlane(over: Partial<DataPlane> = {}): FakeDataPlane {
     counters: () => ({}),
     countersPerQueue: () => [],
     peerTraffic: () => undefined,
+    peerDrops: () => ({}),
     cpuSeconds: () => 0,
     stop: () => void (stopped = true),
     // encrypted-mode surface

@@ -24,6 +24,8 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
     apply: (c) => void applied.push(...c), stop: () => void (stopped = true),
     // per-peer traffic: peer id n has sent n packets of 100 bytes and received 2n
     peerTraffic: (id) => ({ txPackets: id + moreSent.packets, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id }),
+    // per-peer drops: peer id n had n spoofed packets and one send error (id 0: none)
+    peerDrops: (id): Record<string, number> => (id ? { inbound_drop_spoofed_source: id, outbound_drop_send_error: 1 } : {}),
     counters: () => ({ inbound_drop_replay: 0n, outbound_drop_no_route: 4n, outbound_sent_packets: 9n }),
   });
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
@@ -84,9 +86,11 @@ describe('createNode', () => {
     expect(s).toMatchObject({ tun: 'tulle0', listenPort: 8285, version: expect.stringMatching(/^tulle /), node: { state: 'running', publicIp: '198.18.0.10' } });
     expect(s.drops).toEqual({ outbound_drop_no_route: 4 });
     const bySubnet = Object.fromEntries(s.peers.map((p) => [p.subnets[0], p]));
-    expect(bySubnet['10.244.9.0/24']).toEqual({ id: expect.any(Number), subnets: ['10.244.9.0/24'], endpoint: '198.18.0.11:8285', traffic: expect.any(Object) });
+    expect(bySubnet['10.244.9.0/24']).toEqual({ id: expect.any(Number), subnets: ['10.244.9.0/24'], endpoint: '198.18.0.11:8285', traffic: expect.any(Object), drops: expect.any(Object) });
     const id = bySubnet['10.244.7.0/24']!.id;
+    expect(id).toBeGreaterThan(0);
     expect(bySubnet['10.244.7.0/24']!.traffic).toEqual({ txPackets: id, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id });
+    expect(bySubnet['10.244.7.0/24']!.drops).toEqual({ inbound_drop_spoofed_source: id, outbound_drop_send_error: 1 });
     expect(f.node.uapiDevice()).toBeUndefined(); // plain mode: no `wg show`
     // last activity (plain mode): dated by the once-a-second sample in which a counter grew
     expect(bySubnet['10.244.7.0/24']).not.toHaveProperty('lastSentAt');
@@ -101,6 +105,8 @@ describe('createNode', () => {
     const text = await metrics.metrics();
     expect(text).toContain(`tulle_peer_packets_total{subnet="10.244.7.0/24",direction="outbound"} ${id + f.moreSent.packets}`);
     expect(text).toContain(`tulle_peer_bytes_total{subnet="10.244.7.0/24",direction="inbound"} ${200 * id}`);
+    expect(text).toContain(`tulle_peer_drops_total{subnet="10.244.7.0/24",direction="inbound",reason="spoofed_source"} ${id}`);
+    expect(text).toContain('tulle_peer_drops_total{subnet="10.244.7.0/24",direction="outbound",reason="send_error"} 1');
     await f.node.stop();
   });
 

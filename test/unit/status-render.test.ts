@@ -20,8 +20,9 @@ function snapshot(): StatusSnapshot {
         id: 1, subnets: ['10.244.88.0/24'], endpoint: '198.18.0.11:51820', publicKey: 'PEERKEY=', lastHandshakeAt: NOW - 63_000,
         lastSentAt: NOW - 2000, lastReceivedAt: NOW - 500, persistentKeepaliveSeconds: 25,
         traffic: { rxPackets: 10, rxBytes: 1_258_291, txPackets: 20, txBytes: 512 },
+        drops: { outbound_drop_send_error: 1, inbound_drop_decrypt: 2 },
       },
-      { id: 2, subnets: ['10.244.99.0/24'], endpoint: '198.18.0.12:51820', publicKey: 'OTHER=' },
+      { id: 2, subnets: ['10.244.99.0/24'], endpoint: '198.18.0.12:51820', publicKey: 'OTHER=', drops: {} },
     ],
     drops: { inbound_drop_replay: 3, outbound_drop_no_route: 7 },
   };
@@ -59,12 +60,14 @@ describe('status text', () => {
     ]);
     expect(text).toContain('  latest handshake: 1 minute, 3 seconds ago\n');
     expect(text).toContain('  transfer: 1.20 MiB received, 512 B sent (10 / 20 packets)\n');
+    expect(text).toContain('  drops: inbound decrypt 2, outbound send_error 1\n');
     expect(text).toContain('  last activity: sent 2 seconds ago, received Now\n');
     expect(text).toContain('  persistent keepalive: every 25 seconds\n');
     // a peer with no handshake yet says so; no transfer line without counters
     const second = text.slice(text.indexOf('peer: 10.244.99.0/24'));
     expect(second).toContain('latest handshake: none yet');
     expect(second).not.toContain('transfer');
+    expect(second).toContain('  drops: none\n');
   });
 
   it('colours on request, and says what is wrong', () => {
@@ -76,6 +79,7 @@ describe('status text', () => {
     expect(text).toMatch(/\x1b\[33mwaiting-for-config\x1b\[0m \(no network config/);
     expect(text).toMatch(/\x1b\[31mdisconnected\x1b\[0m for 1 second \(connect ECONNREFUSED\)/);
     expect(text).toMatch(/\x1b\[33mpeer\x1b\[0m/);
+    expect(text).toMatch(/drops\x1b\[0m: \x1b\[31minbound decrypt 2, outbound send_error 1\x1b\[0m/); // a peer's drops stand out
   });
 
   it('dual stack: the IPv6 underlay address, the IPv6 network and both subnets', () => {

@@ -91,6 +91,7 @@ describe('attacks on an encrypted node', () => {
       }),
     );
     const before = b().enc.dataPlane.counters();
+    const peerBefore = b().enc.dataPlane.peerDrops(a().index);
     const tun = await onTun(async () => {
       await send(a().node, data); // from the real peer's address
       await send(attacker, data); // and from elsewhere
@@ -107,6 +108,10 @@ describe('attacks on an encrypted node', () => {
     expect(after.inbound_drop_decrypt! - before.inbound_drop_decrypt!).toBe(BigInt(flipped.length));
     expect(after.inbound_wg_roamed).toBe(before.inbound_wg_roamed); // no unauthenticated roaming
     expect(after.inbound_delivered_packets! - before.inbound_delivered_packets!).toBe(3n);
+    // per peer: every one of them was under a's sessions, wherever it came from
+    const peerAfter = b().enc.dataPlane.peerDrops(a().index);
+    const grew = (r: string) => (peerAfter[r] ?? 0) - (peerBefore[r] ?? 0);
+    expect({ replay: grew('inbound_drop_replay'), decrypt: grew('inbound_drop_decrypt') }).toEqual({ replay: 2 * data.length, decrypt: flipped.length });
   });
 
   it('replayed initiation, wrong static key, unknown peer, unknown index, plaintext: each counted', async () => {
@@ -129,6 +134,7 @@ describe('attacks on an encrypted node', () => {
 
     const dev0 = { ...b().enc.device.counters };
     const before = b().enc.dataPlane.counters();
+    const peerBefore = b().enc.dataPlane.peerDrops(a().index);
     const tun = await onTun(async () => {
       await send(attacker, [initiation, unknown, impostor, inner, bogusIndex]);
       await pollUntil(() => {
@@ -145,6 +151,7 @@ describe('attacks on an encrypted node', () => {
     expect(d.drop_unknown_peer - dev0.drop_unknown_peer).toBe(1);
     expect(d.drop_bad_handshake - dev0.drop_bad_handshake).toBe(1);
     expect(d.responses_sent).toBe(dev0.responses_sent); // answered none of them
+    expect(b().enc.dataPlane.peerDrops(a().index)).toEqual(peerBefore); // a stranger's: pinned on no peer
     const ok = await bed.exec(a().node.ns, 'ping', ['-c', '3', '-i', '0.1', '-W', '2', b().address]);
     expect(ok.stdout).toMatch(/3 received/);
   });
@@ -160,6 +167,7 @@ describe('attacks on an encrypted node', () => {
     const after = b().enc.dataPlane.counters();
     expect(after.inbound_drop_cryptokey_routing! - before.inbound_drop_cryptokey_routing!).toBe(3n);
     expect(after.inbound_drop_decrypt).toBe(before.inbound_drop_decrypt);
+    expect(b().enc.dataPlane.peerDrops(a().index).inbound_drop_cryptokey_routing).toBe(Number(after.inbound_drop_cryptokey_routing!)); // all a's
   });
 
   it('a handshake flood from one source: cookies, rate limit, bounded CPU, traffic continues', async () => {
@@ -173,6 +181,7 @@ describe('attacks on an encrypted node', () => {
     const flood = Array.from({ length: 40_000 }, (_, i) => unique[i % unique.length]!);
     const dev0 = { ...b().enc.device.counters };
     const before = b().enc.dataPlane.counters();
+    const peerBefore = b().enc.dataPlane.peerDrops(a().index);
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const dp0 = b().enc.dataPlane.cpuSeconds();

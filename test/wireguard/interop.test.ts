@@ -11,6 +11,7 @@ import { startEncryptedNode, type EncryptedNode } from '../../src/wireguard/encr
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
 import { startWireguardGo, waitFor, type WgGo } from './wireguard-go.js';
 import type { Timing } from '../../src/wireguard/timers.js';
+import { addTraffic } from '../../src/control/status-snapshot.js';
 
 const MTU = 1420;
 let bed: Bed | undefined;
@@ -90,6 +91,29 @@ describe('interop with wireguard-go', () => {
     expect(c.inbound_drop_plaintext).toBe(0n);
     const dump = await wggo!.show();
     expect(dump).toMatch(/10\.244\.0\.0\/24/);
+  });
+
+  it("counts the peer's transfer as wireguard-go does, handshake messages included (wg show's numbers)", async () => {
+    const { a, b } = await setup();
+    expect(received((await bed!.exec(a.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '3', '10.244.1.0'])).stdout)).toBe(3);
+    expect(received((await bed!.exec(b.ns, 'ping', ['-c', '2', '-i', '0.2', '-W', '3', '-s', '1000', '10.244.0.0'])).stdout)).toBe(2);
+    /** tulle's view (what `wg show` and `tulle status` add up) and wireguard-go's, swapped to tulle's side */
+    const ours = () => addTraffic(tulle!.dataPlane.peerTraffic(1), tulle!.device.peerInfo(1)!.handshakes)!;
+    const theirs = async () => {
+      const [, , , , , rx, tx] = (await wggo!.show()).trim().split('\n')[1]!.split('\t');
+      return { txBytes: Number(rx), rxBytes: Number(tx) };
+    };
+    // equal once nothing is in flight (a keepalive may be on its way when first read)
+    let last: unknown;
+    await waitFor('the same transfer on both sides', async () => {
+      const o = ours(), t = await theirs();
+      last = { ours: o, theirs: t };
+      return o.txBytes === t.txBytes && o.rxBytes === t.rxBytes;
+    }, 15_000).catch((e: Error) => {
+      throw new Error(`${e.message}: ${JSON.stringify(last)}`);
+    });
+    // the handshake is in it: one initiation out (148 bytes), one response in (92)
+    expect(tulle!.device.peerInfo(1)!.handshakes).toEqual({ txPackets: 1, txBytes: 148, rxPackets: 1, rxBytes: 92 });
   });
 
   it('wireguard-go initiates: ping and iperf3 both directions', async () => {
