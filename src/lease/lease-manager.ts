@@ -2,8 +2,8 @@
  * The lease manager: policy on top of the raw registry (design.md §3).
  *
  *   acquire   list → reuse this node's lease (same PublicIP) → else its previous subnet if free
- *             → else a random free subnet; create-if-absent; a lost race retries from a fresh
- *             list (after a run of lost races, back off first); no free subnet is an error.
+ *             → else a random free subnet; create-if-absent; a lost race retries from what
+ *             changed since (after a run of lost races, back off first); no free subnet is an error.
  *             etcd errors: wait and retry.
  *   renew     margin before expiry (up to RENEW_SPREAD of the margin earlier, at random: spread),
  *             compare-and-put on our mod revision; retried while etcd is
@@ -124,37 +124,54 @@ export class LeaseManager {
     // cluster creates many leases at once)
     let tried: string | undefined;
     let recheck = 0;
+    // what this acquisition knows of etcd: one full listing (at `base`), then only what changed
+    // since (listSubnetsSince) each time it looks again — a storm of joiners at 10,000 leases must
+    // not list every lease on every refused create or lost race. Deletions since `base` stay
+    // unseen here (their subnets look taken: safe); the watch, started from `base`, replays them.
+    let view: { table: Map<string, Lease>; taken: Set<string>; revision: number; base: number } | undefined;
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
-      let listed;
       try {
-        listed = await this.o.registry.listSubnets();
+        if (view && this.o.registry.listSubnetsSince) {
+          const since = await this.o.registry.listSubnetsSince(view.revision);
+          this.absorbInto(view, since.entries);
+          view.revision = since.revision;
+        } else {
+          const full = await this.o.registry.listSubnets();
+          const l = this.absorb(full.entries);
+          view = { table: l.table, taken: l.taken, revision: full.revision, base: full.revision };
+        }
         this.setEtcd('connected');
       } catch (e) {
+        view = undefined; // (a compacted revision too: list everything again)
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, 'cannot reach etcd to acquire a lease; retrying');
         await this.wait(backoffMs(++failures, this.o.random));
         continue;
       }
       failures = 0;
-      const { table, taken } = this.absorb(listed.entries);
+      const { table, taken } = view;
       if (tried !== undefined) {
         const stillFree = !new TakenRanges(taken).overlapsSubnet(tried);
         if (!stillFree || ++recheck > MAX_RECHECKS) {
+          // lost: choose again from this look (the create's guard catches what appears meanwhile)
           tried = undefined;
           attempt = await this.lostRace(attempt + 1, max);
-          continue;
+          if (this.stopped) continue;
+        } else {
+          // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
+          await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
         }
-        // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
-        await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
       }
       let result: OwnLease | undefined;
       try {
-        const r = await this.tryOnce(table, taken, tried ?? previous, listed.revision);
+        const r = await this.tryOnce(table, taken, tried ?? previous, view.revision);
         result = r.lease;
         tried = r.tried;
       } catch (e) {
         if (e instanceof TulleError && e.code === 'ERR_TULLE_NO_SUBNET') throw e;
+        // the view stays: a create that timed out may have been made after all, and the next look
+        // at what changed then shows it as ours (reused, as after a restart)
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, 'etcd failed while acquiring a lease; retrying');
         await this.wait(backoffMs(1, this.o.random));
@@ -167,8 +184,9 @@ export class LeaseManager {
         if (!this.watch) {
           table.set(result.subnet, result);
           this.replaceTable(table);
-          // watch from the list, not from our own write: leases created in between must be seen
-          this.revision = listed.revision;
+          // watch from the full listing, not from our own write: leases created in between must
+          // be seen, and deletions since (which the changes-only looks do not show) applied
+          this.revision = view.base;
         } else {
           // re-acquiring under a running watch: it is newer than this list, keep its table
           const next = new Map(this.table);
@@ -179,8 +197,11 @@ export class LeaseManager {
         this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
         return result;
       }
-      // (tried set: the next round looks at a fresh list whether it was a lost race)
-      if (tried === undefined) attempt = await this.lostRace(attempt + 1, max);
+      // (tried set: the next round looks at what changed whether it was a lost race)
+      if (tried === undefined) {
+        view = undefined; // our own lease changed under us, or a stale one could not be deleted: list everything
+        attempt = await this.lostRace(attempt + 1, max);
+      }
     }
   }
 
@@ -235,6 +256,24 @@ export class LeaseManager {
     const r = await registry.createSubnet(subnetKeyName(subnet), value, ttlSeconds, listedRevision);
     if (!r.ok) return { tried: subnet };
     return { lease: { subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
+  }
+
+  /** Entries changed since a view's revision, folded into it (as absorbListing reads them). */
+  private absorbInto(view: { table: Map<string, Lease>; taken: Set<string> }, entries: RegistryEntry[]): void {
+    for (const e of entries) {
+      const v = readEntry(e.name, e.value, e.modRevision);
+      if (v.kind === 'bad-key') {
+        this.reportBad(e.name, e.modRevision, v.problem);
+      } else if (v.kind === 'bad-value') {
+        view.taken.add(v.subnet);
+        view.table.delete(v.subnet);
+        this.reportBad(e.name, e.modRevision, v.problem);
+      } else {
+        view.taken.add(v.lease.subnet);
+        view.table.set(v.lease.subnet, v.lease);
+        this.listedLeaseIds.set(v.lease.subnet, e.leaseId);
+      }
+    }
   }
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */

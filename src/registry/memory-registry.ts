@@ -44,6 +44,13 @@ export class MemoryRegistry implements Registry {
     return { entries: [...this.keys.values()].map(({ expiresAt: _e, createRevision: _c, ...e }) => e), revision: this.revision };
   }
 
+  async listSubnetsSince(revision: number) {
+    this.check();
+    if (revision < this.compacted) throw new Error(`required revision ${revision} has been compacted (at ${this.compacted})`);
+    const entries = [...this.keys.values()].filter((k) => k.modRevision > revision).map(({ expiresAt: _e, createRevision: _c, ...e }) => e);
+    return { entries, revision: this.revision };
+  }
+
   async createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number): Promise<WriteResult> {
     this.check();
     if (this.keys.has(name)) return { ok: false, modRevision: this.revision, leaseId: '0' };
