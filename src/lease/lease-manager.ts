@@ -143,7 +143,7 @@ export class LeaseManager {
         }
         this.setEtcd('connected');
       } catch (e) {
-        view = undefined; // (a compacted revision too: list everything again)
+        view = undefined; // list everything again
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, 'cannot reach etcd to acquire a lease; retrying');
         await this.wait(backoffMs(++failures, this.o.random));

@@ -41,7 +41,8 @@ export interface Registry {
   /**
    * The entries created or changed after `revision` (mod revision > it), at one revision: what a
    * node that lost a race (or whose create was refused) needs to look again, without listing every
-   * lease. Deletions are not in it. Fails when `revision` was compacted (list again then).
+   * lease. Deletions are not in it. A filter on the current keys, not a read of history: a
+   * compacted `revision` is fine.
    */
   listSubnetsSince?(revision: number): Promise<{ entries: RegistryEntry[]; revision: number }>;
   /**
