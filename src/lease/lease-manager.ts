@@ -205,7 +205,7 @@ export class LeaseManager {
     }
   }
 
-  /** After a lost race: retry soon from a fresh list; after `max` in a row, back off longer.
+  /** After a lost race: retry soon (from what changed since); after `max` in a row, back off longer.
    *  Losing is not a reason to exit (flanneld exits here). Returns the next attempt number. */
   private async lostRace(attempt: number, max: number): Promise<number> {
     if (attempt > max) {
@@ -213,7 +213,7 @@ export class LeaseManager {
       await this.wait(backoffMs(6, this.o.random));
       return 1;
     }
-    this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying from a fresh list');
+    this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying');
     await this.wait(Math.floor(this.o.random() * 20 * attempt));
     return attempt;
   }
@@ -252,7 +252,7 @@ export class LeaseManager {
         `no free subnet: all ${subnetCount(config)} /${config.subnetLen} subnets in ${config.subnetMin}..${config.subnetMax} of ${config.network} are leased`,
       );
     }
-    // fails when a lease was created since the listing (it might overlap ours): retry from a fresh list
+    // fails when a lease that could overlap ours was created since the view: look at what changed, retry
     const r = await registry.createSubnet(subnetKeyName(subnet), value, ttlSeconds, listedRevision);
     if (!r.ok) return { tried: subnet };
     return { lease: { subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
