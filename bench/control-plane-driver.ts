@@ -19,6 +19,9 @@
  *
  * Simulated node i owns /SUBNET_LEN subnet number i+1 of the network, public IP 198.19.(i>>8).(i&255).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { Etcd3 } from 'etcd3';
 import { pino } from 'pino';
@@ -27,6 +30,7 @@ import { LeaseManager } from '../src/lease/lease-manager.js';
 import { etcdRegistry } from '../src/registry/etcd-registry.js';
 import { realClock } from '../src/util/clock.js';
 import { formatValue, parseValue } from '../src/util/ip.js';
+import { summariseProfile } from './cpu-profile.js';
 
 // IPv4 as plain numbers: the driver writes tens of thousands of keys
 const ip4ToInt = (text: string): number => Number(parseValue(text, 4).value);
@@ -73,12 +77,28 @@ async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): P
 async function storm(from: number, count: number, deadlineMs: number) {
   const config = readNetworkConfig(configText).config;
   let lost = 0;
-  const log = pino({ level: 'debug' }, { write: (line: string) => { if (line.includes('lost the race')) lost++; } });
-  const regs = Array.from({ length: count }, () => etcdRegistry({ endpoints: [endpoint], prefix }));
+  const errors: Record<string, number> = {}; // etcd calls that failed while acquiring, by message
+  const log = pino({ level: 'debug' }, {
+    write: (line: string) => {
+      if (line.includes('lost the race')) lost++;
+      const l = JSON.parse(line) as { level: number; err?: string };
+      if (l.level >= 40 && l.err) {
+        const k = l.err.replace(/\(http[^)]*\)/, '').replace(/[,:]? *(Deadline exceeded after|after|name resolution|LB pick|remote_addr|metadata).*$/i, '').slice(0, 80);
+        errors[k] = (errors[k] ?? 0) + 1;
+      }
+    },
+  });
+  // every full listing a joiner makes, counted: O(N) each, what a storm's cost grows with
+  let listings = 0;
+  const regs = Array.from({ length: count }, () => {
+    const r = etcdRegistry({ endpoints: [endpoint], prefix });
+    return { ...r, listSubnets: () => (listings++, r.listSubnets()) };
+  });
   const lms = regs.map((registry, k) => new LeaseManager({
     registry, config, attrs: { PublicIP: publicIp(from + k), PublicIPv6: null, BackendType: 'udp' },
     ttlMs: TTL_S * 1000, renewMarginMs: 3600_000, clock: realClock, random: Math.random, log,
   }));
+  const profiler = process.env.TULLE_DRIVER_PROF_DIR ? await startProfile() : undefined;
   const t0 = Date.now();
   const cpu0 = process.cpuUsage();
   const timer = setTimeout(() => lms.forEach((lm) => void lm.stop()), deadlineMs);
@@ -93,11 +113,29 @@ async function storm(from: number, count: number, deadlineMs: number) {
   clearTimeout(timer);
   const cpu = process.cpuUsage(cpu0);
   const wallMs = Date.now() - t0;
+  const profile = profiler ? await profiler() : undefined;
   await Promise.all(lms.map((lm) => lm.stop()));
   await Promise.all(regs.map((r) => r.close()));
   const got = results.filter((r) => r !== undefined);
   // this one process plays all the joiners: its CPU per wall second says whether it was the limit
-  return { t0, lost, driverCpuMs: Math.round((cpu.user + cpu.system) / 1000), wallMs, acquired: got.length, subnets: got.map((r) => r.subnet), ms: got.map((r) => r.ms) };
+  return { t0, lost, listings, errors, ...(profile ? { profile } : {}), driverCpuMs: Math.round((cpu.user + cpu.system) / 1000), wallMs, acquired: got.length, subnets: got.map((r) => r.subnet), ms: got.map((r) => r.ms) };
+}
+
+/** TULLE_DRIVER_PROF_DIR=dir: the storm runs under the V8 profiler; its top (self time by function)
+ * is in the answer, the whole profile in dir/storm-<time>.cpuprofile */
+async function startProfile(): Promise<() => Promise<string>> {
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object) =>
+    new Promise<any>((resolve, reject) => session.post(method, params, (e, r) => (e ? reject(e) : resolve(r))));
+  await post('Profiler.enable');
+  await post('Profiler.start');
+  return async () => {
+    const { profile } = await post('Profiler.stop');
+    session.disconnect();
+    writeFileSync(path.join(process.env.TULLE_DRIVER_PROF_DIR!, `storm-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    return summariseProfile(profile);
+  };
 }
 
 const METRICS = [

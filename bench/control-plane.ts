@@ -18,7 +18,8 @@
  *
  * Every wait has a deadline; the bed's teardown stops what it started. Figures from a shared
  * 2-core machine are noisy. --profile: daemon 0 runs with --cpu-prof at the largest N and the top
- * of its profile (self time by function) is printed.
+ * of its profile (self time by function) is printed. TULLE_DRIVER_PROF_DIR=dir: the same for the
+ * process playing the storm's joiners (bench/control-plane-driver.ts), its profile kept in dir.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -153,7 +154,7 @@ export interface SizeResult {
   idle: { seconds: number; cpuPctMean: number; cpuPctMax: number; etcdRequestsPerS: number };
   rssMiB: { mean: number; max: number };
   joins: { count: number; p50: number; p99: number; max: number };
-  storm: { count: number; acquired: number; driverCpuPct: number; distinct: boolean; lostRaces: number; acquiredMsMax: number; convergedMs: number };
+  storm: { count: number; acquired: number; driverCpuPct: number; distinct: boolean; lostRaces: number; listings: number; acquiredMsMax: number; convergedMs: number };
   etcd: Record<string, number>;
   profile?: string;
 }
@@ -233,11 +234,13 @@ async function runSize(n: number): Promise<SizeResult> {
     routes += st.acquired;
     const conv = await Promise.all(all.map((d) => waitRoutes(d, routes, 120_000, st.t0)));
     const storm = {
-      count: S, acquired: st.acquired, distinct, lostRaces: st.lost, driverCpuPct: (100 * st.driverCpuMs) / st.wallMs,
+      count: S, acquired: st.acquired, distinct, lostRaces: st.lost, listings: st.listings, driverCpuPct: (100 * st.driverCpuMs) / st.wallMs,
       acquiredMsMax: st.acquired === S ? Math.max(...st.ms) : NaN, convergedMs: st.acquired === S ? Math.max(...conv) - st.t0 : NaN,
     };
-    console.error(`[N=${n}] storm of ${S}: ${st.acquired} acquired within ${STORM_DEADLINE_MS} ms, distinct ${distinct}, ${st.lost} lost races, ` +
+    console.error(`[N=${n}] storm of ${S}: ${st.acquired} acquired within ${STORM_DEADLINE_MS} ms, distinct ${distinct}, ${st.lost} lost races, ${st.listings} full listings, ` +
       `all acquired in ${storm.acquiredMsMax} ms, converged in ${storm.convergedMs} ms; the driver (all joiners in one process) used ${storm.driverCpuPct.toFixed(0)}% of a core`);
+    if (Object.keys(st.errors ?? {}).length) console.error(`[N=${n}] storm: etcd errors while acquiring (retried): ${JSON.stringify(st.errors)}`);
+    if (st.profile) console.error(`[N=${n}] the storm driver's CPU profile (TULLE_DRIVER_PROF_DIR):\n${st.profile}`);
     const etcd = await call({ cmd: 'metrics' });
     delete etcd.ok;
 
@@ -278,7 +281,7 @@ export function table(rs: SizeResult[]): string {
     ['idle etcd requests/s (all daemons)', ...rs.map((r) => r.idle.etcdRequestsPerS.toFixed(2))],
     ['RSS per daemon after joins setup, mean / max (MiB)', ...rs.map((r) => `${f(r.rssMiB.mean)} / ${f(r.rssMiB.max)}`)],
     ['new lease → every daemon, p50 / p99 / max (ms)', ...rs.map((r) => `${r.joins.p50} / ${r.joins.p99} / ${r.joins.max}`)],
-    ['storm: acquired within the deadline, distinct, lost races', ...rs.map((r) => `${r.storm.acquired}/${r.storm.count}, ${r.storm.distinct ? 'distinct' : 'OVERLAP'}, ${r.storm.lostRaces}`)],
+    ['storm: acquired within the deadline, distinct, lost races, full listings', ...rs.map((r) => `${r.storm.acquired}/${r.storm.count}, ${r.storm.distinct ? 'distinct' : 'OVERLAP'}, ${r.storm.lostRaces}, ${r.storm.listings}`)],
     ['storm: all acquired / all routes converged (ms)', ...rs.map((r) => (r.storm.acquired === r.storm.count ? `${r.storm.acquiredMsMax} / ${r.storm.convergedMs}` : `not within ${STORM_DEADLINE_MS}`))],
     ['storm: CPU of the one process playing all joiners (% of a core)', ...rs.map((r) => r.storm.driverCpuPct.toFixed(0))],
     ['etcd: DB size (MiB)', ...rs.map((r) => f((r.etcd.etcd_mvcc_db_total_size_in_bytes ?? 0) / 2 ** 20))],

@@ -2,8 +2,8 @@
  * The lease manager: policy on top of the raw registry (design.md §3).
  *
  *   acquire   list → reuse this node's lease (same PublicIP) → else its previous subnet if free
- *             → else a random free subnet; create-if-absent; a lost race retries from a fresh
- *             list (after a run of lost races, back off first); no free subnet is an error.
+ *             → else a random free subnet; create-if-absent; a lost race retries from what
+ *             changed since (after a run of lost races, back off first); no free subnet is an error.
  *             etcd errors: wait and retry.
  *   renew     margin before expiry (up to RENEW_SPREAD of the margin earlier, at random: spread),
  *             compare-and-put on our mod revision; retried while etcd is
@@ -140,6 +140,11 @@ export class LeaseManager {
     // cluster creates many leases at once)
     let tried: LeaseSubnets | undefined;
     let recheck = 0;
+    // what this acquisition knows of etcd: one full listing (at `base`), then only what changed
+    // since (listSubnetsSince) each time it looks again — a storm of joiners at 10,000 leases must
+    // not list every lease on every refused create or lost race. Deletions since `base` stay
+    // unseen here (their subnets look taken: safe); the watch, started from `base`, replays them.
+    let view: { table: Map<string, Lease>; taken: Set<string>; revision: number; base: number } | undefined;
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
       let assigned: string | undefined;
@@ -147,35 +152,47 @@ export class LeaseManager {
         assigned = await this.assignment();
         if (assigned === undefined) continue;
       }
-      let listed;
       try {
-        listed = await this.o.registry.listSubnets();
+        if (view && this.o.registry.listSubnetsSince) {
+          const since = await this.o.registry.listSubnetsSince(view.revision);
+          this.absorbInto(view, since.entries);
+          view.revision = since.revision;
+        } else {
+          const full = await this.o.registry.listSubnets();
+          const l = this.absorb(full.entries);
+          view = { table: l.table, taken: l.taken, revision: full.revision, base: full.revision };
+        }
         this.setEtcd('connected');
       } catch (e) {
+        view = undefined; // list everything again
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, `cannot reach ${this.store} to acquire a lease; retrying`);
         await this.wait(backoffMs(++failures, this.o.random));
         continue;
       }
       failures = 0;
-      const { table, taken } = this.absorb(listed.entries);
+      const { table, taken } = view;
       if (tried !== undefined) {
         const stillFree = subnetsOf(tried).every((s) => !new TakenRanges(taken, familyOf(s)).overlapsSubnet(s));
         if (!stillFree || ++recheck > MAX_RECHECKS) {
+          // lost: choose again from this look (the create's guard catches what appears meanwhile)
           tried = undefined;
           attempt = await this.lostRace(attempt + 1, max);
-          continue;
+          if (this.stopped) continue;
+        } else {
+          // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
+          await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
         }
-        // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
-        await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
       }
       let result: OwnLease | undefined;
       try {
-        const r = assigned !== undefined ? await this.claim(assigned) : await this.tryOnce(table, taken, tried ?? previous, listed.revision);
+        const r = assigned !== undefined ? await this.claim(assigned) : await this.tryOnce(table, taken, tried ?? previous, view.revision);
         result = r.lease;
         tried = r.tried;
       } catch (e) {
         if (e instanceof TulleError && FATAL.has(e.code)) throw e;
+        // the view stays: a create that timed out may have been made after all, and the next look
+        // at what changed then shows it as ours (reused, as after a restart)
         this.setEtcd('disconnected', e as Error);
         this.o.log.warn({ err: (e as Error).message }, `${this.store} failed while acquiring a lease; retrying`);
         await this.wait(backoffMs(1, this.o.random));
@@ -188,8 +205,9 @@ export class LeaseManager {
         if (!this.watch) {
           table.set(result.subnet, result);
           this.replaceTable(table);
-          // watch from the list, not from our own write: leases created in between must be seen
-          this.revision = listed.revision;
+          // watch from the full listing, not from our own write: leases created in between must
+          // be seen, and deletions since (which the changes-only looks do not show) applied
+          this.revision = view.base;
         } else {
           // re-acquiring under a running watch: it is newer than this list, keep its table
           const next = new Map(this.table);
@@ -200,12 +218,15 @@ export class LeaseManager {
         this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
         return result;
       }
-      // (tried set: the next round looks at a fresh list whether it was a lost race)
-      if (tried === undefined) attempt = await this.lostRace(attempt + 1, max);
+      // (tried set: the next round looks at what changed whether it was a lost race)
+      if (tried === undefined) {
+        view = undefined; // our own lease changed under us, or a stale one could not be deleted: list everything
+        attempt = await this.lostRace(attempt + 1, max);
+      }
     }
   }
 
-  /** After a lost race: retry soon from a fresh list; after `max` in a row, back off longer.
+  /** After a lost race: retry soon (from what changed since); after `max` in a row, back off longer.
    *  Losing is not a reason to exit (flanneld exits here). Returns the next attempt number. */
   private async lostRace(attempt: number, max: number): Promise<number> {
     if (attempt > max) {
@@ -213,7 +234,7 @@ export class LeaseManager {
       await this.wait(backoffMs(6, this.o.random));
       return 1;
     }
-    this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying from a fresh list');
+    this.o.log.debug({ attempt }, 'lost the race for a subnet; retrying');
     await this.wait(Math.floor(this.o.random() * 20 * attempt));
     return attempt;
   }
@@ -282,7 +303,7 @@ export class LeaseManager {
       );
     }
     const subnets = { subnet: choice.subnet, ipv6Subnet: choice.ipv6Subnet };
-    // fails when a lease was created since the listing (it might overlap ours): retry from a fresh list
+    // fails when a lease that could overlap ours was created since the view: look at what changed, retry
     const r = await registry.createSubnet(leaseKeyName(subnets), value, ttlSeconds, listedRevision, choice.guardAll);
     if (!r.ok) return { tried: subnets };
     return { lease: { ...subnets, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
@@ -295,6 +316,19 @@ export class LeaseManager {
   private isOurs(l: Lease | undefined, attrs: LeaseAttrs): boolean {
     if (!l) return false;
     return this.o.config.ipv4 ? l.attrs.PublicIP === attrs.PublicIP : l.attrs.PublicIPv6 !== null && l.attrs.PublicIPv6 === attrs.PublicIPv6;
+  }
+
+  /** Entries changed since a view's revision, folded into it (read as absorbListing reads a listing: both families). */
+  private absorbInto(view: { table: Map<string, Lease>; taken: Set<string> }, entries: RegistryEntry[]): void {
+    const l = absorbListing(entries, (name, rev, problem) => this.reportBad(name, rev, problem));
+    for (const s of l.taken) view.taken.add(s);
+    for (const e of entries) {
+      // a key whose value turned unusable: its subnet stays taken, but it is no lease any more
+      const k = parseLeaseKeyName(e.name);
+      if (k && !l.table.has(k.subnet)) view.table.delete(k.subnet);
+    }
+    for (const [subnet, lease] of l.table) view.table.set(subnet, lease);
+    for (const [subnet, id] of l.leaseIds) this.listedLeaseIds.set(subnet, id);
   }
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */

@@ -44,6 +44,12 @@ export class MemoryRegistry implements Registry {
     return { entries: [...this.keys.values()].map(({ expiresAt: _e, createRevision: _c, ...e }) => e), revision: this.revision };
   }
 
+  async listSubnetsSince(revision: number) {
+    this.check();
+    const entries = [...this.keys.values()].filter((k) => k.modRevision > revision).map(({ expiresAt: _e, createRevision: _c, ...e }) => e);
+    return { entries, revision: this.revision };
+  }
+
   async createSubnet(name: string, value: string, ttlSeconds: number, unchangedSince?: number, guardAll?: boolean): Promise<WriteResult> {
     this.check();
     if (this.keys.has(name)) return { ok: false, modRevision: this.revision, leaseId: '0' };

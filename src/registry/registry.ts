@@ -46,6 +46,13 @@ export interface Registry {
   getNetworkConfig(): Promise<string | undefined>;
   listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;
   /**
+   * The entries created or changed after `revision` (mod revision > it), at one revision: what a
+   * node that lost a race (or whose create was refused) needs to look again, without listing every
+   * lease. Deletions are not in it. A filter on the current keys, not a read of history: a
+   * compacted `revision` is fine.
+   */
+  listSubnetsSince?(revision: number): Promise<{ entries: RegistryEntry[]; revision: number }>;
+  /**
    * If(version(key) == 0) Then Put(key, value, lease(ttl)): ok=false when the key exists. With
    * `unchangedSince`, also If(no key that could overlap this subnet — overlap-guard.ts — was
    * created after that revision): a subnet chosen from a listing at that revision cannot overlap

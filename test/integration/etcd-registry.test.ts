@@ -109,6 +109,26 @@ describe('etcd registry', () => {
     await check('/t/race6only', '{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/58"}', 16, []);
   });
 
+  it('lists only what changed since a revision, across pages, compacted or not', async () => {
+    const r = registry('/since-test');
+    const v = (i: number) => `{"PublicIP":"198.18.1.${i}","PublicIPv6":null,"BackendType":"udp"}`;
+    const first = await r.createSubnet('10.244.1.0-24', v(1), 60);
+    await r.createSubnet('10.244.2.0-24', v(2), 60);
+    const { revision } = await r.listSubnets();
+    expect(await r.listSubnetsSince!(revision)).toEqual({ revision, entries: [] });
+    // after it: 1,200 creates (two pages of LIST_PAGE) and a renewal of one listed before
+    const names = Array.from({ length: 1200 }, (_, i) => `10.245.${i >> 8}.${i & 255}-32`);
+    for (let i = 0; i < names.length; i += 100) await Promise.all(names.slice(i, i + 100).map((n) => r.createSubnet(n, v(9), 60)));
+    const renewed = await r.updateSubnet('10.244.1.0-24', v(1), 60, { modRevision: first.modRevision, leaseId: first.leaseId });
+    const since = await r.listSubnetsSince!(revision);
+    expect(since.revision).toBe(renewed.modRevision);
+    expect(since.entries.map((e) => e.name).sort()).toEqual(['10.244.1.0-24', ...names].sort());
+    expect(since.entries.every((e) => e.modRevision > revision)).toBe(true);
+    // a filter on the current keys, not a read of history: compaction does not matter
+    await etcd.etcdctl(['compaction', String(since.revision)]);
+    expect((await r.listSubnetsSince!(revision)).entries).toHaveLength(1201);
+  });
+
   it('gives 30 concurrent acquirers 30 distinct subnets', async () => {
     const prefix = '/t/race';
     const config = parseNetworkConfig('{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.40.0"}');

@@ -171,6 +171,38 @@ describe('lease manager', () => {
     await m.stop();
   });
 
+  it('after a lost race looks only at what changed, and still learns of leases deleted meanwhile', async () => {
+    const { m, clock, registry, tables } = setup();
+    const other = (ip: string) => encodeLeaseValue({ PublicIP: ip, PublicIPv6: null, BackendType: 'udp' });
+    registry.put('10.244.1.0-24', other('198.18.0.21'));
+    const calls = { full: 0, since: 0 };
+    const list = registry.listSubnets.bind(registry), since = registry.listSubnetsSince.bind(registry);
+    registry.listSubnets = async () => (calls.full++, list());
+    registry.listSubnetsSince = async (r) => (calls.since++, since(r));
+    // the first create loses: someone takes that very subnet first, and a lease we listed goes away
+    const create = registry.createSubnet.bind(registry);
+    let first = true;
+    registry.createSubnet = async (name, value, ttl, unchangedSince, guardAll) => {
+      if (first) {
+        first = false;
+        registry.put(name, other('198.18.0.22'));
+        registry.delete('10.244.1.0-24');
+      }
+      return create(name, value, ttl, unchangedSince, guardAll);
+    };
+    const acquired = m.acquire({ subnet: '10.244.3.0/24' });
+    await clock.advance(10_000); // (the retry waits a little, on the fake clock)
+    const l = await acquired;
+    expect(l.subnet).not.toBe('10.244.3.0/24');
+    expect(calls).toEqual({ full: 1, since: 1 }); // one listing of everything, then only the change
+    expect(registry.get('10.244.3.0-24')!.value).toBe(other('198.18.0.22'));
+    // the watch starts from the full listing: the deletion it did not see is applied
+    m.start();
+    await clock.advance(10);
+    expect([...tables.at(-1)!.keys()].sort()).toEqual(['10.244.3.0/24', l.subnet].sort());
+    await m.stop();
+  });
+
   it('keeps retrying renewal while etcd is down and recovers', async () => {
     const { m, clock, registry } = setup({ ttlMs: 20_000, renewMarginMs: 10_000 });
     const l = await m.acquire();
