@@ -25,6 +25,13 @@ const diff = (a: PeerTraffic, b: PeerTraffic): PeerTraffic => ({
 });
 const big = (x: unknown) => JSON.stringify(x, (_, v) => (typeof v === 'bigint' ? String(v) : v));
 
+/**
+ * The data plane adds to its counters just after the syscall (sendmmsg, the TUN write) that moved
+ * the packets, so a ping can return before its last packet is counted: wait until the counts have
+ * reached what is expected, then assert them exactly (so anything counted twice still fails).
+ */
+const settle = (what: string, reached: () => boolean) => until(what, reached, 5000, 10);
+
 /** sent / accepted datagrams and bytes by the global counters (accepted = received − inbound drops before the TUN) */
 function globals(m: MeshNode) {
   const c = m.dp.counters();
@@ -70,6 +77,10 @@ describe.each([
     const r = await bed.exec(a.node.ns, 'ping', ['-n', '-c', '3', '-i', '0.2', '-W', '2', '-s', '100', b.address]);
     expect(r.stdout).toMatch(/3 received/);
     const inner = 20 + 8 + 100; // plain mode: the UDP payload is the inner packet
+    await settle('3 echoes counted at both ends', () => {
+      const x = diff(a.dp.peerTraffic(b.index)!, a0.b), y = diff(b.dp.peerTraffic(a.index)!, b0);
+      return Math.min(x.txPackets, x.rxPackets, y.txPackets, y.rxPackets) >= 3;
+    });
     expect(diff(a.dp.peerTraffic(b.index)!, a0.b)).toEqual({ txPackets: 3, txBytes: 3 * inner, rxPackets: 3, rxBytes: 3 * inner });
     expect(diff(b.dp.peerTraffic(a.index)!, b0)).toEqual({ txPackets: 3, txBytes: 3 * inner, rxPackets: 3, rxBytes: 3 * inner });
     expect(diff(a.dp.peerTraffic(c.index)!, a0.c)).toEqual(ZERO);
@@ -94,6 +105,7 @@ describe.each([
     // moving an existing peer (roaming) keeps its counts
     const r = await bed.exec(a.node.ns, 'ping', ['-n', '-c', '1', '-W', '2', b.address]);
     expect(r.stdout).toMatch(/1 received/);
+    await settle('the echo request counted', () => a.dp.peerTraffic(b.index)!.txPackets >= 1);
     a.dp.apply([{ op: 'setPeer', peer: b.index, address: b.node.underlayIp, port: 8285 }]);
     expect(a.dp.peerTraffic(b.index)!.txPackets).toBe(1);
   });
@@ -122,6 +134,7 @@ describe.each([
     try {
       const errors = Number(a.dp.counters().outbound_drop_send_error!);
       await bed.exec(a.node.ns, 'ping', ['-n', '-c', '2', '-i', '0.2', '-W', '1', c.address]).catch(() => undefined); // no reply: exit status 1
+      await settle('2 send errors counted', () => Number(a.dp.counters().outbound_drop_send_error!) - errors >= 2);
       expect(Number(a.dp.counters().outbound_drop_send_error!) - errors).toBe(2);
       expect(a.dp.peerDrops(id)).toEqual({ outbound_drop_send_error: 2 });
       expect(a.dp.peerTraffic(id)).toMatchObject({ txPackets: 0 });
@@ -140,6 +153,10 @@ describe.each([
       const before = globals(a).sent, beforeC = a.dp.peerTraffic(c.index)!;
       const r = await bed.exec(a.node.ns, 'ping', ['-n', '-c', '2', '-i', '0.2', '-W', '2', '-s', '100', c.address]);
       expect(r.stdout).toMatch(/2 received/);
+      await settle(`2 echoes counted on id ${id}`, () => {
+        const t = a.dp.peerTraffic(id)!;
+        return globals(a).sent - before >= 2 && t.txPackets >= 2 && t.rxPackets >= 2;
+      });
       expect(globals(a).sent - before).toBe(2);
       const inner = 20 + 8 + 100;
       expect(a.dp.peerTraffic(id), `id ${id}`).toEqual({ txPackets: 2, txBytes: 2 * inner, rxPackets: 2, rxBytes: 2 * inner });
