@@ -166,14 +166,20 @@ fail:
   return res;
 }
 
-static int get_flag(napi_env env, napi_value obj, const char *key, int *out) {
+/* The value under key and its type: 1 when present and not undefined, 0 when absent, -1 on error. */
+static int get_present(napi_env env, napi_value obj, const char *key, napi_value *v, napi_valuetype *t) {
   bool has;
-  napi_value v;
-  napi_valuetype t;
   if (napi_has_named_property(env, obj, key, &has) != napi_ok) return -1;
   if (!has) return 0;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
-  if (t == napi_undefined) return 0;
+  if (napi_get_named_property(env, obj, key, v) != napi_ok || napi_typeof(env, *v, t) != napi_ok) return -1;
+  return *t != napi_undefined;
+}
+
+static int get_flag(napi_env env, napi_value obj, const char *key, int *out) {
+  napi_value v;
+  napi_valuetype t;
+  int p = get_present(env, obj, key, &v, &t);
+  if (p <= 0) return p;
   if (t != napi_boolean) return -1;
   bool b;
   if (napi_get_value_bool(env, v, &b) != napi_ok) return -1;
@@ -183,13 +189,10 @@ static int get_flag(napi_env env, napi_value obj, const char *key, int *out) {
 
 /* A whole number lo..hi under key, if there is one. */
 static int get_count(napi_env env, napi_value obj, const char *key, int lo, int hi, int *out) {
-  bool has;
   napi_value v;
   napi_valuetype t;
-  if (napi_has_named_property(env, obj, key, &has) != napi_ok) return -1;
-  if (!has) return 0;
-  if (napi_get_named_property(env, obj, key, &v) != napi_ok || napi_typeof(env, v, &t) != napi_ok) return -1;
-  if (t == napi_undefined) return 0;
+  int p = get_present(env, obj, key, &v, &t);
+  if (p <= 0) return p;
   double d;
   if (t != napi_number || napi_get_value_double(env, v, &d) != napi_ok || d != (double)(int)d || d < lo || d > hi) return -1;
   *out = (int)d;

@@ -285,34 +285,33 @@ static napi_value js_peer_counter_block(napi_env env, napi_callback_info info) {
   return res;
 }
 
-static napi_value js_peer_counter_names(napi_env env, napi_callback_info info) {
-  static const char *names[] = {
-#define X(id, name) name,
-      DP_PEER_COUNTERS(X)
-#undef X
-  };
+/* A JS array of the given C strings (counter names, in their enum order). */
+static napi_value string_array(napi_env env, const char *const *names, uint32_t n) {
   napi_value arr, s;
-  CHECK(napi_create_array_with_length(env, PC_COUNT, &arr));
-  for (uint32_t i = 0; i < PC_COUNT; i++) {
+  CHECK(napi_create_array_with_length(env, n, &arr));
+  for (uint32_t i = 0; i < n; i++) {
     CHECK(napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &s));
     CHECK(napi_set_element(env, arr, i, s));
   }
   return arr;
 }
 
+static napi_value js_peer_counter_names(napi_env env, napi_callback_info info) {
+  static const char *const names[] = {
+#define X(id, name) name,
+      DP_PEER_COUNTERS(X)
+#undef X
+  };
+  return string_array(env, names, PC_COUNT);
+}
+
 static napi_value js_counter_names(napi_env env, napi_callback_info info) {
-  static const char *names[] = {
+  static const char *const names[] = {
 #define X(id, name) name,
       TULLE_COUNTERS(X)
 #undef X
   };
-  napi_value arr, s;
-  CHECK(napi_create_array_with_length(env, TC_COUNT, &arr));
-  for (uint32_t i = 0; i < TC_COUNT; i++) {
-    CHECK(napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &s));
-    CHECK(napi_set_element(env, arr, i, s));
-  }
-  return arr;
+  return string_array(env, names, TC_COUNT);
 }
 
 /* routeLookup(commands: Uint8Array, queries: Uint8Array of 17-byte records [family, addr16])
