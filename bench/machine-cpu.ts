@@ -19,3 +19,11 @@ export function busySeconds(stat: string): number {
 }
 
 export const machineBusySeconds = () => busySeconds(readFileSync('/proc/stat', 'utf8'));
+
+/** CPU seconds (user + system, all threads) a process has used, from /proc/PID/stat. */
+export function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // the command name (field 2) may hold spaces and parentheses: count fields after its last ')'
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / USER_HZ; // utime, stime: fields 14 and 15
+}

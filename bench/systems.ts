@@ -8,6 +8,10 @@ import { startEncryptedMesh } from '../test/bed/encrypted-mesh.js';
 import type { DataPlaneOptions } from '../src/dataplane/dataplane.js';
 import { run } from '../src/host/exec.js';
 import { setupVxlan } from './vxlan.js';
+import { startWireguardGo, type WgGo } from '../test/wireguard/wireguard-go.js';
+import { OVERLAY_NETWORK, overlayAddress, overlaySubnet } from '../test/bed/mesh.js';
+import { WIREGUARD_DEFAULT_PORT } from '../src/wireguard/encrypted-node.js';
+import { processCpuSeconds } from './machine-cpu.js';
 
 export interface Running {
   /** overlay address of node 1, which node 0 sends to */
@@ -92,6 +96,48 @@ export const tulleEncrypted: System = {
   },
 };
 
+/**
+ * Debian's wireguard-go, the userspace WireGuard most users would otherwise run: one device per
+ * node, set up as flannel sets up its wireguard backend (the lease's first address, a route for
+ * the network, each peer's subnet as allowed-ips). A handshake is made before measuring.
+ */
+export const wireguardGo: System = {
+  name: 'wireguard-go (Debian)',
+  async up(bed, mtu) {
+    const devices: WgGo[] = [];
+    const down = async () => {
+      for (const d of devices) await d.stop();
+    };
+    try {
+      for (const [i, node] of bed.nodes.entries())
+        devices.push(
+          await startWireguardGo(bed, node, {
+            address: `${overlayAddress(i)}/32`,
+            network: OVERLAY_NETWORK,
+            port: WIREGUARD_DEFAULT_PORT,
+            mtu,
+            ifname: `wg${bed.id.slice(-5)}${i}`,
+          }),
+        );
+      for (const [i, d] of devices.entries())
+        for (const [j, o] of devices.entries())
+          if (i !== j)
+            await d.addPeer({ publicKey: o.publicKey, endpoint: `${bed.nodes[j]!.underlayIp}:${WIREGUARD_DEFAULT_PORT}`, allowedIps: overlaySubnet(j) });
+      // the first ping makes the handshake; a few tries ride out its retransmit
+      await bed.exec(bed.nodes[0]!.ns, 'ping', ['-c', '3', '-i', '0.2', '-W', '5', overlayAddress(1)], 20_000);
+    } catch (e) {
+      await down();
+      throw e;
+    }
+    return {
+      target: overlayAddress(1),
+      cpuSeconds: () => devices.reduce((s, d) => s + processCpuSeconds(d.pid), 0),
+      nodeCpuSeconds: () => devices.map((d) => processCpuSeconds(d.pid)),
+      down,
+    };
+  },
+};
+
 /** Variants for the one-system tools (bench:idle, bench:cpu-per-gb, bench:profile), not in every bench run. */
 export const extraSystems: System[] = [
   plain('tulle plain, inline replies', { offload: { inlineReplies: true } }),
@@ -100,4 +146,4 @@ export const extraSystems: System[] = [
 ];
 
 /** The yardstick first (ratios are to it), the limit second. */
-export const allSystems: System[] = [kernelVxlan, underlayVeth, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted];
+export const allSystems: System[] = [kernelVxlan, underlayVeth, tullePlain, tullePlainNoOffload, tullePlainTwoQueues, tulleEncrypted, wireguardGo];

@@ -22,6 +22,8 @@ export interface WgGoPeer {
 
 export interface WgGo {
   ifname: string;
+  /** the wireguard-go process, for its CPU time */
+  pid: number;
   publicKey: Uint8Array;
   addPeer(p: WgGoPeer): Promise<void>;
   show(): Promise<string>;
@@ -40,9 +42,10 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
 export async function startWireguardGo(
   bed: Bed,
   node: BedNode,
-  o: { address: string; network: string; port: number; mtu: number },
+  o: { address: string; network: string; port: number; mtu: number; ifname?: string },
 ): Promise<WgGo> {
-  const ifname = `wg${bed.id.slice(-6)}`;
+  // the UAPI socket directory is shared by every namespace: one name per device on the machine
+  const ifname = o.ifname ?? `wg${bed.id.slice(-6)}`;
   const sock = `/var/run/wireguard/${ifname}.sock`;
   const keys = generateKeyPair();
   const dir = mkdtempSync(path.join(tmpdir(), 'tulle-wggo-'));
@@ -69,6 +72,7 @@ export async function startWireguardGo(
   }
   return {
     ifname,
+    pid: proc.pid!,
     publicKey: keys.publicKey,
     async addPeer(p) {
       const args = ['set', ifname, 'peer', Buffer.from(p.publicKey).toString('base64'), 'endpoint', p.endpoint, 'allowed-ips', p.allowedIps];
