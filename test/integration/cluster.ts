@@ -3,43 +3,15 @@
  * `tulle run` daemons (bin/tulle) in node namespaces, each with its own state dir and
  * subnet.env in a temp dir. Daemons are spawned through the bed, so teardown stops them by PID.
  */
-import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createBed, stopProcess, type Bed, type BedIpv6, type BedNode } from '../bed/bed.js';
 import { makeTestCerts, startEtcd, type EtcdServer, type TlsFiles } from '../bed/etcd.js';
+import { healthGet, HEALTH_PORT, spawnDaemon, type Daemon } from '../bed/daemon-process.js';
 
 export const PREFIX = '/coreos.com/network';
-export const HEALTH_PORT = 8471;
-
-export interface LogLine {
-  level: number;
-  time: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-export interface Daemon {
-  node: BedNode;
-  proc: ChildProcess;
-  logs: LogLine[];
-  stderr: string;
-  dir: string;
-  exit: Promise<number | null>;
-  /** first log line matching, waiting up to timeoutMs */
-  waitLog(match: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
-  /**
-   * Readiness as a user with default flags sees it (no health port): the 'node ready' log line,
-   * then subnet.env naming that subnet; returns the subnet, e.g. 10.244.3.0/24. Rejects at once
-   * if the daemon exits first.
-   */
-  readySubnet(timeoutMs?: number): Promise<string>;
-  /** routes in the data plane, from the last 'peers updated' log line (0 before any) */
-  routeCount(): number;
-  /** resolves after ms if the daemon is still running then; rejects as soon as it exits */
-  survives(ms: number): Promise<void>;
-}
+export { HEALTH_PORT, until, tunAddress, type LogLine, type Daemon } from '../bed/daemon-process.js';
 
 export interface Cluster {
   bed: Bed;
@@ -65,32 +37,11 @@ export interface Cluster {
   teardown(): Promise<void>;
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, stepMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
 export async function createCluster(opts: { nodes: number; config?: string; tag?: string; tls?: boolean; ipv6?: BedIpv6 }): Promise<Cluster> {
   const bed = await createBed({ nodes: opts.nodes, tag: opts.tag ?? 'cp', ipv6: opts.ipv6 });
   const dirs: string[] = [];
   const nodeDirs = new Map<string, string>();
   let etcd: EtcdServer | undefined;
-  /** GET a path of a daemon's health server, from inside its namespace */
-  const get = async (d: Daemon, urlPath: string) => {
-    const script = `fetch('http://127.0.0.1:${HEALTH_PORT}${urlPath}').then(r=>r.text()).then(t=>process.stdout.write(t))`;
-    // (30 s: starting node for the request alone took over 10 s on the loaded shared machine)
-    return (await bed.exec(d.node.ns, process.execPath, ['-e', script], 30_000)).stdout;
-  };
   try {
     const etcdNode = await bed.addHost('etcd', 2);
     let tls: TlsFiles | undefined;
@@ -124,85 +75,14 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
             ];
         // `wrap`: run it through another command in the namespace (e.g. a shell that mounts first, then execs)
         const [cmd, argv] = o.wrap ? o.wrap(process.execPath, args) : [process.execPath, args];
-        const proc = bed.spawn(node.ns, cmd, argv, { env: { ...env, NODE_ENV: 'test' } });
-        const logs: LogLine[] = [];
-        const waiters = new Set<() => void>();
-        let buf = '';
-        const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-        const exited = (what: string) =>
-          exit.then((code) => {
-            throw new Error(`${node.ns}: tulle run exited (${code}) ${what}; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`);
-          });
-        const d: Daemon = {
-          node, proc, logs, stderr: '', dir: dir!, exit,
-          // generous: on the shared 2-core machine a daemon has taken 30 s just to load its modules
-          async readySubnet(timeoutMs = 90_000) {
-            const line = await Promise.race([d.waitLog((l) => l.msg === 'node ready', timeoutMs), exited('before it was ready')]);
-            const subnet = String(line.subnet);
-            // subnet.env is written before the line; it names the subnet's first address
-            const env = readFileSync(`${d.dir}/subnet.env`, 'utf8');
-            const [base, len] = subnet.split('/') as [string, string];
-            const oct = base.split('.').map(Number);
-            const want = `FLANNEL_SUBNET=${oct.slice(0, 3).join('.')}.${oct[3]! + 1}/${len}`;
-            if (!env.split('\n').includes(want)) throw new Error(`${node.ns}: subnet.env lacks ${want}: ${env}`);
-            return subnet;
-          },
-          routeCount() {
-            for (let i = logs.length - 1; i >= 0; i--) if (logs[i]!.msg === 'peers updated') return Number(logs[i]!.routes);
-            return 0;
-          },
-          survives(ms) {
-            let t: NodeJS.Timeout | undefined;
-            return Promise.race([exited(`within ${ms} ms`), new Promise<void>((r) => (t = setTimeout(r, ms)))]).finally(() => clearTimeout(t));
-          },
-          waitLog(match, timeoutMs = 60_000) {
-            return new Promise((resolve, reject) => {
-              const check = () => {
-                const hit = logs.find(match);
-                if (hit) {
-                  waiters.delete(check);
-                  clearTimeout(t);
-                  resolve(hit);
-                }
-              };
-              const t = setTimeout(() => {
-                waiters.delete(check);
-                reject(new Error(`no matching log line from ${node.ns} in ${timeoutMs} ms; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`));
-              }, timeoutMs);
-              waiters.add(check);
-              // a daemon that has exited will not print it
-              void exit.then((code) => {
-                if (!waiters.has(check)) return;
-                waiters.delete(check);
-                clearTimeout(t);
-                reject(new Error(`${node.ns}: tulle run exited (${code}) before a matching log line; last: ${logs.slice(-5).map((l) => l.msg).join(' | ')} ${d.stderr}`));
-              });
-              check();
-            });
-          },
-        };
-        proc.stdout!.on('data', (chunk: Buffer) => {
-          buf += chunk.toString();
-          let nl;
-          while ((nl = buf.indexOf('\n')) >= 0) {
-            const line = buf.slice(0, nl);
-            buf = buf.slice(nl + 1);
-            try {
-              logs.push(JSON.parse(line) as LogLine);
-            } catch {
-              logs.push({ level: 0, time: Date.now(), msg: line });
-            }
-          }
-          for (const w of [...waiters]) w();
-        });
-        proc.stderr!.on('data', (c: Buffer) => (d.stderr = (d.stderr + c.toString()).slice(-4000)));
+        const d = spawnDaemon(bed, node, cmd, argv, { dir, env });
         daemons.push(d);
         return d;
       },
       async health(d) {
-        return JSON.parse(await get(d, '/healthz')) as Record<string, any>;
+        return JSON.parse(await healthGet(bed, d, '/healthz')) as Record<string, any>;
       },
-      metrics: (d) => get(d, '/metrics'),
+      metrics: (d) => healthGet(bed, d, '/metrics'),
       async ping(from, to, count = 1, timeoutS = 2) {
         try {
           const r = await bed.exec(from.ns, 'ping', ['-n', '-q', '-c', String(count), '-W', String(timeoutS), to], (count + timeoutS + 5) * 1000);
@@ -225,9 +105,4 @@ export async function createCluster(opts: { nodes: number; config?: string; tag?
     await bed.teardown();
     throw e;
   }
-}
-
-/** The overlay address of a node: its subnet's network address (the TUN's /32). */
-export function tunAddress(subnet: string): string {
-  return subnet.split('/')[0]!;
 }
