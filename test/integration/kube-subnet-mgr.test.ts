@@ -9,8 +9,12 @@
  *   a node annotated the flanneld way (by the test) is routed to, and its daemon finds nothing
  *   to change · a node deleted · the API server stopped 30 s under a ping stream (no loss; a
  *   node added meanwhile is seen after) · the same nodes switched to wireguard
+ *
+ * Dual stack (its own bed: a dual-stack underlay, two nodes, spec.podCIDRs with both families):
+ * udp, then wireguard — annotations as flanneld writes them (and tulle's IPv6 pair for udp),
+ * subnet.env with the IPv6 pair, /healthz under kubeApi, IPv4 and IPv6 ping both ways.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,7 +107,10 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     expect(n0.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true); // from --kubeconfig-file
     await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
     expect(await mesh(ds, ds)).toEqual([]);
-    expect(await c.health(ds[0]!)).toMatchObject({ state: 'running', ready: true, backend: 'udp', etcd: { etcd: 'connected' } });
+    // the store's state under its own name: the Kubernetes API, not etcd
+    const h = await c.health(ds[0]!);
+    expect(h).toMatchObject({ state: 'running', ready: true, backend: 'udp', kubeApi: { kubeApi: 'connected' } });
+    expect(h).not.toHaveProperty('etcd');
   });
 
   it('a node annotated the flanneld way is routed to; its own daemon then finds nothing to change', async () => {
@@ -160,7 +167,7 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     await new Promise((r) => setTimeout(r, 3000));
     await api.stop();
     const stoppedAt = Date.now();
-    await until('node A to report the API away', async () => (await c.health(a)).etcd.etcd === 'disconnected', 15_000, 200);
+    await until('node A to report the API away', async () => (await c.health(a)).kubeApi.kubeApi === 'disconnected', 15_000, 200);
     // meanwhile a node joins the cluster, annotated the flanneld way (no daemon: a route only)
     await api.createNode({ ...kubeNode(9, c.bed.nodes[3]!, flannelUdp('198.18.0.99')) });
     await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stoppedAt))));
@@ -169,7 +176,7 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     expect(b.proc.exitCode).toBeNull();
     await api.start();
     await until('every node to see the node added during the outage', () => ds.every((d) => d.routeCount() === 3), 30_000);
-    expect((await c.health(a)).etcd.etcd).toBe('connected');
+    expect((await c.health(a)).kubeApi.kubeApi).toBe('connected');
     const { stdout } = await ping;
     expect(stdout).toMatch(/200 packets transmitted, 200 received, 0% packet loss/);
     await api.deleteNode(nodeName(9));
@@ -191,4 +198,79 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
     await until('a full wireguard mesh', async () => (await mesh(ds, ds)).length === 0, 30_000, 500);
   });
+});
+
+describe('dual stack with --kube-subnet-mgr: two nodes on a dual-stack underlay, spec.podCIDRs with both families', () => {
+  const V6NET = 'fd00:10:244::/56';
+  const dualConf = (type: string) => JSON.stringify({ Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: V6NET, Backend: { Type: type } });
+  const cidrs = (i: number) => [`10.244.${i + 1}.0/24`, `fd00:10:244:${i + 1}::/64`];
+  let k: Cluster;
+  let kapi: RemoteKubeApi;
+  let kdir: string;
+  let conf: string;
+  let nodes: Daemon[] = [];
+
+  const startNode = (i: number): Daemon =>
+    k.startDaemon(k.bed.nodes[i]!, ['--kube-subnet-mgr', `--kube-api-url=${kapi.url}`, `--net-config-path=${conf}`, '--iface=eth0'], { ...process.env, NODE_NAME: nodeName(i) }, { bare: true, health: i === 0 });
+
+  /** every node pings every other's TUN address in both families; the failures */
+  async function dualMesh(): Promise<string[]> {
+    const failures: string[] = [];
+    for (const [from, to] of [[0, 1], [1, 0]] as const) {
+      for (const addr of cidrs(to).map(tunAddress)) {
+        const p = await k.ping(k.bed.nodes[from]!, addr, 2, 3);
+        if (!p.ok) failures.push(`${k.bed.nodes[from]!.ns} → ${addr}: ${p.out}`);
+      }
+    }
+    return failures;
+  }
+
+  beforeAll(async () => {
+    k = await createCluster({ nodes: 2, tag: 'kd', config: '', ipv6: 'dual' });
+    kdir = mkdtempSync(path.join(tmpdir(), 'tulle-kube-dual-'));
+    conf = path.join(kdir, 'net-conf.json');
+    const apiHost = await k.bed.addHost('kapi', 3);
+    kapi = await startKubeApiServer({ bed: k.bed, ns: apiHost.ns, ip: apiHost.underlayIp });
+    for (const [i, n] of k.bed.nodes.entries()) {
+      await kapi.createNode({ metadata: { name: nodeName(i), annotations: {} }, spec: { podCIDR: cidrs(i)[0], podCIDRs: cidrs(i) }, status: { addresses: [{ type: 'InternalIP', address: n.underlayIp }] } });
+    }
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const d of nodes) if (d.proc.exitCode === null) d.proc.kill('SIGTERM');
+    for (const d of nodes) await d.exit;
+    await k?.teardown();
+    if (kdir) rmSync(kdir, { recursive: true, force: true });
+  }, 60_000);
+
+  for (const type of ['udp', 'wireguard'] as const) {
+    it(`${type}: both pod CIDRs are the lease, the IPv6 annotations written, subnet.env has the IPv6 pair, IPv4 and IPv6 ping both ways`, async () => {
+      for (const d of nodes) d.proc.kill('SIGTERM');
+      for (const d of nodes) expect(await d.exit).toBe(0);
+      writeFileSync(conf, dualConf(type));
+      nodes = [startNode(0), startNode(1)];
+      expect(await Promise.all(nodes.map((d) => d.readySubnet()))).toEqual([0, 1].map((i) => cidrs(i)[0]));
+      for (const [i, d] of nodes.entries()) {
+        const a = (await kapi.getNode(nodeName(i)))!.metadata.annotations as Record<string, string>;
+        const n = d.node;
+        if (type === 'udp') {
+          // flanneld's four, and the IPv6 pair flanneld's (IPv4-only) udp backend never writes
+          expect(a).toEqual({ ...flannelUdp(n.underlayIp), [`${P}backend-v6-data`]: 'null', [`${P}public-ipv6`]: n.underlayIp6 });
+        } else {
+          expect(Object.keys(a).sort()).toEqual([...Object.keys(flannelUdp('x')), `${P}backend-v6-data`, `${P}public-ipv6`].sort());
+          expect(a).toMatchObject({ [`${P}backend-type`]: 'wireguard', [`${P}public-ip`]: n.underlayIp, [`${P}public-ipv6`]: n.underlayIp6 });
+          expect(a[`${P}backend-data`]).toMatch(/^\{"PublicKey":"[A-Za-z0-9+/]{43}=","Port":51820\}$/);
+          expect(JSON.parse(a[`${P}backend-v6-data`]!).PublicKey).toBe(JSON.parse(a[`${P}backend-data`]!).PublicKey);
+        }
+        const env = readFileSync(`${d.dir}/subnet.env`, 'utf8');
+        expect(env).toContain(`FLANNEL_IPV6_NETWORK=${V6NET}\n`);
+        expect(env).toContain(`FLANNEL_IPV6_SUBNET=${tunAddress(cidrs(i)[1]!)}1/64\n`);
+      }
+      const h = await k.health(nodes[0]!);
+      expect(h).toMatchObject({ state: 'running', backend: type, lease: { subnet: cidrs(0)[0], ipv6Subnet: cidrs(0)[1] }, kubeApi: { kubeApi: 'connected' } });
+      await until('each node to route to the other, both families', async () => Object.keys((await k.health(nodes[0]!)).routes).sort().join() === [cidrs(1)[0], cidrs(1)[1]].sort().join(), 30_000, 200);
+      await until(`a full ${type} mesh over IPv4 and IPv6`, async () => (await dualMesh()).length === 0, 30_000, 500);
+      expect(await dualMesh()).toEqual([]);
+    }, 180_000);
+  }
 });
