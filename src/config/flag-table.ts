@@ -102,9 +102,9 @@ export const FLAG_TABLE: readonly FlagRow[] = [
   { name: 'vmodule', kind: 'string', treatment: 'ignored', help: "klog's per-file verbosity", note: 'no klog in tulle', tests: [T_OPTS] },
   { name: 'log_backtrace_at', kind: 'string', treatment: 'ignored', help: "klog's backtrace location", note: 'no klog in tulle', tests: [T_OPTS] },
   {
-    name: 'kube-subnet-mgr', kind: 'bool', default: 'false', treatment: 'same', tests: [T_OPTS, T_KUBE_UNIT, T_KUBE, T_KUBE_POD],
-    help: "take the lease from the Kubernetes API (the node's spec.podCIDR; peers from a Node watch and flannel's annotations) instead of etcd",
-    note: 'the node comes from NODE_NAME, else the node of pod POD_NAMESPACE/POD_NAME, as flanneld; a node without podCIDR is waited for (not ready); tested against an API-server double (test/bed/kube-apiserver.ts), not a live cluster',
+    name: 'kube-subnet-mgr', kind: 'bool', default: 'false', treatment: 'same', tests: [T_OPTS, T_KUBE_UNIT, 'test/unit/kube-dual-stack.test.ts', T_KUBE, T_KUBE_POD],
+    help: "take the lease from the Kubernetes API (the node's spec.podCIDRs, one per enabled family; peers from a Node watch and flannel's annotations) instead of etcd",
+    note: 'the node comes from NODE_NAME, else the node of pod POD_NAMESPACE/POD_NAME, as flanneld; a node without podCIDR is waited for (not ready); dual stack and IPv6 only as flanneld (public-ipv6, backend-v6-data); tested against an API-server double (test/bed/kube-apiserver.ts), not a live cluster',
   },
   { name: 'kube-api-url', kind: 'string', treatment: 'same', help: '(Kubernetes) API server URL; overrides the kubeconfig\'s server (default: in-cluster config)', tests: [T_OPTS, T_KUBE] },
   { name: 'kubeconfig-file', kind: 'string', treatment: 'same', help: '(Kubernetes) kubeconfig file (default: in-cluster config)', tests: [T_OPTS, T_KUBE, T_KUBE_POD] },

@@ -15,6 +15,7 @@
  *     drops: inbound decrypt 2, outbound send_error 1
  */
 import type { PeerView, StatusSnapshot } from './status-snapshot.js';
+import { storeStateOf } from '../node/store-health.js';
 
 const ANSI = { bold: '1', green: '32', yellow: '33', red: '31', cyan: '36' } as const;
 type Tone = keyof typeof ANSI;
@@ -76,8 +77,11 @@ export function renderStatus(s: StatusSnapshot, o: { color: boolean; now?: numbe
     row('subnet', `${n.lease.subnet}${v6} (lease expires in ${formatDuration(n.lease.expiresAt - now)})`);
   }
   if (n.subnetMoved) row('subnet moved', c('red', `${n.subnetMoved.from} → ${n.subnetMoved.to}: ${n.subnetMoved.action}`));
-  const etcdTone: Tone = n.etcd.etcd === 'connected' ? 'green' : 'red';
-  row('etcd', `${c(etcdTone, n.etcd.etcd)} for ${formatDuration(now - n.etcd.since)}${n.etcd.lastError ? ` (${n.etcd.lastError})` : ''}`);
+  const store = storeStateOf(n);
+  if (store) {
+    const tone: Tone = store.state === 'connected' ? 'green' : 'red';
+    row(store.key === 'kubeApi' ? 'kubernetes api' : 'etcd', `${c(tone, store.state)} for ${formatDuration(now - store.since)}${store.lastError ? ` (${store.lastError})` : ''}`);
+  }
   row('mtu', n.mtu !== undefined ? String(n.mtu) : undefined);
   row('peers', String(s.peers.length));
   row('drops', formatDrops(s.drops));

@@ -1,53 +1,68 @@
 /**
- * Acquiring where the registry assigns this node's subnet (Kubernetes: node.spec.podCIDR): there
- * is nothing to choose. Ask until there is one (one log line per reason for waiting; the reason
- * is kept for /healthz), check that it lies in the Network (else fatal, as flanneld), and claim
- * it: the registry writes our value there and says how it stored it (public-ip-overwrite).
+ * Acquiring where the registry assigns this node's subnets (Kubernetes: the node's pod CIDRs):
+ * there is nothing to choose. Ask until there are some (one log line per reason for waiting; the
+ * reason is kept for /healthz), check them against the network config as flanneld's AcquireLease
+ * does (else fatal), and claim them: the registry writes our value there and says how it stored
+ * it (the public-ip overwrites).
+ *
+ *   each enabled family   needs its subnet          (flanneld: "missing IPv6 address on …")
+ *                         inside its Network         (flanneld: "… doesn't contain … PodCIDR")
+ *   a disabled family     its subnet, if any, is not part of the lease
  */
 import type { Logger } from 'pino';
+import type { NetworkConfig } from '../config/network-config.js';
 import type { Registry, WriteResult } from '../registry/registry.js';
 import { TulleError } from '../util/errors.js';
 import { netContains, parseNet } from '../util/ip.js';
-import { decodeLeaseValue, encodeLeaseValue, leaseKeyName, leaseSubnets, type LeaseAttrs } from './lease.js';
+import { decodeLeaseValue, encodeLeaseValue, leaseKeyName, leaseSubnets, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 
 export class AssignedSubnet {
   /** why there is no subnet yet, as last logged; undefined once there is one */
   waiting: string | undefined;
   private readonly registry: Registry;
-  /** the IPv4 Network; undefined in an IPv6-only config, which this mode does not take yet */
-  private readonly network: string | undefined;
+  private readonly config: Pick<NetworkConfig, 'ipv4' | 'ipv6'>;
   private readonly log: Logger;
 
-  constructor(registry: Registry, network: string | undefined, log: Logger) {
+  constructor(registry: Registry, config: Pick<NetworkConfig, 'ipv4' | 'ipv6'>, log: Logger) {
     this.registry = registry;
-    this.network = network;
+    this.config = config;
     this.log = log;
   }
 
-  /** The assigned subnet, or undefined when there is none yet (`waiting` says why). Registry errors propagate. */
-  async ask(): Promise<string | undefined> {
+  /** The assigned subnets, or undefined when there are none yet (`waiting` says why). Registry errors propagate. */
+  async ask(): Promise<LeaseSubnets | undefined> {
     const a = await this.registry.assignedSubnet!();
     if ('waiting' in a) {
       if (this.waiting !== a.waiting) this.log.warn({ reason: a.waiting }, `${a.waiting}; waiting for it (not ready)`);
       this.waiting = a.waiting;
       return undefined;
     }
-    if (this.network === undefined) {
-      throw new TulleError('ERR_TULLE_POD_CIDR', 'the network config has no IPv4 Network (EnableIPv4: false): the Kubernetes subnet manager takes IPv4 podCIDRs only (dual stack in this mode is not built yet)');
+    if ('refused' in a) throw new TulleError('ERR_TULLE_POD_CIDR', a.refused);
+    const { ipv4, ipv6 } = this.config;
+    const got = [a.ipv4, a.ipv6].filter(Boolean).join(', ');
+    for (const [range, subnet, fam, label] of [[ipv4, a.ipv4, 4, ''], [ipv6, a.ipv6, 6, 'IPv6 ']] as const) {
+      if (!range) continue;
+      if (subnet === undefined) {
+        throw new TulleError(
+          'ERR_TULLE_POD_CIDR',
+          `missing IPv${fam} address on spec.podCIDRs: this node's pod CIDRs are ${got}, but the network config enables IPv${fam}${fam === 6 ? ' (EnableIPv6)' : ' (EnableIPv4, the default)'}; kube-controller-manager must allocate node CIDRs in every family the network enables`,
+        );
+      }
+      const net = parseNet(range.network, fam);
+      const sub = parseNet(subnet, fam);
+      if (sub.len < net.len || !netContains(net, sub.base)) {
+        throw new TulleError('ERR_TULLE_POD_CIDR', `subnet "${range.network}" specified in the network config doesn't contain "${subnet}", this node's ${label}PodCIDR`);
+      }
     }
-    const net = parseNet(this.network, 4);
-    const sub = parseNet(a.subnet, 4);
-    if (sub.len < net.len || !netContains(net, sub.base)) {
-      throw new TulleError('ERR_TULLE_POD_CIDR', `subnet "${this.network}" specified in the network config doesn't contain "${a.subnet}", this node's PodCIDR`);
-    }
-    if (this.waiting !== undefined) this.log.info({ subnet: a.subnet }, 'our subnet is assigned now');
+    const subnets = leaseSubnets(ipv4 ? a.ipv4 : undefined, ipv6 ? a.ipv6 : undefined);
+    if (this.waiting !== undefined) this.log.info({ subnet: subnets.subnet, ipv6Subnet: subnets.ipv6Subnet }, 'our subnet is assigned now');
     this.waiting = undefined;
-    return a.subnet;
+    return subnets;
   }
 
-  /** Writes our value at the subnet; undefined when the assignment changed meanwhile. */
-  async claim(subnet: string, attrs: LeaseAttrs, ttlSeconds: number): Promise<{ r: WriteResult; attrs: LeaseAttrs } | undefined> {
-    const r = await this.registry.createSubnet(leaseKeyName(leaseSubnets(subnet, undefined)), encodeLeaseValue(attrs), ttlSeconds);
+  /** Writes our value at the subnets; undefined when the assignment changed meanwhile. */
+  async claim(subnets: LeaseSubnets, attrs: LeaseAttrs, ttlSeconds: number): Promise<{ r: WriteResult; attrs: LeaseAttrs } | undefined> {
+    const r = await this.registry.createSubnet(leaseKeyName(subnets), encodeLeaseValue(attrs), ttlSeconds);
     return r.ok ? { r, attrs: storedAttrs(r, attrs) } : undefined;
   }
 }

@@ -104,7 +104,8 @@ export class LeaseManager {
   constructor(o: LeaseManagerOptions) {
     this.o = o;
     this.state = { etcd: 'connecting', since: o.clock.now(), lastError: undefined };
-    this.assigned = o.registry.assignedSubnet ? new AssignedSubnet(o.registry, o.config.ipv4?.network, o.log) : undefined;
+    o.registry.useFamilies?.({ ipv4: o.config.ipv4 !== undefined, ipv6: o.config.ipv6 !== undefined });
+    this.assigned = o.registry.assignedSubnet ? new AssignedSubnet(o.registry, o.config, o.log) : undefined;
   }
 
   /** for log lines: what holds the leases */
@@ -147,7 +148,7 @@ export class LeaseManager {
     let view: { table: Map<string, Lease>; taken: Set<string>; revision: number; base: number } | undefined;
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
-      let assigned: string | undefined;
+      let assigned: LeaseSubnets | undefined;
       if (this.assigned) {
         assigned = await this.assignment();
         if (assigned === undefined) continue;
@@ -243,8 +244,8 @@ export class LeaseManager {
     return sleep(this.o.clock, ms, this.halt.signal);
   }
 
-  /** The subnet the registry assigns us; undefined after waiting a while (none yet, or the store is away). */
-  private async assignment(): Promise<string | undefined> {
+  /** The subnets the registry assigns us; undefined after waiting a while (none yet, or the store is away). */
+  private async assignment(): Promise<LeaseSubnets | undefined> {
     try {
       const subnet = await this.assigned!.ask();
       this.setEtcd('connected');
@@ -260,12 +261,12 @@ export class LeaseManager {
     return undefined;
   }
 
-  /** Claims the assigned subnet (no choice; no race to lose but a changed assignment). */
-  private async claim(subnet: string): Promise<{ lease?: OwnLease; tried?: LeaseSubnets }> {
+  /** Claims the assigned subnets (no choice; no race to lose but a changed assignment). */
+  private async claim(subnets: LeaseSubnets): Promise<{ lease?: OwnLease; tried?: LeaseSubnets }> {
     const { attrs, ttlMs, clock } = this.o;
-    const c = await this.assigned!.claim(subnet, attrs, Math.max(1, Math.ceil(ttlMs / 1000)));
+    const c = await this.assigned!.claim(subnets, attrs, Math.max(1, Math.ceil(ttlMs / 1000)));
     if (!c) return {};
-    return { lease: { subnet, attrs: c.attrs, modRevision: c.r.modRevision, leaseId: c.r.leaseId, expiresAt: clock.now() + ttlMs } };
+    return { lease: { subnet: subnets.subnet, ipv6Subnet: subnets.ipv6Subnet, attrs: c.attrs, modRevision: c.r.modRevision, leaseId: c.r.leaseId, expiresAt: clock.now() + ttlMs } };
   }
 
   /** One try from one listing: the lease, or which new subnet a create was refused for. */

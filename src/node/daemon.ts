@@ -90,9 +90,10 @@ export async function runDaemon(argv: readonly string[], env: NodeJS.ProcessEnv)
     for (const n of opts.notices) log.warn(n);
     const kubeReg = kube && (await openKubeRegistry(kube, root.child({ component: 'kube' })));
     // flanneld's GetStoredPublicIP: the node's node-public-ip annotation stands for --public-ip
-    const stored = kubeReg && (await kubeReg.storedPublicIp().catch((e: Error) => void log.warn({ err: e.message }, 'cannot read the node for node-public-ip')));
-    if (stored) log.info({ publicIp: stored, annotation: kube!.names.nodePublicIp }, 'public ip from the node annotation');
-    const underlay = await resolveUnderlay(stored ? { ...opts, publicIp: stored } : opts);
+    const stored = (kubeReg && (await kubeReg.storedPublicIp().catch((e: Error) => void log.warn({ err: e.message }, 'cannot read the node for node-public-ip')))) || {};
+    if (stored.ipv4) log.info({ publicIp: stored.ipv4, annotation: kube!.names.nodePublicIp }, 'public ip from the node annotation');
+    if (stored.ipv6) log.info({ publicIpv6: stored.ipv6, annotation: kube!.names.nodePublicIpv6 }, 'public ipv6 from the node annotation');
+    const underlay = await resolveUnderlay({ ...opts, publicIp: stored.ipv4 ?? opts.publicIp, publicIpv6: stored.ipv6 ?? opts.publicIpv6 });
     log.info({ iface: underlay.iface, by: underlay.by, publicIp: underlay.publicIp, publicIpv6: underlay.publicIpv6, underlayMtu: underlay.mtu, ...(kubeReg ? { kubeApi: kubeReg.server } : { etcd: opts.etcdEndpoints }) }, 'starting');
     const registry = kubeReg ?? etcdRegistry({
       endpoints: [...opts.etcdEndpoints], prefix: opts.etcdPrefix, caFile: opts.etcdCafile, certFile: opts.etcdCertfile, keyFile: opts.etcdKeyfile,

@@ -24,6 +24,7 @@ import { PeerDirectory } from '../lease/peer-directory.js';
 import { ipv4SubnetOf, NO_PUBLIC_IP, subnetsOf, type LeaseSubnets } from '../lease/lease.js';
 import type { Stack } from '../backend/backend.js';
 import type { Registry } from '../registry/registry.js';
+import { storeHealth, type StoreHealth } from './store-health.js';
 import { realClock, sleep, type Clock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
 import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
@@ -96,7 +97,13 @@ export interface NodeStatus {
   mtu: number | undefined;
   publicIp: string;
   publicIpv6?: string | undefined;
-  etcd: Omit<LeaseStatus, 'lease' | 'leases' | 'revision' | 'reacquiring'>;
+  /**
+   * The lease store's state, under the store's own name: `etcd` ({etcd: 'connected', since,
+   * lastError}) in etcd mode, `kubeApi` ({kubeApi: 'connected', since, lastError}) with
+   * --kube-subnet-mgr. Exactly one of the two is present.
+   */
+  etcd?: StoreHealth<'etcd'>;
+  kubeApi?: StoreHealth<'kubeApi'>;
   lease: LeaseStatus['lease'];
   leases: number;
   revision: number;
@@ -382,7 +389,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
         state, ready: state === 'running', error: error ?? ls?.lastError, network: network?.ipv4?.network ?? network?.ipv6?.network,
         ipv6Network: network?.ipv6?.network, backend: network?.backend.type, mtu,
         publicIp: cfg.publicIp, publicIpv6: cfg.publicIpv6,
-        etcd: ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configEtcd,
+        ...storeHealth(deps.registry.storeKey ?? 'etcd', ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configEtcd),
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
         backendStatus: backend?.status?.(),

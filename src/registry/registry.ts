@@ -36,12 +36,32 @@ export interface WriteResult {
   value?: string;
 }
 
-/** A subnet someone else assigned this node, or why there is none yet (the manager waits). */
-export type Assignment = { subnet: string } | { waiting: string };
+/**
+ * The subnets someone else assigned this node, one per family it has (Kubernetes: the node's
+ * pod CIDRs); or why there are none yet (the manager waits); or why they can never make a lease
+ * (fatal, as in flanneld: three pod CIDRs).
+ */
+export type Assignment = { ipv4?: string | undefined; ipv6?: string | undefined } | { waiting: string } | { refused: string };
+
+/** The address families a network config enables (flanneld's EnableIPv4 / EnableIPv6). */
+export interface NetworkFamilies {
+  readonly ipv4: boolean;
+  readonly ipv6: boolean;
+}
+
+/** The key /healthz and `tulle status` report the store's state under: its own name. */
+export type StoreKey = 'etcd' | 'kubeApi';
 
 export interface Registry {
   /** for log lines, when it is not etcd (e.g. "the Kubernetes API") */
   readonly storeName?: string;
+  /** the key the store's state is reported under (default 'etcd') */
+  readonly storeKey?: StoreKey;
+  /**
+   * Told the network's families before anything is listed, where the store's leases depend on
+   * them (Kubernetes: which pod CIDRs and annotations make a node's lease, as flanneld's nodeToLease).
+   */
+  useFamilies?(families: NetworkFamilies): void;
   /** the network config JSON text, or undefined when the key is absent */
   getNetworkConfig(): Promise<string | undefined>;
   listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;

@@ -15,7 +15,7 @@ import { REPO_ROOT } from './daemons.js';
 import { KubeApiDouble, type Obj, type RecordedRequest } from './kube-apiserver.js';
 
 export interface RemoteKubeApi {
-  /** http://IP:PORT */
+  /** http://IP:PORT (http://[IPv6]:PORT) */
   url: string;
   proc: ChildProcess;
   call<T = unknown>(method: keyof KubeApiDouble & string, ...args: unknown[]): Promise<T>;
@@ -59,7 +59,7 @@ export async function startKubeApiServer(o: { bed: Bed; ns: string; ip: string; 
       proc.stdin!.write(JSON.stringify({ id, method, args }) + '\n');
     });
   return {
-    url: `${o.tls ? 'https' : 'http'}://${o.ip}:${port}`,
+    url: `${o.tls ? 'https' : 'http'}://${o.ip.includes(':') ? `[${o.ip}]` : o.ip}:${port}`,
     proc,
     call,
     createNode: (n) => call('createNode', n),

@@ -3,13 +3,15 @@
  * API-server double on loopback (no namespaces): the protocol pieces one at a time — waiting for
  * podCIDR, the annotation patch as flanneld sends it, peers from the watch, bookmarks as resume
  * points, 410 Gone (as an ERROR event and as HTTP 410) → re-list and diff, an outage ridden out,
- * POD_NAME lookup, public-ip-overwrite, NetworkUnavailable. The daemons in namespaces are
- * kube-subnet-mgr.test.ts.
+ * POD_NAME lookup, public-ip-overwrite, NetworkUnavailable; dual stack and IPv6 only (both pod
+ * CIDRs, the IPv6 annotations per backend, peers, flanneld's errors). The daemons in namespaces
+ * are kube-subnet-mgr.test.ts.
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseNetworkConfig } from '../../src/config/network-config.js';
+import { parseNetworkConfig, type NetworkConfig } from '../../src/config/network-config.js';
+import type { LeaseAttrs } from '../../src/lease/lease.js';
 import type { LeaseTable } from '../../src/lease/lease-diff.js';
 import { LeaseManager } from '../../src/lease/lease-manager.js';
 import { annotationNames } from '../../src/registry/kube/annotations.js';
@@ -36,7 +38,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-async function setup(o: { node?: NodeIdentity; publicIp?: string; listPage?: number } = {}): Promise<Setup> {
+async function setup(o: { node?: NodeIdentity; publicIp?: string; listPage?: number; config?: NetworkConfig; attrs?: LeaseAttrs } = {}): Promise<Setup> {
   const api = new KubeApiDouble();
   api.bookmarkMs = 100;
   const { port } = await api.listen('127.0.0.1', 0);
@@ -49,8 +51,8 @@ async function setup(o: { node?: NodeIdentity; publicIp?: string; listPage?: num
   );
   let table: LeaseTable = new Map();
   const m = new LeaseManager({
-    registry: reg, config: CONFIG, clock: realClock, log, random: Math.random,
-    attrs: { PublicIP: o.publicIp ?? '198.18.0.10', PublicIPv6: null, BackendType: 'udp' },
+    registry: reg, config: o.config ?? CONFIG, clock: realClock, log, random: Math.random,
+    attrs: o.attrs ?? { PublicIP: o.publicIp ?? '198.18.0.10', PublicIPv6: null, BackendType: 'udp' },
     ttlMs: 24 * 3600_000, renewMarginMs: 3600_000, onTable: (t) => (table = new Map(t)),
   });
   cleanups.push(async () => {
@@ -194,4 +196,92 @@ describe('Kubernetes registry on the client library, against the API-server doub
     expect(conds.map((c) => c.type)).toEqual(['NetworkUnavailable', 'Ready']); // merged by type
     expect(conds[0]).toMatchObject({ status: 'False', reason: 'FlannelIsUp', message: 'Flannel is running on this node' });
   });
+});
+
+describe('dual stack and IPv6 only on the Kubernetes registry', () => {
+  const DUAL = parseNetworkConfig('{"Network":"10.244.0.0/16","EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"udp"}}');
+  const V6 = parseNetworkConfig('{"EnableIPv4":false,"EnableIPv6":true,"IPv6Network":"fd00:10:244::/56","Backend":{"Type":"wireguard"}}');
+  const udpDual = (ip: string, ip6: string) => ({ ...flannelUdp(ip), [`${P}backend-v6-data`]: 'null', [`${P}public-ipv6`]: ip6 });
+  const KEY = 'mFcZ1GJMlVJcGvbOjrnv9zjM5rLqzTUKaTJkaL3Vb1E=';
+  const dualCidrs = (i: number) => ({ podCIDR: `10.244.${i}.0/24`, podCIDRs: [`10.244.${i}.0/24`, `fd00:10:244:${i}::/64`] });
+
+  it('udp: both pod CIDRs are the lease, six annotations in one patch, peers keyed by both, no re-acquire on our own events', async () => {
+    const s = await setup({ config: DUAL, attrs: { PublicIP: '198.18.0.10', PublicIPv6: 'fd00:198:18::10', BackendType: 'udp' } });
+    s.api.createNode({ metadata: { name: 'n0' }, spec: dualCidrs(1) });
+    s.api.createNode({ metadata: { name: 'n1', annotations: udpDual('198.18.0.11', 'fd00:198:18::11') }, spec: dualCidrs(2) });
+    const own = await s.m.acquire();
+    s.m.start();
+    expect({ subnet: own.subnet, ipv6Subnet: own.ipv6Subnet }).toEqual({ subnet: '10.244.1.0/24', ipv6Subnet: 'fd00:10:244:1::/64' });
+    const patches = s.api.requests.filter((r) => r.method === 'PATCH');
+    expect(patches.map((r) => r.body)).toEqual([{ metadata: { annotations: udpDual('198.18.0.10', 'fd00:198:18::10') } }]);
+    expect(s.table().get('10.244.2.0/24')).toMatchObject({ ipv6Subnet: 'fd00:10:244:2::/64', attrs: { PublicIP: '198.18.0.11', PublicIPv6: 'fd00:198:18::11' } });
+    s.api.createNode({ metadata: { name: 'n3', annotations: udpDual('198.18.0.13', 'fd00:198:18::13') }, spec: dualCidrs(3) });
+    await until('n3 in the table', () => s.table().get('10.244.3.0/24')?.ipv6Subnet === 'fd00:10:244:3::/64');
+    // a peer that has no IPv6 pod CIDR cannot be a dual-stack lease: skipped, and said why
+    s.api.createNode({ metadata: { name: 'n4', annotations: udpDual('198.18.0.14', 'fd00:198:18::14') }, spec: { podCIDR: '10.244.4.0/24', podCIDRs: ['10.244.4.0/24'] } });
+    await until('n4 reported', () => s.logs.some((l) => l.node === 'n4' && /^missing IPv6 address on spec.podCIDRs/.test(String(l.problem))));
+    expect(s.table().has('10.244.4.0/24')).toBe(false);
+    expect(s.logs.filter((l) => /re-acquiring/.test(l.msg))).toEqual([]);
+    await s.m.acquire(); // everything in place: nothing to patch
+    expect(s.api.requests.filter((r) => r.method === 'PATCH')).toHaveLength(1);
+  });
+
+  it('wireguard, IPv6 only: the IPv6 pod CIDR alone is the lease (0.0.0.0-0&…), backend-v6-data and public-ipv6 written, no public-ip', async () => {
+    const data = { PublicKey: KEY, Port: 51821 };
+    const s = await setup({ config: V6, attrs: { PublicIP: '0.0.0.0', PublicIPv6: 'fd00:198:18::10', BackendType: 'wireguard', BackendV6Data: data } });
+    s.api.createNode({ metadata: { name: 'n0' }, spec: dualCidrs(1) });
+    const peer = { [`${P}backend-type`]: 'wireguard', [`${P}backend-v6-data`]: JSON.stringify({ PublicKey: KEY, Port: 51821 }), [`${P}public-ipv6`]: 'fd00:198:18::12', [`${P}kube-subnet-manager`]: 'true' };
+    s.api.createNode({ metadata: { name: 'n2', annotations: peer }, spec: { podCIDR: 'fd00:10:244:2::/64', podCIDRs: ['fd00:10:244:2::/64'] } });
+    const own = await s.m.acquire();
+    s.m.start();
+    expect({ subnet: own.subnet, ipv6Subnet: own.ipv6Subnet }).toEqual({ subnet: 'fd00:10:244:1::/64', ipv6Subnet: 'fd00:10:244:1::/64' });
+    expect(s.api.getNode('n0')!.metadata.annotations).toEqual({
+      [`${P}backend-type`]: 'wireguard', [`${P}backend-v6-data`]: '{"PublicKey":"mFcZ1GJMlVJcGvbOjrnv9zjM5rLqzTUKaTJkaL3Vb1E=","Port":51821}',
+      [`${P}public-ipv6`]: 'fd00:198:18::10', [`${P}kube-subnet-manager`]: 'true',
+    });
+    expect(subnets(s.table())).toEqual(['fd00:10:244:1::/64', 'fd00:10:244:2::/64']);
+    expect(s.table().get('fd00:10:244:2::/64')!.attrs).toEqual({ PublicIP: '0.0.0.0', PublicIPv6: 'fd00:198:18::12', BackendType: 'wireguard', BackendV6Data: data });
+  });
+
+  it('public-ipv6-overwrite: peers are told that address, and our own lease is not taken for lost', async () => {
+    const s = await setup({ config: DUAL, attrs: { PublicIP: '198.18.0.10', PublicIPv6: 'fd00:198:18::10', BackendType: 'udp' } });
+    s.api.createNode({ metadata: { name: 'n0', annotations: { [`${P}public-ipv6-overwrite`]: 'fd00:198:18::250' } }, spec: dualCidrs(1) });
+    const own = await s.m.acquire();
+    s.m.start();
+    expect(own.attrs.PublicIPv6).toBe('fd00:198:18::250');
+    expect(s.api.getNode('n0')!.metadata.annotations[`${P}public-ipv6`]).toBe('fd00:198:18::250');
+    s.api.createNode({ metadata: { name: 'n1', annotations: udpDual('198.18.0.11', 'fd00:198:18::11') }, spec: dualCidrs(2) });
+    await until('n1 seen', () => s.table().has('10.244.2.0/24'));
+    expect(s.logs.filter((l) => /re-acquiring/.test(l.msg))).toEqual([]);
+  });
+
+  it('IPv4-only wireguard on a node with an IPv6 address: our lease is what peers read (no PublicIPv6), not taken for lost', async () => {
+    const WG = parseNetworkConfig('{"Network":"10.244.0.0/16","Backend":{"Type":"wireguard"}}');
+    const data = { PublicKey: KEY, Port: 51820 };
+    // as node.ts makes them: wireguard carries PublicIPv6 whenever the node has one (flanneld's ExtV6Addr)
+    const s = await setup({ config: WG, attrs: { PublicIP: '198.18.0.10', PublicIPv6: 'fd00:198:18::10', BackendType: 'wireguard', BackendData: data } });
+    s.api.createNode({ metadata: { name: 'n0' }, spec: dualCidrs(1) });
+    const own = await s.m.acquire();
+    s.m.start();
+    expect(own.attrs).toEqual({ PublicIP: '198.18.0.10', PublicIPv6: null, BackendType: 'wireguard', BackendData: data });
+    expect(Object.keys(s.api.getNode('n0')!.metadata.annotations)).not.toContain(`${P}public-ipv6`);
+    s.api.patchNode('n0', { status: { conditions: [{ type: 'Ready', status: 'True' }] } }, 'strategic', 'status');
+    s.api.createNode({ metadata: { name: 'n1', annotations: flannelUdp('198.18.0.11') }, spec: dualCidrs(2) });
+    await until('n1 seen', () => s.table().has('10.244.2.0/24'));
+    expect(s.logs.filter((l) => /re-acquiring/.test(l.msg))).toEqual([]);
+  });
+
+  const refusals: Array<[string, object, RegExp]> = [
+    ['three pod CIDRs', { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24', 'fd00:10:244:1::/64', '10.244.9.0/24'] }, /^node "n0" pod cidrs should be IPv4\/IPv6 only or dualstack/],
+    ['no IPv6 pod CIDR', { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24'] }, /^missing IPv6 address on spec.podCIDRs/],
+    ['an IPv6 pod CIDR outside IPv6Network', { podCIDR: '10.244.1.0/24', podCIDRs: ['10.244.1.0/24', 'fd00:99::/64'] }, /doesn't contain "fd00:99::\/64", this node's IPv6 PodCIDR/],
+  ];
+  for (const [what, spec, error] of refusals) {
+    it(`refused as flanneld refuses it, and nothing written: ${what}`, async () => {
+      const s = await setup({ config: DUAL, attrs: { PublicIP: '198.18.0.10', PublicIPv6: 'fd00:198:18::10', BackendType: 'udp' } });
+      s.api.createNode({ metadata: { name: 'n0' }, spec });
+      await expect(s.m.acquire()).rejects.toMatchObject({ code: 'ERR_TULLE_POD_CIDR', message: expect.stringMatching(error) });
+      expect(s.api.requests.filter((r) => r.method === 'PATCH')).toEqual([]);
+    });
+  }
 });

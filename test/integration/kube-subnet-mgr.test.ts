@@ -9,8 +9,12 @@
  *   a node annotated the flanneld way (by the test) is routed to, and its daemon finds nothing
  *   to change · a node deleted · the API server stopped 30 s under a ping stream (no loss; a
  *   node added meanwhile is seen after) · the same nodes switched to wireguard
+ *
+ * Dual stack (its own bed: a dual-stack underlay, two nodes, spec.podCIDRs with both families):
+ * udp, then wireguard — annotations as flanneld writes them (and tulle's IPv6 pair for udp),
+ * subnet.env with the IPv6 pair, /healthz under kubeApi, IPv4 and IPv6 ping both ways.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -103,7 +107,10 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     expect(n0.every((r) => r.authorization === `Bearer ${TOKEN}`)).toBe(true); // from --kubeconfig-file
     await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
     expect(await mesh(ds, ds)).toEqual([]);
-    expect(await c.health(ds[0]!)).toMatchObject({ state: 'running', ready: true, backend: 'udp', etcd: { etcd: 'connected' } });
+    // the store's state under its own name: the Kubernetes API, not etcd
+    const h = await c.health(ds[0]!);
+    expect(h).toMatchObject({ state: 'running', ready: true, backend: 'udp', kubeApi: { kubeApi: 'connected' } });
+    expect(h).not.toHaveProperty('etcd');
   });
 
   it('a node annotated the flanneld way is routed to; its own daemon then finds nothing to change', async () => {
@@ -160,7 +167,7 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     await new Promise((r) => setTimeout(r, 3000));
     await api.stop();
     const stoppedAt = Date.now();
-    await until('node A to report the API away', async () => (await c.health(a)).etcd.etcd === 'disconnected', 15_000, 200);
+    await until('node A to report the API away', async () => (await c.health(a)).kubeApi.kubeApi === 'disconnected', 15_000, 200);
     // meanwhile a node joins the cluster, annotated the flanneld way (no daemon: a route only)
     await api.createNode({ ...kubeNode(9, c.bed.nodes[3]!, flannelUdp('198.18.0.99')) });
     await new Promise((r) => setTimeout(r, Math.max(0, 30_000 - (Date.now() - stoppedAt))));
@@ -169,7 +176,7 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     expect(b.proc.exitCode).toBeNull();
     await api.start();
     await until('every node to see the node added during the outage', () => ds.every((d) => d.routeCount() === 3), 30_000);
-    expect((await c.health(a)).etcd.etcd).toBe('connected');
+    expect((await c.health(a)).kubeApi.kubeApi).toBe('connected');
     const { stdout } = await ping;
     expect(stdout).toMatch(/200 packets transmitted, 200 received, 0% packet loss/);
     await api.deleteNode(nodeName(9));
@@ -191,4 +198,104 @@ describe('tulle run --kube-subnet-mgr against the API-server double', () => {
     await until('every node to route to the other two', () => ds.every((d) => d.routeCount() === 2));
     await until('a full wireguard mesh', async () => (await mesh(ds, ds)).length === 0, 30_000, 500);
   });
+});
+
+/**
+ * One bed per stack: dual (a dual-stack underlay; spec.podCIDRs with both families) and IPv6 only
+ * (an IPv6-only underlay, the API server reached over IPv6; IPv6 pod CIDRs alone).
+ */
+describe.each(['dual', 'only'] as const)('IPv6 with --kube-subnet-mgr (%s): two nodes in namespaces, both backends', (stack) => {
+  const V6NET = 'fd00:10:244::/56';
+  const conf6 = (type: string) => JSON.stringify(stack === 'dual'
+    ? { Network: '10.244.0.0/16', EnableIPv6: true, IPv6Network: V6NET, Backend: { Type: type } }
+    : { EnableIPv4: false, EnableIPv6: true, IPv6Network: V6NET, Backend: { Type: type } });
+  /** node i's pod CIDRs, as kube-controller-manager assigns them for the stack */
+  const cidrs = (i: number) => [...(stack === 'dual' ? [`10.244.${i + 1}.0/24`] : []), `fd00:10:244:${i + 1}::/64`];
+  let k: Cluster;
+  let kapi: RemoteKubeApi;
+  let kdir: string;
+  let conf: string;
+  let nodes: Daemon[] = [];
+
+  const startNode = (i: number): Daemon =>
+    k.startDaemon(k.bed.nodes[i]!, ['--kube-subnet-mgr', `--kube-api-url=${kapi.url}`, `--net-config-path=${conf}`, '--iface=eth0'], { ...process.env, NODE_NAME: nodeName(i) }, { bare: true, health: i === 0 });
+
+  /** every node pings every other's TUN address in each family; the failures */
+  async function mesh6(): Promise<string[]> {
+    const failures: string[] = [];
+    for (const [from, to] of [[0, 1], [1, 0]] as const) {
+      for (const addr of cidrs(to).map(tunAddress)) {
+        const p = await k.ping(k.bed.nodes[from]!, addr, 2, 3);
+        if (!p.ok) failures.push(`${k.bed.nodes[from]!.ns} → ${addr}: ${p.out}`);
+      }
+    }
+    return failures;
+  }
+
+  /** the annotations flanneld writes for the backend and stack (and, for udp, tulle's IPv6 pair) */
+  function expectAnnotations(a: Record<string, string>, type: 'udp' | 'wireguard', n: BedNode): void {
+    const v4 = stack === 'dual' ? n.underlayIp : '0.0.0.0';
+    if (type === 'udp') {
+      // flanneld's udp backend is IPv4 only and writes no IPv6 pair: tulle adds it, so peers can read the lease
+      expect(a).toEqual({ ...flannelUdp(v4), [`${P}backend-v6-data`]: 'null', [`${P}public-ipv6`]: n.underlayIp6 });
+      return;
+    }
+    // wireguard: backend-data and public-ip only with IPv4 (flanneld's condition: backend-data not "null")
+    const keys = [`${P}backend-type`, `${P}backend-v6-data`, `${P}public-ipv6`, `${P}kube-subnet-manager`, ...(stack === 'dual' ? [`${P}backend-data`, `${P}public-ip`] : [])];
+    expect(Object.keys(a).sort()).toEqual(keys.sort());
+    expect(a).toMatchObject({ [`${P}backend-type`]: 'wireguard', [`${P}public-ipv6`]: n.underlayIp6, [`${P}kube-subnet-manager`]: 'true' });
+    expect(a[`${P}backend-v6-data`]).toMatch(/^\{"PublicKey":"[A-Za-z0-9+/]{43}=","Port":5182[01]\}$/);
+    if (stack === 'dual') {
+      expect(a[`${P}public-ip`]).toBe(n.underlayIp);
+      expect(JSON.parse(a[`${P}backend-v6-data`]!).PublicKey).toBe(JSON.parse(a[`${P}backend-data`]!).PublicKey);
+    }
+  }
+
+  beforeAll(async () => {
+    k = await createCluster({ nodes: 2, tag: stack === 'dual' ? 'kd' : 'k6', config: '', ipv6: stack });
+    kdir = mkdtempSync(path.join(tmpdir(), 'tulle-kube-v6-'));
+    conf = path.join(kdir, 'net-conf.json');
+    const apiHost = await k.bed.addHost('kapi', 3);
+    kapi = await startKubeApiServer({ bed: k.bed, ns: apiHost.ns, ip: apiHost.underlayIp });
+  }, 240_000);
+
+  /** the Node objects afresh, unannotated (a node keeps annotations no backend writes any more, as with flanneld) */
+  async function freshNodes(): Promise<void> {
+    for (const [i, n] of k.bed.nodes.entries()) {
+      await kapi.deleteNode(nodeName(i));
+      await kapi.createNode({ metadata: { name: nodeName(i), annotations: {} }, spec: { podCIDR: cidrs(i)[0], podCIDRs: cidrs(i) }, status: { addresses: [{ type: 'InternalIP', address: n.underlayIp }] } });
+    }
+  }
+
+  afterAll(async () => {
+    for (const d of nodes) if (d.proc.exitCode === null) d.proc.kill('SIGTERM');
+    for (const d of nodes) await d.exit;
+    await k?.teardown();
+    if (kdir) rmSync(kdir, { recursive: true, force: true });
+  }, 60_000);
+
+  for (const type of ['udp', 'wireguard'] as const) {
+    it(`${type}: the pod CIDRs are the lease, the annotations as flanneld's, subnet.env's IPv6 pair, ping in each family both ways`, async () => {
+      for (const d of nodes) d.proc.kill('SIGTERM');
+      for (const d of nodes) expect(await d.exit).toBe(0);
+      writeFileSync(conf, conf6(type));
+      await freshNodes();
+      nodes = [startNode(0), startNode(1)];
+      // (readySubnet reads an IPv4 FLANNEL_SUBNET: IPv6 only has none, so the 'node ready' line)
+      const ready = (d: Daemon) => (stack === 'dual' ? d.readySubnet() : d.waitLog((l) => l.msg === 'node ready', 90_000).then((l) => String(l.subnet)));
+      expect(await Promise.all(nodes.map(ready))).toEqual([0, 1].map((i) => cidrs(i)[0]));
+      for (const [i, d] of nodes.entries()) {
+        expectAnnotations((await kapi.getNode(nodeName(i)))!.metadata.annotations as Record<string, string>, type, d.node);
+        const env = readFileSync(`${d.dir}/subnet.env`, 'utf8');
+        expect(env).toContain(`FLANNEL_IPV6_NETWORK=${V6NET}\n`);
+        expect(env).toContain(`FLANNEL_IPV6_SUBNET=${tunAddress(cidrs(i).at(-1)!)}1/64\n`);
+        expect(env.includes('FLANNEL_SUBNET=')).toBe(stack === 'dual');
+      }
+      const h = await k.health(nodes[0]!);
+      expect(h).toMatchObject({ state: 'running', backend: type, lease: { subnet: cidrs(0)[0], ipv6Subnet: cidrs(0).at(-1) }, kubeApi: { kubeApi: 'connected' } });
+      await until('node 0 to route to node 1 in each family', async () => Object.keys((await k.health(nodes[0]!)).routes).sort().join() === [...cidrs(1)].sort().join(), 30_000, 200);
+      await until(`a full ${type} mesh in each family`, async () => (await mesh6()).length === 0, 30_000, 500);
+      expect(await mesh6()).toEqual([]);
+    }, 180_000);
+  }
 });

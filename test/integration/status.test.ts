@@ -60,7 +60,8 @@ describe('tulle status', () => {
     const s = JSON.parse(r.stdout) as StatusSnapshot;
     expect(s.node).toMatchObject({ state: 'running', ready: true, backend: 'udp', network: '10.244.0.0/16', publicIp: c.bed.nodes[0]!.underlayIp });
     expect(s.node.lease?.subnet).toBe(subnets[0]);
-    expect(s.node.etcd.etcd).toBe('connected');
+    expect(s.node.etcd!.etcd).toBe('connected');
+    expect(s.node).not.toHaveProperty('kubeApi');
     expect(s.tun).toBe('tulle0');
     expect(s.listenPort).toBe(8285);
     expect(s.version).toMatch(/^tulle \d/);

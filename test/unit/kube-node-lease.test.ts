@@ -36,7 +36,7 @@ describe('annotation names (flanneld annotations.go)', () => {
 describe('node → lease (nodeToLease)', () => {
   it('a flanneld udp node: backend-type "" and backend-data "null" are a udp lease without BackendData', () => {
     const e = nodeEntry(node('a', '10.244.3.0/24', flannelUdp('198.18.0.10')), N);
-    expect(e).toMatchObject({ kind: 'lease', subnet: '10.244.3.0/24', name: '10.244.3.0-24' });
+    expect(e).toMatchObject({ kind: 'lease', subnets: { subnet: '10.244.3.0/24' }, name: '10.244.3.0-24' });
     if (e.kind !== 'lease') throw new Error('not a lease');
     expect(decodeLeaseValue(e.value)).toEqual({ ok: true, attrs: { PublicIP: '198.18.0.10', PublicIPv6: null, BackendType: 'udp' } });
   });

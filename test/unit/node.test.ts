@@ -9,13 +9,15 @@ import { encodeLeaseValue } from '../../src/lease/lease.js';
 import type { HostOps } from '../../src/node/host-ops.js';
 import { createNode, type NodeConfig } from '../../src/node/node.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import type { StoreKey } from '../../src/registry/registry.js';
 import { TulleError } from '../../src/util/errors.js';
 import { fakeDataPlane } from './fake-dataplane.js';
 import { FakeClock } from './fake-clock.js';
 
-function fakes(config: string | undefined, logTo?: { write(s: string): void }, metrics?: client.Registry, more: Partial<NodeConfig> = {}) {
+function fakes(config: string | undefined, logTo?: { write(s: string): void }, metrics?: client.Registry, more: Partial<NodeConfig> = {}, storeKey?: StoreKey) {
   const clock = new FakeClock();
   const registry = new MemoryRegistry(clock, config);
+  if (storeKey) Object.assign(registry, { storeKey }); // as the Kubernetes registry names itself
   const applied: Command[] = [];
   const calls: Array<[string, unknown]> = [];
   let stopped = false;
@@ -51,6 +53,22 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
 }
 
 describe('createNode', () => {
+  it("reports the lease store's state under the store's own name: etcd by default, kubeApi for the Kubernetes registry", async () => {
+    const CONFIG = '{"Network":"10.244.0.0/16"}';
+    for (const [key, absent] of [[undefined, 'kubeApi'], ['kubeApi', 'etcd']] as const) {
+      const f = fakes(CONFIG, undefined, undefined, {}, key);
+      const before = f.node.status(); // still reading the config: the state from that
+      await f.clock.advance(0);
+      await f.node.ready;
+      const s = f.node.status();
+      const k = key ?? 'etcd';
+      expect(before).toHaveProperty(k);
+      expect(s).toMatchObject({ [k]: { [k]: 'connected' } });
+      expect(s).not.toHaveProperty(absent);
+      await f.node.stop();
+    }
+  });
+
   it('gets a lease, sets up the TUN, subnet.env and peers, then follows leases', async () => {
     const f = fakes('{"Network":"10.244.0.0/16","SubnetMin":"10.244.5.0","SubnetMax":"10.244.5.0"}');
     f.registry.put('10.244.9.0-24', encodeLeaseValue({ PublicIP: '198.18.0.11', PublicIPv6: null, BackendType: 'udp' }));

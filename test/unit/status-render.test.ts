@@ -82,6 +82,16 @@ describe('status text', () => {
     expect(text).toMatch(/drops\x1b\[0m: \x1b\[31minbound decrypt 2, outbound send_error 1\x1b\[0m/); // a peer's drops stand out
   });
 
+  it('names the store: etcd, or the Kubernetes API with --kube-subnet-mgr', () => {
+    const s = snapshot();
+    expect(renderStatus(s, { color: false })).toContain('  etcd: connected for 1 minute, 5 seconds\n');
+    const { etcd: _, ...rest } = s.node;
+    s.node = { ...rest, kubeApi: { kubeApi: 'disconnected', since: NOW - 2000, lastError: 'connect ECONNREFUSED' } };
+    const text = renderStatus(s, { color: false });
+    expect(text).toContain('  kubernetes api: disconnected for 2 seconds (connect ECONNREFUSED)\n');
+    expect(text).not.toContain('etcd');
+  });
+
   it('dual stack: the IPv6 underlay address, the IPv6 network and both subnets', () => {
     const s = snapshot();
     s.node = { ...s.node, publicIpv6: 'fd00:198:18::10', ipv6Network: 'fd00:10:244::/56', lease: { ...s.node.lease!, ipv6Subnet: 'fd00:10:244:26::/64' } };

@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { WatchEvent, WatchSink } from '../registry.js';
 import type { AnnotationNames } from './annotations.js';
 import type { KubeApi } from './kube-api.js';
-import { nodeEntry, type KubeNode } from './node-lease.js';
+import { nodeEntry, type Families, type KubeNode } from './node-lease.js';
 
 /** what the watch last knew of a node's lease: node name → lease key name and value */
 export type KnownLeases = Map<string, { name: string; value: string }>;
@@ -23,6 +23,8 @@ export type KnownLeases = Map<string, { name: string; value: string }>;
 export interface NodeWatchOptions {
   api: KubeApi;
   names: AnnotationNames;
+  /** the network's families: which subnets and annotations make a node's lease */
+  families: Families;
   log: Logger;
   /** watch from after this resourceVersion */
   resourceVersion: string;
@@ -42,11 +44,13 @@ export function rvNumber(rv: string | undefined): number {
 }
 
 /** One node event → lease events, updating `known`. Pure but for `known`. */
-export function nodeEvents(phase: 'ADDED' | 'MODIFIED' | 'DELETED', node: KubeNode, known: KnownLeases, names: AnnotationNames, onBad: (n: KubeNode, p: string) => void): WatchEvent[] {
+export function nodeEvents(
+  phase: 'ADDED' | 'MODIFIED' | 'DELETED', node: KubeNode, known: KnownLeases, names: AnnotationNames, onBad: (n: KubeNode, p: string) => void, families?: Families,
+): WatchEvent[] {
   const nodeName = node.metadata?.name ?? '';
   const rev = rvNumber(node.metadata?.resourceVersion);
   const prev = known.get(nodeName);
-  const e = phase === 'DELETED' ? ({ kind: 'none' } as const) : nodeEntry(node, names);
+  const e = phase === 'DELETED' ? ({ kind: 'none' } as const) : nodeEntry(node, names, families);
   if (e.kind === 'bad') onBad(node, e.problem);
   const next = e.kind === 'lease' ? { name: e.name, value: e.value } : undefined;
   const out: WatchEvent[] = [];
@@ -111,7 +115,7 @@ export function startNodeWatch(o: NodeWatchOptions): { cancel(): Promise<void> }
       const node = obj as KubeNode;
       if (node?.metadata?.resourceVersion) rv = node.metadata.resourceVersion;
       if (phase !== 'ADDED' && phase !== 'MODIFIED' && phase !== 'DELETED') return; // BOOKMARK: the resume point only
-      const evs = nodeEvents(phase, node, known, o.names, o.onBad);
+      const evs = nodeEvents(phase, node, known, o.names, o.onBad, o.families);
       if (evs.length) o.sink.events(evs, rvNumber(rv));
     };
     try {
