@@ -19,6 +19,8 @@ export interface NodeSnapshot {
   links: Map<string, LinkStats>;
   /** /proc/net/snmp's Udp: line (the namespace's UDP, every socket) */
   udp: Record<string, number>;
+  /** drops of every qdisc of the namespace (tc -s qdisc), by device */
+  qdiscDrops: Map<string, number>;
   /** drops of the sockets bound to the system's port (/proc/net/udp{,6}, every SO_REUSEPORT one) */
   systemSocketDrops: number;
   counters: Record<string, bigint>;
@@ -64,9 +66,11 @@ const SEP = '=====';
 
 async function nodeSnapshot(bed: Bed, d: NodeDevice): Promise<NodeSnapshot> {
   const counters = d.counters?.() ?? {};
-  const { stdout } = await bed.exec(d.ns, 'sh', ['-c', `cat /proc/net/snmp; echo ${SEP}; cat /proc/net/udp /proc/net/udp6; echo ${SEP}; ip -s -j link show`], 10_000);
-  const [snmp, udp, links] = stdout.split(`${SEP}\n`) as [string, string, string];
-  return { links: parseLinks(links), udp: parseSnmpUdp(snmp), systemSocketDrops: socketDrops(udp, d.port), counters };
+  const { stdout } = await bed.exec(d.ns, 'sh', ['-c', `cat /proc/net/snmp; echo ${SEP}; cat /proc/net/udp /proc/net/udp6; echo ${SEP}; ip -s -j link show; echo ${SEP}; tc -s -j qdisc show`], 10_000);
+  const [snmp, udp, links, qdiscs] = stdout.split(`${SEP}\n`) as [string, string, string, string];
+  const qdiscDrops = new Map<string, number>();
+  for (const q of JSON.parse(qdiscs) as Array<{ dev: string; drops?: number }>) qdiscDrops.set(q.dev, (qdiscDrops.get(q.dev) ?? 0) + (q.drops ?? 0));
+  return { links: parseLinks(links), udp: parseSnmpUdp(snmp), qdiscDrops, systemSocketDrops: socketDrops(udp, d.port), counters };
 }
 
 export async function snapshot(bed: Bed, devices: NodeDevice[]): Promise<Snapshot> {
@@ -79,6 +83,7 @@ export async function snapshot(bed: Bed, devices: NodeDevice[]): Promise<Snapsho
 
 /** The places, in the order a datagram meets them; `counted` ones add up to the loss. */
 export const PLACES = [
+  { key: 'senderQdisc', title: "node 0: the device's qdisc dropped (tc -s qdisc)", counted: true },
   { key: 'senderDevice', title: "node 0: device TX dropped (the kernel's ring to tulle full; VXLAN: vx0)", counted: true },
   { key: 'outbound', title: 'node 0: tulle outbound drops (outbound_drop_*)', counted: true },
   { key: 'senderUdp', title: 'node 0: UDP SndbufErrors (namespace)', counted: true },
@@ -101,6 +106,9 @@ export const STAGES = [
   { key: 'arrived', title: 'received by node 1 (inbound_packets)' },
   { key: 'delivered', title: 'written to node 1 TUN (inbound_delivered_packets)' },
   { key: 'received', title: 'received by iperf3 (server)' },
+  { key: 'outBatch', title: 'node 0: packets per outbound batch (outbound_packets / outbound_batches)' },
+  { key: 'inBatch', title: 'node 1: datagrams per recvmmsg (inbound_udp_datagrams / inbound_batches)' },
+  { key: 'tunWrites', title: 'node 1: TUN writes (inbound_tun_writes)' },
 ] as const;
 export type StageKey = (typeof STAGES)[number]['key'];
 
@@ -111,7 +119,7 @@ const linkDelta = (a: Map<string, LinkStats>, b: Map<string, LinkStats>, name: s
   (b.get(name)?.[k] ?? 0) - (a.get(name)?.[k] ?? 0);
 
 /** Datagrams lost at each place between two snapshots; `lost` and the iperf3 counts from its report. */
-export function lossByPlace(a: Snapshot, b: Snapshot, devices: NodeDevice[], iperf: { sent: number; lost: number }): { places: Record<PlaceKey, number>; stages: Partial<Record<StageKey, number>> } {
+export function lossByPlace(a: Snapshot, b: Snapshot, devices: NodeDevice[], iperf: { sent: number; lost: number }): { places: Record<PlaceKey, number>; stages: Partial<Record<StageKey, number>>; drops: Record<string, number> } {
   const [a0, a1] = a.nodes as [NodeSnapshot, NodeSnapshot];
   const [b0, b1] = b.nodes as [NodeSnapshot, NodeSnapshot];
   const [d0, d1] = devices as [NodeDevice, NodeDevice];
@@ -120,6 +128,7 @@ export function lossByPlace(a: Snapshot, b: Snapshot, devices: NodeDevice[], ipe
   const underlayDrops = [...b.underlay.keys()].reduce((s, n) => s + linkDelta(a.underlay, b.underlay, n, 'txDropped') + linkDelta(a.underlay, b.underlay, n, 'rxDropped'), 0);
   const receiverSocket = b1.systemSocketDrops - a1.systemSocketDrops;
   const places: Record<PlaceKey, number> = {
+    senderQdisc: (b0.qdiscDrops.get(d0.dev) ?? 0) - (a0.qdiscDrops.get(d0.dev) ?? 0),
     senderDevice: linkDelta(a0.links, b0.links, d0.dev, 'txDropped'),
     outbound: tulle ? sumPrefix(b0.counters, 'outbound_drop_') - sumPrefix(a0.counters, 'outbound_drop_') : 0,
     senderUdp: (b0.udp.SndbufErrors ?? 0) - (a0.udp.SndbufErrors ?? 0),
@@ -140,6 +149,13 @@ export function lossByPlace(a: Snapshot, b: Snapshot, devices: NodeDevice[], ipe
     stages.forwarded = c(a0, b0, 'outbound_sent_packets');
     stages.arrived = c(a1, b1, 'inbound_packets');
     stages.delivered = c(a1, b1, 'inbound_delivered_packets');
+    stages.outBatch = stages.read / Math.max(1, c(a0, b0, 'outbound_batches'));
+    stages.inBatch = c(a1, b1, 'inbound_udp_datagrams') / Math.max(1, c(a1, b1, 'inbound_batches'));
+    stages.tunWrites = c(a1, b1, 'inbound_tun_writes');
   }
-  return { places, stages };
+  // tulle's drop counters that moved, by node and name (which reason a row's sum is made of)
+  const drops: Record<string, number> = {};
+  for (const [i, x, y] of [[0, a0, b0], [1, a1, b1]] as const)
+    for (const k of Object.keys(y.counters)) if (k.includes('_drop_') && c(x, y, k)) drops[`node ${i} ${k}`] = c(x, y, k);
+  return { places, stages, drops };
 }

@@ -156,6 +156,8 @@ export const extraSystems: System[] = [
   plain('tulle plain, inline replies', { offload: { inlineReplies: true } }),
   plain('tulle plain, spin 100 us', { offload: { spinUs: 100 } }),
   plain('tulle plain, spin 100 us, inline replies', { offload: { spinUs: 100, inlineReplies: true } }),
+  // bench:udp-loss: inbound without userspace GRO (each datagram its own TUN write)
+  plain('tulle plain, no coalescing', { offload: { coalesce: false } }),
 ];
 
 /** The yardstick first (ratios are to it), the limit second. */

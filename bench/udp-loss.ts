@@ -11,8 +11,10 @@
  * A row is a system of bench/systems.ts by name, optionally with knobs after '|', comma-separated:
  *   txqueuelen=N   the TUN's (or vx0's) txqueuelen on both nodes, set after start
  *   window=SIZE    iperf3 -w SIZE: the socket buffers of iperf3's client and server sockets
+ *   nice=N         every thread of this process but the main one (tulle's packet threads: both
+ *                  nodes run here) reniced to N after start: does the receiving app lose to them?
  */
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { createBed, type Bed } from '../test/bed/bed.js';
@@ -45,6 +47,7 @@ interface Row {
   label: string;
   system: System;
   txqueuelen?: number;
+  nice?: number;
   iperfExtra: string[];
 }
 
@@ -57,13 +60,14 @@ function parseRow(spec: string, systems: readonly System[]): Row {
     const [k, v] = knob.split('=', 2) as [string, string?];
     if (k === 'txqueuelen' && v && /^\d+$/.test(v)) row.txqueuelen = Number(v);
     else if (k === 'window' && v && /^\d+[KMG]?$/i.test(v)) row.iperfExtra.push('-w', v);
-    else throw new Error(`--row '${spec}': unknown or malformed knob '${knob}' (want txqueuelen=N or window=SIZE)`);
+    else if (k === 'nice' && v && /^-?\d+$/.test(v) && Math.abs(Number(v)) <= 19) row.nice = Number(v);
+    else throw new Error(`--row '${spec}': unknown or malformed knob '${knob}' (want txqueuelen=N, window=SIZE or nice=N)`);
   }
   return row;
 }
 
 type Mode = 'unpaced' | 'paced';
-interface Result { places: Record<PlaceKey, number>; stages: Partial<Record<StageKey, number>>; sent: number; lost: number; rxKpps: number; pps: number }
+interface Result { places: Record<PlaceKey, number>; stages: Partial<Record<StageKey, number>>; drops: Record<string, number>; sent: number; lost: number; rxKpps: number; pps: number }
 
 async function measureRow(bed: Bed, row: Row, ppsFor: (unpacedKpps: number) => number): Promise<Record<Mode, Result>> {
   const running = await row.system.up(bed, mtu);
@@ -72,6 +76,8 @@ async function measureRow(bed: Bed, row: Row, ppsFor: (unpacedKpps: number) => n
     if (!devices) throw new Error(`${row.system.name}: no devices to read counters from`);
     if (row.txqueuelen !== undefined)
       for (const d of devices) await run('ip', ['-n', d.ns, 'link', 'set', 'dev', d.dev, 'txqueuelen', String(row.txqueuelen)]);
+    const threads = () => readdirSync('/proc/self/task').filter((t) => t !== String(process.pid));
+    if (row.nice !== undefined) await run('renice', ['-n', String(row.nice), '-p', ...threads()]);
     await pingStats(bed, bed.nodes[0]!.ns, running.target, 20); // neighbours, path, sessions
     const once = async (pps: number): Promise<Result> => {
       const before = await snapshot(bed, devices);
@@ -86,21 +92,23 @@ async function measureRow(bed: Bed, row: Row, ppsFor: (unpacedKpps: number) => n
         return still || undefined;
       }, 'node 1 inbound counters to settle', 5_000, 200);
       const after = await snapshot(bed, devices);
-      const { places, stages } = lossByPlace(before, after, devices, r);
-      return { places, stages, sent: r.sent, lost: r.lost, rxKpps: r.receivedPps / 1000, pps };
+      const { places, stages, drops } = lossByPlace(before, after, devices, r);
+      return { places, stages, drops, sent: r.sent, lost: r.lost, rxKpps: r.receivedPps / 1000, pps };
     };
     const unpaced = await once(0);
     const paced = await once(ppsFor(unpaced.rxKpps));
     return { unpaced, paced };
   } finally {
     await running.down();
+    // the threads of the next row start at this process's own priority; the idle ones left back
+    if (row.nice !== undefined) await run('renice', ['-n', '0', '-p', ...readdirSync('/proc/self/task').filter((t) => t !== String(process.pid))]).catch(() => undefined);
   }
 }
 
 const fmtCell = (xs: number[]) => {
   if (!xs.length) return '—';
   const s = [...xs].sort((a, b) => a - b);
-  const f = (x: number) => (Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
+  const f = (x: number) => (Number.isInteger(x) || Math.abs(x) >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(1));
   return s.length === 1 ? f(s[0]!) : `${f(median(s))} (${f(s[0]!)}–${f(s[s.length - 1]!)})`;
 };
 
@@ -117,6 +125,11 @@ function report(rows: Row[], results: Map<string, Array<Record<Mode, Result>>>, 
     line('**lost (iperf3)**', (r) => r.lost),
     ...PLACES.map((p) => line(p.title, (r) => r.places[p.key])),
     ...STAGES.map((s) => line(`*path:* ${s.title}`, (r) => r.stages[s.key])),
+    '',
+    ...rows.flatMap((row) => {
+      const names = [...new Set(results.get(row.label)!.flatMap((x) => Object.keys(x[mode].drops)))];
+      return names.length ? [`${row.label}: tulle drop counters that moved, per round: ${names.map((n) => `${n} ${results.get(row.label)!.map((x) => x[mode].drops[n] ?? 0).join('/')}`).join(', ')}  `] : [];
+    }),
   ].join('\n');
 }
 
@@ -137,7 +150,8 @@ async function main() {
         if (row.system === kernelVxlan && !row.txqueuelen && !row.iperfExtra.length) vxlanKpps ??= r.unpaced.rxKpps;
         results.get(row.label)!.push(r);
         const brief = (m: Mode) => `${m} ${r[m].rxKpps.toFixed(1)} kpps, ${r[m].lost}/${r[m].sent} lost: ` +
-          PLACES.filter((p) => r[m].places[p.key]).map((p) => `${p.key} ${r[m].places[p.key]}`).join(', ');
+          PLACES.filter((p) => r[m].places[p.key]).map((p) => `${p.key} ${r[m].places[p.key]}`).join(', ') +
+          (Object.keys(r[m].drops).length ? ` [${Object.entries(r[m].drops).map(([k, v]) => `${k} ${v}`).join(', ')}]` : '');
         process.stderr.write(` ${brief('unpaced')}; ${brief('paced')}\n`);
       }
     }
