@@ -93,21 +93,26 @@ export const tullePlain = plain('tulle plain');
 export const tullePlainNoOffload = plain('tulle plain, offloads off', { offload: false });
 export const tullePlainTwoQueues = plain('tulle plain, 2 queues', { queues: 2 });
 
-export const tulleEncrypted: System = {
-  name: 'tulle encrypted',
-  async up(bed, mtu) {
-    const mesh = await startEncryptedMesh(bed, { mtu });
-    return {
-      target: mesh.nodes[1]!.address,
-      cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.enc.dataPlane.cpuSeconds(), 0),
-      nodeCpuSeconds: () => mesh.nodes.map((n) => n.enc.dataPlane.cpuSeconds()),
-      devices: mesh.nodes.map((n) => ({ ns: n.node.ns, dev: n.dp.tunName, port: n.dp.port, counters: () => n.dp.counters() })),
-      async down() {
-        mesh.stop();
-      },
-    };
-  },
-};
+/** tulle in encrypted mode with these offload options. */
+export function encrypted(name: string, offload?: DataPlaneOptions['offload']): System {
+  return {
+    name,
+    async up(bed, mtu) {
+      const mesh = await startEncryptedMesh(bed, { mtu, offload });
+      return {
+        target: mesh.nodes[1]!.address,
+        cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.enc.dataPlane.cpuSeconds(), 0),
+        nodeCpuSeconds: () => mesh.nodes.map((n) => n.enc.dataPlane.cpuSeconds()),
+        devices: mesh.nodes.map((n) => ({ ns: n.node.ns, dev: n.dp.tunName, port: n.dp.port, counters: () => n.dp.counters() })),
+        async down() {
+          mesh.stop();
+        },
+      };
+    },
+  };
+}
+
+export const tulleEncrypted = encrypted('tulle encrypted');
 
 /**
  * Debian's wireguard-go, the userspace WireGuard most users would otherwise run: one device per
@@ -158,6 +163,7 @@ export const extraSystems: System[] = [
   plain('tulle plain, spin 100 us, inline replies', { offload: { spinUs: 100, inlineReplies: true } }),
   // bench:udp-loss: inbound without userspace GRO (each datagram its own TUN write)
   plain('tulle plain, no coalescing', { offload: { coalesce: false } }),
+  encrypted('tulle encrypted, no coalescing', { coalesce: false }),
 ];
 
 /** The yardstick first (ratios are to it), the limit second. */
