@@ -113,7 +113,7 @@ const fmtCell = (xs: number[]) => {
 };
 
 function report(rows: Row[], results: Map<string, Array<Record<Mode, Result>>>, mode: Mode): string {
-  const head = ['place (datagrams lost, node 0 → node 1)', ...rows.map((r) => r.label)];
+  const head = ['place (datagrams lost, node 0 → node 1)', ...rows.map((r) => r.label.replaceAll('|', '\\|'))];
   const line = (name: string, get: (r: Result) => number | undefined) =>
     `| ${name} | ${rows.map((row) => fmtCell(results.get(row.label)!.map((x) => get(x[mode])).filter((v): v is number => v !== undefined))).join(' | ')} |`;
   return [
