@@ -2,7 +2,7 @@
 import type { Bed } from '../test/bed/bed.js';
 
 export interface TcpResult { gbps: number }
-export interface UdpResult { receivedPps: number; lossPercent: number }
+export interface UdpResult { receivedPps: number; lossPercent: number; sent: number; lost: number }
 export interface PingResult { avgMs: number; p99Ms: number }
 
 export async function iperfTcp(bed: Bed, ns: string, server: string, seconds: number, streams: number): Promise<TcpResult> {
@@ -11,16 +11,17 @@ export async function iperfTcp(bed: Bed, ns: string, server: string, seconds: nu
   return { gbps: r.end.sum_received.bits_per_second / 1e9 };
 }
 
-/** 64-byte UDP payloads, unpaced (pps = 0) or at a fixed rate; the receiver's view of packets and loss. */
-export async function iperfUdp(bed: Bed, ns: string, server: string, seconds: number, pps = 0, bytes = 64): Promise<UdpResult> {
+/** 64-byte UDP payloads, unpaced (pps = 0) or at a fixed rate; the receiver's view of packets and loss.
+ * extra: more iperf3 client options (e.g. -w, the socket buffers of both ends). */
+export async function iperfUdp(bed: Bed, ns: string, server: string, seconds: number, pps = 0, bytes = 64, extra: readonly string[] = []): Promise<UdpResult> {
   const { stdout } = await bed.exec(
-    ns, 'timeout', [String(seconds + 15), 'iperf3', '-c', server, '-u', '-l', String(bytes), '-b', String(Math.round(pps * bytes * 8)), '-t', String(seconds), '-J'],
+    ns, 'timeout', [String(seconds + 15), 'iperf3', '-c', server, '-u', '-l', String(bytes), '-b', String(Math.round(pps * bytes * 8)), '-t', String(seconds), '-J', ...extra],
     (seconds + 20) * 1000,
   );
   const r = JSON.parse(stdout) as { end: { sum: { packets: number; lost_packets: number; seconds: number } } };
   const s = r.end.sum;
   const received = s.packets - s.lost_packets;
-  return { receivedPps: received / s.seconds, lossPercent: s.packets ? (100 * s.lost_packets) / s.packets : 0 };
+  return { receivedPps: received / s.seconds, lossPercent: s.packets ? (100 * s.lost_packets) / s.packets : 0, sent: s.packets, lost: s.lost_packets };
 }
 
 export async function pingStats(bed: Bed, ns: string, to: string, count = 300): Promise<PingResult> {

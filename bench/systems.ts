@@ -7,7 +7,7 @@ import { startStaticMesh } from '../test/bed/mesh.js';
 import { startEncryptedMesh } from '../test/bed/encrypted-mesh.js';
 import type { DataPlaneOptions } from '../src/dataplane/dataplane.js';
 import { run } from '../src/host/exec.js';
-import { setupVxlan } from './vxlan.js';
+import { setupVxlan, VXLAN_PORT } from './vxlan.js';
 import { startWireguardGo, type WgGo } from '../test/wireguard/wireguard-go.js';
 import { OVERLAY_NETWORK, overlayAddress, overlaySubnet } from '../test/bed/mesh.js';
 import { WIREGUARD_DEFAULT_PORT } from '../src/wireguard/encrypted-node.js';
@@ -22,7 +22,17 @@ export interface Running {
   nodeCpuSeconds?: () => number[];
   /** the data planes' counters, summed over nodes */
   counters?: () => Record<string, bigint>;
+  /** node by node (index = bed node): its namespace, the system's device there (tulle's TUN,
+   * vx0), the UDP port its socket listens on, and tulle's own counters (bench:udp-loss) */
+  devices?: NodeDevice[];
   down(): Promise<void>;
+}
+
+export interface NodeDevice {
+  ns: string;
+  dev: string;
+  port: number;
+  counters?: () => Record<string, bigint>;
 }
 
 export interface System {
@@ -45,6 +55,7 @@ export const kernelVxlan: System = {
     const vx = await setupVxlan(a, b, mtu);
     return {
       target: vx.addressOf(1),
+      devices: [a, b].map((n) => ({ ns: n.ns, dev: 'vx0', port: VXLAN_PORT })),
       async down() {
         for (const n of [a, b]) await run('ip', ['-n', n.ns, 'link', 'del', 'vx0']);
       },
@@ -69,6 +80,7 @@ export function plain(name: string, options: Partial<DataPlaneOptions> = {}): Sy
         cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.dp.cpuSeconds(), 0),
         nodeCpuSeconds: () => mesh.nodes.map((n) => n.dp.cpuSeconds()),
         counters: () => sumCounters(mesh.nodes.map((n) => n.dp.counters())),
+        devices: mesh.nodes.map((n) => ({ ns: n.node.ns, dev: n.dp.tunName, port: n.dp.port, counters: () => n.dp.counters() })),
         async down() {
           mesh.stop();
         },
@@ -81,20 +93,26 @@ export const tullePlain = plain('tulle plain');
 export const tullePlainNoOffload = plain('tulle plain, offloads off', { offload: false });
 export const tullePlainTwoQueues = plain('tulle plain, 2 queues', { queues: 2 });
 
-export const tulleEncrypted: System = {
-  name: 'tulle encrypted',
-  async up(bed, mtu) {
-    const mesh = await startEncryptedMesh(bed, { mtu });
-    return {
-      target: mesh.nodes[1]!.address,
-      cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.enc.dataPlane.cpuSeconds(), 0),
-      nodeCpuSeconds: () => mesh.nodes.map((n) => n.enc.dataPlane.cpuSeconds()),
-      async down() {
-        mesh.stop();
-      },
-    };
-  },
-};
+/** tulle in encrypted mode with these offload options. */
+export function encrypted(name: string, offload?: DataPlaneOptions['offload']): System {
+  return {
+    name,
+    async up(bed, mtu) {
+      const mesh = await startEncryptedMesh(bed, { mtu, offload });
+      return {
+        target: mesh.nodes[1]!.address,
+        cpuSeconds: () => mesh.nodes.reduce((s, n) => s + n.enc.dataPlane.cpuSeconds(), 0),
+        nodeCpuSeconds: () => mesh.nodes.map((n) => n.enc.dataPlane.cpuSeconds()),
+        devices: mesh.nodes.map((n) => ({ ns: n.node.ns, dev: n.dp.tunName, port: n.dp.port, counters: () => n.dp.counters() })),
+        async down() {
+          mesh.stop();
+        },
+      };
+    },
+  };
+}
+
+export const tulleEncrypted = encrypted('tulle encrypted');
 
 /**
  * Debian's wireguard-go, the userspace WireGuard most users would otherwise run: one device per
@@ -143,6 +161,9 @@ export const extraSystems: System[] = [
   plain('tulle plain, inline replies', { offload: { inlineReplies: true } }),
   plain('tulle plain, spin 100 us', { offload: { spinUs: 100 } }),
   plain('tulle plain, spin 100 us, inline replies', { offload: { spinUs: 100, inlineReplies: true } }),
+  // bench:udp-loss: inbound without userspace GRO (each datagram its own TUN write)
+  plain('tulle plain, no coalescing', { offload: { coalesce: false } }),
+  encrypted('tulle encrypted, no coalescing', { coalesce: false }),
 ];
 
 /** The yardstick first (ratios are to it), the limit second. */

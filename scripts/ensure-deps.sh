@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 declare -A NEED=(
   [ip]=iproute2 [ping]=iputils-ping [iperf3]=iperf3 [tcpdump]=tcpdump
   [etcd]=etcd-server [etcdctl]=etcd-client [wireguard-go]=wireguard-go [wg]=wireguard-tools
-  [iptables]=iptables [nft]=nftables [openssl]=openssl [nstat]=iproute2 [make]=make [g++]=g++ [python3]=python3
+  [iptables]=iptables [nft]=nftables [openssl]=openssl [nstat]=iproute2 [tc]=iproute2 [renice]=bsdutils [make]=make [g++]=g++ [python3]=python3
   [clang-14]=clang-14 [valgrind]=valgrind [perf]=linux-perf
 )
 missing=()
