@@ -203,11 +203,7 @@ long inbound_drain(struct dp_queue *q, struct inbound *in, int max_batches) {
     cadd(c, TC_IN_BYTES, bytes);
     cadd(c, TC_IN_UDP_DATAGRAMS, (uint64_t)n);
     cadd(c, TC_IN_BATCHES, 1);
-    cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[IN_UNKNOWN_PEER]);
-    cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
-    cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
-    cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
-    cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
+    count_in_verdicts(c, v);
     write_out(q, in); /* 4. */
     /* what the kernel answered to those packets is in the TUN already: forward it now */
     if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {

@@ -76,6 +76,15 @@ static inline int in_verdict_slot(enum in_verdict v) {
   }
 }
 
+/* Adds a batch's drop verdicts (counts indexed by enum in_verdict) to the queue's counters. */
+static inline void count_in_verdicts(uint64_t *c, const uint64_t v[IN_VERDICTS]) {
+  cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[IN_UNKNOWN_PEER]);
+  cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
+  cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
+  cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
+  cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
+}
+
 /* Checks one inner packet from a known peer address: size, parse, IPv4 header checksum, and that its inner source lies
  * in a subnet routed to that very peer, whose id goes to *peer on IN_DELIVER. (Caller holds the table's read lock.) */
 enum in_verdict check_inner(struct dataplane *dp, struct outer o, const uint8_t *pkt, size_t len, int truncated, uint32_t *peer);
