@@ -97,6 +97,9 @@ export const extraSystems: System[] = [
   plain('tulle plain, inline replies', { offload: { inlineReplies: true } }),
   plain('tulle plain, spin 100 us', { offload: { spinUs: 100 } }),
   plain('tulle plain, spin 100 us, inline replies', { offload: { spinUs: 100, inlineReplies: true } }),
+  plain('tulle plain, reply queue', { offload: { replyQueue: true } }),
+  plain('tulle plain, 2 queues, reply queue', { queues: 2, offload: { replyQueue: true } }),
+  plain('tulle plain, no reply queue', { offload: { replyQueue: false } }),
 ];
 
 /** The yardstick first (ratios are to it), the limit second. */
