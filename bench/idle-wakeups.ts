@@ -70,7 +70,7 @@ async function main() {
         const d = (k: string) => Number((k1[k] ?? 0n) - (k0[k] ?? 0n)) / pings;
         console.log(`${system.name}: per round trip: ${d('inbound_udp_datagrams').toFixed(2)} datagrams received, ${d('inbound_spin_receives').toFixed(2)} of them by a spinning outbound thread, ${d('outbound_tun_reads').toFixed(2)} TUN reads, ${d('outbound_inline_reads').toFixed(2)} of them inline, ${d('outbound_reply_queue_reads').toFixed(2)} from the inbound threads' own queues`);
       }
-      console.log(`${system.name}: ${pings} pings (-i 0.005): ${(sleeps / pings).toFixed(2)} packet-thread sleeps per round trip; avg ${p.avgMs.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms (noisy on a loaded machine)`);
+      console.log(`${system.name}: ${pings} pings (-i 0.005): ${(sleeps / pings).toFixed(2)} packet-thread sleeps per round trip; avg ${p.avgMs.toFixed(3)} ms, median ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms (noisy on a loaded machine)`);
     } finally {
       await running.down();
     }
