@@ -1,6 +1,6 @@
 /**
- * npm run bench:idle [-- --system 'tulle plain' --idle-seconds 30 --pings 500 --spin-us 100 --inline-replies]
- * (--spin-us / --inline-replies: tulle plain with those offload options instead of --system)
+ * npm run bench:idle [-- --system 'tulle plain' --idle-seconds 30 --pings 500 --spin-us 100 --inline-replies --reply-queue]
+ * (--spin-us / --inline-replies / --reply-queue: tulle plain with those offload options instead of --system)
  *
  * Two numbers that stay meaningful on a loaded machine, for the latency work: each node's packet
  * threads' CPU over --idle-seconds with no traffic (% of one core), and the packet threads'
@@ -22,6 +22,7 @@ const { values: args } = parseArgs({
     mtu: { type: 'string', default: '1440' },
     'spin-us': { type: 'string' },
     'inline-replies': { type: 'boolean', default: false },
+    'reply-queue': { type: 'boolean' },
   },
 });
 
@@ -42,8 +43,9 @@ function packetThreadSleeps(): number {
 
 async function main() {
   const spinUs = args['spin-us'] === undefined ? undefined : Number(args['spin-us']);
-  const system = spinUs !== undefined || args['inline-replies']
-    ? plain(`tulle plain, spin ${spinUs ?? 'default'} us${args['inline-replies'] ? ', inline replies' : ''}`, { offload: { spinUs, inlineReplies: args['inline-replies'] } })
+  const replyQueue = args['reply-queue'];
+  const system = spinUs !== undefined || args['inline-replies'] || replyQueue !== undefined
+    ? plain(`tulle plain, spin ${spinUs ?? 'default'} us${args['inline-replies'] ? ', inline replies' : ''}${replyQueue ? ', reply queue' : ''}`, { offload: { spinUs, inlineReplies: args['inline-replies'], replyQueue } })
     : [...allSystems, ...extraSystems].find((s) => s.name === args.system);
   if (!system) throw new Error(`no system '${args.system}'; one of: ${allSystems.map((s) => s.name).join(', ')}`);
   const bed = await createBed({ nodes: 2, tag: 'ti' });
@@ -66,9 +68,9 @@ async function main() {
       const sleeps = packetThreadSleeps() - s0, k1 = running.counters?.();
       if (k0 && k1) {
         const d = (k: string) => Number((k1[k] ?? 0n) - (k0[k] ?? 0n)) / pings;
-        console.log(`${system.name}: per round trip: ${d('inbound_udp_datagrams').toFixed(2)} datagrams received, ${d('inbound_spin_receives').toFixed(2)} of them by a spinning outbound thread, ${d('outbound_inline_reads').toFixed(2)} TUN reads inline`);
+        console.log(`${system.name}: per round trip: ${d('inbound_udp_datagrams').toFixed(2)} datagrams received, ${d('inbound_spin_receives').toFixed(2)} of them by a spinning outbound thread, ${d('outbound_tun_reads').toFixed(2)} TUN reads, ${d('outbound_inline_reads').toFixed(2)} of them inline, ${d('outbound_reply_queue_reads').toFixed(2)} from the inbound threads' own queues`);
       }
-      console.log(`${system.name}: ${pings} pings (-i 0.005): ${(sleeps / pings).toFixed(2)} packet-thread sleeps per round trip; avg ${p.avgMs.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms (noisy on a loaded machine)`);
+      console.log(`${system.name}: ${pings} pings (-i 0.005): ${(sleeps / pings).toFixed(2)} packet-thread sleeps per round trip; avg ${p.avgMs.toFixed(3)} ms, median ${p.p50Ms.toFixed(3)} ms, p99 ${p.p99Ms.toFixed(3)} ms (noisy on a loaded machine)`);
     } finally {
       await running.down();
     }

@@ -3,7 +3,7 @@ import type { Bed } from '../test/bed/bed.js';
 
 export interface TcpResult { gbps: number }
 export interface UdpResult { receivedPps: number; lossPercent: number; sent: number; lost: number }
-export interface PingResult { avgMs: number; p99Ms: number }
+export interface PingResult { avgMs: number; p50Ms: number; p99Ms: number }
 
 export async function iperfTcp(bed: Bed, ns: string, server: string, seconds: number, streams: number): Promise<TcpResult> {
   const { stdout } = await bed.exec(ns, 'timeout', [String(seconds + 15), 'iperf3', '-c', server, '-t', String(seconds), '-P', String(streams), '-J'], (seconds + 20) * 1000);
@@ -29,5 +29,5 @@ export async function pingStats(bed: Bed, ns: string, to: string, count = 300): 
   const rtts = [...stdout.matchAll(/time=([\d.]+) ms/g)].map((m) => Number(m[1])).sort((a, b) => a - b);
   if (rtts.length === 0) throw new Error(`ping ${to}: no replies`);
   const avg = rtts.reduce((a, b) => a + b, 0) / rtts.length;
-  return { avgMs: avg, p99Ms: rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))]! };
+  return { avgMs: avg, p50Ms: rtts[Math.floor(rtts.length / 2)]!, p99Ms: rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))]! };
 }

@@ -164,6 +164,9 @@ export const extraSystems: System[] = [
   // bench:udp-loss: inbound without userspace GRO (each datagram its own TUN write)
   plain('tulle plain, no coalescing', { offload: { coalesce: false } }),
   encrypted('tulle encrypted, no coalescing', { coalesce: false }),
+  plain('tulle plain, reply queue', { offload: { replyQueue: true } }),
+  plain('tulle plain, 2 queues, reply queue', { queues: 2, offload: { replyQueue: true } }),
+  plain('tulle plain, no reply queue', { offload: { replyQueue: false } }),
 ];
 
 /** The yardstick first (ratios are to it), the limit second. */

@@ -88,7 +88,7 @@ static struct dataplane *create(int encrypted, int sock6) {
   for (int i = 0; i < DP_MAX_QUEUES; i++) {
     dp->q[i].dp = dp;
     dp->q[i].index = i;
-    dp->q[i].tun_fd = dp->q[i].udp_fd = -1;
+    dp->q[i].tun_fd = dp->q[i].udp_fd = dp->q[i].reply_fd = -1;
     dp->q[i].counters = counters;
   }
   dp->q[0].tun_fd = FAKE_TUN;
@@ -159,7 +159,7 @@ struct dataplane *fdp_new(const struct fdp_config *cfg) {
       if (!(q->oq = calloc(1, sizeof(*q->oq)))) abort();
       pthread_mutex_init(&q->oq->out_lock, NULL);
       pthread_mutex_init(&q->oq->in_lock, NULL);
-      if (!(q->oq->out = outbound_new(dp))) abort();
+      if (!(q->oq->out = outbound_new(dp, q->tun_fd))) abort();
     }
   }
   memset(dp->counters, 0, TULLE_COUNTER_SLOTS * sizeof(uint64_t));

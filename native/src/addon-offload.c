@@ -201,7 +201,7 @@ static int get_count(napi_env env, napi_value obj, const char *key, int lo, int 
 
 int offload_parse_option(napi_env env, napi_value options, struct dp_offload *out) {
   /* default: everything the kernel accepts; inlineReplies is opt-in */
-  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1, 0, DP_DEFAULT_SPIN_US};
+  *out = (struct dp_offload){1, 1, 1, 1, 1, 1, 1, 0, DP_DEFAULT_SPIN_US, DP_DEFAULT_REPLY_QUEUE};
   bool has;
   napi_value v;
   napi_valuetype t;
@@ -219,7 +219,8 @@ int offload_parse_option(napi_env env, napi_value options, struct dp_offload *ou
   if (get_flag(env, v, "csum", &out->csum) < 0 || get_flag(env, v, "tso", &out->tso) < 0 ||
       get_flag(env, v, "uso", &out->uso) < 0 || get_flag(env, v, "gso", &out->gso) < 0 ||
       get_flag(env, v, "gro", &out->gro) < 0 || get_flag(env, v, "coalesce", &out->coalesce) < 0 ||
-      get_flag(env, v, "inlineReplies", &out->inline_replies) < 0 || get_count(env, v, "spinUs", 0, 1000, &out->spin_us) < 0)
+      get_flag(env, v, "inlineReplies", &out->inline_replies) < 0 || get_count(env, v, "spinUs", 0, 1000, &out->spin_us) < 0 ||
+      get_flag(env, v, "replyQueue", &out->reply_queue) < 0)
     return -1;
   return 0;
 }
@@ -229,7 +230,7 @@ napi_value offload_state_value(napi_env env, const struct dp_offload *want, cons
   struct { const char *name; int val; } f[] = {
       {"vnetHeader", s->vnet_len > 0}, {"csum", s->csum}, {"tso", s->tso}, {"uso", s->uso}, {"gso", s->gso},
       {"gro", s->gro}, {"coalesceTcp", s->coalesce_tcp}, {"coalesceUdp", s->coalesce_udp}, {"enabled", want->enabled},
-      {"reuseportInnerFlow", s->reuseport_inner}, {"inlineReplies", s->inline_replies},
+      {"reuseportInnerFlow", s->reuseport_inner}, {"inlineReplies", s->inline_replies}, {"replyQueue", s->reply_queue},
   };
   if (napi_create_object(env, &o) != napi_ok) return NULL;
   for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)

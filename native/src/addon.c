@@ -111,7 +111,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   opt.mtu = mtu;
   opt.queues = queues;
   if (offload_parse_option(env, o, &opt.offload) < 0)
-    return throw_type(env, "offload must be a boolean or { csum, tso, uso, gso, gro, coalesce, inlineReplies } of booleans and spinUs, a whole number of microseconds 0..1000");
+    return throw_type(env, "offload must be a boolean or { csum, tso, uso, gso, gro, coalesce, inlineReplies, replyQueue } of booleans and spinUs, a whole number of microseconds 0..1000");
   struct handle *h = calloc(1, sizeof(*h));
   if (!h) {
     napi_throw_error(env, "ERR_TULLE_NOMEM", "out of memory");

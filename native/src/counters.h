@@ -1,9 +1,9 @@
 /*
  * Counters of one queue, read by TypeScript through a BigUint64Array over native memory.
  * The names are exported (counterNames()) so TypeScript finds each offset by name; nothing
- * here is mirrored by hand on the other side. Each counter is written by exactly one thread
- * (outbound ones by the outbound thread, inbound ones by the inbound thread) with relaxed
- * atomic stores, so a reader sees whole values without locks.
+ * here is mirrored by hand on the other side. Counters are added to with relaxed atomic adds
+ * (loop.h cadd), so a reader sees whole values without locks; outbound ones have two writers
+ * when the inbound thread forwards from its own TUN queue (offload.h, reply_queue).
  *
  * Directions: outbound = TUN -> UDP, inbound = UDP -> TUN.
  */
@@ -65,7 +65,8 @@
   X(IN_WG_STAGED_SENT, "inbound_wg_staged_sent") /* staged packets sent once a responder session was confirmed */ \
   X(IN_WG_STAGED_SEND_ERRORS, "inbound_wg_staged_send_errors")                               \
   X(IN_DROP_HANDSHAKE_MAC1, "inbound_drop_handshake_mac1") /* initiation/response: mac1 not ours */ \
-  X(IN_DROP_COOKIE_REPLY_STRANGER, "inbound_drop_cookie_reply_stranger") /* not from a peer's address */
+  X(IN_DROP_COOKIE_REPLY_STRANGER, "inbound_drop_cookie_reply_stranger") /* not from a peer's address */ \
+  X(OUT_REPLY_QUEUE_READS, "outbound_reply_queue_reads") /* TUN reads from the inbound thread's own queue (reply_queue) */
 
 enum tulle_counter {
 #define X(id, name) TC_##id,

@@ -43,15 +43,30 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
   char name[IFNAMSIZ];
   memcpy(name, dp->tun_name, IFNAMSIZ);
   int flags = dp->n_queues > 1 ? IFF_MULTI_QUEUE : 0;
-  int vnet = offload_tun_flags(dp);
-  q->tun_fd = tun_open(name, flags | vnet);
-  if (q->tun_fd == -EINVAL && vnet && q->index == 0) q->tun_fd = tun_open(name, flags); /* no IFF_VNET_HDR */
+  int off = offload_tun_flags(dp); /* IFF_VNET_HDR, and IFF_MULTI_QUEUE for a reply queue */
+  int reply = (off & IFF_MULTI_QUEUE) && (q->index == 0 || dp->offload.reply_queue);
+  q->tun_fd = tun_open(name, flags | off);
+  if (q->tun_fd == -EINVAL && reply && !flags && q->index == 0) { /* a single-queue device is there: no reply queue */
+    off &= ~IFF_MULTI_QUEUE;
+    reply = 0;
+    q->tun_fd = tun_open(name, off);
+  }
+  int vnet = off & IFF_VNET_HDR;
+  if (q->tun_fd == -EINVAL && vnet && q->index == 0) q->tun_fd = tun_open(name, flags | (off & IFF_MULTI_QUEUE)); /* no IFF_VNET_HDR */
   else if (q->tun_fd >= 0 && vnet && q->index == 0) dp->offload.vnet_len = VNET_HDR_LEN;
   if (q->tun_fd < 0) {
     snprintf(err, errlen, "open TUN device '%s': %s", dp->tun_name, strerror(-q->tun_fd));
     return -1;
   }
   memcpy(dp->tun_name, name, IFNAMSIZ);
+  if (reply) { /* the inbound thread's own queue (offload.h), with the flags the first one took */
+    q->reply_fd = tun_open(name, IFF_MULTI_QUEUE | (dp->offload.vnet_len ? IFF_VNET_HDR : 0));
+    if (q->reply_fd < 0) {
+      snprintf(err, errlen, "open TUN device '%s' (reply queue %d): %s", dp->tun_name, q->index, strerror(-q->reply_fd));
+      q->reply_fd = -1;
+      return -1;
+    }
+  }
 
   q->udp_fd = socket(dp->sock_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (q->udp_fd < 0) {
@@ -137,7 +152,7 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   for (int i = 0; i < DP_MAX_QUEUES; i++) {
     dp->q[i].dp = dp;
     dp->q[i].index = i;
-    dp->q[i].tun_fd = dp->q[i].udp_fd = -1;
+    dp->q[i].tun_fd = dp->q[i].udp_fd = dp->q[i].reply_fd = -1;
     dp->q[i].counters = counters + (size_t)i * TULLE_COUNTER_SLOTS;
     dp->q[i].pcs = opt->peer_counters;
   }
@@ -435,6 +450,7 @@ void dp_stop(struct dataplane *dp) {
     if (q->out_started) pthread_join(q->out_thread, NULL);
     if (q->in_started) pthread_join(q->in_thread, NULL);
     if (q->tun_fd >= 0) close(q->tun_fd);
+    if (q->reply_fd >= 0) close(q->reply_fd);
     if (q->udp_fd >= 0) close(q->udp_fd);
     offload_free_queue(q);
   }

@@ -165,6 +165,7 @@ struct dp_queue {
   struct dataplane *dp;
   int index;
   int tun_fd, udp_fd;
+  int reply_fd; /* the inbound thread's own TUN queue (offload.h, reply_queue), or -1 */
   pthread_t out_thread, in_thread;
   int out_started, in_started;
   uint64_t *counters; /* TULLE_COUNTER_SLOTS entries */

@@ -46,6 +46,8 @@ struct inbound {
   uint8_t vnet[VNET_HDR_LEN];
   struct aead *aead;                   /* encrypted mode */
   uint64_t wg_counts[WG_IN_VERDICTS]; /* encrypted mode: verdicts of the current batch */
+  struct outbound *reply;              /* reply_queue (offload.h): the outbound stages for reply_fd */
+  uint64_t writes;                     /* TUN writes so far */
 };
 
 
@@ -66,6 +68,7 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
   struct dataplane *dp = q->dp;
   uint64_t delivered = 0, dbytes = 0, werr = 0, writes = 0;
   int vnet = dp->offload.vnet_len > 0;
+  int fd = in->reply ? q->reply_fd : q->tun_fd; /* reply_queue: answers come back to our own queue */
   for (int i = 0; i < in->gro->n_items; i++) {
     int segs;
     int n = gro_output(in->gro, i, in->vnet, in->out + 1, GRO_MAX_SEGS, &segs);
@@ -77,7 +80,7 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
     size_t len = 0;
     for (int k = 1; k <= n; k++) len += in->out[k].iov_len;
     ssize_t w;
-    do w = writev(q->tun_fd, in->out + !vnet, n + vnet);
+    do w = writev(fd, in->out + !vnet, n + vnet);
     while (w < 0 && errno == EINTR);
     writes++;
     /* bytes of the inner packets as received: each merged one had its own headers */
@@ -95,6 +98,7 @@ static void write_out(struct dp_queue *q, struct inbound *in) {
   cadd(c, TC_IN_CSUM_UNVERIFIED, in->gro->bad_csum);
   in->gro->coalesced = in->gro->bad_csum = 0;
   gro_reset(in->gro);
+  in->writes += writes;
 }
 
 /* Stage 3 for one survivor. The table says when it is full (it holds a bounded number of output
@@ -184,7 +188,7 @@ long inbound_drain(struct dp_queue *q, struct inbound *in, int max_batches) {
     }
     if (n <= 0) break; /* EAGAIN, or a queued ICMP error: back to poll */
     got += n;
-    uint64_t v[IN_VERDICTS] = {0}, pkts = 0, bytes = 0;
+    uint64_t v[IN_VERDICTS] = {0}, pkts = 0, bytes = 0, writes_before = in->writes;
     struct peer_acc acc = {.pcs = q->pcs, .queue = q->index, .dir = PC_RX_PACKETS};
     pthread_rwlock_rdlock(&dp->lock); /* 2., 3. */
     if (dp->wg) {
@@ -203,14 +207,12 @@ long inbound_drain(struct dp_queue *q, struct inbound *in, int max_batches) {
     cadd(c, TC_IN_BYTES, bytes);
     cadd(c, TC_IN_UDP_DATAGRAMS, (uint64_t)n);
     cadd(c, TC_IN_BATCHES, 1);
-    cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[IN_UNKNOWN_PEER]);
-    cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
-    cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
-    cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
-    cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
+    count_in_verdicts(c, v);
     write_out(q, in); /* 4. */
     /* what the kernel answered to those packets is in the TUN already: forward it now */
-    if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {
+    if (in->reply) { /* from our own queue (offload.h, reply_queue), if this batch wrote anything */
+      if (in->writes != writes_before) cadd(c, TC_OUT_INLINE_READS, (uint64_t)outbound_drain(q, in->reply, 1));
+    } else if (dp->offload.inline_replies && q->oq && q->oq->out && pthread_mutex_trylock(&q->oq->out_lock) == 0) {
       long r = outbound_drain(q, q->oq->out, 1);
       cadd(c, TC_OUT_INLINE_READS, (uint64_t)r); /* an outbound counter: written under out_lock */
       pthread_mutex_unlock(&q->oq->out_lock);
@@ -220,24 +222,35 @@ long inbound_drain(struct dp_queue *q, struct inbound *in, int max_batches) {
   return got;
 }
 
+/* reply_queue: a batch from each ready fd in turn (neither starves the other), until neither
+ * had a full batch waiting. */
+static void serve_both(struct dp_queue *q, struct inbound *in, int ready) {
+  while (ready && !atomic_load_explicit(&q->dp->stopping, memory_order_relaxed)) {
+    long got = (ready & 1) ? inbound_drain(q, in, 1) : 0;
+    long reads = (ready & 2) ? outbound_drain(q, in->reply, 1) : 0;
+    ready = (got >= DP_BATCH ? 1 : 0) | (reads >= DP_BATCH ? 2 : 0);
+  }
+}
+
 void *inbound_offload_thread(void *arg) {
   struct dp_queue *q = arg;
   struct dataplane *dp = q->dp;
   struct inbound *in = calloc(1, sizeof(*in));
   int ok = in && (in->slots = alloc_slots()) && (in->gro = malloc(sizeof(*in->gro))) && (!dp->wg || (in->aead = wg_aead_new(dp->wg)));
+  if (ok && dp->offload.reply_queue && q->reply_fd >= 0) ok = (in->reply = outbound_new(dp, q->reply_fd)) != NULL;
   dp_thread_started(q, ok, "inbound");
   if (!ok) goto out;
   gro_init(in->gro, dp->offload.coalesce_tcp, dp->offload.coalesce_udp, dp->offload.vnet_len > 0);
-  while (wait_readable(dp, q->udp_fd)) {
+  int ready;
+  while ((ready = wait_readable2(dp, q->udp_fd, in->reply ? q->reply_fd : -1))) {
     struct offload_queue *oq = q->oq; /* read each time: the fuzz harness replaces it between inputs */
-    if (!oq) {
-      inbound_drain(q, in, 1 << 30);
-      continue;
+    if (oq) {
+      pthread_mutex_lock(&oq->in_lock);
+      oq->in = in; /* for the spinning outbound thread (offload.h) */
     }
-    pthread_mutex_lock(&oq->in_lock);
-    oq->in = in; /* for the spinning outbound thread (offload.h) */
-    inbound_drain(q, in, 1 << 30);
-    pthread_mutex_unlock(&oq->in_lock);
+    if (!in->reply) inbound_drain(q, in, 1 << 30);
+    else serve_both(q, in, ready);
+    if (oq) pthread_mutex_unlock(&oq->in_lock);
   }
 out:
   if (q->oq) {
@@ -246,6 +259,7 @@ out:
     pthread_mutex_unlock(&q->oq->in_lock);
   }
   if (in) {
+    outbound_free(in->reply);
     free(in->slots);
     free(in->gro);
     if (dp->wg) wg_aead_free(dp->wg, in->aead);

@@ -102,11 +102,7 @@ void *inbound_thread(void *arg) {
       cadd(c, TC_IN_PACKETS, (uint64_t)n);
       cadd(c, TC_IN_BYTES, bytes);
       cadd(c, TC_IN_BATCHES, 1);
-      cadd(c, TC_IN_DROP_UNKNOWN_PEER, counts[IN_UNKNOWN_PEER]);
-      cadd(c, TC_IN_DROP_SPOOFED_SOURCE, counts[IN_SPOOFED]);
-      cadd(c, TC_IN_DROP_MALFORMED, counts[IN_MALFORMED]);
-      cadd(c, TC_IN_DROP_OVERSIZED, counts[IN_OVERSIZED]);
-      cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, counts[IN_BAD_IP_CSUM]);
+      count_in_verdicts(c, counts);
 
       uint64_t delivered = 0, dbytes = 0, werr = 0;
       for (int i = 0; i < n; i++) {

@@ -9,9 +9,10 @@ struct slot {
 };
 struct slot *alloc_slots(void);
 
-/* Counters have one writer each (the owning thread): a relaxed store is enough for readers. */
+/* A relaxed atomic add: the outbound counters have two writers when the inbound thread forwards
+ * from its own TUN queue (offload.h, reply_queue); a few per batch, no ordering needed. */
 static inline void cadd(uint64_t *c, int idx, uint64_t n) {
-  if (n) __atomic_store_n(&c[idx], c[idx] + n, __ATOMIC_RELAXED);
+  if (n) __atomic_fetch_add(&c[idx], n, __ATOMIC_RELAXED);
 }
 
 /* Sums runs of packets of one peer (a batch or train is mostly one flow): one atomic add per run. */
@@ -37,6 +38,8 @@ void dp_thread_started(struct dp_queue *q, int ok, const char *thread);
 
 /* Waits until fd is readable; returns 0 when the data plane is stopping. */
 int wait_readable(struct dataplane *dp, int fd);
+/* Waits until fd a or b (-1: none) is readable; returns 1 | 2 for which, 0 when stopping. */
+int wait_readable2(struct dataplane *dp, int a, int b);
 
 static inline struct dp_peer *peer_get(struct dataplane *dp, uint32_t id) {
   if (id >= dp->peers_cap || !dp->peers[id].in_use) return NULL;
@@ -74,6 +77,15 @@ static inline int in_verdict_slot(enum in_verdict v) {
   case IN_BAD_IP_CSUM: return PC_IN_DROP_IP_HEADER_CHECKSUM;
   default: return -1;
   }
+}
+
+/* Adds a batch's drop verdicts (counts indexed by enum in_verdict) to the queue's counters. */
+static inline void count_in_verdicts(uint64_t *c, const uint64_t v[IN_VERDICTS]) {
+  cadd(c, TC_IN_DROP_UNKNOWN_PEER, v[IN_UNKNOWN_PEER]);
+  cadd(c, TC_IN_DROP_SPOOFED_SOURCE, v[IN_SPOOFED]);
+  cadd(c, TC_IN_DROP_MALFORMED, v[IN_MALFORMED]);
+  cadd(c, TC_IN_DROP_OVERSIZED, v[IN_OVERSIZED]);
+  cadd(c, TC_IN_DROP_IP_HEADER_CHECKSUM, v[IN_BAD_IP_CSUM]);
 }
 
 /* Checks one inner packet from a known peer address: size, parse, IPv4 header checksum, and that its inner source lies

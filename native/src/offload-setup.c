@@ -13,8 +13,9 @@
 
 int offload_tun_flags(const struct dataplane *dp) {
   if (!dp->opt.offload.enabled) return 0;
-  if (dp->q[0].tun_fd >= 0) return dp->offload.vnet_len ? IFF_VNET_HDR : 0; /* follow queue 0 */
-  return IFF_VNET_HDR;
+  int mq = dp->opt.offload.reply_queue ? IFF_MULTI_QUEUE : 0; /* reply_fd: a second queue */
+  if (dp->q[0].tun_fd >= 0) return mq | (dp->offload.vnet_len ? IFF_VNET_HDR : 0); /* follow queue 0 */
+  return mq | IFF_VNET_HDR;
 }
 
 static unsigned tun_bits(const struct dp_offload_state *s) {
@@ -60,10 +61,11 @@ void offload_setup_queue(struct dataplane *dp, struct dp_queue *q) {
     s->coalesce_udp = s->coalesce_tcp && s->uso;
     s->inline_replies = want->inline_replies;
     s->spin_us = want->spin_us;
-    if (q->oq) q->oq->out = outbound_new(dp); /* after s->gso is known */
+    s->reply_queue = want->reply_queue && q->reply_fd >= 0;
+    if (q->oq) q->oq->out = outbound_new(dp, q->tun_fd); /* after s->gso is known */
     return;
   }
-  if (q->oq) q->oq->out = outbound_new(dp);
+  if (q->oq) q->oq->out = outbound_new(dp, q->tun_fd);
   if (s->vnet_len) (void)ioctl(q->tun_fd, TUNSETOFFLOAD, tun_bits(s));
   int one = 1;
   if (s->gro) (void)setsockopt(q->udp_fd, SOL_UDP, UDP_GRO, &one, sizeof(one));

@@ -10,6 +10,8 @@
  *   inline_replies  (opt-in, see offload_queue) not a kernel offload
  *   spin_us   not a kernel offload: after a small outbound batch, wait this long for the answer
  *             awake (see offload_queue) before sleeping; 0 = never
+ *   reply_queue  not a kernel offload: the inbound thread writes through a TUN queue of its own
+ *             and forwards what the kernel queues there (see offload_queue)
  *
  * Anything refused is turned off, never an error; the first queue decides, the others follow.
  */
@@ -22,6 +24,7 @@ struct dp_offload {
   int csum, tso, uso, gso, gro, coalesce;
   int inline_replies; /* see offload_queue */
   int spin_us;        /* see offload_queue */
+  int reply_queue;    /* see offload_queue */
 };
 
 struct dp_offload_state {
@@ -29,6 +32,7 @@ struct dp_offload_state {
   int csum, tso, uso, gso, gro, coalesce_tcp, coalesce_udp;
   int inline_replies;
   int spin_us;
+  int reply_queue; /* every queue has its reply_fd (dataplane.h) */
   int reuseport_inner; /* not an offload: queues > 1 and inbound steered by inner flow */
 };
 
@@ -49,10 +53,27 @@ struct outbound;
  * is awake, the inbound thread's work under in_lock if it is free, instead of waking a sleeping
  * one. The spin ends at the first event, when in_lock is taken, or after spin_us; with no
  * traffic nothing spins.
+ *
+ * With reply_queue each queue opens a second TUN queue (IFF_MULTI_QUEUE, even for one queue),
+ * reply_fd, which only its inbound thread reads. The TUN driver steers a flow's packets to the
+ * queue that last wrote a packet of that flow (tun_get_user -> tun_flow_update records the
+ * writer's queue by the symmetric flow hash; tun_automq_select_queue looks it up on transmit;
+ * entries age out after 3 s idle). The inbound thread writes what it received through reply_fd,
+ * so the host's answers (echo replies, ACKs, a server's response) are queued on reply_fd: the
+ * inbound thread reads them right after its writes (what the kernel answered at once) and polls
+ * reply_fd beside its socket (what an application answers later), and the outbound thread is
+ * neither woken nor needed for them. Those reads go through the same outbound stages with a
+ * second outbound state (inbound.reply) owned by the inbound thread, used under in_lock like
+ * the rest of its state. A flow that starts on this host and gets no packet back (one-way UDP)
+ * stays with the hash's pick of all 2n queues. The kernel updates the flow table only after it
+ * delivered the written packet, so the very first answer of a new flow can still go elsewhere.
  */
 #define SPIN_MAX_READS 4
 #ifndef DP_DEFAULT_SPIN_US
 #define DP_DEFAULT_SPIN_US 0
+#endif
+#ifndef DP_DEFAULT_REPLY_QUEUE
+#define DP_DEFAULT_REPLY_QUEUE 1
 #endif
 struct offload_queue {
   pthread_mutex_t out_lock;
@@ -61,9 +82,11 @@ struct offload_queue {
   struct inbound *in; /* the inbound thread's state, NULL when it is not running */
 };
 
-struct outbound *outbound_new(const struct dataplane *dp);
+/* An outbound state reading the TUN queue tun_fd (the queue's tun_fd, or its reply_fd). */
+struct outbound *outbound_new(const struct dataplane *dp, int tun_fd);
 void outbound_free(struct outbound *o);
-/* Reads, splits, routes and sends up to max_batches batches from the TUN; caller holds out_lock.
+/* Reads, splits, routes and sends up to max_batches batches from o's TUN queue; caller holds the
+ * lock of o (out_lock, or in_lock for the inbound thread's reply state).
  * Returns the number of TUN reads that returned a packet. */
 long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches);
 /* Receives, checks, coalesces and writes up to max_batches batches from the UDP socket; caller

@@ -50,8 +50,10 @@ struct train {
   } cmsg;
 };
 
-/* Per queue, shared by its two threads under offload_queue.out_lock (offload.h). */
+/* Per queue, shared by its two threads under offload_queue.out_lock (offload.h); with reply_queue
+ * the inbound thread has a second one for its own TUN queue. */
 struct outbound {
+  int tun_fd; /* the TUN queue this state reads (and writes ICMP errors to) */
   struct slot *slots;
   size_t lens[DP_BATCH];
   uint8_t *hdrs;
@@ -217,7 +219,7 @@ static void no_route(struct dp_queue *q, struct outbound *o, const uint8_t *pkt,
   if (!il) return;
   memset(o->icmp, 0, VNET_HDR_LEN);
   size_t vl = (size_t)dp->offload.vnet_len;
-  if (write(q->tun_fd, o->icmp + VNET_HDR_LEN - vl, il + vl) == (ssize_t)(il + vl)) {
+  if (write(o->tun_fd, o->icmp + VNET_HDR_LEN - vl, il + vl) == (ssize_t)(il + vl)) {
     o->icmp_in_window++;
     cadd(q->counters, TC_OUT_ICMP_UNREACHABLE, 1);
   }
@@ -315,12 +317,13 @@ static void process(struct dp_queue *q, struct outbound *o, uint8_t *pkt, size_t
   }
 }
 
-struct outbound *outbound_new(const struct dataplane *dp) {
+struct outbound *outbound_new(const struct dataplane *dp, int tun_fd) {
   struct outbound *o = calloc(1, sizeof(*o));
   if (!o || !(o->slots = alloc_slots()) || !(o->hdrs = malloc((size_t)SEG_CAP * HDR_STRIDE))) {
     outbound_free(o);
     return NULL;
   }
+  o->tun_fd = tun_fd;
   o->gso = dp->offload.gso;
   o->wg = dp->wg;
   if (dp->wg && (!(o->aead = wg_aead_new(dp->wg)) || !(o->tails = malloc((size_t)SEG_CAP * WG_TAIL_BYTES)))) {
@@ -348,7 +351,7 @@ long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches) {
     if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) break;
     int n = 0;
     while (n < DP_BATCH) {
-      ssize_t r = read(q->tun_fd, o->slots[n].buf + DP_HEADROOM - vl, DP_BUF_SIZE - DP_HEADROOM + vl);
+      ssize_t r = read(o->tun_fd, o->slots[n].buf + DP_HEADROOM - vl, DP_BUF_SIZE - DP_HEADROOM + vl);
       if (r < 0) {
         if (errno == EINTR) continue;
         if (errno != EAGAIN && n == 0 && max_batches > 1) usleep(10000); /* device gone or broken: do not spin */
@@ -360,6 +363,7 @@ long outbound_drain(struct dp_queue *q, struct outbound *o, int max_batches) {
     if (n == 0) break;
     total += n;
     cadd(c, TC_OUT_TUN_READS, (uint64_t)n);
+    if (o->tun_fd == q->reply_fd) cadd(c, TC_OUT_REPLY_QUEUE_READS, (uint64_t)n);
     cadd(c, TC_OUT_BATCHES, 1);
     /* 2-4, under the read lock; a flush may happen in the middle when segments run out */
     pthread_rwlock_rdlock(&dp->lock);

@@ -40,6 +40,10 @@ export interface OffloadOptions {
   /** microseconds (0..1000) the outbound thread stays awake after a small batch, handling the
    * answer itself instead of waking the inbound thread (native/src/offload.h); 0 = never */
   spinUs?: number;
+  /** the inbound thread writes through a TUN queue of its own, so the kernel steers what answers
+   * it (echo replies, ACKs, responses) back to that queue, and forwards it itself: the outbound
+   * thread is not woken for answers (native/src/offload.h) */
+  replyQueue?: boolean;
 }
 
 /** What the kernel accepted. */
@@ -57,6 +61,7 @@ export interface OffloadState {
   reuseportInnerFlow: boolean;
   inlineReplies: boolean;
   spinUs: number;
+  replyQueue: boolean;
 }
 
 export interface NativeAddon {

@@ -34,9 +34,12 @@ const CASES: Case[] = [
   {
     name: 'every offload',
     opts: {},
-    active: (o) => expect(o).toMatchObject({ vnetHeader: true, csum: true, tso: true, uso: true, gso: true, gro: true, coalesceTcp: true, coalesceUdp: true, inlineReplies: false }),
+    active: (o) => expect(o).toMatchObject({ vnetHeader: true, csum: true, tso: true, uso: true, gso: true, gro: true, coalesceTcp: true, coalesceUdp: true, inlineReplies: false, replyQueue: true }),
     path: (a, b) => {
       expect(a.outbound_gso_splits).toBeGreaterThan(0n);
+      // the data answers a's inbound writes (ACKs): steered to and read from a's reply queue; b's ACKs inline
+      expect(a.outbound_reply_queue_reads).toBeGreaterThan(0n);
+      expect(b.outbound_inline_reads).toBeGreaterThan(0n);
       expect(a.outbound_udp_sends).toBeLessThan(a.outbound_sent_packets!); // trains
       expect(b.inbound_udp_datagrams).toBeLessThan(b.inbound_packets!); // UDP_GRO trains
       expect(b.inbound_coalesced).toBeGreaterThan(0n);
@@ -101,8 +104,17 @@ const CASES: Case[] = [
     },
   },
   {
+    name: 'reply queue off (one TUN queue, read by the outbound thread only)',
+    opts: { offload: { replyQueue: false } },
+    active: (o) => expect(o).toMatchObject({ replyQueue: false, tso: true, gso: true, gro: true }),
+    path: (a, b) => {
+      expect(a.outbound_gso_splits).toBeGreaterThan(0n);
+      expect(a.outbound_reply_queue_reads! + b.outbound_reply_queue_reads! + a.outbound_inline_reads! + b.outbound_inline_reads!).toBe(0n);
+    },
+  },
+  {
     name: 'inline replies (the inbound thread forwards what the kernel answered)',
-    opts: { offload: { inlineReplies: true } },
+    opts: { offload: { inlineReplies: true, replyQueue: false } },
     active: (o) => expect(o).toMatchObject({ inlineReplies: true, tso: true }),
     path: (a, b) => {
       expect(a.outbound_gso_splits).toBeGreaterThan(0n);
@@ -111,7 +123,7 @@ const CASES: Case[] = [
   },
   {
     name: 'spinning outbound thread (spinUs: it takes in what arrives while it is awake)',
-    opts: { offload: { spinUs: 1000 } },
+    opts: { offload: { spinUs: 1000, replyQueue: false } },
     active: (o) => expect(o).toMatchObject({ spinUs: 1000, tso: true, gro: true }),
     path: (a, b) => {
       expect(a.outbound_gso_splits).toBeGreaterThan(0n);
@@ -121,9 +133,10 @@ const CASES: Case[] = [
   {
     name: 'two queues, every offload',
     opts: { queues: 2 },
-    active: (o) => expect(o).toMatchObject({ tso: true, gso: true, gro: true }),
+    active: (o) => expect(o).toMatchObject({ tso: true, gso: true, gro: true, replyQueue: true }),
     path: (a, b) => {
       expect(a.outbound_gso_splits).toBeGreaterThan(0n);
+      expect(a.outbound_reply_queue_reads).toBeGreaterThan(0n);
       expect(b.inbound_coalesced).toBeGreaterThan(0n);
     },
   },

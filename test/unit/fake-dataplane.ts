@@ -13,7 +13,7 @@ export function fakeDataPlane(over: Partial<DataPlane> = {}): FakeDataPlane {
   const dp: DataPlane = {
     tunName: 'tulle0',
     port: 8285,
-    offload: { enabled: false, vnetHeader: false, csum: false, tso: false, uso: false, gso: false, gro: false, coalesceTcp: false, coalesceUdp: false, reuseportInnerFlow: false, inlineReplies: false, spinUs: 0 },
+    offload: { enabled: false, vnetHeader: false, csum: false, tso: false, uso: false, gso: false, gro: false, coalesceTcp: false, coalesceUdp: false, reuseportInnerFlow: false, inlineReplies: false, spinUs: 0, replyQueue: false },
     apply: (c) => void applied.push(...c),
     counters: () => ({}),
     countersPerQueue: () => [],
