@@ -462,7 +462,7 @@ export class WireGuardDevice {
 
   /** An authenticated handshake message from a new address moves the peer's endpoint. */
   private roam(p: PeerState, from: { address: string; port: number }): void {
-    if (from.address === p.endpoint.address && from.port === p.endpoint.port) return;
+    if (endpointKey(from.address, from.port) === endpointKey(p.endpoint.address, p.endpoint.port)) return; // (IPv6: one text form)
     p.endpoint = { address: from.address, port: from.port };
     this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: p.cfg.id, address: from.address, port: from.port }]);
