@@ -134,7 +134,7 @@ export const wireguardGo: System = {
             network: OVERLAY_NETWORK,
             port: WIREGUARD_DEFAULT_PORT,
             mtu,
-            ifname: `wg${bed.id.slice(-5)}${i}`,
+            suffix: String(i),
           }),
         );
       for (const [i, d] of devices.entries())

@@ -155,13 +155,13 @@ static napi_value js_send_raw(napi_env env, napi_callback_info info) {
     if (inet_pton(AF_INET, addr, a4) == 1) {
       s->sin6_addr.s6_addr[10] = s->sin6_addr.s6_addr[11] = 0xff;
       memcpy(s->sin6_addr.s6_addr + 12, a4, 4);
-    } else if (dp->sock_family != AF_INET6 || inet_pton(AF_INET6, addr, &s->sin6_addr) != 1) {
+    } else if ((dp->sock_family != AF_INET6 && !dp->split) || inet_pton(AF_INET6, addr, &s->sin6_addr) != 1) {
       napi_throw_type_error(env, "ERR_TULLE_OPTION", "sendRaw: address of the wrong family or invalid");
       return NULL;
     }
     sl = sizeof(*s);
   }
-  ssize_t r = sendto(dp->q[0].udp_fd, data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
+  ssize_t r = sendto(dp_send_fd(&dp->q[0], ss.ss_family), data, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl);
   CHECK(napi_get_boolean(env, r == (ssize_t)len, &res));
   return res;
 }

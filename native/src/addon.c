@@ -99,15 +99,18 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   struct dp_options opt;
   memset(&opt, 0, sizeof(opt));
   char bind[INET6_ADDRSTRLEN + 1];
-  int port = 8285, mtu = 1472, queues = 1;
+  int port = 8285, port6 = -1, mtu = 1472, queues = 1;
   if (get_string(env, o, "tunName", opt.tun_name, sizeof(opt.tun_name)) < 0)
     return throw_type(env, "tunName must be a string of at most 15 bytes");
   if (get_string(env, o, "netns", opt.netns, sizeof(opt.netns)) < 0) return throw_type(env, "netns must be a path");
   if (get_string(env, o, "bindAddress", bind, sizeof(bind)) < 0) return throw_type(env, "bindAddress must be a string");
   if (get_int(env, o, "port", &port) < 0 || port < 0 || port > 65535) return throw_type(env, "port must be 0..65535");
+  int has_port6 = get_int(env, o, "ipv6Port", &port6);
+  if (has_port6 < 0 || (has_port6 && (port6 < 0 || port6 > 65535))) return throw_type(env, "ipv6Port must be 0..65535");
   if (get_int(env, o, "mtu", &mtu) < 0 || mtu < 576 || mtu > 65535) return throw_type(env, "mtu must be 576..65535");
   if (get_int(env, o, "queues", &queues) < 0 || queues < 1 || queues > DP_MAX_QUEUES)
     return throw_type(env, "queues must be 1..16");
+  if (has_port6 && queues > DP_MAX_QUEUES / 2) return throw_type(env, "queues must be 1..8 with ipv6Port (two socket sets)");
   opt.mtu = mtu;
   opt.queues = queues;
   if (offload_parse_option(env, o, &opt.offload) < 0)
@@ -137,10 +140,23 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
     return throw_type(env, "bindAddress is not an IPv4 or IPv6 address");
   }
 
+  if (has_port6) { /* Mode "separate": IPv6-only sockets of their own on [::]:ipv6Port (dataplane.h) */
+    if (b4->sin_family != AF_INET) {
+      wg_addon_release(h);
+      free(h);
+      return throw_type(env, "ipv6Port needs an IPv4 bindAddress (its sockets then carry IPv4 only)");
+    }
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&opt.bind6;
+    s6->sin6_family = AF_INET6;
+    s6->sin6_addr = in6addr_any;
+    s6->sin6_port = htons((uint16_t)port6);
+    opt.bind6_len = sizeof(*s6);
+  }
   /* the global counters, exposed as an ArrayBuffer; the per-peer ones grow by blocks (dataplane.h) */
-  size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)queues;
+  int total = dp_total_queues(queues, has_port6);
+  size_t cbytes = sizeof(uint64_t) * TULLE_COUNTER_SLOTS * (size_t)total;
   uint64_t *counters = calloc(1, cbytes);
-  opt.peer_counters = dp_pc_new(queues);
+  opt.peer_counters = dp_pc_new(total);
   struct counters_ref *cref = malloc(sizeof(*cref));
   if (!counters || !opt.peer_counters || !cref) {
     free(counters);
@@ -178,6 +194,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   CHECK(napi_set_named_property(env, res, "handle", vh));
   CHECK(napi_set_named_property(env, res, "tunName", vname));
   CHECK(napi_set_named_property(env, res, "port", vport));
+  if (h->dp->split) {
+    napi_value vport6;
+    CHECK(napi_create_uint32(env, h->dp->bound_port6, &vport6));
+    CHECK(napi_set_named_property(env, res, "ipv6Port", vport6));
+  }
   CHECK(napi_set_named_property(env, res, "counters", vbuf));
   CHECK(napi_set_named_property(env, res, "offload", offload_state_value(env, &h->dp->opt.offload, &h->dp->offload)));
   return res;

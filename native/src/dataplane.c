@@ -68,27 +68,35 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
     }
   }
 
-  q->udp_fd = socket(dp->sock_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  /* split: the second half of the queues are the IPv6 set, on their own port */
+  int v6set = dp->split && q->index >= dp->split;
+  int first = v6set ? dp->split : 0;                      /* first queue of this socket set */
+  int set_size = dp->split ? dp->split : dp->n_queues;
+  const struct sockaddr_storage *bind_to = v6set ? &dp->opt.bind6 : &dp->opt.bind;
+  socklen_t bind_len = v6set ? dp->opt.bind6_len : dp->opt.bind_len;
+  q->udp_fd = socket(bind_to->ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (q->udp_fd < 0) {
     snprintf(err, errlen, "create UDP socket: %s", strerror(errno));
     return -1;
   }
   int one = 1, zero = 0, size = SOCK_BUF_BYTES;
-  if (dp->sock_family == AF_INET6) setsockopt(q->udp_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
-  if (dp->n_queues > 1) setsockopt(q->udp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+  /* one socket for both families (v4-mapped), unless split: then the IPv6 set is IPv6 only */
+  if (bind_to->ss_family == AF_INET6) setsockopt(q->udp_fd, IPPROTO_IPV6, IPV6_V6ONLY, v6set ? &one : &zero, sizeof(zero));
+  if (set_size > 1) setsockopt(q->udp_fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
   /* FORCE needs CAP_NET_ADMIN; fall back to the limited variant without it */
   if (setsockopt(q->udp_fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
     setsockopt(q->udp_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
   if (setsockopt(q->udp_fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) < 0)
     setsockopt(q->udp_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-  struct sockaddr_storage b = dp->opt.bind;
-  if (q->index > 0) { /* later queues join the first queue's port */
-    if (b.ss_family == AF_INET) ((struct sockaddr_in *)&b)->sin_port = htons(dp->bound_port);
-    else ((struct sockaddr_in6 *)&b)->sin6_port = htons(dp->bound_port);
+  struct sockaddr_storage b = *bind_to;
+  uint16_t *bound = v6set ? &dp->bound_port6 : &dp->bound_port;
+  if (q->index > first) { /* later queues of a set join its first queue's port */
+    if (b.ss_family == AF_INET) ((struct sockaddr_in *)&b)->sin_port = htons(*bound);
+    else ((struct sockaddr_in6 *)&b)->sin6_port = htons(*bound);
   }
-  int probe = q->index == 0 && dp->n_queues > 1 ? reuseport_exclusive_probe((struct sockaddr *)&b, dp->opt.bind_len) : 0;
+  int probe = q->index == first && set_size > 1 ? reuseport_exclusive_probe((struct sockaddr *)&b, bind_len) : 0;
   if (probe < 0) errno = -probe;
-  if (probe < 0 || bind(q->udp_fd, (struct sockaddr *)&b, dp->opt.bind_len) < 0) {
+  if (probe < 0 || bind(q->udp_fd, (struct sockaddr *)&b, bind_len) < 0) {
     char a[INET6_ADDRSTRLEN] = "?";
     int port;
     if (b.ss_family == AF_INET) {
@@ -101,12 +109,12 @@ static int open_queue_fds(struct dataplane *dp, struct dp_queue *q, char *err, s
     snprintf(err, errlen, "bind UDP %s port %d: %s", a, port, strerror(errno));
     return -1;
   }
-  if (q->index == 0) {
+  if (q->index == first) {
     struct sockaddr_storage got;
     socklen_t gl = sizeof(got);
     getsockname(q->udp_fd, (struct sockaddr *)&got, &gl);
-    dp->bound_port = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
-                                                    : ((struct sockaddr_in6 *)&got)->sin6_port);
+    *bound = ntohs(got.ss_family == AF_INET ? ((struct sockaddr_in *)&got)->sin_port
+                                            : ((struct sockaddr_in6 *)&got)->sin6_port);
   }
   offload_setup_queue(dp, q);
   return 0;
@@ -146,7 +154,10 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   dp->opt = *opt;
   memcpy(dp->tun_name, opt->tun_name, IFNAMSIZ);
   dp->sock_family = opt->bind.ss_family;
-  dp->n_queues = opt->queues < 1 ? 1 : opt->queues > DP_MAX_QUEUES ? DP_MAX_QUEUES : opt->queues;
+  int per_set = opt->bind6_len ? DP_MAX_QUEUES / 2 : DP_MAX_QUEUES;
+  int queues = opt->queues < 1 ? 1 : opt->queues > per_set ? per_set : opt->queues;
+  dp->split = opt->bind6_len ? queues : 0;
+  dp->n_queues = dp_total_queues(queues, dp->split);
   dp->counters = counters;
   dp->stop_fd = -1;
   for (int i = 0; i < DP_MAX_QUEUES; i++) {
@@ -155,6 +166,11 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
     dp->q[i].tun_fd = dp->q[i].udp_fd = dp->q[i].reply_fd = -1;
     dp->q[i].counters = counters + (size_t)i * TULLE_COUNTER_SLOTS;
     dp->q[i].pcs = opt->peer_counters;
+  }
+  if (dp->split && (opt->bind.ss_family != AF_INET || opt->bind6.ss_family != AF_INET6)) {
+    snprintf(err, errlen, "two socket sets (Mode separate) need an IPv4 first bind address and an IPv6 second one");
+    free(dp);
+    return NULL;
   }
   pthread_rwlockattr_t ra;
   pthread_rwlockattr_init(&ra);
@@ -199,7 +215,7 @@ struct dataplane *dp_start(const struct dp_options *opt, uint64_t *counters, cha
   }
   /* one socket per queue: steer inbound by inner flow (reuseport.c); encrypted datagrams have no
    * readable inner flow, so they keep the kernel's hash (one peer's traffic on one queue) */
-  if (dp->n_queues > 1 && !dp->wg)
+  if (dp->n_queues > 1 && !dp->wg && !dp->split)
     dp->offload.reuseport_inner = reuseport_steer_inner_flow(dp->q[0].udp_fd, (unsigned)dp->n_queues) == 0;
   for (int i = 0; i < dp->n_queues; i++) {
     struct dp_queue *q = &dp->q[i];
@@ -366,7 +382,7 @@ static int set_peer(struct dataplane *dp, uint32_t id, int fam, uint16_t port, c
   p->port = port;
   memcpy(p->addr, addr, fam == 4 ? 4 : 16);
   addr_add(dp, id, fam, addr);
-  if (dp->sock_family == AF_INET && fam == 4) {
+  if ((dp->sock_family == AF_INET || dp->split) && fam == 4) { /* split: IPv4 goes to the IPv4 set */
     struct sockaddr_in *s = (struct sockaddr_in *)&p->ep;
     s->sin_family = AF_INET;
     s->sin_port = htons(port);

@@ -138,6 +138,11 @@ struct dp_options {
   char netns[256];            /* path of a netns to create the fds in, or "" */
   struct sockaddr_storage bind;
   socklen_t bind_len;
+  /* Mode "separate" (flanneld's two WireGuard devices): a second set of queues whose sockets are
+   * IPv6-only, bound here; `bind` must then be IPv4 and its sockets carry IPv4 only. bind6_len 0:
+   * one set of queues, one socket family. */
+  struct sockaddr_storage bind6;
+  socklen_t bind6_len;
   int mtu;                    /* TUN MTU: larger inbound packets are dropped as oversized */
   int queues;
   struct dp_offload offload;  /* requested; see offload.h */
@@ -176,8 +181,13 @@ struct dp_queue {
 struct dataplane {
   struct dp_options opt;
   char tun_name[IFNAMSIZ];
-  int sock_family; /* AF_INET or AF_INET6 */
+  int sock_family; /* of the first queues' sockets: AF_INET or AF_INET6 */
   uint16_t bound_port;
+  /* split (Mode "separate"): queues [0, split) have IPv4 sockets on bound_port, queues
+   * [split, 2 split) IPv6-only sockets on bound_port6; each set is its own SO_REUSEPORT group, and
+   * every queue's TUN fd is one queue of the same multi-queue TUN. 0: not split. */
+  int split;
+  uint16_t bound_port6;
   pthread_rwlock_t lock;
   struct route_table routes;
   struct route_table peer_addrs; /* outer address -> number of peers using it */
@@ -198,6 +208,19 @@ struct dataplane {
   int threads_reported, threads_failed;
   char failed_thread[16];
 };
+
+/* The socket a datagram to an address of family ss_family leaves from, for queue q: its own, or
+ * in split mode the socket of that family in q's position of the family's set (a peer's session
+ * and its socket stay one tunnel: the IPv6 set only ever sends to IPv6 endpoints). */
+static inline int dp_send_fd(const struct dp_queue *q, int ss_family) {
+  const struct dataplane *dp = q->dp;
+  if (!dp->split) return q->udp_fd;
+  int k = q->index % dp->split;
+  return dp->q[ss_family == AF_INET6 ? dp->split + k : k].udp_fd;
+}
+
+/* Total queues (each a TUN fd, a socket, a thread pair) for `queues` per socket set. */
+static inline int dp_total_queues(int queues, int split) { return split ? 2 * queues : queues; }
 
 /* Opens the fds (inside opt->netns when set) and starts the threads. On error returns NULL and
  * writes a message naming the failed step into err. */

@@ -159,7 +159,15 @@ static void flush(struct dp_queue *q, struct outbound *o) {
     }
   }
   for (int at = 0; at < o->ntrain;) {
-    int r = sendmmsg(q->udp_fd, o->msgs + at, (unsigned)(o->ntrain - at), 0);
+    /* a run of one underlay family: in split mode each family has its own socket */
+    int fam = ((struct sockaddr *)o->msgs[at].msg_hdr.msg_name)->sa_family;
+    int end = at + 1;
+    if (q->dp->split)
+      while (end < o->ntrain && ((struct sockaddr *)o->msgs[end].msg_hdr.msg_name)->sa_family == fam) end++;
+    else
+      end = o->ntrain;
+    int fd = dp_send_fd(q, fam);
+    int r = sendmmsg(fd, o->msgs + at, (unsigned)(end - at), 0);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {
       struct train *t = &o->trains[at];
@@ -176,7 +184,7 @@ static void flush(struct dp_queue *q, struct outbound *o) {
           size_t n = o->seg_iovs[iv - o->iov], len = 0;
           for (size_t k = 0; k < n; k++) len += iv[k].iov_len;
           struct msghdr one = {.msg_name = mh->msg_name, .msg_namelen = mh->msg_namelen, .msg_iov = iv, .msg_iovlen = n};
-          if (sendmsg(q->udp_fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++, peer_count(q->pcs, q->index, t->peer, PC_TX_PACKETS, 1, len);
+          if (sendmsg(fd, &one, 0) >= 0) sent++, sent_bytes += len, sends++, peer_count(q->pcs, q->index, t->peer, PC_TX_PACKETS, 1, len);
           else errors++, peer_drop(q->pcs, q->index, t->peer, PC_OUT_DROP_SEND_ERROR, 1);
           iv += n;
           left -= n;

@@ -203,7 +203,7 @@ static int send_sealed(struct dataplane *dp, struct aead *a, uint32_t peer, stru
     cadd(c, err, 1);
     return 0;
   }
-  ssize_t r = sendto(dp->q[0].udp_fd, out, out_len, MSG_DONTWAIT, (struct sockaddr *)&ep, el);
+  ssize_t r = sendto(dp_send_fd(&dp->q[0], ep.ss_family), out, out_len, MSG_DONTWAIT, (struct sockaddr *)&ep, el);
   cadd(c, r == (ssize_t)out_len ? ok : err, 1);
   if (r == (ssize_t)out_len) peer_count(dp->q[0].pcs, 0, peer, PC_TX_PACKETS, 1, out_len);
   else peer_drop(dp->q[0].pcs, 0, peer, PC_OUT_DROP_SEND_ERROR, 1);

@@ -40,7 +40,12 @@ export function underlayAddress(attrs: { PublicIP: string; PublicIPv6?: string |
   return attrs.PublicIPv6 ?? undefined;
 }
 
-export type PeerResult = { ok: true; endpoint: Endpoint } | { ok: false; reason: string };
+/**
+ * ipv6Endpoint: a second tunnel for the lease's IPv6 subnet (wireguard Mode "separate", flanneld's
+ * second device): its endpoint, or null when the peer has none (the IPv6 subnet is then not
+ * routed). Absent: every subnet of the lease goes to `endpoint`.
+ */
+export type PeerResult = { ok: true; endpoint: Endpoint; ipv6Endpoint?: Endpoint | null } | { ok: false; reason: string };
 
 export interface Backend {
   readonly type: BackendType;

@@ -19,6 +19,10 @@ export interface DataPlaneOptions {
   bindAddress?: string;
   /** UDP port (default 8285, flannel's UDP backend; 0 = any). */
   port?: number;
+  /** Mode "separate" (flanneld's two WireGuard devices): a second set of sockets, IPv6 only, bound
+   * to [::] on this port (0 = any), one per queue; the first set (bindAddress must be IPv4) then
+   * carries IPv4 only. A peer's datagrams leave from the socket of its endpoint's family. */
+  ipv6Port?: number;
   /** TUN MTU; inbound packets larger than this are dropped as oversized. */
   mtu: number;
   /** TUN queues, each with its own UDP socket (SO_REUSEPORT) and thread pair; a flow stays on
@@ -60,6 +64,8 @@ export function defaultQueues(): number {
 export interface DataPlane {
   readonly tunName: string;
   readonly port: number;
+  /** the IPv6 sockets' port when started with ipv6Port */
+  readonly ipv6Port?: number;
   /** The offloads in effect (what was asked for and accepted). */
   readonly offload: OffloadState;
   apply(commands: readonly Command[]): void;
@@ -123,6 +129,7 @@ export function startDataPlane(options: DataPlaneOptions): DataPlane {
   return {
     tunName: started.tunName,
     port: started.port,
+    ...(started.ipv6Port !== undefined ? { ipv6Port: started.ipv6Port } : {}),
     offload: started.offload,
     apply(commands) {
       if (!commands.length) return;

@@ -10,6 +10,8 @@ export interface NativeStartOptions {
   netns?: string;
   bindAddress?: string;
   port?: number;
+  /** a second set of sockets, IPv6 only, on this port (bindAddress must then be IPv4) */
+  ipv6Port?: number;
   mtu?: number;
   queues?: number;
   offload?: boolean | OffloadOptions;
@@ -65,7 +67,7 @@ export interface OffloadState {
 }
 
 export interface NativeAddon {
-  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; counters: ArrayBuffer; offload: OffloadState };
+  start(o: NativeStartOptions): { handle: object; tunName: string; port: number; ipv6Port?: number; counters: ArrayBuffer; offload: OffloadState };
   apply(handle: object, commands: Uint8Array): void;
   stop(handle: object): void;
   cpuNs(handle: object): number;

@@ -26,21 +26,26 @@ export function encodeBackendData(publicKey: Uint8Array, port: number): WireGuar
  * A peer's lease data; throws ERR_TULLE_WG_LEASE naming what is wrong (the caller skips that lease).
  * A lease without `Port` (or with 0, older flanneld) means this node's own ListenPort, as flanneld reads it.
  */
-export function decodeBackendData(data: unknown, lease: string, ownListenPort = WIREGUARD_DEFAULT_PORT): { publicKey: Uint8Array; port: number } {
+export function decodeBackendData(
+  data: unknown,
+  lease: string,
+  ownListenPort = WIREGUARD_DEFAULT_PORT,
+  field: 'BackendData' | 'BackendV6Data' = 'BackendData',
+): { publicKey: Uint8Array; port: number } {
   if (typeof data !== 'object' || data === null) {
-    throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: BackendData missing (is it a wireguard lease?)`);
+    throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: ${field} missing (is it a wireguard lease?)`);
   }
   const d = data as Record<string, unknown>;
-  if (typeof d.PublicKey !== 'string') throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: BackendData.PublicKey missing`);
+  if (typeof d.PublicKey !== 'string') throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: ${field}.PublicKey missing`);
   let publicKey: Uint8Array;
   try {
-    publicKey = decodeKey(d.PublicKey, `lease ${lease}: BackendData.PublicKey`);
+    publicKey = decodeKey(d.PublicKey, `lease ${lease}: ${field}.PublicKey`);
   } catch (cause) {
-    throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: BackendData.PublicKey is not a base64 32-byte key`, { cause });
+    throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: ${field}.PublicKey is not a base64 32-byte key`, { cause });
   }
   const port = d.Port === undefined || d.Port === null || d.Port === 0 ? ownListenPort : d.Port;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: BackendData.Port must be 1..65535`);
+    throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: ${field}.Port must be 1..65535`);
   }
   return { publicKey, port };
 }

@@ -24,6 +24,13 @@ export interface WireGuardPeerConfig {
   presharedKey?: Uint8Array | undefined;
   /** 0 / undefined = off */
   persistentKeepaliveMs?: number | undefined;
+  /**
+   * Mode "separate" (flanneld's two devices): the underlay family of this peer's tunnel. The same
+   * key may then be two peers, one per tunnel, each with its own sessions; an initiation is
+   * answered by the peer of the tunnel whose socket it came in on. Undefined: the key's only peer,
+   * reached over either family.
+   */
+  tunnel?: 4 | 6 | undefined;
 }
 
 export interface Logger {

@@ -13,6 +13,9 @@
  *   initiate: device-wide pace (token bucket); what waits is sent from the poll, initiations that
  *             traffic waits for first, then the ones to every peer added just after start()
  *
+ * Peers are found by (static key, tunnel): in Mode "separate" one key is two peers, an IPv4 and an
+ * IPv6 tunnel (tunnelKey), and an initiation goes to the one of the family it arrived over.
+ *
  * Sessions: at most three per peer are kept installed (previous, current, next); installing a
  * fourth retires the oldest. Nothing here runs per data packet, and no key is ever logged.
  */
@@ -63,6 +66,11 @@ interface PeerState {
 function countHandshake(p: PeerState, dir: 'tx' | 'rx', bytes: number): void {
   if (dir === 'tx') (p.handshakes.txPackets++, (p.handshakes.txBytes += bytes));
   else (p.handshakes.rxPackets++, (p.handshakes.rxBytes += bytes));
+}
+
+/** The byKey entry of a peer: its key, and its tunnel's family when it has one (Mode "separate"). */
+function tunnelKey(keyB64: string, tunnel: 4 | 6 | undefined): string {
+  return tunnel === undefined ? keyB64 : `${keyB64}/v${tunnel}`;
 }
 
 /** address:port with the address in one canonical text form (IPv6 compressed). */
@@ -139,8 +147,8 @@ export class WireGuardDevice {
   addPeer(cfg: WireGuardPeerConfig): void {
     const keyB64 = Buffer.from(cfg.publicKey).toString('base64');
     if (this.peers.has(cfg.id)) this.removePeer(cfg.id);
-    const other = this.byKey.get(keyB64);
-    if (other) throw new TulleError('ERR_TULLE_WG_PEER', `peer ${cfg.id}: public key ${keyB64} is already peer ${other.cfg.id}`);
+    const other = this.byKey.get(tunnelKey(keyB64, cfg.tunnel));
+    if (other) throw new TulleError('ERR_TULLE_WG_PEER', `peer ${cfg.id}: public key ${keyB64}${cfg.tunnel ? ` (IPv${cfg.tunnel} tunnel)` : ''} is already peer ${other.cfg.id}`);
     const p: PeerState = {
       cfg,
       keyB64,
@@ -156,7 +164,7 @@ export class WireGuardDevice {
       handshakes: { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 },
     };
     this.peers.set(cfg.id, p);
-    this.byKey.set(keyB64, p);
+    this.byKey.set(tunnelKey(keyB64, cfg.tunnel), p);
     this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: cfg.id, address: cfg.endpoint.address, port: cfg.endpoint.port }]);
     const now = this.dp.monotonicMs();
@@ -172,7 +180,7 @@ export class WireGuardDevice {
     this.retireAll(p);
     this.dropPending(p);
     this.peers.delete(id);
-    this.byKey.delete(p.keyB64);
+    this.byKey.delete(tunnelKey(p.keyB64, p.cfg.tunnel));
     this.waiting.delete(id);
     this.onStart.delete(id);
     this.byEndpoint = undefined;
@@ -185,9 +193,9 @@ export class WireGuardDevice {
     if (p) this.sendInitiation(p, this.dp.monotonicMs());
   }
 
-  /** The peer id that holds a public key, if any. */
-  peerWithKey(publicKey: Uint8Array): number | undefined {
-    return this.byKey.get(Buffer.from(publicKey).toString('base64'))?.cfg.id;
+  /** The peer id that holds a public key (on a tunnel, in Mode "separate"), if any. */
+  peerWithKey(publicKey: Uint8Array, tunnel?: 4 | 6): number | undefined {
+    return this.byKey.get(tunnelKey(Buffer.from(publicKey).toString('base64'), tunnel))?.cfg.id;
   }
 
   /** Where handshake messages for a peer go (follows handshakes and the data plane's roaming). */
@@ -294,13 +302,15 @@ export class WireGuardDevice {
     else this.onResponse(m, e, now);
   }
 
-  private onInitiation(m: Uint8Array, from: { address: string; port: number }, now: number): void {
+  private onInitiation(m: Uint8Array, from: { family: 4 | 6; address: string; port: number }, now: number): void {
     const got = consumeInitiation(this.self, m);
     if (!got) {
       this.counters.drop_bad_handshake++;
       return;
     }
-    const p = this.byKey.get(Buffer.from(got.peerPublicKey).toString('base64'));
+    // the key's only peer, or the peer of the tunnel whose socket took the initiation
+    const k = Buffer.from(got.peerPublicKey).toString('base64');
+    const p = this.byKey.get(k) ?? this.byKey.get(tunnelKey(k, from.family));
     if (!p) {
       this.counters.drop_unknown_peer++;
       return;
@@ -452,7 +462,7 @@ export class WireGuardDevice {
 
   /** An authenticated handshake message from a new address moves the peer's endpoint. */
   private roam(p: PeerState, from: { address: string; port: number }): void {
-    if (from.address === p.endpoint.address && from.port === p.endpoint.port) return;
+    if (endpointKey(from.address, from.port) === endpointKey(p.endpoint.address, p.endpoint.port)) return; // (IPv6: one text form)
     p.endpoint = { address: from.address, port: from.port };
     this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: p.cfg.id, address: from.address, port: from.port }]);

@@ -44,7 +44,8 @@ interface LeaseLike {
   readonly attrs: Readonly<{ PublicIP: string; PublicIPv6?: string | null; BackendType: string; BackendData?: unknown; BackendV6Data?: unknown }>;
 }
 
-type PeerResult = { ok: true; endpoint: { address: string; port: number } } | { ok: false; reason: string };
+type Endpoint = { address: string; port: number };
+type PeerResult = { ok: true; endpoint: Endpoint; ipv6Endpoint?: Endpoint | null } | { ok: false; reason: string };
 
 export interface WireGuardBackend {
   readonly type: 'wireguard';
@@ -77,9 +78,9 @@ export interface WireGuardBackendDeps {
  * flanneld runs one kernel device per family in Mode "separate" (IPv4 tunnel over the IPv4
  * underlay on ListenPort, IPv6 tunnel over the IPv6 underlay on ListenPortV6) and one device for
  * both otherwise, over IPv4 ("ipv4"), IPv6 ("ipv6"), or per peer ("auto": see autoFamily).
- * tulle runs one tunnel (one session per peer) on one socket in every mode, so "separate" is
- * read as: the IPv4 underlay while IPv4 is enabled, the IPv6 underlay in an IPv6-only network
- * (where flanneld too has only its IPv6 device, on ListenPortV6).
+ * tulle does the same: in a dual-stack network with Mode "separate" (separateTunnels) two socket
+ * sets and two peers per node, one per tunnel, with the same key; otherwise one socket and one
+ * tunnel per peer, over the family this function picks ("separate" with one family: that family).
  */
 export function tunnelFamily(mode: WireguardMode, stack: Stack, peer: LeaseLike['attrs']): 4 | 6 {
   switch (mode) {
@@ -94,13 +95,19 @@ export function tunnelFamily(mode: WireguardMode, stack: Stack, peer: LeaseLike[
   }
 }
 
+/** Mode "separate" in a dual-stack network: flanneld's two devices, an IPv4 and an IPv6 tunnel. */
+export function separateTunnels(mode: WireguardMode, stack: Stack): boolean {
+  return mode === 'separate' && stack.ipv4 && stack.ipv6;
+}
+
 /**
- * flanneld's selectMode: IPv4 if the peer has no IPv6 address or a public (not RFC 1918) IPv4
- * one; else IPv6 if both the peer's and our IPv6 addresses are public (not fc00::/7); else IPv4.
+ * flanneld's selectMode: IPv4 if the peer has no IPv6 address, or a public (not RFC 1918) IPv4 one
+ * while we have IPv4 (flanneld: an external IPv4 address; tulle: IPv4 enabled, which gives one);
+ * else IPv6 if both the peer's and our IPv6 addresses are public (not fc00::/7); else IPv4.
  */
 export function autoFamily(peer: LeaseLike['attrs'], stack: Stack): 4 | 6 {
   if (!peer.PublicIPv6) return 4;
-  if (!isPrivate4(peer.PublicIP)) return 4;
+  if (!isPrivate4(peer.PublicIP) && stack.ipv4) return 4;
   if (!isPrivate6(peer.PublicIPv6) && stack.publicIpv6 !== undefined && !isPrivate6(stack.publicIpv6)) return 6;
   return 4;
 }
@@ -132,13 +139,38 @@ export function wireguardBackend(
   const psk = config.psk ? decodeKey(config.psk, 'Backend.PSK') : undefined;
   const stack = deps.stack ?? IPV4_ONLY;
   const mode = config.mode ?? 'separate';
-  // the one socket's port: flanneld's IPv6 device listens on ListenPortV6, and in an IPv6-only
-  // network with Mode "separate" that is the only device it has
-  const listenPort = mode === 'separate' && !stack.ipv4 ? (config.listenPortV6 ?? WIREGUARD_DEFAULT_PORT_V6) : config.listenPort;
-  // whether any peer may be reached over IPv6: then the socket is dual-stack (bound to ::)
-  const ipv6Underlay = mode === 'ipv6' || (mode === 'separate' && !stack.ipv4) || (mode === 'auto' && stack.publicIpv6 !== undefined);
+  const listenPortV6 = config.listenPortV6 ?? WIREGUARD_DEFAULT_PORT_V6;
+  const split = separateTunnels(mode, stack);
+  // the (first) socket's port: ListenPort while IPv4 is on; in an IPv6-only network ListenPortV6,
+  // the port the lease names (flanneld's only device there, in Mode "separate")
+  const listenPort = stack.ipv4 ? config.listenPort : listenPortV6;
+  // one socket that may reach a peer over IPv6: then it is dual-stack (bound to ::)
+  const ipv6Underlay = !split && (mode === 'ipv6' || (mode === 'separate' && !stack.ipv4) || (mode === 'auto' && stack.publicIpv6 !== undefined));
   const keysByEndpoint = new Map<string, string>(); // address:port → base64 public key
   const peerIds = new Map<string, number>(); // address:port → data-plane peer id
+  /** the tunnel of an endpoint in Mode "separate" (its address family), else none */
+  const tunnelOf = (address: string): 4 | 6 | undefined => (split ? (address.includes(':') ? 6 : 4) : undefined);
+  /**
+   * A peer's port in a family, as flanneld reads it: the lease's port for that tunnel, 0 or none
+   * meaning our own port for it. One tunnel (not "separate"): the peer's one socket is where its
+   * BackendData.Port says (flanneld dials BackendV6Data.Port over IPv6, where a node with one
+   * device does not listen); BackendV6Data only in an IPv6-only network.
+   */
+  const dataOf = (lease: LeaseLike, family: 4 | 6) => {
+    const v6 = split ? family === 6 : !stack.ipv4 || lease.attrs.BackendData === undefined;
+    return v6
+      ? decodeBackendData(lease.attrs.BackendV6Data ?? lease.attrs.BackendData, lease.subnet, split ? listenPortV6 : listenPort, 'BackendV6Data')
+      : decodeBackendData(lease.attrs.BackendData ?? lease.attrs.BackendV6Data, lease.subnet, listenPort, 'BackendData');
+  };
+  /** notes the key at an endpoint; a new key at a known endpoint replaces the device peer */
+  const noteKey = (address: string, data: { publicKey: Uint8Array; port: number }) => {
+    const ep = `${address}:${data.port}`;
+    const b64 = Buffer.from(data.publicKey).toString('base64');
+    const old = keysByEndpoint.get(ep);
+    keysByEndpoint.set(ep, b64);
+    const id = peerIds.get(ep);
+    if (old !== undefined && old !== b64 && id !== undefined) addDevicePeer(id, address, data.port); // new key, same place
+  };
   let device: WireGuardDevice | undefined;
   let clockOf: DataPlane | undefined; // the data plane's monotonic clock (peer activity)
 
@@ -147,7 +179,8 @@ export function wireguardBackend(
     if (!k || !device) return;
     // one key, one place: a node that moved leaves its old lease behind until it expires; the
     // latest endpoint for a key wins (the old one's subnet then has no peer: dropped, counted)
-    const holder = device.peerWithKey(Buffer.from(k, 'base64'));
+    const tunnel = tunnelOf(address);
+    const holder = device.peerWithKey(Buffer.from(k, 'base64'), tunnel);
     if (holder !== undefined && holder !== id) {
       deps.logger?.warn({ publicKey: k, from: holder, to: id, endpoint: `${address}:${port}` }, 'public key moved to another lease');
       device.removePeer(holder);
@@ -159,6 +192,7 @@ export function wireguardBackend(
       endpoint: { address, port },
       presharedKey: psk,
       persistentKeepaliveMs: config.persistentKeepaliveSeconds * 1000,
+      tunnel,
     });
     peerIds.set(`${address}:${port}`, id);
   };
@@ -206,38 +240,38 @@ export function wireguardBackend(
       };
     },
     // as flanneld's newSubnetAttrs: BackendData when IPv4 is enabled, BackendV6Data when IPv6 is, the
-    // same key in both; the port is the one socket's (flanneld writes ListenPortV6 in BackendV6Data,
-    // where its separate IPv6 device listens: tulle has one socket for both)
+    // same key in both, ListenPort and ListenPortV6 whatever the Mode
     leaseData: () => ({
-      ...(stack.ipv4 ? { BackendData: encodeBackendData(key.publicKey, listenPort) } : {}),
-      ...(stack.ipv6 ? { BackendV6Data: encodeBackendData(key.publicKey, listenPort) } : {}),
+      ...(stack.ipv4 ? { BackendData: encodeBackendData(key.publicKey, config.listenPort) } : {}),
+      ...(stack.ipv6 ? { BackendV6Data: encodeBackendData(key.publicKey, listenPortV6) } : {}),
     }),
     peerOf(lease) {
       if (lease.attrs.BackendType !== WIREGUARD_BACKEND_TYPE) {
         return { ok: false, reason: `backend type "${lease.attrs.BackendType}" is not this network's "wireguard"` };
       }
-      const family = tunnelFamily(mode, stack, lease.attrs);
+      const family = split ? 4 : tunnelFamily(mode, stack, lease.attrs);
       const address = underlayAddress(lease.attrs, family);
       if (address === undefined) return { ok: false, reason: `Mode "${mode}" reaches this peer over IPv${family}, but its lease has no ${family === 4 ? 'PublicIP' : 'PublicIPv6'}` };
-      // the port of the family's tunnel; the key from whichever data the lease has (the same key)
-      const own = family === 4 ? lease.attrs.BackendData : lease.attrs.BackendV6Data;
       let data: { publicKey: Uint8Array; port: number };
+      let v6: { address: string; data: { publicKey: Uint8Array; port: number } } | null = null;
       try {
-        data = decodeBackendData(own ?? lease.attrs.BackendData ?? lease.attrs.BackendV6Data, lease.subnet, listenPort);
+        data = dataOf(lease, family);
+        // Mode "separate": the IPv6 tunnel to [PublicIPv6]:BackendV6Data.Port; none without a PublicIPv6
+        const address6 = split ? underlayAddress(lease.attrs, 6) : undefined;
+        if (address6 !== undefined) v6 = { address: address6, data: dataOf(lease, 6) };
       } catch (e) {
         return { ok: false, reason: (e as Error).message };
       }
-      const ep = `${address}:${data.port}`;
-      const b64 = Buffer.from(data.publicKey).toString('base64');
-      const old = keysByEndpoint.get(ep);
-      keysByEndpoint.set(ep, b64);
-      const id = peerIds.get(ep);
-      if (old !== undefined && old !== b64 && id !== undefined) addDevicePeer(id, address, data.port); // new key, same place
-      return { ok: true, endpoint: { address, port: data.port } };
+      noteKey(address, data);
+      if (v6) noteKey(v6.address, v6.data);
+      const endpoint = { address, port: data.port };
+      if (!split) return { ok: true, endpoint };
+      return { ok: true, endpoint, ipv6Endpoint: v6 && { address: v6.address, port: v6.data.port } };
     },
     startDataPlane(o) {
       const start = deps.start ?? startDataPlane;
-      const dp = start({ ...o, port: listenPort, ...(ipv6Underlay ? { bindAddress: '::' } : {}), encrypted: true, publicKey: key.publicKey, onEvents: () => device?.onEvents() });
+      const sockets = split ? { ipv6Port: listenPortV6 } : ipv6Underlay ? { bindAddress: '::' } : {};
+      const dp = start({ ...o, port: listenPort, ...sockets, encrypted: true, publicKey: key.publicKey, onEvents: () => device?.onEvents() });
       // a daemon that starts has no sessions, while its peers may still hold one with its previous
       // run: it initiates to every peer it learns at start, paced (docs/encryption.md, restarts)
       const dev = new WireGuardDevice({

@@ -22,7 +22,17 @@ export async function startScenario(
   const ds = (o.nodes ?? c.bed.nodes).map((n) => c.startDaemon(n, [`--etcd-prefix=${prefix}`, ...flags], o.env));
   const subnets = await Promise.all(ds.map((d) => d.readySubnet(120_000)));
   const others = ds.length - 1;
-  await Promise.all(ds.map((d) => d.waitLog((l) => (l.msg === 'node ready' && l.peers === others) || (l.msg === 'peers updated' && (l.routes === others || l.peers === others)), 120_000)));
+  // a dual-stack lease is two routes; with wireguard's default Mode ("separate") also two peers
+  const net = (() => {
+    try {
+      return JSON.parse(config) as { EnableIPv4?: boolean; EnableIPv6?: boolean };
+    } catch {
+      return {};
+    }
+  })();
+  const perNode = net.EnableIPv6 && net.EnableIPv4 !== false ? 2 : 1;
+  const allPeers = (n: unknown) => n === others || (perNode === 2 && n === 2 * others);
+  await Promise.all(ds.map((d) => d.waitLog((l) => (l.msg === 'node ready' && allPeers(l.peers)) || (l.msg === 'peers updated' && (l.routes === others * perNode || allPeers(l.peers))), 120_000)));
   const pods: Pod[] = [];
   for (const [i, d] of ds.entries()) pods.push(await addPod(c.bed, d.node, `${prefix.replace(/\W/g, '')}p${i}`, `${d.dir}/subnet.env`, `${d.dir}/ipam`));
   livePods.push(...pods);

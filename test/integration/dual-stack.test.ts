@@ -4,7 +4,8 @@
  *
  *   dual stack    {"Network": …, "EnableIPv6": true, "IPv6Network": …} over a dual-stack underlay:
  *                 leases and subnet.env as flanneld writes them, IPv4 and IPv6 ping and an exact
- *                 TCP transfer in each family between the nodes' TUN addresses
+ *                 TCP transfer in each family between the nodes' TUN addresses; wireguard with
+ *                 the default Mode ("separate"): two tunnels, each family's traffic on its own
  *   IPv6 only     {"EnableIPv4": false, "EnableIPv6": true, …} over an IPv6-only underlay (etcd
  *                 too): ping, MTU-sized packets with DF (the IPv6 underlay's overhead), TCP
  *
@@ -58,7 +59,7 @@ describe.each(MODES)('dual stack, %s', (mode, backend) => {
   let r: Ready[];
   beforeAll(async () => {
     c = await createCluster({ nodes: 2, config: dualConfig(backend), tag: 'ds', ipv6: 'dual' });
-    d = c.bed.nodes.map((n) => c.startDaemon(n));
+    d = c.bed.nodes.map((n) => c.startDaemon(n, [], process.env, { health: true })); // health: to read routes and per-peer counters
     r = await Promise.all(d.map(ready));
   }, 240_000);
   afterAll(async () => {
@@ -76,6 +77,7 @@ describe.each(MODES)('dual stack, %s', (mode, backend) => {
       if (mode === 'wireguard') {
         expect(Object.keys(l.value)).toEqual(['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data']);
         expect(l.value.BackendV6Data.PublicKey).toBe(l.value.BackendData.PublicKey);
+        expect([l.value.BackendData.Port, l.value.BackendV6Data.Port]).toEqual([51820, 51821]); // ListenPort, ListenPortV6
       } else {
         expect(Object.keys(l.value)).toEqual(['PublicIP', 'PublicIPv6']); // flanneld's udp backend: no BackendType
       }
@@ -104,6 +106,28 @@ describe.each(MODES)('dual stack, %s', (mode, backend) => {
       expect(t, `to ${to}`).toMatchObject({ ok: true, bytes: 4 << 20 });
     }
   });
+  it.runIf(mode === 'wireguard')('default Mode "separate": the IPv4 subnet through PublicIP:51820, the IPv6 one through [PublicIPv6]:51821, each family\'s traffic on its own tunnel', async () => {
+    const [a, b] = c.bed.nodes as [typeof c.bed.nodes[0], typeof c.bed.nodes[0]];
+    const h = await c.health(d[0]!);
+    expect(h.routes).toEqual({ [`${r[1]!.v4}/24`]: `${b!.underlayIp}:51820`, [`${r[1]!.v6}/64`]: `${b!.underlayIp6}:51821` });
+    expect(h.peers).toBe(2); // one peer per tunnel, the same key
+    /** bytes sent to each of node 1's tunnels (by the subnet routed to it), from node 0's /metrics */
+    const sent = async () => {
+      const text = await c.metrics(d[0]!);
+      const of = (subnet: string) => Number(new RegExp(`^tulle_peer_bytes_total\\{subnet="${subnet.replace(/[.]/g, '\\.')}",direction="outbound"\\} (\\d+)$`, 'm').exec(text)?.[1] ?? 0);
+      return { v4: of(`${r[1]!.v4}/24`), v6: of(`${r[1]!.v6}/64`) };
+    };
+    for (const [to, family] of [[r[1]!.v6, 'v6'], [r[1]!.v4!, 'v4']] as const) {
+      const before = await sent();
+      const t = await tcpTransfer(c.bed, a!, b!, to, 4 << 20, 60);
+      expect(t, `to ${to}`).toMatchObject({ ok: true, bytes: 4 << 20 });
+      const after = await sent();
+      const other = family === 'v4' ? 'v6' : 'v4';
+      expect(after[family] - before[family], `${family} tunnel`).toBeGreaterThan(4 << 20); // the data, sealed
+      expect(after[other] - before[other], `${other} tunnel`).toBeLessThan(64 << 10); // at most keepalives, a handshake
+    }
+  });
+
   it.runIf(mode === 'udp')('--ip-blackhole-route: a blackhole route for each of the node\'s subnets, removed on SIGTERM', async () => {
     const n = c.bed.nodes[1]!;
     d[1]!.proc.kill('SIGTERM');
@@ -208,7 +232,8 @@ describe('dual stack, wireguard Mode "ipv6": one tunnel for both families over t
   it("routes both of the peer's subnets to its [PublicIPv6]:port, and carries both families", async () => {
     const h = await c.health(d[0]!);
     const peer = c.bed.nodes[1]!;
-    // BackendV6Data.Port: tulle's one socket (ListenPort) in dual stack
+    // one tunnel: the peer's one socket, where its BackendData.Port says (its BackendV6Data.Port is
+    // ListenPortV6, as flanneld writes it, where a node with one device does not listen)
     expect(h.routes).toEqual({ [`${r[1]!.v4}/24`]: `${peer.underlayIp6}:51820`, [`${r[1]!.v6}/64`]: `${peer.underlayIp6}:51820` });
     for (const addr of [r[1]!.v4!, r[1]!.v6]) {
       const p = await c.ping(c.bed.nodes[0]!, addr, 3, 3);

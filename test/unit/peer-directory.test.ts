@@ -25,6 +25,39 @@ describe('lease diff', () => {
 });
 
 describe('peer directory', () => {
+  it('a separate IPv6 tunnel (wireguard Mode "separate"): the IPv4 subnet to one peer, the IPv6 subnet to another, each counted', () => {
+    // a backend with flanneld's two tunnels: IPv6 to [PublicIPv6]:51821, none without a PublicIPv6
+    const separate = {
+      peerOf: (l: Lease) => ({
+        ok: true as const, endpoint: { address: l.attrs.PublicIP, port: 51820 },
+        ipv6Endpoint: l.attrs.PublicIPv6 ? { address: l.attrs.PublicIPv6, port: 51821 } : null,
+      }),
+    };
+    const dual = (ip6: string | null, rev = 1): Lease => ({
+      subnet: '10.244.2.0/24', ipv6Subnet: 'fd00:10:244:2::/64', modRevision: rev, attrs: { PublicIP: '198.18.0.11', PublicIPv6: ip6, BackendType: 'wireguard' },
+    });
+    const dir = new PeerDirectory(separate);
+    expect(dir.update(table(dual('fd00:198:18::11')), undefined).commands).toEqual([
+      { op: 'setPeer', peer: 1, address: '198.18.0.11', port: 51820 },
+      { op: 'setPeer', peer: 2, address: 'fd00:198:18::11', port: 51821 },
+      { op: 'setRoute', subnet: '10.244.2.0/24', peer: 1 },
+      { op: 'setRoute', subnet: 'fd00:10:244:2::/64', peer: 2 },
+    ]);
+    expect(dir.peerList().map((p) => [p.id, p.subnets])).toEqual([[1, ['10.244.2.0/24']], [2, ['fd00:10:244:2::/64']]]);
+    expect(dir.routeCount).toBe(2);
+    expect(dir.update(table(dual('fd00:198:18::11', 2)), undefined).commands).toEqual([]);
+    // the peer loses its PublicIPv6: its IPv6 subnet has no tunnel left, and the IPv6 peer goes
+    expect(dir.update(table(dual(null, 3)), undefined).commands).toEqual([
+      { op: 'setRoute', subnet: '10.244.2.0/24', peer: 1 },
+      { op: 'deleteRoute', subnet: 'fd00:10:244:2::/64' },
+      { op: 'deletePeer', peer: 2 },
+    ]);
+    expect(dir.peerCount).toBe(1);
+    // the lease goes: both
+    expect(dir.update(table(), undefined).commands).toEqual([{ op: 'deleteRoute', subnet: '10.244.2.0/24' }, { op: 'deletePeer', peer: 1 }]);
+    expect(dir.peerCount).toBe(0);
+  });
+
   it('turns leases into peers and routes, skipping our own subnet', () => {
     const dir = new PeerDirectory(udpBackend(8285, noStart));
     const u = dir.update(table(lease('10.244.1.0/24', '198.18.0.10'), lease('10.244.2.0/24', '198.18.0.11')), '10.244.1.0/24');

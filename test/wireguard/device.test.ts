@@ -7,6 +7,7 @@ import { WireGuardDevice, type WireGuardDataPlane } from '../../src/wireguard/de
 import { EVENT_RECORD_BYTES } from '../../src/wireguard/events.js';
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
 import type { Command } from '../../src/dataplane/commands.js';
+import { formatAddress, parseAddress } from '../../src/util/ip.js';
 
 const clock = { now: 1_000_000 };
 /** the wall clock behind TAI64N timestamps, apart from the monotonic one */
@@ -86,6 +87,88 @@ function pair() {
   };
   return { A, B, dpa, dpb, settle };
 }
+
+/** A node with two underlay addresses (Mode "separate"): a datagram leaves from the one of its
+ * destination's family, and arrives as an event of that family. */
+class DualFakeDataPlane extends FakeDataPlane {
+  constructor(readonly v4: string, readonly v6: string) {
+    super(v4);
+  }
+  override sendRaw(address: string, port: number, bytes: Uint8Array) {
+    this.sent.push({ address, port, bytes });
+    this.deliver?.(address.includes(':') ? this.v6 : this.v4, bytes);
+    return true;
+  }
+  override push(from: string, port: number, msg: Uint8Array) {
+    const a = parseAddress(from);
+    const r = new Uint8Array(EVENT_RECORD_BYTES);
+    r[0] = 1;
+    r[1] = a.family;
+    new DataView(r.buffer).setUint16(2, port, true);
+    r.set(a.bytes, 8);
+    new DataView(r.buffer).setUint16(24, msg.length, true);
+    r.set(msg, 28);
+    this.queue.push(r);
+  }
+}
+
+describe('WireGuardDevice, Mode "separate": one key, a peer per tunnel', () => {
+  function dualPair(bTunnels: Array<4 | 6> = [4, 6]) {
+    const ka = generateKeyPair();
+    const kb = generateKeyPair();
+    const dpa = new DualFakeDataPlane('198.18.0.10', 'fd00:198:18::10');
+    const dpb = new DualFakeDataPlane('198.18.0.11', 'fd00:198:18::11');
+    const opts = { random: () => 0, wallClockMs: () => clock.now + wall.skewMs };
+    const A = new WireGuardDevice({ privateKey: ka.privateKey, dataPlane: dpa, ...opts });
+    const B = new WireGuardDevice({ privateKey: kb.privateKey, dataPlane: dpb, ...opts });
+    A.addPeer({ id: 1, publicKey: kb.publicKey, endpoint: { address: '198.18.0.11', port: 51820 }, tunnel: 4 });
+    A.addPeer({ id: 2, publicKey: kb.publicKey, endpoint: { address: 'fd00:198:18::11', port: 51821 }, tunnel: 6 });
+    if (bTunnels.includes(4)) B.addPeer({ id: 7, publicKey: ka.publicKey, endpoint: { address: '198.18.0.10', port: 51820 }, tunnel: 4 });
+    if (bTunnels.includes(6)) B.addPeer({ id: 8, publicKey: ka.publicKey, endpoint: { address: 'fd00:198:18::10', port: 51821 }, tunnel: 6 });
+    dpa.deliver = (from, m) => dpb.push(from, from.includes(':') ? 51821 : 51820, Uint8Array.from(m));
+    dpb.deliver = (from, m) => dpa.push(from, from.includes(':') ? 51821 : 51820, Uint8Array.from(m));
+    const settle = () => {
+      for (let i = 0; i < 4; i++) (A.drain(), B.drain());
+    };
+    return { A, B, dpa, dpb, settle, ka, kb };
+  }
+
+  it('answers an initiation with the peer of the tunnel it came in on, and keeps the two sessions apart', () => {
+    const { A, B, dpa, dpb, settle, kb } = dualPair();
+    expect(A.peerWithKey(kb.publicKey, 4)).toBe(1);
+    expect(A.peerWithKey(kb.publicKey, 6)).toBe(2);
+    B.initiate(8); // B's IPv6 tunnel
+    settle();
+    expect(dpa.installs().map((i) => i.peer)).toEqual([2]);
+    const canon = (a: string) => formatAddress(parseAddress(a));
+    expect(canon(dpa.sent.at(-1)!.address)).toBe('fd00:198:18::11'); // the response, over IPv6
+    expect(dpa.sent.at(-1)!.port).toBe(51821);
+    expect(dpb.installs().map((i) => i.peer)).toEqual([8]);
+    B.initiate(7); // then its IPv4 tunnel: a second, independent session
+    settle();
+    expect(dpa.installs().map((i) => i.peer)).toEqual([2, 1]);
+    expect(dpa.sent.at(-1)).toMatchObject({ address: '198.18.0.11', port: 51820 });
+    expect(A.sessionsOf(1)).toHaveLength(1);
+    expect(A.sessionsOf(2)).toHaveLength(1);
+    expect(A.sessionsOf(1)[0]).not.toBe(A.sessionsOf(2)[0]);
+    // each tunnel's endpoint stays in its family (no roaming across tunnels, none for another text form)
+    expect(dpa.commands.filter((c) => c.op === 'setPeer')).toHaveLength(2);
+    expect(A.endpointOf(1)).toEqual({ address: '198.18.0.11', port: 51820 });
+    expect(A.endpointOf(2)).toEqual({ address: 'fd00:198:18::11', port: 51821 });
+    expect(A.counters.initiations_received).toBe(2);
+  });
+
+  it('an initiation over a family the key has no tunnel on is an unknown peer', () => {
+    const { A, B, dpa, settle, ka } = dualPair();
+    A.removePeer(2); // A keeps only the IPv4 tunnel to B
+    B.initiate(8);
+    settle();
+    expect(A.counters.drop_unknown_peer).toBe(1);
+    expect(dpa.installs()).toEqual([]);
+    // one key on one tunnel twice is refused, as one key twice without tunnels
+    expect(() => B.addPeer({ id: 9, publicKey: ka.publicKey, endpoint: { address: '198.18.0.10', port: 1 }, tunnel: 4 })).toThrow(/IPv4 tunnel\) is already peer 7/);
+  });
+});
 
 describe('WireGuardDevice', () => {
   it('completes a handshake through the data plane seam and installs mirrored sessions', () => {

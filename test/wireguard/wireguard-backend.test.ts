@@ -30,15 +30,53 @@ describe('wireguard backend', () => {
     expect(b.mtuFor(1500)).toBe(1420);
   });
 
-  it("dual stack: BackendData and BackendV6Data with the same key, as flanneld's newSubnetAttrs (the port: the one socket's)", () => {
+  it("dual stack: BackendData on ListenPort and BackendV6Data on ListenPortV6 with the same key, in every Mode, as flanneld's newSubnetAttrs", () => {
     const pub = Buffer.from(key.publicKey).toString('base64');
-    const dual = wireguardBackend(config, key, { stack: { ipv4: true, ipv6: true, publicIpv6: 'fd00:198:18::10' } });
-    expect(dual.leaseData()).toEqual({ BackendData: { PublicKey: pub, Port: 51820 }, BackendV6Data: { PublicKey: pub, Port: 51820 } });
-    expect(dual.ipv6Underlay).toBe(false); // Mode separate with IPv4 on: the IPv4 underlay
-    // IPv6 only, Mode separate: flanneld has only its IPv6 device, on ListenPortV6
+    const stack = { ipv4: true, ipv6: true, publicIpv6: 'fd00:198:18::10' };
+    for (const mode of ['separate', 'auto', 'ipv4', 'ipv6'] as const) {
+      const dual = wireguardBackend({ ...config, mode }, key, { stack });
+      expect(dual.leaseData()).toEqual({ BackendData: { PublicKey: pub, Port: 51820 }, BackendV6Data: { PublicKey: pub, Port: 51821 } });
+    }
+    const ports = wireguardBackend({ ...config, listenPort: 51900, listenPortV6: 51901 }, key, { stack });
+    expect(ports.leaseData()).toEqual({ BackendData: { PublicKey: pub, Port: 51900 }, BackendV6Data: { PublicKey: pub, Port: 51901 } });
+    // IPv6 only: flanneld has only its IPv6 device, on ListenPortV6
     const v6 = wireguardBackend({ ...config, listenPortV6: 51821 }, key, { stack: { ipv4: false, ipv6: true, publicIpv6: 'fd00:198:18::10' } });
     expect(v6.leaseData()).toEqual({ BackendV6Data: { PublicKey: pub, Port: 51821 } });
     expect(v6.ipv6Underlay).toBe(true);
+  });
+
+  it('Mode separate in dual stack: two socket sets (ListenPort IPv4, ListenPortV6 IPv6) and a peer per tunnel with the same key', () => {
+    const stack = { ipv4: true, ipv6: true, publicIpv6: 'fd00:198:18::10' };
+    const f = fakeStart();
+    const b = wireguardBackend(config, key, { start: f.start, stack });
+    expect(b.ipv6Underlay).toBe(false);
+    const pk = randomBytes(32).toString('base64');
+    const l = (v6data: unknown, ip6: string | null = 'fd00:198:18::11') => ({
+      subnet: '10.244.7.0/24', ipv6Subnet: 'fd00:10:244:7::/64',
+      attrs: { PublicIP: '198.18.0.11', PublicIPv6: ip6, BackendType: 'wireguard', BackendData: { PublicKey: pk, Port: 51830 }, BackendV6Data: v6data },
+    });
+    expect(b.peerOf(l({ PublicKey: pk, Port: 51831 }))).toEqual({
+      ok: true, endpoint: { address: '198.18.0.11', port: 51830 }, ipv6Endpoint: { address: 'fd00:198:18::11', port: 51831 },
+    });
+    // a 0 (or absent) port: our own port of that tunnel, as flanneld reads it
+    expect(b.peerOf(l({ PublicKey: pk, Port: 0 }))).toMatchObject({ ipv6Endpoint: { port: 51821 } });
+    expect(b.peerOf(l({ PublicKey: pk }))).toMatchObject({ ipv6Endpoint: { port: 51821 } });
+    // no PublicIPv6: no IPv6 tunnel (flanneld has no endpoint for its v6 device either)
+    expect(b.peerOf(l({ PublicKey: pk, Port: 51831 }, null))).toMatchObject({ ipv6Endpoint: null });
+    expect(b.peerOf(l({ PublicKey: 'nope', Port: 51831 }))).toMatchObject({ ok: false, reason: expect.stringMatching(/BackendV6Data\.PublicKey/) });
+    b.peerOf(l({ PublicKey: pk, Port: 51831 }));
+    const dp = b.startDataPlane({ mtu: 1420 });
+    expect(f.opts()).toMatchObject({ port: 51820, ipv6Port: 51821, encrypted: true });
+    expect(f.opts()!.bindAddress).toBeUndefined();
+    dp.apply([
+      { op: 'setPeer', peer: 0, address: '198.18.0.11', port: 51830 },
+      { op: 'setPeer', peer: 1, address: 'fd00:198:18::11', port: 51831 },
+    ]);
+    const pub = Buffer.from(pk, 'base64');
+    expect(b.device!.peerWithKey(pub, 4)).toBe(0);
+    expect(b.device!.peerWithKey(pub, 6)).toBe(1);
+    expect(b.device!.peerWithKey(pub)).toBeUndefined();
+    dp.stop();
   });
 
   it("picks each peer's underlay by Mode (ipv4, ipv6, auto as flanneld's selectMode, separate)", () => {
@@ -49,15 +87,19 @@ describe('wireguard backend', () => {
     const stack = { ipv4: true, ipv6: true, publicIpv6: 'fd00:198:18::10' };
     const mode = (m: 'ipv4' | 'ipv6' | 'auto' | 'separate', s = stack) => wireguardBackend({ ...config, mode: m }, key, { stack: s });
     expect(mode('ipv4').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toEqual({ ok: true, endpoint: { address: '198.18.0.11', port: 51820 } });
-    expect(mode('ipv6').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toEqual({ ok: true, endpoint: { address: 'fd00:198:18::11', port: 51821 } });
+    // one tunnel over IPv6: the peer's one device listens where BackendData.Port says (flanneld
+    // dials BackendV6Data.Port, ListenPortV6, where a node with one device does not listen)
+    expect(mode('ipv6').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toEqual({ ok: true, endpoint: { address: 'fd00:198:18::11', port: 51820 } });
     expect(mode('ipv6').peerOf(attrs('198.18.0.11', null))).toMatchObject({ ok: false, reason: expect.stringMatching(/PublicIPv6/) });
-    expect(mode('separate').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: '198.18.0.11' } });
+    expect(mode('separate').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: '198.18.0.11', port: 51820 }, ipv6Endpoint: { address: 'fd00:198:18::11', port: 51821 } });
     expect(mode('separate', { ipv4: false, ipv6: true, publicIpv6: 'fd00:198:18::10' }).peerOf(attrs('0.0.0.0', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: 'fd00:198:18::11', port: 51821 } });
     // auto: a public (not RFC 1918) IPv4 wins; ULA IPv6 (fc00::/7) is private, so a private IPv4 still wins
-    // (its IPv6 branch needs non-ULA addresses, which tests here do not use)
     expect(mode('auto').peerOf(attrs('198.18.0.11', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: '198.18.0.11' } });
     expect(mode('auto').peerOf(attrs('10.0.0.11', 'fd00:198:18::11'))).toMatchObject({ endpoint: { address: '10.0.0.11' } });
     expect(mode('auto').peerOf(attrs('10.0.0.11', null))).toMatchObject({ endpoint: { address: '10.0.0.11' } });
+    // auto picks IPv6 for a private-IPv4 peer when both IPv6 addresses are public (documentation prefix, no traffic)
+    const pub6 = { ipv4: true, ipv6: true, publicIpv6: '2001:db8::10' };
+    expect(mode('auto', pub6).peerOf(attrs('10.0.0.11', '2001:db8::11'))).toEqual({ ok: true, endpoint: { address: '2001:db8::11', port: 51820 } });
   });
 
   it('turns leases into endpoints, or says why not', () => {

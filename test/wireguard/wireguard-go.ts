@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Bed, BedNode } from '../bed/bed.js';
 import { stopProcess } from '../bed/bed.js';
 import { generateKeyPair } from '../../src/wireguard/primitives.js';
+import { identity } from '../../src/wireguard/noise.js';
 
 export interface WgGoPeer {
   publicKey: Uint8Array;
@@ -42,12 +43,18 @@ export async function waitFor(what: string, cond: () => boolean | Promise<boolea
 export async function startWireguardGo(
   bed: Bed,
   node: BedNode,
-  o: { address: string; network: string; port: number; mtu: number; ifname?: string },
+  o: {
+    address: string; network: string; port: number; mtu: number;
+    /** a key of its own otherwise; flanneld's two devices (Mode "separate") share one */
+    privateKey?: Uint8Array;
+    /** appended to the interface name, for a second device in one bed (at most 7 characters) */
+    suffix?: string;
+  },
 ): Promise<WgGo> {
   // the UAPI socket directory is shared by every namespace: one name per device on the machine
-  const ifname = o.ifname ?? `wg${bed.id.slice(-6)}`;
+  const ifname = `wg${bed.id.slice(-6)}${o.suffix ?? ''}`;
   const sock = `/var/run/wireguard/${ifname}.sock`;
-  const keys = generateKeyPair();
+  const keys = o.privateKey ? identity(o.privateKey) : generateKeyPair();
   const dir = mkdtempSync(path.join(tmpdir(), 'tulle-wggo-'));
   const keyFile = path.join(dir, 'key');
   writeFileSync(keyFile, Buffer.from(keys.privateKey).toString('base64') + '\n', { mode: 0o600 });
