@@ -2,9 +2,10 @@
  * The lease manager: policy on top of the raw registry (design.md §3).
  *
  *   acquire   list → reuse this node's lease (same PublicIP) → else its previous subnet if free
- *             → else a random free subnet; create-if-absent; a lost race retries from what
- *             changed since (after a run of lost races, back off first); no free subnet is an error.
- *             etcd errors: wait and retry.
+ *             → else a random free subnet (acquire-once.ts); create-if-absent; a lost race retries
+ *             from what changed since (acquire-view.ts; after a run of lost races, back off
+ *             first); no free subnet is an error. etcd errors: wait and retry. The lease table
+ *             is made from the listing when first needed, not by the acquisition.
  *   renew     margin before expiry (up to RENEW_SPREAD of the margin earlier, at random: spread),
  *             compare-and-put on our mod revision; retried while etcd is
  *             away; a failed compare means the lease was taken or deleted → re-acquire.
@@ -16,57 +17,18 @@
  *
  * Nothing here tears the data plane down: while etcd is away the table stays as it was.
  */
-import type { Logger } from 'pino';
-import type { NetworkConfig } from '../config/network-config.js';
-import type { Registry, RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
-import { sleep, type Clock } from '../util/clock.js';
+import type { RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
+import { sleep } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
+import { acquireOnce } from './acquire-once.js';
+import { AcquireView, ourNeedle } from './acquire-view.js';
+import { AssignedSubnet, storedAttrs } from './assigned-subnet.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
 import { absorbListing, readEntry } from './lease-entry.js';
-import { encodeLeaseValue, familyOf, leaseKeyName, parseLeaseKeyName, sameAttrs, subnetsOf, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
-import { AssignedSubnet, storedAttrs } from './assigned-subnet.js';
-import { chooseLease, fitsConfig, subnetCount, TakenRanges } from './subnet-allocator.js';
+import type { EtcdState, LeaseManagerOptions, LeaseStatus, OwnLease } from './lease-manager-types.js';
+import { encodeLeaseValue, leaseKeyName, parseLeaseKeyName, sameAttrs, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 
-export interface LeaseManagerOptions {
-  registry: Registry;
-  config: NetworkConfig;
-  attrs: LeaseAttrs;
-  /** subnets this node held before (state dir or subnet.env) */
-  previous?: LeaseSubnets | undefined;
-  ttlMs: number;
-  renewMarginMs: number;
-  clock: Clock;
-  random: () => number;
-  log: Logger;
-  /** lost races tolerated per acquisition (default 20) */
-  maxAttempts?: number;
-  /**
-   * called with every new lease table (after acquire, events, resyncs). `changed`: the subnets
-   * added, changed or removed since the previous call (after watch events); undefined after a
-   * listing (compare everything). The table is the manager's own, updated in place: read it
-   * during the call, copy it to keep it.
-   */
-  onTable?: (table: LeaseTable, changed?: ReadonlySet<string>) => void;
-  /** called when this node's subnet changes after a re-acquire */
-  onOwnLease?: (lease: OwnLease) => void;
-}
-
-export interface OwnLease extends Lease {
-  leaseId: string;
-  expiresAt: number;
-}
-
-export type EtcdState = 'connecting' | 'connected' | 'disconnected';
-
-export interface LeaseStatus {
-  etcd: EtcdState;
-  since: number;
-  lastError: string | undefined;
-  lease: { subnet: string; ipv6Subnet?: string | undefined; expiresAt: number; renewedAt: number; renewals: number } | undefined;
-  revision: number;
-  leases: number;
-  reacquiring: boolean;
-}
+export type { EtcdState, LeaseManagerOptions, LeaseStatus, OwnLease } from './lease-manager-types.js';
 
 const RETRY_MIN_MS = 250;
 /** renewals start up to this share of the margin early, at random: nodes that booted together
@@ -93,6 +55,8 @@ export class LeaseManager {
   private renewals = 0;
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
   private listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
+  /** what the last acquisition listed, until the table is made from it (materialize) */
+  private pending: ReadonlyMap<string, RegistryEntry> | undefined;
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
@@ -117,10 +81,12 @@ export class LeaseManager {
   }
 
   get leases(): LeaseTable {
+    this.materialize();
     return this.table;
   }
 
   status(): LeaseStatus {
+    this.materialize();
     const o = this.own;
     return {
       ...this.state,
@@ -140,11 +106,12 @@ export class LeaseManager {
     // cluster creates many leases at once)
     let tried: LeaseSubnets | undefined;
     let recheck = 0;
-    // what this acquisition knows of etcd: one full listing (at `base`), then only what changed
-    // since (listSubnetsSince) each time it looks again — a storm of joiners at 10,000 leases must
-    // not list every lease on every refused create or lost race. Deletions since `base` stay
-    // unseen here (their subnets look taken: safe); the watch, started from `base`, replays them.
-    let view: { table: Map<string, Lease>; taken: Set<string>; revision: number; base: number } | undefined;
+    // what this acquisition knows of etcd (acquire-view.ts): one full listing, then only what
+    // changed since each time it looks again — a storm of joiners at 10,000 leases must not list
+    // (or decode) every lease on every refused create or lost race
+    let view: AcquireView | undefined;
+    const needle = ourNeedle(this.o.attrs, this.o.config.ipv4 !== undefined);
+    const isOurs = (l: Lease) => this.isOurs(l, this.o.attrs);
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
       let assigned: string | undefined;
@@ -154,13 +121,10 @@ export class LeaseManager {
       }
       try {
         if (view && this.o.registry.listSubnetsSince) {
-          const since = await this.o.registry.listSubnetsSince(view.revision);
-          this.absorbInto(view, since.entries);
-          view.revision = since.revision;
+          view.absorb(await this.o.registry.listSubnetsSince(view.revision));
         } else {
           const full = await this.o.registry.listSubnets();
-          const l = this.absorb(full.entries);
-          view = { table: l.table, taken: l.taken, revision: full.revision, base: full.revision };
+          view = new AcquireView(full, full.revision, needle, isOurs);
         }
         this.setEtcd('connected');
       } catch (e) {
@@ -171,10 +135,8 @@ export class LeaseManager {
         continue;
       }
       failures = 0;
-      const { table, taken } = view;
       if (tried !== undefined) {
-        const stillFree = subnetsOf(tried).every((s) => !new TakenRanges(taken, familyOf(s)).overlapsSubnet(s));
-        if (!stillFree || ++recheck > MAX_RECHECKS) {
+        if (view.overlaps(tried) || ++recheck > MAX_RECHECKS) {
           // lost: choose again from this look (the create's guard catches what appears meanwhile)
           tried = undefined;
           attempt = await this.lostRace(attempt + 1, max);
@@ -186,7 +148,7 @@ export class LeaseManager {
       }
       let result: OwnLease | undefined;
       try {
-        const r = assigned !== undefined ? await this.claim(assigned) : await this.tryOnce(table, taken, tried ?? previous, view.revision);
+        const r = assigned !== undefined ? await this.claim(assigned) : await acquireOnce(this.o, view, tried ?? previous);
         result = r.lease;
         tried = r.tried;
       } catch (e) {
@@ -203,10 +165,11 @@ export class LeaseManager {
         this.own = result;
         this.renewedAt = this.o.clock.now();
         if (!this.watch) {
-          table.set(result.subnet, result);
-          this.replaceTable(table);
-          // watch from the full listing, not from our own write: leases created in between must
-          // be seen, and deletions since (which the changes-only looks do not show) applied
+          // the table is made from this view when first needed (leases, status(), start()): a
+          // joiner's acquisition decodes only the values that may be ours. The watch starts from
+          // the full listing, not from our own write: leases created in between must be seen, and
+          // deletions since (which the changes-only looks do not show) applied
+          this.pending = view.entries;
           this.revision = view.base;
         } else {
           // re-acquiring under a running watch: it is newer than this list, keep its table
@@ -224,6 +187,16 @@ export class LeaseManager {
         attempt = await this.lostRace(attempt + 1, max);
       }
     }
+  }
+
+  /** Makes the table from the entries the last acquisition listed, if not made yet. */
+  private materialize(): void {
+    const entries = this.pending;
+    if (!entries) return;
+    this.pending = undefined;
+    const { table } = this.absorb([...entries.values()]);
+    if (this.own) table.set(this.own.subnet, this.own);
+    this.replaceTable(table);
   }
 
   /** After a lost race: retry soon (from what changed since); after `max` in a row, back off longer.
@@ -268,47 +241,6 @@ export class LeaseManager {
     return { lease: { subnet, attrs: c.attrs, modRevision: c.r.modRevision, leaseId: c.r.leaseId, expiresAt: clock.now() + ttlMs } };
   }
 
-  /** One try from one listing: the lease, or which new subnet a create was refused for. */
-  private async tryOnce(
-    table: Map<string, Lease>, taken: Set<string>, previous: LeaseSubnets | undefined, listedRevision: number,
-  ): Promise<{ lease?: OwnLease; tried?: LeaseSubnets }> {
-    const { registry, config, attrs, ttlMs, clock } = this.o;
-    const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    const value = encodeLeaseValue(attrs);
-    // a lease of ours that no longer fits the config (Network, SubnetLen, SubnetMin/Max changed)
-    // is deleted, as flanneld does, so it neither lingers for 24 h nor blocks the range
-    for (const l of table.values()) {
-      if (!this.isOurs(l, attrs) || fitsConfig(config, l)) continue;
-      this.o.log.warn(
-        { subnet: l.subnet, ipv6Subnet: l.ipv6Subnet, network: config.ipv4?.network, ipv6Network: config.ipv6?.network },
-        'our lease does not fit the network config; deleting it (as flanneld does)',
-      );
-      if (!(await registry.deleteSubnet(leaseKeyName(l), l.modRevision))) return {};
-      table.delete(l.subnet);
-      for (const s of subnetsOf(l)) taken.delete(s);
-    }
-    const mine = [...table.values()].find((l) => this.isOurs(l, attrs));
-    if (mine) {
-      const entryLease = this.listedLeaseIds.get(mine.subnet) ?? '0';
-      const r = await registry.updateSubnet(leaseKeyName(mine), value, ttlSeconds, { modRevision: mine.modRevision, leaseId: entryLease });
-      if (!r.ok) return {};
-      return { lease: { subnet: mine.subnet, ipv6Subnet: mine.ipv6Subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
-    }
-    const choice = chooseLease({ config, taken, previous, random: this.o.random });
-    if ('full' in choice) {
-      const range = (choice.full === 4 ? config.ipv4 : config.ipv6)!;
-      throw new TulleError(
-        'ERR_TULLE_NO_SUBNET',
-        `no free subnet: all ${subnetCount(range)} /${range.subnetLen} subnets in ${range.subnetMin}..${range.subnetMax} of ${range.network} are leased`,
-      );
-    }
-    const subnets = { subnet: choice.subnet, ipv6Subnet: choice.ipv6Subnet };
-    // fails when a lease that could overlap ours was created since the view: look at what changed, retry
-    const r = await registry.createSubnet(leaseKeyName(subnets), value, ttlSeconds, listedRevision, choice.guardAll);
-    if (!r.ok) return { tried: subnets };
-    return { lease: { ...subnets, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
-  }
-
   /**
    * Whether a lease is this node's: same PublicIP, as flanneld matches; an IPv6-only network has
    * no IPv4 address to match (flanneld's leases all say 0.0.0.0 there), so PublicIPv6.
@@ -316,19 +248,6 @@ export class LeaseManager {
   private isOurs(l: Lease | undefined, attrs: LeaseAttrs): boolean {
     if (!l) return false;
     return this.o.config.ipv4 ? l.attrs.PublicIP === attrs.PublicIP : l.attrs.PublicIPv6 !== null && l.attrs.PublicIPv6 === attrs.PublicIPv6;
-  }
-
-  /** Entries changed since a view's revision, folded into it (read as absorbListing reads a listing: both families). */
-  private absorbInto(view: { table: Map<string, Lease>; taken: Set<string> }, entries: RegistryEntry[]): void {
-    const l = absorbListing(entries, (name, rev, problem) => this.reportBad(name, rev, problem));
-    for (const s of l.taken) view.taken.add(s);
-    for (const e of entries) {
-      // a key whose value turned unusable: its subnet stays taken, but it is no lease any more
-      const k = parseLeaseKeyName(e.name);
-      if (k && !l.table.has(k.subnet)) view.table.delete(k.subnet);
-    }
-    for (const [subnet, lease] of l.table) view.table.set(subnet, lease);
-    for (const [subnet, id] of l.leaseIds) this.listedLeaseIds.set(subnet, id);
   }
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */
@@ -346,6 +265,7 @@ export class LeaseManager {
 
   /** Starts watching and renewing; call after acquire(). */
   start(): void {
+    this.materialize();
     this.startWatch(this.revision + 1);
     this.scheduleRenew();
   }
