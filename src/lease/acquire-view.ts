@@ -1,5 +1,5 @@
 /**
- * What one acquisition knows of the registry (design.md §3): one full listing at `base`, then only
+ * What one acquisition knows of the registry (design.md §3): one full listing, then only
  * what changed since (listSubnetsSince). An acquisition needs two things from it, and neither is
  * "every lease decoded":
  *
@@ -9,10 +9,9 @@
  *           those values are decoded, and the decoded PublicIP decides
  *
  * A join storm is hundreds of nodes each listing every lease; decoding them all was most of the
- * work (GC a third of it). The raw entries are kept: the lease table is made from them once,
- * when someone needs it (LeaseManager.leases, start()), not per acquisition.
- * Deletions since `base` stay unseen (their subnets look taken: safe); the watch, started from
- * `base`, replays them.
+ * work (GC a third of it). Nothing of the listing outlives the acquisition: the lease table is
+ * made once, by the listing LeaseManager.start() makes for its watch.
+ * Deletions since the full listing stay unseen (their subnets look taken: safe).
  */
 import type { RegistryEntry } from '../registry/registry.js';
 import { readEntry } from './lease-entry.js';
@@ -38,8 +37,8 @@ export function ourNeedle(attrs: LeaseAttrs, ipv4: boolean): string | undefined 
 }
 
 export class AcquireView {
-  /** raw entries by name: the listing at `base` and what changed since */
-  readonly entries = new Map<string, RegistryEntry>();
+  /** every taken subnet, both families, as listed (forget() rebuilds the ranges from it) */
+  private subnets: string[] = [];
   /** leases with our PublicIP, by subnet, in listing order */
   readonly ours = new Map<string, OurLease>();
   taken: TakenByFamily;
@@ -47,17 +46,16 @@ export class AcquireView {
 
   constructor(
     listing: { entries: RegistryEntry[]; revision: number },
-    readonly base: number,
     private readonly needle: string | undefined,
     private readonly isOurs: IsOurs,
   ) {
     this.revision = listing.revision;
-    const subnets: string[] = [];
+    const subnets = this.subnets;
     for (const e of listing.entries) {
-      this.entries.set(e.name, e);
       const k = parseLeaseKeyName(e.name);
       if (!k) continue;
-      subnets.push(...subnetsOf(k));
+      subnets.push(k.subnet);
+      if (k.ipv6Subnet !== undefined && k.ipv6Subnet !== k.subnet) subnets.push(k.ipv6Subnet);
       this.match(e);
     }
     this.taken = { v4: new TakenRanges(subnets, 4), v6: new TakenRanges(subnets, 6) };
@@ -66,10 +64,10 @@ export class AcquireView {
   /** Folds in the entries changed since the last look (listSubnetsSince). */
   absorb(changed: { entries: RegistryEntry[]; revision: number }): void {
     for (const e of changed.entries) {
-      this.entries.set(e.name, e);
       const k = parseLeaseKeyName(e.name);
       if (!k) continue;
       for (const s of subnetsOf(k)) {
+        this.subnets.push(s);
         this.taken.v4.add(s);
         this.taken.v6.add(s);
       }
@@ -86,16 +84,10 @@ export class AcquireView {
 
   /** A lease of ours was deleted: forget it and free its subnets (rare: rebuilds the ranges). */
   forget(l: Lease): void {
-    for (const [name, e] of this.entries) {
-      if (parseLeaseKeyName(name)?.subnet === l.subnet && e.modRevision === l.modRevision) this.entries.delete(name);
-    }
+    const gone = new Set(subnetsOf(l));
     this.ours.delete(l.subnet);
-    const subnets: string[] = [];
-    for (const name of this.entries.keys()) {
-      const k = parseLeaseKeyName(name);
-      if (k) subnets.push(...subnetsOf(k));
-    }
-    this.taken = { v4: new TakenRanges(subnets, 4), v6: new TakenRanges(subnets, 6) };
+    this.subnets = this.subnets.filter((s) => !gone.has(s));
+    this.taken = { v4: new TakenRanges(this.subnets, 4), v6: new TakenRanges(this.subnets, 6) };
   }
 
   private match(e: RegistryEntry): void {

@@ -55,8 +55,6 @@ export class LeaseManager {
   private renewals = 0;
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
   private listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
-  /** what the last acquisition listed, until the table is made from it (materialize) */
-  private pending: ReadonlyMap<string, RegistryEntry> | undefined;
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
@@ -81,12 +79,10 @@ export class LeaseManager {
   }
 
   get leases(): LeaseTable {
-    this.materialize();
     return this.table;
   }
 
   status(): LeaseStatus {
-    this.materialize();
     const o = this.own;
     return {
       ...this.state,
@@ -124,7 +120,7 @@ export class LeaseManager {
           view.absorb(await this.o.registry.listSubnetsSince(view.revision));
         } else {
           const full = await this.o.registry.listSubnets();
-          view = new AcquireView(full, full.revision, needle, isOurs);
+          view = new AcquireView(full, needle, isOurs);
         }
         this.setEtcd('connected');
       } catch (e) {
@@ -164,20 +160,12 @@ export class LeaseManager {
         const old = this.own;
         this.own = result;
         this.renewedAt = this.o.clock.now();
-        if (!this.watch) {
-          // the table is made from this view when first needed (leases, status(), start()): a
-          // joiner's acquisition decodes only the values that may be ours. The watch starts from
-          // the full listing, not from our own write: leases created in between must be seen, and
-          // deletions since (which the changes-only looks do not show) applied
-          this.pending = view.entries;
-          this.revision = view.base;
-        } else {
-          // re-acquiring under a running watch: it is newer than this list, keep its table
-          const next = new Map(this.table);
-          if (old && old.subnet !== result.subnet && this.isOurs(next.get(old.subnet), old.attrs)) next.delete(old.subnet);
-          next.set(result.subnet, result);
-          this.replaceTable(next);
-        }
+        // the acquisition decoded only the values that may be ours: the table is the one we had
+        // (empty before start(), which lists every lease; newer than this view under a running watch)
+        const next = new Map(this.table);
+        if (old && old.subnet !== result.subnet && this.isOurs(next.get(old.subnet), old.attrs)) next.delete(old.subnet);
+        next.set(result.subnet, result);
+        this.replaceTable(next);
         this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
         return result;
       }
@@ -187,16 +175,6 @@ export class LeaseManager {
         attempt = await this.lostRace(attempt + 1, max);
       }
     }
-  }
-
-  /** Makes the table from the entries the last acquisition listed, if not made yet. */
-  private materialize(): void {
-    const entries = this.pending;
-    if (!entries) return;
-    this.pending = undefined;
-    const { table } = this.absorb([...entries.values()]);
-    if (this.own) table.set(this.own.subnet, this.own);
-    this.replaceTable(table);
   }
 
   /** After a lost race: retry soon (from what changed since); after `max` in a row, back off longer.
@@ -263,11 +241,13 @@ export class LeaseManager {
     this.o.log.warn({ key: name, problem }, 'skipping malformed lease');
   }
 
-  /** Starts watching and renewing; call after acquire(). */
-  start(): void {
-    this.materialize();
-    this.startWatch(this.revision + 1);
+  /**
+   * Starts renewing, lists every lease (the table: onTable) and watches from that listing; call
+   * after acquire(). Resolves once the table is made (retrying while etcd is away) or on stop().
+   */
+  start(): Promise<void> {
     this.scheduleRenew();
+    return this.listAndWatch();
   }
 
   private startWatch(from: number): void {
@@ -336,6 +316,11 @@ export class LeaseManager {
     this.resyncStreak = now - this.lastResyncAt < 5000 ? this.resyncStreak + 1 : 0;
     this.lastResyncAt = now;
     if (this.resyncStreak > 0) await this.wait(backoffMs(this.resyncStreak, this.o.random));
+    await this.listAndWatch();
+  }
+
+  /** The table from a full listing, then a watch from it; our lease missing from it → re-acquire. */
+  private async listAndWatch(): Promise<void> {
     for (let failures = 0; !this.stopped; ) {
       try {
         const listed = await this.o.registry.listSubnets();
