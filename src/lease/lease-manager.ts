@@ -18,25 +18,25 @@
  * Nothing here tears the data plane down: while etcd is away the table stays as it was.
  */
 import type { RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
+import { backoffMs } from '../util/backoff.js';
 import { sleep } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
 import { acquireOnce } from './acquire-once.js';
 import { AcquireView, ourNeedle } from './acquire-view.js';
 import { AssignedSubnet, storedAttrs } from './assigned-subnet.js';
 import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
-import { absorbListing, readEntry } from './lease-entry.js';
+import { absorbListing } from './lease-entry.js';
+import { applyWatchEvents } from './lease-events.js';
 import type { EtcdState, LeaseManagerOptions, LeaseStatus, OwnLease } from './lease-manager-types.js';
-import { encodeLeaseValue, leaseKeyName, parseLeaseKeyName, sameAttrs, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
+import { encodeLeaseValue, leaseKeyName, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 
 export type { EtcdState, LeaseManagerOptions, LeaseStatus, OwnLease } from './lease-manager-types.js';
 
-const RETRY_MIN_MS = 250;
 /** renewals start up to this share of the margin early, at random: nodes that booted together
  * (a cluster start, a join storm) do not all renew in the same second 23 hours later */
 export const RENEW_SPREAD = 0.1;
 /** creates of one free subnet refused because other leases appeared meanwhile, before it counts as a lost race */
 const MAX_RECHECKS = 200;
-const RETRY_MAX_MS = 5000;
 /** how often an assignment that is not there yet is asked for again */
 const ASSIGNMENT_POLL_MS = 1000;
 /** errors acquire() gives up on: retrying cannot help */
@@ -267,43 +267,14 @@ export class LeaseManager {
     });
   }
 
-  /** Applies watch events to the table in place: O(events), not O(leases). */
+  /** Applies watch events to the table in place (lease-events.ts): O(events), not O(leases). */
   private onEvents(evs: WatchEvent[], revision: number): void {
     const table = this.table;
-    const changed = new Set<string>();
-    let lostOwn = false;
-    for (const ev of evs) {
-      if (ev.type === 'delete') {
-        const subnet = parseLeaseKeyName(ev.name)?.subnet;
-        if (!subnet) continue;
-        if (table.delete(subnet)) changed.add(subnet);
-        if (this.own?.subnet === subnet) lostOwn = true;
-        continue;
-      }
-      const v = readEntry(ev.name, ev.value, ev.modRevision);
-      if (v.kind !== 'lease') {
-        this.reportBad(ev.name, ev.modRevision, v.problem);
-        if (v.kind === 'bad-value') {
-          if (table.delete(v.subnets.subnet)) changed.add(v.subnets.subnet);
-          if (this.own?.subnet === v.subnets.subnet) lostOwn = true;
-        }
-        continue;
-      }
-      const { lease } = v;
-      const old = table.get(lease.subnet);
-      table.set(lease.subnet, lease);
-      if (!old || !sameAttrs(old.attrs, lease.attrs)) changed.add(lease.subnet);
-      if (this.own?.subnet === lease.subnet) {
-        if (sameAttrs(lease.attrs, this.own.attrs)) {
-          if (ev.modRevision > this.own.modRevision) this.own = { ...this.own, modRevision: ev.modRevision, leaseId: ev.leaseId };
-        } else {
-          lostOwn = true; // someone else wrote our subnet
-        }
-      }
-    }
+    const r = applyWatchEvents(table, evs, this.own, (name, rev, problem) => this.reportBad(name, rev, problem));
+    if (r.own) this.own = r.own;
     this.revision = Math.max(this.revision, revision);
-    if (changed.size) this.o.onTable?.(table, changed);
-    if (lostOwn && this.own) {
+    if (r.changed.size) this.o.onTable?.(table, r.changed);
+    if (r.lostOwn && this.own) {
       this.o.log.warn({ subnet: this.own.subnet }, `our lease was deleted or taken in ${this.store}; re-acquiring`);
       const holder = table.get(this.own.subnet);
       this.reacquire(!holder || this.isOurs(holder, this.own.attrs));
@@ -434,9 +405,4 @@ export class LeaseManager {
     this.watch = undefined;
     await w?.cancel();
   }
-}
-
-function backoffMs(failures: number, random: () => number): number {
-  const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures - 1, 5));
-  return Math.floor(base / 2 + random() * (base / 2));
 }

@@ -22,8 +22,17 @@ export interface RawRange {
 
 class Reader {
   pos: number;
-  constructor(readonly buf: Buffer, from: number, readonly end: number) {
+  end: number;
+  constructor(readonly buf: Buffer, from: number, end: number) {
     this.pos = from;
+    this.end = end;
+  }
+
+  /** reads [from, end) next (one reader for every nested message: no allocation per key) */
+  at(from: number, end: number): this {
+    this.pos = from;
+    this.end = end;
+    return this;
   }
 
   /** a varint as a Number (exact below 2^53: revisions, lengths) */
@@ -40,15 +49,6 @@ class Reader {
     throw new Error('etcd range response: varint longer than 10 bytes');
   }
 
-  /** a varint as int64 text, exact (etcd lease ids use all 63 bits) */
-  int64Text(): string {
-    const start = this.pos;
-    const n = this.varint();
-    if (this.pos - start <= 7) return String(n); // < 2^49: exact as a Number
-    let v = 0n;
-    for (let i = this.pos - 1; i >= start; i--) v = (v << 7n) | BigInt(this.buf[i]! & 0x7f);
-    return BigInt.asIntN(64, v).toString();
-  }
 
   /** a length-delimited field: its [start, end) */
   bytes(): [number, number] {
@@ -70,18 +70,46 @@ class Reader {
   }
 }
 
+/**
+ * A varint at buf[start, end) as int64 text, exact (etcd lease ids use all 63 bits), without a
+ * BigInt for the non-negative ones: v = hi·2^32 + lo = (hi·4294 + ⌊x/10^6⌋)·10^6 + x mod 10^6,
+ * x = hi·967296 + lo, every term below 2^53.
+ */
+function int64Text(buf: Buffer, start: number, end: number): string {
+  let lo = 0;
+  let hi = 0;
+  for (let i = start, shift = 0; i < end; i++, shift += 7) {
+    const b = buf[i]! & 0x7f;
+    if (shift < 28) lo += b * 2 ** shift;
+    else if (shift === 28) {
+      lo += (b & 0x0f) * 2 ** 28;
+      hi += b >> 4;
+    } else hi += b * 2 ** (shift - 32);
+  }
+  if (end - start > 9 || hi >= 2 ** 31) {
+    let v = 0n;
+    for (let i = end - 1; i >= start; i--) v = (v << 7n) | BigInt(buf[i]! & 0x7f);
+    return BigInt.asIntN(64, v).toString();
+  }
+  const x = hi * 967296 + lo;
+  const top = hi * 4294 + Math.floor(x / 1e6);
+  const low = x % 1e6;
+  return top === 0 ? String(low) : `${top}${String(low).padStart(6, '0')}`;
+}
+
 /** Reads a RangeResponse; entry names are the keys without `prefixLength` leading bytes. */
 export function decodeRangeResponse(buf: Buffer, prefixLength: number): RawRange {
   const r = new Reader(buf, 0, buf.length);
   const out: RawRange = { revision: 0, more: false, entries: [], lastKey: undefined };
   let lastKey: [number, number] | undefined;
+  const h = new Reader(buf, 0, 0);
   while (r.pos < r.end) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 1 && wire === 2) {
       const [s, e] = r.bytes();
-      const h = new Reader(buf, s, e);
+      h.at(s, e);
       while (h.pos < h.end) {
         const t = h.varint();
         if (t === (3 << 3)) out.revision = h.varint();
@@ -89,20 +117,26 @@ export function decodeRangeResponse(buf: Buffer, prefixLength: number): RawRange
       }
     } else if (field === 2 && wire === 2) {
       const [s, e] = r.bytes();
-      const kv = new Reader(buf, s, e);
+      const kv = h.at(s, e);
       let key: [number, number] = [s, s];
       let value: [number, number] = [s, s];
       let modRevision = 0;
-      let leaseId = '0';
+      let idStart = 0;
+      let idEnd = 0;
       while (kv.pos < kv.end) {
         const t = kv.varint();
         if (t === ((1 << 3) | 2)) key = kv.bytes();
         else if (t === (3 << 3)) modRevision = kv.varint();
         else if (t === ((5 << 3) | 2)) value = kv.bytes();
-        else if (t === (6 << 3)) leaseId = kv.int64Text();
-        else kv.skip(t & 7);
+        else if (t === (6 << 3)) {
+          idStart = kv.pos;
+          // (a lease id of 0 is written as absent by etcd; written out, it reads as '0' too)
+          if (kv.varint() === 0) idStart = kv.pos;
+          idEnd = kv.pos;
+        } else kv.skip(t & 7);
       }
       if (key[1] - key[0] < prefixLength) throw new Error('etcd range response: a key outside the listed prefix');
+      const leaseId = idEnd === idStart ? '0' : int64Text(buf, idStart, idEnd);
       out.entries.push({ name: buf.toString('utf8', key[0] + prefixLength, key[1]), value: buf.toString('utf8', value[0], value[1]), modRevision, leaseId });
       lastKey = key;
     } else if (field === 3 && wire === 0) {
