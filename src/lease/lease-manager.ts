@@ -115,36 +115,39 @@ export class LeaseManager {
         assigned = await this.assignment();
         if (assigned === undefined) continue;
       }
-      try {
-        if (view && this.o.registry.listSubnetsSince) {
-          view.absorb(await this.o.registry.listSubnetsSince(view.revision));
-        } else {
-          const full = await this.o.registry.listSubnets();
-          view = new AcquireView(full, needle, isOurs);
+      // (an assigned subnet needs no look at the other leases: the table comes from start())
+      if (assigned === undefined) {
+        try {
+          if (view && this.o.registry.listSubnetsSince) {
+            view.absorb(await this.o.registry.listSubnetsSince(view.revision));
+          } else {
+            const full = await this.o.registry.listSubnets();
+            view = new AcquireView(full, needle, isOurs);
+          }
+          this.setEtcd('connected');
+        } catch (e) {
+          view = undefined; // list everything again
+          this.setEtcd('disconnected', e as Error);
+          this.o.log.warn({ err: (e as Error).message }, `cannot reach ${this.store} to acquire a lease; retrying`);
+          await this.wait(backoffMs(++failures, this.o.random));
+          continue;
         }
-        this.setEtcd('connected');
-      } catch (e) {
-        view = undefined; // list everything again
-        this.setEtcd('disconnected', e as Error);
-        this.o.log.warn({ err: (e as Error).message }, `cannot reach ${this.store} to acquire a lease; retrying`);
-        await this.wait(backoffMs(++failures, this.o.random));
-        continue;
-      }
-      failures = 0;
-      if (tried !== undefined) {
-        if (view.overlaps(tried) || ++recheck > MAX_RECHECKS) {
-          // lost: choose again from this look (the create's guard catches what appears meanwhile)
-          tried = undefined;
-          attempt = await this.lostRace(attempt + 1, max);
-          if (this.stopped) continue;
-        } else {
-          // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
-          await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
+        failures = 0;
+        if (tried !== undefined) {
+          if (view.overlaps(tried) || ++recheck > MAX_RECHECKS) {
+            // lost: choose again from this look (the create's guard catches what appears meanwhile)
+            tried = undefined;
+            attempt = await this.lostRace(attempt + 1, max);
+            if (this.stopped) continue;
+          } else {
+            // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
+            await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
+          }
         }
       }
       let result: OwnLease | undefined;
       try {
-        const r = assigned !== undefined ? await this.claim(assigned) : await acquireOnce(this.o, view, tried ?? previous);
+        const r = assigned !== undefined ? await this.claim(assigned) : await acquireOnce(this.o, view!, tried ?? previous);
         result = r.lease;
         tried = r.tried;
       } catch (e) {
