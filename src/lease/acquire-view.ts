@@ -9,9 +9,10 @@
  *           those values are decoded, and the decoded PublicIP decides
  *
  * A join storm is hundreds of nodes each listing every lease; decoding them all was most of the
- * work (GC a third of it). Nothing of the listing outlives the acquisition: the lease table is
- * made once, by the listing LeaseManager.start() makes for its watch.
- * Deletions since the full listing stay unseen (their subnets look taken: safe).
+ * work (GC a third of it). The raw entries are kept: LeaseManager.start() makes the table from
+ * them once (a daemon lists once, as before), and a joiner that only acquires never decodes them.
+ * Deletions since `base` stay unseen (their subnets look taken: safe); the watch, started from
+ * `base`, replays them.
  */
 import type { RegistryEntry } from '../registry/registry.js';
 import { readEntry } from './lease-entry.js';
@@ -37,6 +38,10 @@ export function ourNeedle(attrs: LeaseAttrs, ipv4: boolean): string | undefined 
 }
 
 export class AcquireView {
+  /** raw entries by name: the listing at `base` and what changed since */
+  readonly entries = new Map<string, RegistryEntry>();
+  /** the revision of the full listing */
+  readonly base: number;
   /** every taken subnet, both families, as listed (forget() rebuilds the ranges from it) */
   private subnets: string[] = [];
   /** leases with our PublicIP, by subnet, in listing order */
@@ -49,9 +54,10 @@ export class AcquireView {
     private readonly needle: string | undefined,
     private readonly isOurs: IsOurs,
   ) {
-    this.revision = listing.revision;
+    this.revision = this.base = listing.revision;
     const subnets = this.subnets;
     for (const e of listing.entries) {
+      this.entries.set(e.name, e);
       const k = parseLeaseKeyName(e.name);
       if (!k) continue;
       subnets.push(k.subnet);
@@ -64,6 +70,7 @@ export class AcquireView {
   /** Folds in the entries changed since the last look (listSubnetsSince). */
   absorb(changed: { entries: RegistryEntry[]; revision: number }): void {
     for (const e of changed.entries) {
+      this.entries.set(e.name, e);
       const k = parseLeaseKeyName(e.name);
       if (!k) continue;
       for (const s of subnetsOf(k)) {
@@ -85,6 +92,7 @@ export class AcquireView {
   /** A lease of ours was deleted: forget it and free its subnets (rare: rebuilds the ranges). */
   forget(l: Lease): void {
     const gone = new Set(subnetsOf(l));
+    for (const [name, e] of this.entries) if (parseLeaseKeyName(name)?.subnet === l.subnet && e.modRevision === l.modRevision) this.entries.delete(name);
     this.ours.delete(l.subnet);
     this.subnets = this.subnets.filter((s) => !gone.has(s));
     this.taken = { v4: new TakenRanges(this.subnets, 4), v6: new TakenRanges(this.subnets, 6) };

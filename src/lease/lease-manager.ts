@@ -55,6 +55,8 @@ export class LeaseManager {
   private renewals = 0;
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
   private listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
+  /** the last acquisition's listing, until start() makes the table from it */
+  private pending: { entries: ReadonlyMap<string, RegistryEntry>; base: number } | undefined;
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
@@ -164,7 +166,11 @@ export class LeaseManager {
         this.own = result;
         this.renewedAt = this.o.clock.now();
         // the acquisition decoded only the values that may be ours: the table is the one we had
-        // (empty before start(), which lists every lease; newer than this view under a running watch)
+        // (before start(), which makes it from this view's listing; newer than this view under a
+        // running watch). The watch starts from the full listing, not from our own write: leases
+        // created in between must be seen, and deletions since (which the changes-only looks do
+        // not show) applied
+        if (!this.watch && view) this.pending = { entries: view.entries, base: view.base };
         const next = new Map(this.table);
         if (old && old.subnet !== result.subnet && this.isOurs(next.get(old.subnet), old.attrs)) next.delete(old.subnet);
         next.set(result.subnet, result);
@@ -245,12 +251,22 @@ export class LeaseManager {
   }
 
   /**
-   * Starts renewing, lists every lease (the table: onTable) and watches from that listing; call
-   * after acquire(). Resolves once the table is made (retrying while etcd is away) or on stop().
+   * Starts renewing, makes the table (onTable) from the acquisition's listing — or lists every
+   * lease when it made none (an assigned subnet) — and watches from that listing; call after
+   * acquire(). Resolves once the table is made (retrying while etcd is away) or on stop().
    */
   start(): Promise<void> {
     this.scheduleRenew();
-    return this.listAndWatch();
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p) return this.listAndWatch();
+    // the acquisition's listing (a daemon lists once): decoded now, watched from its revision
+    const { table } = this.absorb([...p.entries.values()]);
+    if (this.own) table.set(this.own.subnet, this.own);
+    this.replaceTable(table);
+    this.revision = p.base;
+    this.startWatch(p.base + 1);
+    return Promise.resolve();
   }
 
   private startWatch(from: number): void {

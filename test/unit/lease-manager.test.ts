@@ -92,13 +92,14 @@ describe('lease manager', () => {
     await expect(p).rejects.toMatchObject({ code: 'ERR_TULLE_STOPPED' });
   });
 
-  it('acquires without making the table; start() lists it, equal to the store, and watches from that listing', async () => {
+  it('acquires without making the table; start() makes it from that listing, watches from it, and converges to the store', async () => {
     const { m, registry, tables } = setup();
     for (let i = 1; i <= 4; i++) registry.put(`10.244.${i}.0-24`, encodeLeaseValue({ PublicIP: `198.18.1.${i}`, PublicIPv6: null, BackendType: 'udp' }));
     const l = await m.acquire();
     expect([...m.leases.keys()]).toEqual([l.subnet]); // only our own: the acquisition decoded no one else's value
     registry.put('10.244.6.0-24', encodeLeaseValue({ PublicIP: '198.18.1.6', PublicIPv6: null, BackendType: 'udp' })); // between acquire and start
     await m.start();
+    await flush(); // (the lease put after the acquisition's listing comes by the watch)
     const want = (await registry.listSubnets()).entries.map((e) => e.name.replace('-', '/')).sort();
     expect([...m.leases.keys()].sort()).toEqual(want);
     expect([...tables.at(-1)!.keys()].sort()).toEqual(want);
