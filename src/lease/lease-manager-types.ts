@@ -22,8 +22,8 @@ export interface LeaseManagerOptions {
   /** lost races tolerated per acquisition (default 20) */
   maxAttempts?: number;
   /**
-   * called with every new lease table (events, resyncs; after acquire, when the table is first
-   * made: the first read of `leases` or status(), or start()). `changed`: the subnets
+   * called with every new lease table (after acquire: our own lease only; start(), which makes
+   * the table of every lease; events, resyncs). `changed`: the subnets
    * added, changed or removed since the previous call (after watch events); undefined after a
    * listing (compare everything). The table is the manager's own, updated in place: read it
    * during the call, copy it to keep it.
