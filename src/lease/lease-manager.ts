@@ -2,9 +2,10 @@
  * The lease manager: policy on top of the raw registry (design.md §3).
  *
  *   acquire   list → reuse this node's lease (same PublicIP) → else its previous subnet if free
- *             → else a random free subnet; create-if-absent; a lost race retries from what
- *             changed since (after a run of lost races, back off first); no free subnet is an error.
- *             etcd errors: wait and retry.
+ *             → else a random free subnet (acquire-once.ts); create-if-absent; a lost race retries
+ *             from what changed since (acquire-view.ts; after a run of lost races, back off
+ *             first); no free subnet is an error. etcd errors: wait and retry. The lease table
+ *             is made from the listing when first needed, not by the acquisition.
  *   renew     margin before expiry (up to RENEW_SPREAD of the margin earlier, at random: spread),
  *             compare-and-put on our mod revision; retried while etcd is
  *             away; a failed compare means the lease was taken or deleted → re-acquire.
@@ -16,65 +17,26 @@
  *
  * Nothing here tears the data plane down: while etcd is away the table stays as it was.
  */
-import type { Logger } from 'pino';
-import type { NetworkConfig } from '../config/network-config.js';
-import type { Registry, RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
-import { sleep, type Clock } from '../util/clock.js';
+import type { RegistryEntry, Watch, WatchEvent } from '../registry/registry.js';
+import { backoffMs } from '../util/backoff.js';
+import { sleep } from '../util/clock.js';
 import { TulleError } from '../util/errors.js';
-import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
-import { absorbListing, readEntry } from './lease-entry.js';
-import { encodeLeaseValue, familyOf, leaseKeyName, parseLeaseKeyName, sameAttrs, subnetsOf, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
+import { acquireOnce } from './acquire-once.js';
+import { AcquireView, ourNeedle } from './acquire-view.js';
 import { AssignedSubnet, storedAttrs } from './assigned-subnet.js';
-import { chooseLease, fitsConfig, subnetCount, TakenRanges } from './subnet-allocator.js';
+import { diffLeases, isEmptyDiff, type LeaseTable } from './lease-diff.js';
+import { absorbListing } from './lease-entry.js';
+import { applyWatchEvents } from './lease-events.js';
+import type { EtcdState, LeaseManagerOptions, LeaseStatus, OwnLease } from './lease-manager-types.js';
+import { encodeLeaseValue, leaseKeyName, type Lease, type LeaseAttrs, type LeaseSubnets } from './lease.js';
 
-export interface LeaseManagerOptions {
-  registry: Registry;
-  config: NetworkConfig;
-  attrs: LeaseAttrs;
-  /** subnets this node held before (state dir or subnet.env) */
-  previous?: LeaseSubnets | undefined;
-  ttlMs: number;
-  renewMarginMs: number;
-  clock: Clock;
-  random: () => number;
-  log: Logger;
-  /** lost races tolerated per acquisition (default 20) */
-  maxAttempts?: number;
-  /**
-   * called with every new lease table (after acquire, events, resyncs). `changed`: the subnets
-   * added, changed or removed since the previous call (after watch events); undefined after a
-   * listing (compare everything). The table is the manager's own, updated in place: read it
-   * during the call, copy it to keep it.
-   */
-  onTable?: (table: LeaseTable, changed?: ReadonlySet<string>) => void;
-  /** called when this node's subnet changes after a re-acquire */
-  onOwnLease?: (lease: OwnLease) => void;
-}
+export type { EtcdState, LeaseManagerOptions, LeaseStatus, OwnLease } from './lease-manager-types.js';
 
-export interface OwnLease extends Lease {
-  leaseId: string;
-  expiresAt: number;
-}
-
-export type EtcdState = 'connecting' | 'connected' | 'disconnected';
-
-export interface LeaseStatus {
-  etcd: EtcdState;
-  since: number;
-  lastError: string | undefined;
-  lease: { subnet: string; ipv6Subnet?: string | undefined; expiresAt: number; renewedAt: number; renewals: number } | undefined;
-  revision: number;
-  leases: number;
-  reacquiring: boolean;
-}
-
-const RETRY_MIN_MS = 250;
 /** renewals start up to this share of the margin early, at random: nodes that booted together
  * (a cluster start, a join storm) do not all renew in the same second 23 hours later */
 export const RENEW_SPREAD = 0.1;
 /** creates of one free subnet refused because other leases appeared meanwhile, before it counts as a lost race */
 const MAX_RECHECKS = 200;
-const RETRY_MAX_MS = 5000;
 /** how often an assignment that is not there yet is asked for again */
 const ASSIGNMENT_POLL_MS = 1000;
 /** errors acquire() gives up on: retrying cannot help */
@@ -93,6 +55,8 @@ export class LeaseManager {
   private renewals = 0;
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
   private listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
+  /** the last acquisition's listing, until start() makes the table from it */
+  private pending: { entries: ReadonlyMap<string, RegistryEntry>; base: number } | undefined;
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
@@ -141,11 +105,12 @@ export class LeaseManager {
     // cluster creates many leases at once)
     let tried: LeaseSubnets | undefined;
     let recheck = 0;
-    // what this acquisition knows of etcd: one full listing (at `base`), then only what changed
-    // since (listSubnetsSince) each time it looks again — a storm of joiners at 10,000 leases must
-    // not list every lease on every refused create or lost race. Deletions since `base` stay
-    // unseen here (their subnets look taken: safe); the watch, started from `base`, replays them.
-    let view: { table: Map<string, Lease>; taken: Set<string>; revision: number; base: number } | undefined;
+    // what this acquisition knows of etcd (acquire-view.ts): one full listing, then only what
+    // changed since each time it looks again — a storm of joiners at 10,000 leases must not list
+    // (or decode) every lease on every refused create or lost race
+    let view: AcquireView | undefined;
+    const needle = ourNeedle(this.o.attrs, this.o.config.ipv4 !== undefined);
+    const isOurs = (l: Lease) => this.isOurs(l, this.o.attrs);
     for (let attempt = 1; ; ) {
       if (this.stopped) throw new TulleError('ERR_TULLE_STOPPED', 'lease manager stopped');
       let assigned: LeaseSubnets | undefined;
@@ -153,41 +118,39 @@ export class LeaseManager {
         assigned = await this.assignment();
         if (assigned === undefined) continue;
       }
-      try {
-        if (view && this.o.registry.listSubnetsSince) {
-          const since = await this.o.registry.listSubnetsSince(view.revision);
-          this.absorbInto(view, since.entries);
-          view.revision = since.revision;
-        } else {
-          const full = await this.o.registry.listSubnets();
-          const l = this.absorb(full.entries);
-          view = { table: l.table, taken: l.taken, revision: full.revision, base: full.revision };
+      // (an assigned subnet needs no look at the other leases: the table comes from start())
+      if (assigned === undefined) {
+        try {
+          if (view && this.o.registry.listSubnetsSince) {
+            view.absorb(await this.o.registry.listSubnetsSince(view.revision));
+          } else {
+            const full = await this.o.registry.listSubnets();
+            view = new AcquireView(full, needle, isOurs);
+          }
+          this.setEtcd('connected');
+        } catch (e) {
+          view = undefined; // list everything again
+          this.setEtcd('disconnected', e as Error);
+          this.o.log.warn({ err: (e as Error).message }, `cannot reach ${this.store} to acquire a lease; retrying`);
+          await this.wait(backoffMs(++failures, this.o.random));
+          continue;
         }
-        this.setEtcd('connected');
-      } catch (e) {
-        view = undefined; // list everything again
-        this.setEtcd('disconnected', e as Error);
-        this.o.log.warn({ err: (e as Error).message }, `cannot reach ${this.store} to acquire a lease; retrying`);
-        await this.wait(backoffMs(++failures, this.o.random));
-        continue;
-      }
-      failures = 0;
-      const { table, taken } = view;
-      if (tried !== undefined) {
-        const stillFree = subnetsOf(tried).every((s) => !new TakenRanges(taken, familyOf(s)).overlapsSubnet(s));
-        if (!stillFree || ++recheck > MAX_RECHECKS) {
-          // lost: choose again from this look (the create's guard catches what appears meanwhile)
-          tried = undefined;
-          attempt = await this.lostRace(attempt + 1, max);
-          if (this.stopped) continue;
-        } else {
-          // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
-          await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
+        failures = 0;
+        if (tried !== undefined) {
+          if (view.overlaps(tried) || ++recheck > MAX_RECHECKS) {
+            // lost: choose again from this look (the create's guard catches what appears meanwhile)
+            tried = undefined;
+            attempt = await this.lostRace(attempt + 1, max);
+            if (this.stopped) continue;
+          } else {
+            // many nodes booting at once: spread the retries so they do not hammer etcd in lockstep
+            await this.wait(Math.floor(this.o.random() * 10 * Math.min(recheck, 20)));
+          }
         }
       }
       let result: OwnLease | undefined;
       try {
-        const r = assigned !== undefined ? await this.claim(assigned) : await this.tryOnce(table, taken, tried ?? previous, view.revision);
+        const r = assigned !== undefined ? await this.claim(assigned) : await acquireOnce(this.o, view!, tried ?? previous);
         result = r.lease;
         tried = r.tried;
       } catch (e) {
@@ -203,19 +166,16 @@ export class LeaseManager {
         const old = this.own;
         this.own = result;
         this.renewedAt = this.o.clock.now();
-        if (!this.watch) {
-          table.set(result.subnet, result);
-          this.replaceTable(table);
-          // watch from the full listing, not from our own write: leases created in between must
-          // be seen, and deletions since (which the changes-only looks do not show) applied
-          this.revision = view.base;
-        } else {
-          // re-acquiring under a running watch: it is newer than this list, keep its table
-          const next = new Map(this.table);
-          if (old && old.subnet !== result.subnet && this.isOurs(next.get(old.subnet), old.attrs)) next.delete(old.subnet);
-          next.set(result.subnet, result);
-          this.replaceTable(next);
-        }
+        // the acquisition decoded only the values that may be ours: the table is the one we had
+        // (before start(), which makes it from this view's listing; newer than this view under a
+        // running watch). The watch starts from the full listing, not from our own write: leases
+        // created in between must be seen, and deletions since (which the changes-only looks do
+        // not show) applied
+        if (!this.watch && view) this.pending = { entries: view.entries, base: view.base };
+        const next = new Map(this.table);
+        if (old && old.subnet !== result.subnet && this.isOurs(next.get(old.subnet), old.attrs)) next.delete(old.subnet);
+        next.set(result.subnet, result);
+        this.replaceTable(next);
         this.o.log.info({ subnet: result.subnet, attempt }, 'lease acquired');
         return result;
       }
@@ -269,47 +229,6 @@ export class LeaseManager {
     return { lease: { subnet: subnets.subnet, ipv6Subnet: subnets.ipv6Subnet, attrs: c.attrs, modRevision: c.r.modRevision, leaseId: c.r.leaseId, expiresAt: clock.now() + ttlMs } };
   }
 
-  /** One try from one listing: the lease, or which new subnet a create was refused for. */
-  private async tryOnce(
-    table: Map<string, Lease>, taken: Set<string>, previous: LeaseSubnets | undefined, listedRevision: number,
-  ): Promise<{ lease?: OwnLease; tried?: LeaseSubnets }> {
-    const { registry, config, attrs, ttlMs, clock } = this.o;
-    const ttlSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
-    const value = encodeLeaseValue(attrs);
-    // a lease of ours that no longer fits the config (Network, SubnetLen, SubnetMin/Max changed)
-    // is deleted, as flanneld does, so it neither lingers for 24 h nor blocks the range
-    for (const l of table.values()) {
-      if (!this.isOurs(l, attrs) || fitsConfig(config, l)) continue;
-      this.o.log.warn(
-        { subnet: l.subnet, ipv6Subnet: l.ipv6Subnet, network: config.ipv4?.network, ipv6Network: config.ipv6?.network },
-        'our lease does not fit the network config; deleting it (as flanneld does)',
-      );
-      if (!(await registry.deleteSubnet(leaseKeyName(l), l.modRevision))) return {};
-      table.delete(l.subnet);
-      for (const s of subnetsOf(l)) taken.delete(s);
-    }
-    const mine = [...table.values()].find((l) => this.isOurs(l, attrs));
-    if (mine) {
-      const entryLease = this.listedLeaseIds.get(mine.subnet) ?? '0';
-      const r = await registry.updateSubnet(leaseKeyName(mine), value, ttlSeconds, { modRevision: mine.modRevision, leaseId: entryLease });
-      if (!r.ok) return {};
-      return { lease: { subnet: mine.subnet, ipv6Subnet: mine.ipv6Subnet, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
-    }
-    const choice = chooseLease({ config, taken, previous, random: this.o.random });
-    if ('full' in choice) {
-      const range = (choice.full === 4 ? config.ipv4 : config.ipv6)!;
-      throw new TulleError(
-        'ERR_TULLE_NO_SUBNET',
-        `no free subnet: all ${subnetCount(range)} /${range.subnetLen} subnets in ${range.subnetMin}..${range.subnetMax} of ${range.network} are leased`,
-      );
-    }
-    const subnets = { subnet: choice.subnet, ipv6Subnet: choice.ipv6Subnet };
-    // fails when a lease that could overlap ours was created since the view: look at what changed, retry
-    const r = await registry.createSubnet(leaseKeyName(subnets), value, ttlSeconds, listedRevision, choice.guardAll);
-    if (!r.ok) return { tried: subnets };
-    return { lease: { ...subnets, attrs, modRevision: r.modRevision, leaseId: r.leaseId, expiresAt: clock.now() + ttlMs } };
-  }
-
   /**
    * Whether a lease is this node's: same PublicIP, as flanneld matches; an IPv6-only network has
    * no IPv4 address to match (flanneld's leases all say 0.0.0.0 there), so PublicIPv6.
@@ -317,19 +236,6 @@ export class LeaseManager {
   private isOurs(l: Lease | undefined, attrs: LeaseAttrs): boolean {
     if (!l) return false;
     return this.o.config.ipv4 ? l.attrs.PublicIP === attrs.PublicIP : l.attrs.PublicIPv6 !== null && l.attrs.PublicIPv6 === attrs.PublicIPv6;
-  }
-
-  /** Entries changed since a view's revision, folded into it (read as absorbListing reads a listing: both families). */
-  private absorbInto(view: { table: Map<string, Lease>; taken: Set<string> }, entries: RegistryEntry[]): void {
-    const l = absorbListing(entries, (name, rev, problem) => this.reportBad(name, rev, problem));
-    for (const s of l.taken) view.taken.add(s);
-    for (const e of entries) {
-      // a key whose value turned unusable: its subnet stays taken, but it is no lease any more
-      const k = parseLeaseKeyName(e.name);
-      if (k && !l.table.has(k.subnet)) view.table.delete(k.subnet);
-    }
-    for (const [subnet, lease] of l.table) view.table.set(subnet, lease);
-    for (const [subnet, id] of l.leaseIds) this.listedLeaseIds.set(subnet, id);
   }
 
   /** Listed entries → table of valid leases and the set of subnets taken (valid or not). */
@@ -345,10 +251,23 @@ export class LeaseManager {
     this.o.log.warn({ key: name, problem }, 'skipping malformed lease');
   }
 
-  /** Starts watching and renewing; call after acquire(). */
-  start(): void {
-    this.startWatch(this.revision + 1);
+  /**
+   * Starts renewing, makes the table (onTable) from the acquisition's listing — or lists every
+   * lease when it made none (an assigned subnet) — and watches from that listing; call after
+   * acquire(). Resolves once the table is made (retrying while etcd is away) or on stop().
+   */
+  start(): Promise<void> {
     this.scheduleRenew();
+    const p = this.pending;
+    this.pending = undefined;
+    if (!p) return this.listAndWatch();
+    // the acquisition's listing (a daemon lists once): decoded now, watched from its revision
+    const { table } = this.absorb([...p.entries.values()]);
+    if (this.own) table.set(this.own.subnet, this.own);
+    this.replaceTable(table);
+    this.revision = p.base;
+    this.startWatch(p.base + 1);
+    return Promise.resolve();
   }
 
   private startWatch(from: number): void {
@@ -368,43 +287,14 @@ export class LeaseManager {
     });
   }
 
-  /** Applies watch events to the table in place: O(events), not O(leases). */
+  /** Applies watch events to the table in place (lease-events.ts): O(events), not O(leases). */
   private onEvents(evs: WatchEvent[], revision: number): void {
     const table = this.table;
-    const changed = new Set<string>();
-    let lostOwn = false;
-    for (const ev of evs) {
-      if (ev.type === 'delete') {
-        const subnet = parseLeaseKeyName(ev.name)?.subnet;
-        if (!subnet) continue;
-        if (table.delete(subnet)) changed.add(subnet);
-        if (this.own?.subnet === subnet) lostOwn = true;
-        continue;
-      }
-      const v = readEntry(ev.name, ev.value, ev.modRevision);
-      if (v.kind !== 'lease') {
-        this.reportBad(ev.name, ev.modRevision, v.problem);
-        if (v.kind === 'bad-value') {
-          if (table.delete(v.subnets.subnet)) changed.add(v.subnets.subnet);
-          if (this.own?.subnet === v.subnets.subnet) lostOwn = true;
-        }
-        continue;
-      }
-      const { lease } = v;
-      const old = table.get(lease.subnet);
-      table.set(lease.subnet, lease);
-      if (!old || !sameAttrs(old.attrs, lease.attrs)) changed.add(lease.subnet);
-      if (this.own?.subnet === lease.subnet) {
-        if (sameAttrs(lease.attrs, this.own.attrs)) {
-          if (ev.modRevision > this.own.modRevision) this.own = { ...this.own, modRevision: ev.modRevision, leaseId: ev.leaseId };
-        } else {
-          lostOwn = true; // someone else wrote our subnet
-        }
-      }
-    }
+    const r = applyWatchEvents(table, evs, this.own, (name, rev, problem) => this.reportBad(name, rev, problem));
+    if (r.own) this.own = r.own;
     this.revision = Math.max(this.revision, revision);
-    if (changed.size) this.o.onTable?.(table, changed);
-    if (lostOwn && this.own) {
+    if (r.changed.size) this.o.onTable?.(table, r.changed);
+    if (r.lostOwn && this.own) {
       this.o.log.warn({ subnet: this.own.subnet }, `our lease was deleted or taken in ${this.store}; re-acquiring`);
       const holder = table.get(this.own.subnet);
       this.reacquire(!holder || this.isOurs(holder, this.own.attrs));
@@ -417,6 +307,11 @@ export class LeaseManager {
     this.resyncStreak = now - this.lastResyncAt < 5000 ? this.resyncStreak + 1 : 0;
     this.lastResyncAt = now;
     if (this.resyncStreak > 0) await this.wait(backoffMs(this.resyncStreak, this.o.random));
+    await this.listAndWatch();
+  }
+
+  /** The table from a full listing, then a watch from it; our lease missing from it → re-acquire. */
+  private async listAndWatch(): Promise<void> {
     for (let failures = 0; !this.stopped; ) {
       try {
         const listed = await this.o.registry.listSubnets();
@@ -530,9 +425,4 @@ export class LeaseManager {
     this.watch = undefined;
     await w?.cancel();
   }
-}
-
-function backoffMs(failures: number, random: () => number): number {
-  const base = Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** Math.min(failures - 1, 5));
-  return Math.floor(base / 2 + random() * (base / 2));
 }

@@ -15,7 +15,7 @@
  * Values are written by other nodes and by people: decoding never throws, it says what is wrong.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, type Family } from '../util/ip.js';
+import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, quad, type Family } from '../util/ip.js';
 
 /** flanneld's PublicIP of a lease without an IPv4 underlay address (IPv6 only) */
 export const NO_PUBLIC_IP = '0.0.0.0';
@@ -78,6 +78,30 @@ const KEY_RE = /^(\d{1,3}(?:\.\d{1,3}){3})-(\d{1,2})(?:&([a-f\d:]+)-(\d{1,3}))?$
 
 /** A key name → the lease's subnets, or undefined when the name is not a lease key. */
 export function parseLeaseKeyName(name: string): LeaseSubnets | undefined {
+  return ipv4KeyName(name) ?? parseKeyNameGeneric(name);
+}
+
+/**
+ * The common key, IPv4 only and written as flanneld writes it (10.244.3.0-24: a canonical dotted
+ * quad, an aligned base, a length 1..31 without a leading zero), with no regex and no allocation
+ * but the result; undefined for anything else, which the generic parser then reads. A listing at
+ * cluster scale is tens of thousands of these.
+ */
+function ipv4KeyName(name: string): LeaseSubnets | undefined {
+  const dash = name.indexOf('-');
+  const end = name.length;
+  if (dash < 7 || end - dash < 2 || end - dash > 3) return undefined;
+  const base = quad(name, 0, dash);
+  if (base < 0) return undefined;
+  const d1 = name.charCodeAt(dash + 1) - 48;
+  const d2 = end - dash === 3 ? name.charCodeAt(dash + 2) - 48 : -1;
+  if (d1 < 1 || d1 > 9 || (end - dash === 3 && (d2 < 0 || d2 > 9))) return undefined;
+  const len = d2 < 0 ? d1 : d1 * 10 + d2;
+  if (len > 31 || base % 2 ** (32 - len) !== 0) return undefined;
+  return { subnet: `${name.slice(0, dash)}/${len}`, ipv6Subnet: undefined };
+}
+
+function parseKeyNameGeneric(name: string): LeaseSubnets | undefined {
   const m = KEY_RE.exec(name);
   if (!m || !isIPv4(m[1]!)) return undefined;
   const v4 = alignedNet(m[1]!, Number(m[2]), 4, 31);
@@ -121,7 +145,9 @@ export function decodeLeaseValue(text: string): Decoded {
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return { ok: false, problem: 'value is not a JSON object' };
   const o = v as Record<string, unknown>;
-  if (typeof o.PublicIP !== 'string' || !isIPv4(o.PublicIP)) return { ok: false, problem: 'PublicIP is not an IPv4 address' };
+  // (a canonical dotted quad, what flanneld writes, is its own formatted form: no parse needed)
+  const canonical = typeof o.PublicIP === 'string' && quad(o.PublicIP) >= 0;
+  if (typeof o.PublicIP !== 'string' || !(canonical || isIPv4(o.PublicIP))) return { ok: false, problem: 'PublicIP is not an IPv4 address' };
   if (o.PublicIPv6 !== undefined && o.PublicIPv6 !== null && (typeof o.PublicIPv6 !== 'string' || !isIPv6(o.PublicIPv6))) {
     return { ok: false, problem: 'PublicIPv6 is not an IPv6 address' };
   }
@@ -129,7 +155,7 @@ export function decodeLeaseValue(text: string): Decoded {
   const type = o.BackendType === undefined || o.BackendType === '' ? 'udp' : o.BackendType;
   if (typeof type !== 'string') return { ok: false, problem: 'BackendType is not a string' };
   const publicIPv6 = typeof o.PublicIPv6 === 'string' ? formatAddress(parseAddress(o.PublicIPv6)) : null;
-  const attrs: LeaseAttrs = { PublicIP: formatAddress(parseAddress(o.PublicIP)), PublicIPv6: publicIPv6, BackendType: type };
+  const attrs: LeaseAttrs = { PublicIP: canonical ? o.PublicIP : formatAddress(parseAddress(o.PublicIP)), PublicIPv6: publicIPv6, BackendType: type };
   if (o.BackendData !== undefined && o.BackendData !== null) attrs.BackendData = o.BackendData;
   if (o.BackendV6Data !== undefined && o.BackendV6Data !== null) attrs.BackendV6Data = o.BackendV6Data;
   return { ok: true, attrs };

@@ -14,7 +14,7 @@
  * against every key (`guardAll`).
  */
 import type { NetworkConfig, SubnetRange } from '../config/network-config.js';
-import { formatNet, netSize, parseNet, parseValue, type Family } from '../util/ip.js';
+import { formatNet, netSize, parseNet, parseValue, quad, type Family } from '../util/ip.js';
 import { familyOf, ipv4SubnetOf, type LeaseSubnets } from './lease.js';
 
 export interface AllocationInput {
@@ -48,19 +48,16 @@ export class TakenRanges {
   private readonly starts: bigint[] = [];
   /** running maximum of ends: ranges may overlap each other (bad data) */
   private readonly maxEnds: bigint[] = [];
+  /** ranges added after construction (what changed since a listing: a few), checked one by one */
+  private readonly added: Array<[bigint, bigint]> = [];
   readonly family: Family;
 
   constructor(subnets: Iterable<string>, family: Family = 4) {
     this.family = family;
     const rs: Array<[bigint, bigint]> = [];
     for (const s of subnets) {
-      if (familyOf(s) !== family) continue;
-      try {
-        const n = parseNet(s, family);
-        rs.push([n.base, n.base + netSize(family, n.len)]);
-      } catch {
-        /* not a subnet: cannot overlap anything */
-      }
+      const r = spanOf(s, family);
+      if (r) rs.push(r);
     }
     rs.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
     let max = -1n;
@@ -69,6 +66,12 @@ export class TakenRanges {
       this.starts.push(start);
       this.maxEnds.push(max);
     }
+  }
+
+  /** One more taken subnet (of this family; others are ignored), without re-sorting. */
+  add(subnet: string): void {
+    const r = spanOf(subnet, this.family);
+    if (r) this.added.push(r);
   }
 
   /** True when [base, base + size) shares an address with any taken range. */
@@ -82,13 +85,33 @@ export class TakenRanges {
       if (this.starts[mid]! < base + size) (at = mid), (lo = mid + 1);
       else hi = mid - 1;
     }
-    return at >= 0 && this.maxEnds[at]! > base;
+    if (at >= 0 && this.maxEnds[at]! > base) return true;
+    for (const [start, end] of this.added) if (start < base + size && end > base) return true;
+    return false;
   }
 
   overlapsSubnet(subnet: string): boolean {
     if (familyOf(subnet) !== this.family) return false;
     const n = parseNet(subnet, this.family);
     return this.overlaps(n.base, netSize(n.family, n.len));
+  }
+}
+
+/** A subnet of this family as [start, end) (its base as written), else undefined; IPv4 without allocation. */
+function spanOf(subnet: string, family: Family): [bigint, bigint] | undefined {
+  if (familyOf(subnet) !== family) return undefined;
+  const slash = subnet.indexOf('/');
+  if (family === 4 && slash > 0) {
+    const base = quad(subnet, 0, slash);
+    const lenText = subnet.length - slash - 1;
+    const len = lenText >= 1 && lenText <= 2 ? Number(subnet.slice(slash + 1)) : NaN;
+    if (base >= 0 && Number.isInteger(len) && len <= 32) return [BigInt(base), BigInt(base + 2 ** (32 - len))];
+  }
+  try {
+    const n = parseNet(subnet, family);
+    return [n.base, n.base + netSize(family, n.len)];
+  } catch {
+    return undefined; // not a subnet: cannot overlap anything
   }
 }
 
@@ -148,10 +171,16 @@ export interface LeaseChoice extends LeaseSubnets {
   guardAll: boolean;
 }
 
+/** The taken subnets of both families, as ranges. */
+export interface TakenByFamily {
+  v4: TakenRanges;
+  v6: TakenRanges;
+}
+
 export interface LeaseAllocationInput {
   config: Pick<NetworkConfig, 'ipv4' | 'ipv6'>;
   /** subnets already leased, both families */
-  taken: Iterable<string>;
+  taken: Iterable<string> | TakenByFamily;
   previous?: LeaseSubnets | undefined;
   random: () => number;
 }
@@ -162,9 +191,10 @@ export interface LeaseAllocationInput {
  */
 export function chooseLease(input: LeaseAllocationInput): LeaseChoice | { full: Family } {
   const { config, previous, random } = input;
-  const list = [...input.taken];
-  const t4 = new TakenRanges(list, 4);
-  const t6 = new TakenRanges(list, 6);
+  const byFamily = (input.taken as TakenByFamily).v4 instanceof TakenRanges ? (input.taken as TakenByFamily) : undefined;
+  const list = byFamily ? [] : [...(input.taken as Iterable<string>)];
+  const t4 = byFamily?.v4 ?? new TakenRanges(list, 4);
+  const t6 = byFamily?.v6 ?? new TakenRanges(list, 6);
   const v4 = config.ipv4;
   const v6 = config.ipv6;
   const prev4 = previous && familyOf(previous.subnet) === 4 ? previous.subnet : undefined;

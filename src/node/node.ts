@@ -312,6 +312,8 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     await host.configureTun({ name: dp.tunName, addresses: tunAddresses, mtu, routes: rangesOf(network).map((r) => r.network) });
     dir = new PeerDirectory(backend);
     applyTable(lm.leases);
+    // every lease (the routes) is listed while the host rules go in; the watch starts from there
+    const listed = lm.start();
     rules = host.hostRules(
       {
         nftables: network.enableNFTables, network: network.ipv4?.network, subnet: ipv4SubnetOf(own), ipv6Network: network.ipv6?.network, ipv6Subnet: own.ipv6Subnet, ipMasq: cfg.ipMasq,
@@ -322,7 +324,8 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     await rules.start();
     if (stopping) return void (await rules.stop()); // stop() may have run before `rules` was set
     await publishLease(own);
-    lm.start();
+    await listed;
+    if (stopping) return;
     mark('ready');
     if (state !== 'starting') return; // stopping, or moved before we were ready
     state = 'running';

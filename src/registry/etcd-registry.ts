@@ -20,9 +20,10 @@
  */
 import type { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { InterceptingCall, type Interceptor } from '@grpc/grpc-js';
-import { Etcd3, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
+import { InterceptingCall, type Interceptor, type Metadata } from '@grpc/grpc-js';
+import { castGrpcError, Etcd3, EtcdInvalidAuthTokenError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
+import { decodeRangeResponse, type RawRange } from './etcd-range-decode.js';
 import { guardPrefixes } from './overlap-guard.js';
 import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
@@ -52,6 +53,19 @@ export const LIST_PAGE = 1000;
  * connection at once, a member without a leader at once (hasleader).
  */
 export const LIST_PAGE_TIMEOUT_MS = 30_000;
+
+/** The parts of the `etcd3` client's (1.1.2) connection pool a raw range call uses. */
+interface RawPool {
+  withConnection<T>(service: 'KV', fn: (c: { client: RawKvClient; metadata: Metadata }) => Promise<T>): Promise<T>;
+  authenticator: { invalidateMetadata(): void };
+}
+interface RawKvClient {
+  constructor: { service: { Range: { path: string; requestSerialize: (req: object) => Buffer } } };
+  makeUnaryRequest(
+    path: string, serialize: (req: object) => Buffer, deserialize: (b: Buffer) => Buffer, req: object, metadata: Metadata,
+    options: object, cb: (err: Error | null, res?: Buffer) => void,
+  ): void;
+}
 
 /** etcd3's watch backoff interface: reconnect quickly, at most every 2 s. */
 function backoff(ms: number): { duration: number; next(): ReturnType<typeof backoff> } {
@@ -186,23 +200,41 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     );
   };
 
+  // a page of a listing, its response read from the wire bytes (etcd-range-decode.ts), through the
+  // client's own connections (host policies, auth token): the generic decoding was most of a
+  // join storm's CPU
+  const pool = (client as unknown as { pool: RawPool }).pool;
+  const rangeRaw = (req: object, deadline: number, retried = false): Promise<RawRange> =>
+    pool.withConnection('KV', ({ client: kv, metadata }) => new Promise<RawRange>((resolve, reject) => {
+      const def = kv.constructor.service.Range;
+      kv.makeUnaryRequest(def.path, def.requestSerialize, (b: Buffer) => b, req, metadata, { deadline, interceptors: [requireLeader] }, (err: Error | null, buf?: Buffer) => {
+        if (err) return reject(castGrpcError(err));
+        try {
+          resolve(decodeRangeResponse(buf!, subnets.length));
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    })).catch((e: Error) => {
+      if (!(e instanceof EtcdInvalidAuthTokenError) || retried) throw e;
+      pool.authenticator.invalidateMetadata(); // an expired token: authenticate again, once (as the client does)
+      return rangeRaw(req, deadline, true);
+    });
+
   const listPages = async (what: string, filter: { min_mod_revision?: number }) => {
     const entries: RegistryEntry[] = [];
     let revision: number | undefined;
     let from = Buffer.from(subnets);
     const end = prefixEnd(subnets);
     for (;;) {
-      const r = await wrap(what, client.kv.range(
+      const r = await wrap(what, rangeRaw(
         { key: from, range_end: end, limit: LIST_PAGE, ...filter, ...(revision ? { revision } : {}) },
-        { deadline: Date.now() + Math.max(callTimeoutMs, LIST_PAGE_TIMEOUT_MS) },
+        Date.now() + Math.max(callTimeoutMs, LIST_PAGE_TIMEOUT_MS),
       ));
-      revision ??= Number(r.header.revision);
-      for (const kv of r.kvs) {
-        entries.push({ name: kv.key.toString().slice(subnets.length), value: kv.value.toString(), modRevision: Number(kv.mod_revision), leaseId: kv.lease });
-      }
-      const last = r.kvs.at(-1);
-      if (!r.more || !last) return { revision, entries };
-      from = Buffer.concat([last.key, Buffer.from([0])]);
+      revision ??= r.revision;
+      for (const e of r.entries) entries.push(e);
+      if (!r.more || !r.lastKey) return { revision, entries };
+      from = Buffer.concat([r.lastKey, Buffer.from([0])]);
     }
   };
 

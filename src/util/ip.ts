@@ -17,7 +17,36 @@ export interface Prefix extends Address {
   len: number;
 }
 
+/**
+ * text[from, to) as an unsigned integer when it is a dotted quad as node's isIPv4 accepts it (four
+ * decimal octets 0..255, no leading zeros), else -1. No allocation: the path for the tens of
+ * thousands of lease names a listing at cluster scale brings (parseAddress and parsePrefix were a
+ * sixth of a join storm's CPU).
+ */
+export function quad(text: string, from = 0, to = text.length): number {
+  let n = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = from; i < to; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 46) {
+      if (!digits || dots === 3) return -1;
+      n = n * 256 + octet;
+      octet = digits = 0;
+      dots++;
+      continue;
+    }
+    if (c < 48 || c > 57 || (digits && octet === 0)) return -1;
+    octet = octet * 10 + (c - 48);
+    if (++digits > 3 || octet > 255) return -1;
+  }
+  return digits && dots === 3 ? n * 256 + octet : -1;
+}
+
 export function parseAddress(text: string): Address {
+  const q = quad(text);
+  if (q >= 0) return { family: 4, bytes: Uint8Array.of(q >>> 24, (q >>> 16) & 0xff, (q >>> 8) & 0xff, q & 0xff) };
   if (isIPv4(text)) return { family: 4, bytes: Uint8Array.from(text.split('.').map(Number)) };
   if (isIPv6(text)) return { family: 6, bytes: parseV6(text) };
   throw new TulleError('ERR_TULLE_ADDRESS', `'${text}' is not an IPv4 or IPv6 address`);
@@ -61,7 +90,7 @@ export function parsePrefix(text: string): Prefix {
 }
 
 export function formatAddress(a: Address): string {
-  if (a.family === 4) return Array.from(a.bytes).join('.');
+  if (a.family === 4) return `${a.bytes[0]}.${a.bytes[1]}.${a.bytes[2]}.${a.bytes[3]}`;
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(((a.bytes[i]! << 8) | a.bytes[i + 1]!).toString(16));
   // compress the longest run of zero groups (RFC 5952)

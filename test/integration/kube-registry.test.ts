@@ -92,7 +92,7 @@ describe('Kubernetes registry on the client library, against the API-server doub
     s.api.createNode({ metadata: { name: 'n0' }, spec: { podCIDR: '10.244.1.0/24' } });
     s.api.createNode({ metadata: { name: 'n1', annotations: flannelUdp('198.18.0.11') }, spec: { podCIDR: '10.244.2.0/24' } });
     await s.m.acquire();
-    s.m.start();
+    await s.m.start(); // (resolves once the table is listed)
     expect(subnets(s.table())).toEqual(['10.244.1.0/24', '10.244.2.0/24']);
     s.api.createNode({ metadata: { name: 'n2', annotations: flannelUdp('198.18.0.12') }, spec: { podCIDR: '10.244.3.0/24' } });
     await until('n2 in the table', () => s.table().has('10.244.3.0/24'));
@@ -108,7 +108,8 @@ describe('Kubernetes registry on the client library, against the API-server doub
     s.api.createNode({ metadata: { name: 'n0' }, spec: { podCIDR: '10.244.1.0/24' } });
     for (let i = 2; i <= 6; i++) s.api.createNode({ metadata: { name: `n${i}`, annotations: flannelUdp(`198.18.0.${i}`) }, spec: { podCIDR: `10.244.${i}.0/24` } });
     const before = s.api.listRequests;
-    await s.m.acquire();
+    await s.m.acquire(); // (an assigned subnet: no listing)
+    await s.m.start();
     expect(subnets(s.table())).toEqual(['10.244.1.0/24', '10.244.2.0/24', '10.244.3.0/24', '10.244.4.0/24', '10.244.5.0/24', '10.244.6.0/24']);
     expect(s.api.listRequests - before).toBe(3); // 6 nodes, 2 a page
   });

@@ -92,6 +92,23 @@ describe('lease manager', () => {
     await expect(p).rejects.toMatchObject({ code: 'ERR_TULLE_STOPPED' });
   });
 
+  it('acquires without making the table; start() makes it from that listing, watches from it, and converges to the store', async () => {
+    const { m, registry, tables } = setup();
+    for (let i = 1; i <= 4; i++) registry.put(`10.244.${i}.0-24`, encodeLeaseValue({ PublicIP: `198.18.1.${i}`, PublicIPv6: null, BackendType: 'udp' }));
+    const l = await m.acquire();
+    expect([...m.leases.keys()]).toEqual([l.subnet]); // only our own: the acquisition decoded no one else's value
+    registry.put('10.244.6.0-24', encodeLeaseValue({ PublicIP: '198.18.1.6', PublicIPv6: null, BackendType: 'udp' })); // between acquire and start
+    await m.start();
+    await flush(); // (the lease put after the acquisition's listing comes by the watch)
+    const want = (await registry.listSubnets()).entries.map((e) => e.name.replace('-', '/')).sort();
+    expect([...m.leases.keys()].sort()).toEqual(want);
+    expect([...tables.at(-1)!.keys()].sort()).toEqual(want);
+    registry.put('10.244.7.0-24', encodeLeaseValue({ PublicIP: '198.18.1.7', PublicIPv6: null, BackendType: 'udp' }));
+    await flush();
+    expect(m.leases.has('10.244.7.0/24')).toBe(true);
+    await m.stop();
+  });
+
   it('renews before expiry and keeps renewing', async () => {
     const { m, clock, registry } = setup({ ttlMs: 10_000, renewMarginMs: 4_000 });
     const l = await m.acquire();
