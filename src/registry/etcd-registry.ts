@@ -203,9 +203,11 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
   // a page of a listing, its response read from the wire bytes (etcd-range-decode.ts), through the
   // client's own connections (host policies, auth token): the generic decoding was most of a
   // join storm's CPU
-  const pool = (client as unknown as { pool: RawPool }).pool;
+  const pool = (client as unknown as { pool?: RawPool }).pool;
+  if (typeof pool?.withConnection !== 'function' || typeof pool.authenticator?.invalidateMetadata !== 'function')
+    throw new Error('the etcd3 client is not the version tulle was built with: listings are read through etcd3 1.1.2\'s connection pool (package.json pins it); reinstall with npm ci');
   const rangeRaw = (req: object, deadline: number, retried = false): Promise<RawRange> =>
-    pool.withConnection('KV', ({ client: kv, metadata }) => new Promise<RawRange>((resolve, reject) => {
+    pool!.withConnection('KV', ({ client: kv, metadata }) => new Promise<RawRange>((resolve, reject) => {
       const def = kv.constructor.service.Range;
       kv.makeUnaryRequest(def.path, def.requestSerialize, (b: Buffer) => b, req, metadata, { deadline, interceptors: [requireLeader] }, (err: Error | null, buf?: Buffer) => {
         if (err) return reject(castGrpcError(err));
@@ -217,7 +219,7 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       });
     })).catch((e: Error) => {
       if (!(e instanceof EtcdInvalidAuthTokenError) || retried) throw e;
-      pool.authenticator.invalidateMetadata(); // an expired token: authenticate again, once (as the client does)
+      pool!.authenticator.invalidateMetadata(); // an expired token: authenticate again, once (as the client does)
       return rangeRaw(req, deadline, true);
     });
 
