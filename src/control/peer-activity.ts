@@ -8,6 +8,13 @@ import type { PeerTraffic } from '../dataplane/dataplane.js';
 
 export const ACTIVITY_SAMPLE_MS = 1000;
 
+/** Every counter of the data plane added up: it stays the same only while nothing moved. */
+export function countersTotal(counters: Readonly<Record<string, bigint>>): bigint {
+  let sum = 0n;
+  for (const k in counters) sum += counters[k]!;
+  return sum;
+}
+
 interface Seen {
   tx: number;
   rx: number;

@@ -68,6 +68,7 @@ export class PeerDirectory {
   private readonly ids = new IdPool();
   private readonly backend: Pick<Backend, 'peerOf'>;
   private self: string | undefined;
+  private changes = 0;
 
   constructor(backend: Pick<Backend, 'peerOf'>) {
     this.backend = backend;
@@ -139,7 +140,14 @@ export class PeerDirectory {
       this.ids.release(p.id);
       deletePeers.push({ op: 'deletePeer', peer: p.id });
     }
-    return { commands: [...setPeers, ...setRoutes, ...deleteRoutes, ...deletePeers], skipped };
+    const commands = [...setPeers, ...setRoutes, ...deleteRoutes, ...deletePeers];
+    if (commands.length) this.changes++;
+    return { commands, skipped };
+  }
+
+  /** grows with every update that changed a peer or route: a cheap "did anything change" */
+  get revision(): number {
+    return this.changes;
   }
 
   /** subnet → endpoint, what the data plane now holds (for health output and tests) */

@@ -30,7 +30,7 @@ import { ConfigError, TulleError } from '../util/errors.js';
 import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
 import { realHost, type HostOps } from './host-ops.js';
 import { addTraffic, dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
-import { ACTIVITY_SAMPLE_MS, PeerActivity } from '../control/peer-activity.js';
+import { ACTIVITY_SAMPLE_MS, countersTotal, PeerActivity } from '../control/peer-activity.js';
 import { tulleVersion } from '../version.js';
 import { formatEndpoint, type UapiDevice } from '../wireguard/uapi.js';
 
@@ -349,12 +349,21 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const doneOrStopped = Promise.race([done, stopped]);
   doneOrStopped.catch(() => undefined);
 
-  // plain mode's "last activity": when each peer's counters last grew, sampled every second
+  // plain mode's "last activity": when each peer's counters last grew, sampled every second.
+  // The sample is O(peers), so it is taken only when something can have changed: a peer's
+  // counters grow only when the data plane's own counters do, and peers come and go only with
+  // the directory. An idle node (10,000 peers: 3 % of a core before) then does O(1) a second.
   const activity = new PeerActivity();
   let cancelSampling: (() => void) | undefined;
+  let sampledAt: { revision: number; moved: bigint } | undefined;
   const sample = () => {
     if (stopping) return;
-    activity.observe((dir?.peerList() ?? []).map((p) => ({ id: p.id, traffic: dp?.peerTraffic(p.id) })), clock.now());
+    const revision = dir?.revision ?? -1;
+    const moved = dp ? countersTotal(dp.counters()) : -1n;
+    if (!sampledAt || sampledAt.revision !== revision || sampledAt.moved !== moved) {
+      activity.observe((dir?.peerList() ?? []).map((p) => ({ id: p.id, traffic: dp?.peerTraffic(p.id) })), clock.now());
+      sampledAt = { revision, moved };
+    }
     cancelSampling = clock.setTimer(sample, ACTIVITY_SAMPLE_MS);
   };
   void ready.then(sample, () => undefined);

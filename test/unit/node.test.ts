@@ -22,13 +22,15 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
   const calls: Array<[string, unknown]> = [];
   let stopped = false;
   const moreSent = { packets: 0 }; // added to every peer's txPackets
+  const trafficReads = { n: 0 }; // calls of peerTraffic
   const dp: DataPlane = fakeDataPlane({
     apply: (c) => void applied.push(...c), stop: () => void (stopped = true),
     // per-peer traffic: peer id n has sent n packets of 100 bytes and received 2n
-    peerTraffic: (id) => ({ txPackets: id + moreSent.packets, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id }),
+    peerTraffic: (id) => (trafficReads.n++, { txPackets: id + moreSent.packets, txBytes: id * 100, rxPackets: 2 * id, rxBytes: 200 * id }),
     // per-peer drops: peer id n had n spoofed packets and one send error (id 0: none)
     peerDrops: (id): Record<string, number> => (id ? { inbound_drop_spoofed_source: id, outbound_drop_send_error: 1 } : {}),
-    counters: () => ({ inbound_drop_replay: 0n, outbound_drop_no_route: 4n, outbound_sent_packets: 9n }),
+    // (as in the real data plane, the global counters move whenever a peer's do)
+    counters: () => ({ inbound_drop_replay: 0n, outbound_drop_no_route: 4n, outbound_sent_packets: 9n + BigInt(moreSent.packets) }),
   });
   const rec = (name: string) => async (...a: unknown[]) => void calls.push([name, a]);
   const host: HostOps = {
@@ -49,7 +51,7 @@ function fakes(config: string | undefined, logTo?: { write(s: string): void }, m
     registry, clock, host, log: logTo ? pino({ level: 'info' }, logTo) : pino({ level: 'silent' }), random: () => 0.5,
     backendFor: (b) => udpBackend(b.type === 'udp' ? b.port : 0, () => dp), metrics,
   });
-  return { node, registry, clock, applied, calls, host, isStopped: () => stopped, moreSent };
+  return { node, registry, clock, applied, calls, host, isStopped: () => stopped, moreSent, trafficReads };
 }
 
 describe('createNode', () => {
@@ -116,7 +118,10 @@ describe('createNode', () => {
     f.moreSent.packets = 1;
     await f.clock.advance(1000);
     const sentAt = f.clock.now();
+    // idle (no counter moved, no peer changed): the once-a-second sample reads no peer's counters
+    const reads = f.trafficReads.n;
     await f.clock.advance(3000);
+    expect(f.trafficReads.n).toBe(reads);
     const later = f.node.snapshot().peers.find((p) => p.id === id)!;
     expect(later.lastSentAt).toBe(sentAt);
     expect(later).not.toHaveProperty('lastReceivedAt');
