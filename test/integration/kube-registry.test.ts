@@ -211,7 +211,7 @@ describe('dual stack and IPv6 only on the Kubernetes registry', () => {
     s.api.createNode({ metadata: { name: 'n0' }, spec: dualCidrs(1) });
     s.api.createNode({ metadata: { name: 'n1', annotations: udpDual('198.18.0.11', 'fd00:198:18::11') }, spec: dualCidrs(2) });
     const own = await s.m.acquire();
-    s.m.start();
+    await s.m.start(); // (resolves once the table is listed)
     expect({ subnet: own.subnet, ipv6Subnet: own.ipv6Subnet }).toEqual({ subnet: '10.244.1.0/24', ipv6Subnet: 'fd00:10:244:1::/64' });
     const patches = s.api.requests.filter((r) => r.method === 'PATCH');
     expect(patches.map((r) => r.body)).toEqual([{ metadata: { annotations: udpDual('198.18.0.10', 'fd00:198:18::10') } }]);
@@ -234,7 +234,7 @@ describe('dual stack and IPv6 only on the Kubernetes registry', () => {
     const peer = { [`${P}backend-type`]: 'wireguard', [`${P}backend-v6-data`]: JSON.stringify({ PublicKey: KEY, Port: 51821 }), [`${P}public-ipv6`]: 'fd00:198:18::12', [`${P}kube-subnet-manager`]: 'true' };
     s.api.createNode({ metadata: { name: 'n2', annotations: peer }, spec: { podCIDR: 'fd00:10:244:2::/64', podCIDRs: ['fd00:10:244:2::/64'] } });
     const own = await s.m.acquire();
-    s.m.start();
+    await s.m.start(); // (resolves once the table is listed)
     expect({ subnet: own.subnet, ipv6Subnet: own.ipv6Subnet }).toEqual({ subnet: 'fd00:10:244:1::/64', ipv6Subnet: 'fd00:10:244:1::/64' });
     expect(s.api.getNode('n0')!.metadata.annotations).toEqual({
       [`${P}backend-type`]: 'wireguard', [`${P}backend-v6-data`]: '{"PublicKey":"mFcZ1GJMlVJcGvbOjrnv9zjM5rLqzTUKaTJkaL3Vb1E=","Port":51821}',
@@ -248,7 +248,7 @@ describe('dual stack and IPv6 only on the Kubernetes registry', () => {
     const s = await setup({ config: DUAL, attrs: { PublicIP: '198.18.0.10', PublicIPv6: 'fd00:198:18::10', BackendType: 'udp' } });
     s.api.createNode({ metadata: { name: 'n0', annotations: { [`${P}public-ipv6-overwrite`]: 'fd00:198:18::250' } }, spec: dualCidrs(1) });
     const own = await s.m.acquire();
-    s.m.start();
+    await s.m.start(); // (resolves once the table is listed)
     expect(own.attrs.PublicIPv6).toBe('fd00:198:18::250');
     expect(s.api.getNode('n0')!.metadata.annotations[`${P}public-ipv6`]).toBe('fd00:198:18::250');
     s.api.createNode({ metadata: { name: 'n1', annotations: udpDual('198.18.0.11', 'fd00:198:18::11') }, spec: dualCidrs(2) });
@@ -263,7 +263,7 @@ describe('dual stack and IPv6 only on the Kubernetes registry', () => {
     const s = await setup({ config: WG, attrs: { PublicIP: '198.18.0.10', PublicIPv6: 'fd00:198:18::10', BackendType: 'wireguard', BackendData: data } });
     s.api.createNode({ metadata: { name: 'n0' }, spec: dualCidrs(1) });
     const own = await s.m.acquire();
-    s.m.start();
+    await s.m.start(); // (resolves once the table is listed)
     expect(own.attrs).toEqual({ PublicIP: '198.18.0.10', PublicIPv6: null, BackendType: 'wireguard', BackendData: data });
     expect(Object.keys(s.api.getNode('n0')!.metadata.annotations)).not.toContain(`${P}public-ipv6`);
     s.api.patchNode('n0', { status: { conditions: [{ type: 'Ready', status: 'True' }] } }, 'strategic', 'status');
