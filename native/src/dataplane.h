@@ -219,6 +219,16 @@ static inline int dp_send_fd(const struct dp_queue *q, int ss_family) {
   return dp->q[ss_family == AF_INET6 ? dp->split + k : k].udp_fd;
 }
 
+/* The end of the run of msgs[at, n) that leaves from one socket (dp_send_fd): all of them, or in
+ * split mode those whose destination has the family of msgs[at]'s. */
+static inline int dp_send_run_end(const struct dataplane *dp, const struct mmsghdr *msgs, int at, int n) {
+  if (!dp->split) return n;
+  sa_family_t fam = ((const struct sockaddr *)msgs[at].msg_hdr.msg_name)->sa_family;
+  int end = at + 1;
+  while (end < n && ((const struct sockaddr *)msgs[end].msg_hdr.msg_name)->sa_family == fam) end++;
+  return end;
+}
+
 /* Total queues (each a TUN fd, a socket, a thread pair) for `queues` per socket set. */
 static inline int dp_total_queues(int queues, int split) { return split ? 2 * queues : queues; }
 

@@ -159,14 +159,8 @@ static void flush(struct dp_queue *q, struct outbound *o) {
     }
   }
   for (int at = 0; at < o->ntrain;) {
-    /* a run of one underlay family: in split mode each family has its own socket */
-    int fam = ((struct sockaddr *)o->msgs[at].msg_hdr.msg_name)->sa_family;
-    int end = at + 1;
-    if (q->dp->split)
-      while (end < o->ntrain && ((struct sockaddr *)o->msgs[end].msg_hdr.msg_name)->sa_family == fam) end++;
-    else
-      end = o->ntrain;
-    int fd = dp_send_fd(q, fam);
+    int end = dp_send_run_end(q->dp, o->msgs, at, o->ntrain); /* split mode: one socket per underlay family */
+    int fd = dp_send_fd(q, ((struct sockaddr *)o->msgs[at].msg_hdr.msg_name)->sa_family);
     int r = sendmmsg(fd, o->msgs + at, (unsigned)(end - at), 0);
     if (r < 0 && errno == EINTR) continue;
     if (r < 0) {

@@ -128,12 +128,7 @@ void *outbound_thread(void *arg) {
       uint64_t sent = 0, sent_bytes = 0, errors = 0;
       struct peer_acc acc = {.pcs = q->pcs, .queue = q->index, .dir = PC_TX_PACKETS};
       for (int at = 0; at < k;) {
-        /* a run of one underlay family: in split mode each family has its own socket */
-        int end = at + 1;
-        if (dp->split)
-          while (end < k && names[end].ss_family == names[at].ss_family) end++;
-        else
-          end = k;
+        int end = dp_send_run_end(dp, msgs, at, k); /* split mode: one socket per underlay family */
         int r = sendmmsg(dp_send_fd(q, names[at].ss_family), msgs + at, (unsigned)(end - at), 0);
         if (r < 0) {
           if (errno == EINTR) continue;
