@@ -9,127 +9,33 @@
  * fatal error (bad config, no free subnet). stop() removes routes, TUN and host rules and
  * keeps the lease in etcd for the next start (as flannel does).
  */
-import type { Logger } from 'pino';
-import client from 'prom-client';
 import { loadAddon } from '../dataplane/native.js';
 import { registerDataPlaneMetrics } from '../metrics/dataplane-metrics.js';
 import { registerPeerMetrics } from '../metrics/peer-metrics.js';
-import type { Backend } from '../backend/backend.js';
-import { selectBackend, type BackendContext } from '../backend/select-backend.js';
-import { rangesOf, readNetworkConfig, type NetworkConfig } from '../config/network-config.js';
+import type { Backend, Stack } from '../backend/backend.js';
+import { selectBackend } from '../backend/select-backend.js';
+import { rangesOf, type NetworkConfig } from '../config/network-config.js';
 import type { DataPlane } from '../dataplane/dataplane.js';
-import { LeaseManager, type LeaseStatus, type OwnLease } from '../lease/lease-manager.js';
+import { LeaseManager, type OwnLease } from '../lease/lease-manager.js';
 import type { LeaseTable } from '../lease/lease-diff.js';
 import { PeerDirectory } from '../lease/peer-directory.js';
 import { ipv4SubnetOf, NO_PUBLIC_IP, subnetsOf, type LeaseSubnets } from '../lease/lease.js';
-import type { Stack } from '../backend/backend.js';
-import type { Registry } from '../registry/registry.js';
-import { storeHealth, type StoreHealth } from './store-health.js';
-import { realClock, sleep, type Clock } from '../util/clock.js';
+import { storeHealth } from './store-health.js';
+import { realClock } from '../util/clock.js';
 import { ConfigError, TulleError } from '../util/errors.js';
-import type { HostRules, HostRulesStatus } from '../host/rules/host-rules.js';
-import { realHost, type HostOps } from './host-ops.js';
-import { addTraffic, dropsOf, plain, type PeerView, type StatusSnapshot } from '../control/status-snapshot.js';
-import { ACTIVITY_SAMPLE_MS, countersTotal, PeerActivity } from '../control/peer-activity.js';
+import type { HostRules } from '../host/rules/host-rules.js';
+import { realHost } from './host-ops.js';
+import { addTraffic, dropsOf, plain, type PeerView } from '../control/status-snapshot.js';
+import { PeerActivity } from '../control/peer-activity.js';
 import { tulleVersion } from '../version.js';
-import { formatEndpoint, type UapiDevice } from '../wireguard/uapi.js';
+import { formatEndpoint } from '../wireguard/uapi.js';
+import { ConfigWait } from './config-wait.js';
+import { SubnetMoves } from './subnet-moves.js';
+import { publishLease } from './publish-lease.js';
+import { startActivitySampling } from './activity-sampler.js';
+import type { NodeConfig, NodeDeps, NodeHandle, NodeState } from './node-types.js';
 
-/** how often a missing or invalid network config is read again (flanneld: every second) */
-const CONFIG_POLL_MS = 1000;
-
-export interface NodeConfig {
-  tunName: string;
-  /** this node's IPv4 underlay address (flanneld's PublicIP); unused in an IPv6-only network */
-  publicIp: string;
-  /** this node's IPv6 underlay address (flanneld's --public-ipv6 or the interface's), if any */
-  publicIpv6?: string | undefined;
-  underlayMtu: number;
-  ipMasq: boolean;
-  /** flanneld's --iptables-forward-rules (default true) */
-  forwardRules?: boolean;
-  /** flanneld's --ip-masq-fully-random-disable */
-  ipMasqFullyRandomDisable?: boolean;
-  /** flanneld's --iptables-resync, in ms (default 5 s) */
-  rulesResyncMs?: number;
-  subnetFile: string;
-  /** --write-cni-conf-when-ready: the CNI conflist to write from the lease before going ready */
-  cniConfPath?: string | undefined;
-  /** --cni-conf-overwrite: replace a file there that tulle did not write */
-  cniConfOverwrite?: boolean;
-  stateDir: string;
-  leaseTtlMs: number;
-  renewMarginMs: number;
-  /** for messages: where the config lives */
-  configKey: string;
-  /** for messages: what holds it and how to put it there (default etcd, "write it with etcdctl put") */
-  configStore?: { name: string; hint: string };
-}
-
-export interface NodeDeps {
-  registry: Registry;
-  log: Logger;
-  clock?: Clock;
-  random?: () => number;
-  host?: HostOps;
-  backendFor?: (c: NetworkConfig['backend'], ctx: BackendContext) => Backend | Promise<Backend>;
-  /** Prometheus registry for the data plane's (and the backend's) counters; none: no metrics */
-  metrics?: client.Registry;
-}
-
-/** `subnet-moved`: forwarding, but pods made from the old subnet.env must be recreated (not ready) */
-export type NodeState = 'waiting-for-config' | 'acquiring' | 'starting' | 'running' | 'subnet-moved' | 'stopping' | 'stopped' | 'failed';
-
-/** Our subnet changed while running: what /healthz says until tulle is restarted. */
-export interface SubnetMove {
-  from: string;
-  to: string;
-  at: number;
-  action: string;
-}
-
-export interface NodeStatus {
-  state: NodeState;
-  ready: boolean;
-  error: string | undefined;
-  network: string | undefined;
-  ipv6Network?: string | undefined;
-  backend: string | undefined;
-  mtu: number | undefined;
-  publicIp: string;
-  publicIpv6?: string | undefined;
-  /**
-   * The lease store's state, under the store's own name: `etcd` ({etcd: 'connected', since,
-   * lastError}) in etcd mode, `kubeApi` ({kubeApi: 'connected', since, lastError}) with
-   * --kube-subnet-mgr. Exactly one of the two is present.
-   */
-  etcd?: StoreHealth<'etcd'>;
-  kubeApi?: StoreHealth<'kubeApi'>;
-  lease: LeaseStatus['lease'];
-  leases: number;
-  revision: number;
-  reacquiring: boolean;
-  /** subnet → endpoint, as programmed into the data plane */
-  routes: Record<string, string>;
-  peers: number;
-  timings: Record<string, number>;
-  /** what the backend adds (wireguard: public key, handshake counters, sessions per peer) */
-  backendStatus?: Record<string, unknown> | undefined;
-  /** flanneld's masquerade / forward rules: which, in iptables or nftables, in place or not */
-  hostRules?: HostRulesStatus | undefined;
-  /** set when our subnet moved while running (state `subnet-moved`) */
-  subnetMoved?: SubnetMove | undefined;
-}
-
-export interface NodeHandle {
-  readonly ready: Promise<void>;
-  readonly done: Promise<void>;
-  status(): NodeStatus;
-  /** the node, its peers and the data plane's drops: what `tulle status` shows */
-  snapshot(): StatusSnapshot;
-  /** encrypted mode, once the data plane runs: the device as `wg show` sees it (keys included) */
-  uapiDevice(): UapiDevice | undefined;
-  stop(): Promise<void>;
-}
+export type { NodeConfig, NodeDeps, NodeHandle, NodeState, NodeStatus, SubnetMove } from './node-types.js';
 
 export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const clock = deps.clock ?? realClock;
@@ -137,22 +43,8 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const log = deps.log.child({ component: 'node' }); // children of the root, never of each other
   const t0 = clock.now();
   if (deps.metrics) registerDataPlaneMetrics(deps.metrics, loadAddon().counterNames(), () => dp);
-  if (deps.metrics) {
-    new client.Gauge({
-      name: 'tulle_subnet_moved', registers: [deps.metrics],
-      help: "1 while this node's subnet has moved since start: pods on the old subnet must be recreated (see /healthz subnetMoved)",
-      collect() {
-        this.set(moved ? 1 : 0);
-      },
-    });
-    new client.Counter({
-      name: 'tulle_subnet_moves_total', registers: [deps.metrics], help: "times this node's subnet moved while running",
-      collect() {
-        this.reset();
-        this.inc(moves);
-      },
-    });
-  }
+  const moves = new SubnetMoves(clock, log);
+  if (deps.metrics) moves.registerMetrics(deps.metrics);
   const timings: Record<string, number> = {};
   let state: NodeState = 'waiting-for-config';
   let error: string | undefined;
@@ -185,95 +77,32 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     }
   };
 
-  // subnet.env for flannel's CNI plugin, and tulle's own conflist for the standard plugins;
-  // both from whatever registry supplied the lease
-  const publishLease = async (l: OwnLease) => {
-    const n = network!;
-    await host.writeSubnetFile(cfg.subnetFile, {
-      network: n.ipv4?.network, subnet: ipv4SubnetOf(l), ipv6Network: n.ipv6?.network, ipv6Subnet: l.ipv6Subnet, mtu: mtu!, ipMasq: cfg.ipMasq,
-    });
-    if (cfg.cniConfPath) {
-      const cni = { network: n.ipv4?.network, subnet: ipv4SubnetOf(l), ipv6Network: n.ipv6?.network, ipv6Subnet: l.ipv6Subnet, mtu: mtu!, ipMasq: cfg.ipMasq };
-      const r = await host.writeCniConf(cfg.cniConfPath, cni, { overwrite: cfg.cniConfOverwrite ?? false });
-      log.info({ file: cfg.cniConfPath, subnet: l.subnet, ipv6Subnet: l.ipv6Subnet, mtu, result: r }, r === 'written' ? 'CNI config written' : 'CNI config already current');
-    }
-    const state = { network: n.ipv4?.network ?? '', subnet: l.subnet, publicIp: cfg.publicIp, ipv6Network: n.ipv6?.network, ipv6Subnet: l.ipv6Subnet };
-    await host.saveState(cfg.stateDir, state).catch((e: Error) =>
-      log.warn({ err: e.message, stateDir: cfg.stateDir }, 'cannot save state'),
-    );
-  };
+  const publish = (l: OwnLease) => publishLease(host, cfg, network!, mtu!, l, log);
 
-  // flanneld exits when its lease is revoked; tulle takes a new subnet and keeps forwarding,
-  // but pods on the bridge still hold addresses of the old one: say so until restarted
-  let moved: SubnetMove | undefined;
-  let moves = 0;
+  // our subnet moved while running (see SubnetMoves): move the TUN address, rules and files
   const onOwnLease = (l: OwnLease) => {
-    const from = moved?.from ?? lastSubnet;
-    moved = {
-      from: from ?? '(unknown)', to: l.subnet, at: clock.now(),
-      action: `pods with addresses in ${from} (made from the old subnet.env) cannot be reached any more: recreate them so they get addresses in ${l.subnet}, then restart tulle to clear this state`,
-    };
-    moves++;
+    moves.record(lastSubnet, l.subnet);
     lastSubnet = l.subnet;
     if (state === 'running') state = 'subnet-moved';
-    log.error({ from, to: l.subnet, action: moved.action }, `our subnet moved from ${from} to ${l.subnet} while running: pods on ${from} must be recreated (not ready until restart)`);
     void (async () => {
       log.warn({ subnet: l.subnet }, 'our subnet changed; moving the TUN address and subnet.env');
       const addrs = tunAddressesOf(l);
       for (const [i, a] of addrs.entries()) await host.replaceTunAddress(dp?.tunName ?? cfg.tunName, tunAddresses[i], a);
       tunAddresses = addrs;
       await rules?.setSubnet(ipv4SubnetOf(l), l.ipv6Subnet);
-      await publishLease(l);
+      await publish(l);
       applyTable(lm!.leases);
     })().catch((e: Error) => log.error({ err: e.message }, 'cannot move to the new subnet'));
   };
 
-  // before the lease manager exists, the config fetch says how etcd is doing
-  let configEtcd: { etcd: 'connecting' | 'connected' | 'disconnected'; since: number; lastError: string | undefined } = {
-    etcd: 'connecting', since: clock.now(), lastError: undefined,
-  };
-
-  // a missing or invalid config is waited out, as flanneld does (it retries every second):
-  // not ready, the reason in /healthz, one log line per change of the reason
-  const store = cfg.configStore ?? { name: 'etcd', hint: 'write it with etcdctl put' };
-  const loadConfig = async (): Promise<NetworkConfig> => {
-    let said: string | undefined;
-    const say = (why: string, level: 'warn' | 'error', fields: object = {}) => {
-      error = why;
-      if (said !== why) log[level](fields, `${why}; waiting for it to be fixed (not ready)`);
-      said = why;
-    };
-    for (let failures = 0; ; ) {
-      if (stopping) throw new TulleError('ERR_TULLE_STOPPED', 'stopped while waiting for the network config');
-      let text: string | undefined;
-      try {
-        text = await deps.registry.getNetworkConfig();
-        failures = 0;
-        if (configEtcd.etcd !== 'connected') configEtcd = { etcd: 'connected', since: clock.now(), lastError: undefined };
-        if (text === undefined) say(`no network config at ${cfg.configKey} (${store.hint})`, 'warn');
-      } catch (e) {
-        failures++;
-        if (configEtcd.etcd !== 'disconnected') configEtcd = { etcd: 'disconnected', since: clock.now(), lastError: (e as Error).message };
-        say(`cannot reach ${store.name} for the network config: ${(e as Error).message}`, 'warn');
-      }
-      if (text !== undefined) {
-        try {
-          const r = readNetworkConfig(text);
-          for (const n of r.notices) log.warn({ key: cfg.configKey }, `network config: ${n}`);
-          if (said !== undefined) log.info({ key: cfg.configKey }, 'network config is usable now');
-          return r.config;
-        } catch (e) {
-          if (!(e instanceof ConfigError)) throw e;
-          say(`invalid network config at ${cfg.configKey}: ${e.field}: ${e.message.replace(/^config: [^:]+: /, '')}`, 'error', { code: e.code, field: e.field });
-        }
-      }
-      await sleep(clock, failures ? Math.min(5000, 250 * 2 ** Math.min(failures - 1, 5)) : CONFIG_POLL_MS, halt.signal);
-    }
-  };
+  // before the lease manager exists, the config fetch says how the store is doing
+  const configWait = new ConfigWait({
+    registry: deps.registry, log, clock, configKey: cfg.configKey, signal: halt.signal,
+    store: cfg.configStore ?? { name: 'etcd', hint: 'write it with etcdctl put' },
+  });
 
   const start = async () => {
-    network = await loadConfig();
-    error = undefined;
+    network = await configWait.load();
     mark('config');
     const stack: Stack = { ipv4: network.ipv4 !== undefined, ipv6: network.ipv6 !== undefined, publicIpv6: cfg.publicIpv6 };
     if (network.ipv4 && cfg.publicIp === NO_PUBLIC_IP) {
@@ -323,7 +152,7 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     );
     await rules.start();
     if (stopping) return void (await rules.stop()); // stop() may have run before `rules` was set
-    await publishLease(own);
+    await publish(own);
     await listed;
     if (stopping) return;
     mark('ready');
@@ -349,24 +178,12 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
   const doneOrStopped = Promise.race([done, stopped]);
   doneOrStopped.catch(() => undefined);
 
-  // plain mode's "last activity": when each peer's counters last grew, sampled every second.
-  // The sample is O(peers), so it is taken only when something can have changed: a peer's
-  // counters grow only when the data plane's own counters do, and peers come and go only with
-  // the directory. An idle node (10,000 peers: 3 % of a core before) then does O(1) a second.
+  // plain mode's "last activity" (see activity-sampler.ts)
   const activity = new PeerActivity();
   let cancelSampling: (() => void) | undefined;
-  let sampledAt: { revision: number; moved: bigint } | undefined;
-  const sample = () => {
-    if (stopping) return;
-    const revision = dir?.revision ?? -1;
-    const moved = dp ? countersTotal(dp.counters()) : -1n;
-    if (!sampledAt || sampledAt.revision !== revision || sampledAt.moved !== moved) {
-      activity.observe((dir?.peerList() ?? []).map((p) => ({ id: p.id, traffic: dp?.peerTraffic(p.id) })), clock.now());
-      sampledAt = { revision, moved };
-    }
-    cancelSampling = clock.setTimer(sample, ACTIVITY_SAMPLE_MS);
-  };
-  void ready.then(sample, () => undefined);
+  void ready.then(() => {
+    if (!stopping) cancelSampling = startActivitySampling({ clock, activity, directory: () => dir, dataPlane: () => dp });
+  }, () => undefined);
 
   const peerViews = (): PeerView[] =>
     (dir?.peerList() ?? []).map((p) => {
@@ -398,15 +215,15 @@ export function createNode(cfg: NodeConfig, deps: NodeDeps): NodeHandle {
     status() {
       const ls = lm?.status();
       return {
-        state, ready: state === 'running', error: error ?? ls?.lastError, network: network?.ipv4?.network ?? network?.ipv6?.network,
+        state, ready: state === 'running', error: error ?? configWait.error ?? ls?.lastError, network: network?.ipv4?.network ?? network?.ipv6?.network,
         ipv6Network: network?.ipv6?.network, backend: network?.backend.type, mtu,
         publicIp: cfg.publicIp, publicIpv6: cfg.publicIpv6,
-        ...storeHealth(deps.registry.storeKey ?? 'etcd', ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configEtcd),
+        ...storeHealth(deps.registry.storeKey ?? 'etcd', ls ? { etcd: ls.etcd, since: ls.since, lastError: ls.lastError } : configWait.health),
         lease: ls?.lease, leases: ls?.leases ?? 0, revision: ls?.revision ?? 0, reacquiring: ls?.reacquiring ?? false,
         routes: dir?.snapshot() ?? {}, peers: dir?.peerCount ?? 0, timings,
         backendStatus: backend?.status?.(),
         hostRules: rules?.status(),
-        subnetMoved: moved,
+        subnetMoved: moves.moved,
       };
     },
     async stop() {
