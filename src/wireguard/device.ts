@@ -19,17 +19,16 @@
  * Sessions: at most three per peer are kept installed (previous, current, next); installing a
  * fourth retires the oldest. Nothing here runs per data packet, and no key is ever logged.
  */
-import { MacSigner } from './cookie.js';
 import { HandshakeGate } from './handshake-gate.js';
 import { decodeEvents, type DataPlaneEvent } from './events.js';
 import { messageKind, readU32 } from './messages.js';
-import { consumeInitiation, consumeResponse, createInitiation, createResponse, identity, type Identity, type InitiatorState, type SessionKeys } from './noise.js';
+import { consumeInitiation, consumeResponse, createInitiation, createResponse, identity, type Identity, type SessionKeys } from './noise.js';
 import { SessionIndices } from './session-indices.js';
 import { tai64nAfter } from './tai64n.js';
-import { DEFAULT_TIMING, PeerTimers, type Timing } from './timers.js';
-import { HANDSHAKE_INITIATION_RATE_MS, INITIATION_BURST, INITIATIONS_PER_SECOND, UNDER_LOAD_PENDING } from './tuning.js';
-import { RateLimiter } from './rate-limiter.js';
-import { formatAddress, parseAddress } from '../util/ip.js';
+import { DEFAULT_TIMING, type PeerTimers, type Timing } from './timers.js';
+import { HANDSHAKE_INITIATION_RATE_MS, UNDER_LOAD_PENDING } from './tuning.js';
+import { ACTIVITY_FIELDS, countHandshake, endpointKey, newPeerState, observeActivity, tunnelKey, type PeerState } from './device-peer.js';
+import { InitiationPace } from './initiation-pace.js';
 import type { Command } from '../dataplane/commands.js';
 import type { PeerTraffic } from '../dataplane/dataplane.js';
 import { HANDSHAKE_COUNTERS, type DeviceOptions, type HandshakeCounter, type Logger, type WireGuardDataPlane, type WireGuardPeerConfig } from './device-types.js';
@@ -41,46 +40,6 @@ export * from './device-types.js';
 const MAX_EVENTS_PER_TURN = 1024;
 const MIN_BUSY_PAUSE_MS = 10;
 const SESSIONS_KEPT = 3;
-
-interface PeerState {
-  cfg: WireGuardPeerConfig;
-  keyB64: string;
-  signer: MacSigner;
-  timers: PeerTimers;
-  endpoint: { address: string; port: number };
-  lastTimestamp: Uint8Array | undefined;
-  lastInitiationAt: number;
-  pending: InitiatorState | undefined;
-  /** local indices installed, oldest first */
-  sessions: number[];
-  /** when the newest session was installed (monotonic ms) */
-  sessionAt: number;
-  activity: Float64Array;
-  /** handshake messages sent to the peer and accepted from it (initiations, responses), which
-   * WireGuard counts in a peer's transfer beside transport data (the data plane counts that) */
-  handshakes: PeerTraffic;
-}
-
-/** As the kernel and wireguard-go do: an initiation or response sent to a peer, or accepted from
- * it, counts in its transfer (cookie replies do not: they answer a datagram, not a peer). */
-function countHandshake(p: PeerState, dir: 'tx' | 'rx', bytes: number): void {
-  if (dir === 'tx') (p.handshakes.txPackets++, (p.handshakes.txBytes += bytes));
-  else (p.handshakes.rxPackets++, (p.handshakes.rxBytes += bytes));
-}
-
-/** The byKey entry of a peer: its key, and its tunnel's family when it has one (Mode "separate"). */
-function tunnelKey(keyB64: string, tunnel: 4 | 6 | undefined): string {
-  return tunnel === undefined ? keyB64 : `${keyB64}/v${tunnel}`;
-}
-
-/** address:port with the address in one canonical text form (IPv6 compressed). */
-function endpointKey(address: string, port: number): string {
-  try {
-    return `${formatAddress(parseAddress(address))}:${port}`;
-  } catch {
-    return `${address}:${port}`;
-  }
-}
 
 export class WireGuardDevice {
   readonly counters: Record<HandshakeCounter, number>;
@@ -102,12 +61,8 @@ export class WireGuardDevice {
   private quietUntil = 0;
   private pollTimer: NodeJS.Timeout | undefined;
   private readonly pollMs: number;
-  /** device-wide pace of initiations (one bucket) */
-  private readonly pacer = new RateLimiter(INITIATIONS_PER_SECOND, INITIATION_BURST);
-  /** initiations waiting for the pace: peer id → when queued (traffic, timers, unknown index) */
-  private readonly waiting = new Map<number, number>();
-  /** peers added just after start(), to initiate to once the pace allows (after `waiting`) */
-  private readonly onStart = new Set<number>();
+  /** device-wide pace of initiations, and what waits for it */
+  private readonly pace = new InitiationPace();
   private readonly initiateOnStartMs: number;
   private startedAt = -Infinity;
   /** peers by endpointKey, built when needed; undefined after any peer or endpoint change */
@@ -145,31 +100,17 @@ export class WireGuardDevice {
   };
 
   addPeer(cfg: WireGuardPeerConfig): void {
-    const keyB64 = Buffer.from(cfg.publicKey).toString('base64');
     if (this.peers.has(cfg.id)) this.removePeer(cfg.id);
-    const other = this.byKey.get(tunnelKey(keyB64, cfg.tunnel));
-    if (other) throw new TulleError('ERR_TULLE_WG_PEER', `peer ${cfg.id}: public key ${keyB64}${cfg.tunnel ? ` (IPv${cfg.tunnel} tunnel)` : ''} is already peer ${other.cfg.id}`);
-    const p: PeerState = {
-      cfg,
-      keyB64,
-      signer: new MacSigner(cfg.publicKey),
-      timers: new PeerTimers({ ...this.timing, persistentKeepaliveMs: cfg.persistentKeepaliveMs ?? 0 }, this.random),
-      endpoint: { ...cfg.endpoint },
-      lastTimestamp: undefined,
-      lastInitiationAt: -Infinity,
-      pending: undefined,
-      sessions: [],
-      sessionAt: -Infinity,
-      activity: new Float64Array(5),
-      handshakes: { txPackets: 0, txBytes: 0, rxPackets: 0, rxBytes: 0 },
-    };
+    const p = newPeerState(cfg, this.timing, this.random);
+    const other = this.byKey.get(tunnelKey(p.keyB64, cfg.tunnel));
+    if (other) throw new TulleError('ERR_TULLE_WG_PEER', `peer ${cfg.id}: public key ${p.keyB64}${cfg.tunnel ? ` (IPv${cfg.tunnel} tunnel)` : ''} is already peer ${other.cfg.id}`);
     this.peers.set(cfg.id, p);
-    this.byKey.set(tunnelKey(keyB64, cfg.tunnel), p);
+    this.byKey.set(tunnelKey(p.keyB64, cfg.tunnel), p);
     this.byEndpoint = undefined;
     this.dp.apply([{ op: 'setPeer', peer: cfg.id, address: cfg.endpoint.address, port: cfg.endpoint.port }]);
     const now = this.dp.monotonicMs();
     if (this.initiateOnStartMs > 0 && now - this.startedAt <= this.initiateOnStartMs) {
-      this.onStart.add(cfg.id);
+      this.pace.addOnStart(cfg.id);
       this.pump(now);
     }
   }
@@ -181,8 +122,7 @@ export class WireGuardDevice {
     this.dropPending(p);
     this.peers.delete(id);
     this.byKey.delete(tunnelKey(p.keyB64, p.cfg.tunnel));
-    this.waiting.delete(id);
-    this.onStart.delete(id);
+    this.pace.forget(id);
     this.byEndpoint = undefined;
     this.dp.apply([{ op: 'deletePeer', peer: id }]);
   }
@@ -372,37 +312,17 @@ export class WireGuardDevice {
 
   /** An initiation now if the device-wide pace allows, else queued for the poll (pump). */
   private initiatePaced(p: PeerState, now: number): void {
-    this.onStart.delete(p.cfg.id);
-    if (this.waiting.has(p.cfg.id)) return;
-    if (this.pacer.allow('device', now)) return this.sendInitiation(p, now);
-    this.waiting.set(p.cfg.id, now);
-    this.counters.initiations_paced++;
+    const r = this.pace.request(p.cfg.id, now);
+    if (r === 'now') this.sendInitiation(p, now);
+    else if (r === 'queued') this.counters.initiations_paced++;
   }
 
   /** Sends what the pace allows: waiting initiations first, then the start-up ones. */
   private pump(now: number): void {
-    for (const [id, queuedAt] of this.waiting) {
-      const p = this.peers.get(id);
-      if (!p || p.sessionAt > queuedAt) {
-        this.waiting.delete(id); // a session came meanwhile (the peer initiated)
-        continue;
-      }
-      if (!this.pacer.allow('device', now)) return;
-      this.waiting.delete(id);
+    this.pace.pump(now, (id) => this.peers.get(id), (p, onStart) => {
+      if (onStart) this.counters.initiations_on_start++;
       this.sendInitiation(p, now);
-    }
-    for (const id of this.onStart) {
-      const p = this.peers.get(id);
-      if (!p || p.sessions.length || p.pending) {
-        this.onStart.delete(id);
-        continue;
-      }
-      if (!this.pacer.allow('device', now)) return;
-      this.onStart.delete(id);
-      if (!p.timers.wantHandshake(now)) continue;
-      this.counters.initiations_on_start++;
-      this.sendInitiation(p, now);
-    }
+    });
   }
 
   private sendInitiation(p: PeerState, now: number): void {
@@ -478,20 +398,12 @@ export class WireGuardDevice {
     const list = [...this.peers.values()];
     const act = this.dp.peerActivity(Uint32Array.from(list, (p) => p.cfg.id));
     list.forEach((p, i) => {
-      const [txData, rxData, rxAny, txAny, roams] = Array.from(act.subarray(i * 5, i * 5 + 5)) as [number, number, number, number, number];
-      if (roams > p.activity[4]!) {
+      if (observeActivity(p, act.subarray(i * ACTIVITY_FIELDS, (i + 1) * ACTIVITY_FIELDS))) {
         // the data plane followed the peer to a new address: initiations go there too
         const ep = this.dp.peerEndpoint(p.cfg.id);
         if (ep) p.endpoint = ep;
         this.byEndpoint = undefined;
       }
-      const seen: Array<[number, () => void]> = [];
-      if (rxAny > p.activity[2]!) seen.push([rxAny, () => p.timers.anyAuthenticatedReceived(rxAny)]);
-      if (rxData > p.activity[1]!) seen.push([rxData, () => p.timers.dataReceived(rxData)]);
-      if (txAny > p.activity[3]!) seen.push([txAny, () => p.timers.anyAuthenticatedSent(txAny)]);
-      if (txData > p.activity[0]!) seen.push([txData, () => p.timers.dataSent(txData)]);
-      seen.sort((a, b) => a[0] - b[0]).forEach(([, f]) => f());
-      p.activity.set([txData, rxData, rxAny, txAny, roams]);
       for (const action of p.timers.due(now)) this.act(p, action, now);
     });
   }
