@@ -100,6 +100,8 @@ export interface NativeAddon {
   aeadSeal(key: Uint8Array, counter: bigint, plaintext: Uint8Array): Uint8Array | null;
   aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
   aeadSealParts(key: Uint8Array, counter: bigint, p1: Uint8Array, p2: Uint8Array, p3: Uint8Array): Uint8Array;
+  /** The path new AEAD contexts use: node's OpenSSL primitives directly, or EVP; sets it when given. */
+  aeadPath(set?: 'evp' | 'direct'): 'evp' | 'direct';
   replayCheck(counters: BigUint64Array): Uint8Array;
   /** The native BLAKE2s (mac1 checks), for differential tests. */
   blake2s(key: Uint8Array, data: Uint8Array, outLen: number): Uint8Array;
