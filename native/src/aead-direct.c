@@ -80,16 +80,19 @@ static void keystream(struct aead_direct *d, const uint8_t *key, uint64_t counte
   }
 }
 
-typedef uint8_t v16 __attribute__((vector_size(16)));
+typedef uint8_t v64 __attribute__((vector_size(64)));
 
-static void xor_into(uint8_t *p, const uint8_t *ks, size_t n) {
+/* One pass in L1 over what ChaCha20 made: 64 bytes a step, in the widest registers the CPU has
+ * (one clone per target, picked at load time). */
+__attribute__((target_clones("avx512f", "avx2", "default"))) static void xor_into(uint8_t *p, const uint8_t *ks,
+                                                                                   size_t n) {
   size_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    v16 a, b;
-    memcpy(&a, p + i, 16);
-    memcpy(&b, ks + i, 16);
+  for (; i + 64 <= n; i += 64) {
+    v64 a, b;
+    memcpy(&a, p + i, 64);
+    memcpy(&b, ks + i, 64);
     a ^= b;
-    memcpy(p + i, &a, 16);
+    memcpy(p + i, &a, 64);
   }
   for (; i < n; i++) p[i] ^= ks[i];
 }
