@@ -21,5 +21,7 @@ int aead_direct_seal(struct aead_direct *d, const uint8_t *key, uint64_t counter
                      size_t l2, uint8_t *p3, size_t l3, uint8_t *tag);
 /* As aead_open: the tag at buf + len is checked first; buf is decrypted in place only if authentic. */
 int aead_direct_open(struct aead_direct *d, const uint8_t *key, uint64_t counter, uint8_t *buf, size_t len);
+/* 1 when the context holds no byte of keystream or Poly1305 state (between two calls it must). */
+int aead_direct_is_clean(const struct aead_direct *d);
 
 #endif
