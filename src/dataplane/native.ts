@@ -88,7 +88,7 @@ export interface NativeAddon {
   /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
   offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
   /** Micro-benchmark of one C hot-path stage (native/src/micro-bench.c). */
-  microBench(name: 'split' | 'coalesce' | 'coalesce-trusted' | 'single' | 'single-trusted' | 'csum' | 'complete' | 'lookup' | 'seal' | 'open', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
+  microBench(name: 'split' | 'coalesce' | 'coalesce-trusted' | 'single' | 'single-trusted' | 'csum' | 'complete' | 'lookup' | 'seal' | 'open' | 'seal-small' | 'open-small', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
   /** Test face of native/src/gro.c. */
   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean, trusted?: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
   // encrypted mode (native/src/addon-wg.c)
