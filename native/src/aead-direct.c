@@ -7,7 +7,8 @@
  * (libcrypto.so does not export them: the fuzzers' and tools' builds) aead.c keeps EVP.
  *
  * Why: through EVP a 1424-byte message costs two extra one-block ChaCha20 calls (the Poly1305
- * key, then the partial last block: OpenSSL's short-input AVX-512 code, as dear as the bulk),
+ * key, then the partial last block: OpenSSL's short-input AVX-512 code, together dearer than the
+ * bulk in the profile),
  * plus EVP's per-call parameter handling. Here one ChaCha20 call makes the keystream of block 0
  * (the Poly1305 key) and of the whole message into a scratch buffer; the message is XORed with
  * it in place. Opening checks the tag before it decrypts anything.
