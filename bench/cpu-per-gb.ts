@@ -38,10 +38,10 @@ async function main() {
         const c0 = running.cpuSeconds();
         const bytes = Math.round(gb * 1e9);
         const { stdout } = await bed.exec(bed.nodes[0]!.ns, 'timeout', ['300', 'iperf3', '-c', running.target, '-n', String(bytes), '-P', String(streams), '-J'], 310_000);
-        const r = JSON.parse(stdout) as { end: { sum_received: { bytes: number } } };
+        const r = JSON.parse(stdout) as { end: { sum_received: { bytes: number; bits_per_second: number } } };
         const cpu = running.cpuSeconds() - c0;
         perGB.push(cpu / (r.end.sum_received.bytes / 1e9));
-        console.log(`rep ${i + 1}: ${(r.end.sum_received.bytes / 1e9).toFixed(2)} GB received, ${cpu.toFixed(2)} CPU s, ${perGB[i]!.toFixed(3)} s/GB`);
+        console.log(`rep ${i + 1}: ${(r.end.sum_received.bytes / 1e9).toFixed(2)} GB received, ${cpu.toFixed(2)} CPU s, ${perGB[i]!.toFixed(3)} s/GB, ${(r.end.sum_received.bits_per_second / 1e9).toFixed(2)} Gb/s`);
       }
     } finally {
       await running.down();

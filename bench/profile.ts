@@ -21,6 +21,8 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '5' },
     mtu: { type: 'string', default: '1440' },
     top: { type: 'string', default: '25' },
+    // symbols under this share of all samples are left out of the report
+    'min-percent': { type: 'string', default: '0.7' },
     streams: { type: 'string', default: '1' },
     // only these threads in the report (comma-separated comm names), e.g. on a shared machine
     comms: { type: 'string' },
@@ -58,7 +60,7 @@ async function main() {
       await running.down();
     }
     const report = async (sort: string) =>
-      (await run('perf', ['report', '-i', data, '--no-children', '--stdio', '--percent-limit', '0.7', '-g', 'none', '--sort', sort, ...(args.comms ? ['--comms', args.comms] : [])], { timeoutMs: 120_000 })).stdout
+      (await run('perf', ['report', '-i', data, '--no-children', '--stdio', '--percent-limit', args['min-percent']!, '-g', 'none', '--sort', sort, ...(args.comms ? ['--comms', args.comms] : [])], { timeoutMs: 120_000 })).stdout
         .split('\n')
         .filter((l) => l && !l.startsWith('#'))
         .slice(0, Number(args.top))

@@ -167,6 +167,8 @@ export const extraSystems: System[] = [
   plain('tulle plain, reply queue', { offload: { replyQueue: true } }),
   plain('tulle plain, 2 queues, reply queue', { queues: 2, offload: { replyQueue: true } }),
   plain('tulle plain, no reply queue', { offload: { replyQueue: false } }),
+  // encrypted mode with sealing on the outbound thread (not the inbound thread's reply queue)
+  encrypted('tulle encrypted, no reply queue', { replyQueue: false }),
 ];
 
 /** The yardstick first (ratios are to it), the limit second. */

@@ -23,6 +23,7 @@
         "src/reuseport.c",
         "src/addon-wg.c",
         "src/aead.c",
+        "src/aead-direct.c",
         "src/replay.c",
         "src/wg.c",
         "src/wg-data.c",

@@ -11,7 +11,7 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 cc=${CC:-cc}
 $cc -std=gnu11 -O2 -D_GNU_SOURCE -Inative/src -o "$out/count" bench/micro/count-main.c native/src/micro-bench.c \
-  native/src/gro.c native/src/gso.c native/src/csum.c native/src/route-table.c native/src/aead.c -lcrypto
+  native/src/gro.c native/src/gso.c native/src/csum.c native/src/route-table.c native/src/aead.c native/src/aead-direct.c -lcrypto
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(split coalesce coalesce-trusted single single-trusted)
 n=200

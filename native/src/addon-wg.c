@@ -362,6 +362,34 @@ static napi_value js_replay_check(napi_env env, napi_callback_info info) {
   return arr;
 }
 
+/* aeadPath(set?: 'evp' | 'direct') -> the path new AEAD contexts use (aead.h); setting 'direct'
+ * where it is not available throws */
+static napi_value js_aead_path(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], res;
+  char want[16] = "";
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc >= 1) {
+    napi_valuetype t;
+    size_t n;
+    CHECK(napi_typeof(env, argv[0], &t));
+    if (t != napi_undefined) {
+      if (t != napi_string || napi_get_value_string_utf8(env, argv[0], want, sizeof(want), &n) != napi_ok ||
+          (strcmp(want, "evp") && strcmp(want, "direct"))) {
+        napi_throw_type_error(env, "ERR_TULLE_OPTION", "aeadPath(path?: 'evp' | 'direct')");
+        return NULL;
+      }
+      if (aead_set_path(want[0] == 'd' ? AEAD_PATH_DIRECT : AEAD_PATH_EVP) != 0) {
+        napi_throw_error(env, "ERR_TULLE_AEAD", "the direct AEAD path is not available in this node (its OpenSSL primitives are missing or failed the self-test)");
+        return NULL;
+      }
+    }
+  }
+  const char *p = aead_path() == AEAD_PATH_DIRECT ? "direct" : "evp";
+  CHECK(napi_create_string_utf8(env, p, NAPI_AUTO_LENGTH, &res));
+  return res;
+}
+
 int wg_addon_init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"drainEvents", NULL, js_drain_events, NULL, NULL, NULL, napi_default, NULL},
@@ -372,6 +400,7 @@ int wg_addon_init(napi_env env, napi_value exports) {
       {"aeadSeal", NULL, js_aead_seal, NULL, NULL, NULL, napi_default, NULL},
       {"aeadOpen", NULL, js_aead_open, NULL, NULL, NULL, napi_default, NULL},
       {"aeadSealParts", NULL, js_aead_seal_parts, NULL, NULL, NULL, napi_default, NULL},
+      {"aeadPath", NULL, js_aead_path, NULL, NULL, NULL, napi_default, NULL},
       {"replayCheck", NULL, js_replay_check, NULL, NULL, NULL, napi_default, NULL},
       {"blake2s", NULL, js_blake2s, NULL, NULL, NULL, napi_default, NULL},
   };

@@ -1,6 +1,7 @@
 /*
  * ChaCha20-Poly1305 for WireGuard transport data, through the OpenSSL inside the node binary.
- * One context per thread; the key is loaded again only when the session changes (key_id).
+ * One context per thread; through EVP the key is loaded again only when the session changes
+ * (key_id); the direct path takes the key on every call and keeps none.
  * Nonce = 4 zero bytes || counter (u64 little-endian); no additional data.
  * Both directions work in place: buf holds the plaintext/ciphertext, the tag follows it.
  */
@@ -13,6 +14,14 @@
 #define AEAD_TAG_BYTES 16
 
 struct aead;
+
+/* How a context computes (chosen once per process, for contexts made afterwards): the
+ * primitives of node's OpenSSL directly (aead-direct.c) where they exist and pass a self-test
+ * against EVP, else EVP. TULLE_AEAD=evp in the environment keeps EVP. */
+enum aead_path { AEAD_PATH_EVP = 0, AEAD_PATH_DIRECT = 1 };
+enum aead_path aead_path(void);
+/* For tests and A/B runs: contexts made from now on use p. -1 if the direct path is not here. */
+int aead_set_path(enum aead_path p);
 
 struct aead *aead_new(void);
 void aead_free(struct aead *a);

@@ -88,7 +88,7 @@ export interface NativeAddon {
   /** Test face of native/src/gso.c: the segments, or a negative gso_error. */
   offloadSplit(vnetHdr: Uint8Array, packet: Uint8Array): Uint8Array[] | number;
   /** Micro-benchmark of one C hot-path stage (native/src/micro-bench.c). */
-  microBench(name: 'split' | 'coalesce' | 'coalesce-trusted' | 'single' | 'single-trusted' | 'csum' | 'complete' | 'lookup' | 'seal' | 'open', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
+  microBench(name: 'split' | 'coalesce' | 'coalesce-trusted' | 'single' | 'single-trusted' | 'csum' | 'complete' | 'lookup' | 'seal' | 'open' | 'seal-small' | 'open-small', iterations: number): { nsPerOp: number; nsPerUnit: number; unit: string };
   /** Test face of native/src/gro.c. */
   offloadCoalesce(packets: Uint8Array[], tcp: boolean, udp: boolean, trusted?: boolean): Array<{ vnet: Uint8Array; packet: Uint8Array; segments: number }>;
   // encrypted mode (native/src/addon-wg.c)
@@ -100,6 +100,8 @@ export interface NativeAddon {
   aeadSeal(key: Uint8Array, counter: bigint, plaintext: Uint8Array): Uint8Array | null;
   aeadOpen(key: Uint8Array, counter: bigint, ciphertext: Uint8Array): Uint8Array | null;
   aeadSealParts(key: Uint8Array, counter: bigint, p1: Uint8Array, p2: Uint8Array, p3: Uint8Array): Uint8Array;
+  /** The path new AEAD contexts use: node's OpenSSL primitives directly, or EVP; sets it when given. */
+  aeadPath(set?: 'evp' | 'direct'): 'evp' | 'direct';
   replayCheck(counters: BigUint64Array): Uint8Array;
   /** The native BLAKE2s (mac1 checks), for differential tests. */
   blake2s(key: Uint8Array, data: Uint8Array, outLen: number): Uint8Array;

@@ -1,8 +1,9 @@
 /**
- * The native AEAD (OpenSSL EVP inside node) and replay window against the TypeScript references
- * (@noble/ciphers, ReplayWindow) on random keys, counters and lengths.
+ * The native AEAD (both of its paths: node's OpenSSL primitives directly, and EVP) and replay
+ * window against the TypeScript references (@noble/ciphers, ReplayWindow) on random keys,
+ * counters and lengths.
  */
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { randomBytes, randomInt } from 'node:crypto';
 import { loadAddon } from '../../src/dataplane/native.js';
 import { aeadOpen, aeadSeal } from '../../src/wireguard/primitives.js';
@@ -19,8 +20,23 @@ function randomCounter(): bigint {
   }
 }
 
-describe('native ChaCha20-Poly1305 vs @noble/ciphers', () => {
+const defaultPath = addon.aeadPath();
+afterAll(() => {
+  addon.aeadPath(defaultPath);
+});
+
+describe('native AEAD path', () => {
+  it('is the direct one by default in this node (its OpenSSL exports the primitives), and EVP on request', () => {
+    expect(defaultPath).toBe('direct');
+    expect(addon.aeadPath('evp')).toBe('evp');
+    expect(addon.aeadPath('direct')).toBe('direct');
+    expect(() => addon.aeadPath('fast' as 'evp')).toThrow(/aeadPath/);
+  });
+});
+
+describe.each(['direct', 'evp'] as const)('native ChaCha20-Poly1305 (%s) vs @noble/ciphers', (path) => {
   it('seals identically and opens what noble sealed (random keys, counters, lengths)', () => {
+    addon.aeadPath(path);
     for (let i = 0; i < 300; i++) {
       const key = randomBytes(32);
       const counter = randomCounter();
@@ -34,10 +50,11 @@ describe('native ChaCha20-Poly1305 vs @noble/ciphers', () => {
   });
 
   it('seals a plaintext given in three pieces (offloaded segments) exactly as in one', () => {
+    addon.aeadPath(path);
     for (let i = 0; i < 200; i++) {
       const key = randomBytes(32);
       const counter = randomCounter();
-      const pt = randomBytes(randomInt(0, 3000));
+      const pt = randomBytes(randomInt(0, i % 4 === 0 ? 9000 : 3000)); // past one keystream call (4032 bytes)
       const a = randomInt(0, pt.length + 1);
       const b = randomInt(a, pt.length + 1);
       const got = addon.aeadSealParts(key, counter, pt.subarray(0, a), pt.subarray(a, b), pt.subarray(b));
@@ -46,6 +63,7 @@ describe('native ChaCha20-Poly1305 vs @noble/ciphers', () => {
   });
 
   it('rejects a flipped bit, a wrong counter or a wrong key', () => {
+    addon.aeadPath(path);
     for (let i = 0; i < 100; i++) {
       const key = randomBytes(32);
       const counter = randomCounter();
