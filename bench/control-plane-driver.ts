@@ -92,7 +92,7 @@ async function storm(from: number, count: number, deadlineMs: number) {
   let listings = 0;
   const regs = Array.from({ length: count }, () => {
     const r = etcdRegistry({ endpoints: [endpoint], prefix });
-    return { ...r, listSubnets: () => (listings++, r.listSubnets()) };
+    return { ...r, listSubnets: () => (listings++, r.listSubnets()), listSubnetPages: () => (listings++, r.listSubnetPages!()) };
   });
   const lms = regs.map((registry, k) => new LeaseManager({
     registry, config, attrs: { PublicIP: publicIp(from + k), PublicIPv6: null, BackendType: 'udp' },

@@ -24,6 +24,7 @@ import { InterceptingCall, type Interceptor, type Metadata } from '@grpc/grpc-js
 import { castGrpcError, Etcd3, EtcdInvalidAuthTokenError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
 import { decodeRangeResponse, type RawRange } from './etcd-range-decode.js';
+import type { LeasePage } from './lease-page.js';
 import { guardPrefixes } from './overlap-guard.js';
 import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
@@ -224,7 +225,7 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     });
 
   const listPages = async (what: string, filter: { min_mod_revision?: number }) => {
-    const entries: RegistryEntry[] = [];
+    const pages: LeasePage[] = [];
     let revision: number | undefined;
     let from = Buffer.from(subnets);
     const end = prefixEnd(subnets);
@@ -234,10 +235,14 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
         Date.now() + Math.max(callTimeoutMs, LIST_PAGE_TIMEOUT_MS),
       ));
       revision ??= r.revision;
-      for (const e of r.entries) entries.push(e);
-      if (!r.more || !r.lastKey) return { revision, entries };
+      pages.push(r.page);
+      if (!r.more || !r.lastKey) return { revision, pages };
       from = Buffer.concat([r.lastKey, Buffer.from([0])]);
     }
+  };
+  const listEntries = async (what: string, filter: { min_mod_revision?: number }) => {
+    const { revision, pages } = await listPages(what, filter);
+    return { revision, entries: pages.flatMap((p) => p.entries()) };
   };
 
   return {
@@ -248,12 +253,16 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     // in pages of LIST_PAGE keys, all at the revision of the first page: no response (or
     // decode) grows with the cluster; a compaction between pages fails the call (retried)
     listSubnets() {
+      return listEntries('list subnets', {});
+    },
+    // the same pages, left as bytes: an acquisition reads key names and searches values there
+    listSubnetPages() {
       return listPages('list subnets', {});
     },
     // the same with etcd's min_mod_revision filter: only what changed since (etcd still scans the
     // range, in Go; what crosses the wire and gets decoded here is the change)
     listSubnetsSince(revision) {
-      return listPages('list subnets since', { min_mod_revision: revision + 1 });
+      return listEntries('list subnets since', { min_mod_revision: revision + 1 });
     },
     createSubnet(name, value, ttlSeconds, unchangedSince, guardAll) {
       if (unchangedSince === undefined) return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));
