@@ -124,6 +124,13 @@ describe('etcd registry', () => {
     expect(since.revision).toBe(renewed.modRevision);
     expect(since.entries.map((e) => e.name).sort()).toEqual(['10.244.1.0-24', ...names].sort());
     expect(since.entries.every((e) => e.modRevision > revision)).toBe(true);
+    // the pages an acquisition reads (bytes, strings on demand): the same entries, in pages of LIST_PAGE
+    const listed = await r.listSubnets();
+    const paged = await r.listSubnetPages!();
+    expect(paged.revision).toBe(listed.revision);
+    expect(paged.pages.map((p) => p.count)).toEqual([1000, 202]);
+    expect(paged.pages.flatMap((p) => p.entries())).toEqual(listed.entries);
+    expect(listed.entries.find((e) => e.name === '10.244.1.0-24')!.leaseId).toBe(renewed.leaseId);
     // a filter on the current keys, not a read of history: compaction does not matter
     await etcd.etcdctl(['compaction', String(since.revision)]);
     expect((await r.listSubnetsSince!(revision)).entries).toHaveLength(1201);
