@@ -255,7 +255,7 @@ async function runSize(n: number): Promise<SizeResult> {
     };
     console.error(`[N=${n}] storm of ${S}: ${st.acquired} acquired within ${STORM_DEADLINE_MS} ms, distinct ${distinct}, ${st.lost} lost races, ${st.listings} full listings, ` +
       `all acquired in ${storm.acquiredMsMax} ms, converged in ${storm.convergedMs} ms; the driver (all joiners in one process) used ${storm.driverCpuPct.toFixed(0)}% of a core ` +
-      `(${storm.driverCpuS.toFixed(1)} s of CPU); etcd used ${etcdCpuS.toFixed(1)} s of CPU during the storm`);
+      `(${storm.driverCpuS.toFixed(1)} s of CPU); etcd used ${etcdCpuS.toFixed(1)} s of CPU during the storm; first listings back: median ${st.listedMsMedian} ms, last ${st.listedMsMax} ms`);
     if (Object.keys(st.errors ?? {}).length) console.error(`[N=${n}] storm: etcd errors while acquiring (retried): ${JSON.stringify(st.errors)}`);
     if (st.profile) console.error(`[N=${n}] the storm driver's CPU profile (TULLE_DRIVER_PROF_DIR):\n${st.profile}`);
     const etcd = await call({ cmd: 'metrics' });
