@@ -74,13 +74,16 @@ class Reader {
   }
 }
 
-/** Reads a RangeResponse; entry names are the keys without `prefixLength` leading bytes. */
-export function decodeRangeResponse(buf: Buffer, prefixLength: number): RawRange {
+/**
+ * Reads a RangeResponse; entry names are the keys without `prefixLength` leading bytes. `limit`:
+ * the request's (no more keys than that: room for the page's offsets is made once).
+ */
+export function decodeRangeResponse(buf: Buffer, prefixLength: number, limit = Infinity): RawRange {
   const r = new Reader(buf, 0, buf.length);
   let revision = 0;
   let more = false;
   // (a lease's key and value are about 70 bytes on the wire: room for most pages at once)
-  const page = LeasePage.builder(buf, buf.length >> 6);
+  const page = LeasePage.builder(buf, Math.min(limit, buf.length >> 6));
   let lastStart = -1;
   let lastEnd = -1;
   const h = new Reader(buf, 0, 0);

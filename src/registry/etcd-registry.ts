@@ -214,13 +214,13 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
   const pool = (client as unknown as { pool?: RawPool }).pool;
   if (typeof pool?.withConnection !== 'function' || typeof pool.authenticator?.invalidateMetadata !== 'function')
     throw new Error('the etcd3 client is not the version tulle was built with: listings are read through etcd3 1.1.2\'s connection pool (package.json pins it); reinstall with npm ci');
-  const rangeRaw = (req: object, deadline: number, retried = false): Promise<RawRange> =>
+  const rangeRaw = (req: { limit: number; [field: string]: unknown }, deadline: number, retried = false): Promise<RawRange> =>
     pool!.withConnection('KV', ({ client: kv, metadata }) => new Promise<RawRange>((resolve, reject) => {
       const def = kv.constructor.service.Range;
       kv.makeUnaryRequest(def.path, def.requestSerialize, (b: Buffer) => b, req, metadata, { deadline, interceptors: [requireLeader] }, (err: Error | null, buf?: Buffer) => {
         if (err) return reject(castGrpcError(err));
         try {
-          resolve(decodeRangeResponse(buf!, subnets.length));
+          resolve(decodeRangeResponse(buf!, subnets.length, req.limit));
         } catch (e) {
           reject(e as Error);
         }
