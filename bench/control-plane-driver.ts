@@ -78,6 +78,7 @@ async function storm(from: number, count: number, deadlineMs: number) {
   const config = readNetworkConfig(configText).config;
   let lost = 0;
   const errors: Record<string, number> = {}; // etcd calls that failed while acquiring, by message
+  let t0 = Date.now();
   const log = pino({ level: 'debug' }, {
     write: (line: string) => {
       if (line.includes('lost the race')) lost++;
@@ -90,16 +91,19 @@ async function storm(from: number, count: number, deadlineMs: number) {
   });
   // every full listing a joiner makes, counted: O(N) each, what a storm's cost grows with
   let listings = 0;
-  const regs = Array.from({ length: count }, () => {
+  // when each joiner's first full listing came back: the listing phase vs the creates after it
+  const listedMs: number[] = [];
+  const listed = <T>(k: number, p: Promise<T>) => p.then((x) => ((listedMs[k] ??= Date.now() - t0), x));
+  const regs = Array.from({ length: count }, (_, k) => {
     const r = etcdRegistry({ endpoints: [endpoint], prefix });
-    return { ...r, listSubnets: () => (listings++, r.listSubnets()) };
+    return { ...r, listSubnets: () => (listings++, listed(k, r.listSubnets())), listSubnetPages: () => (listings++, listed(k, r.listSubnetPages!())) };
   });
   const lms = regs.map((registry, k) => new LeaseManager({
     registry, config, attrs: { PublicIP: publicIp(from + k), PublicIPv6: null, BackendType: 'udp' },
     ttlMs: TTL_S * 1000, renewMarginMs: 3600_000, clock: realClock, random: Math.random, log,
   }));
   const profiler = process.env.TULLE_DRIVER_PROF_DIR ? await startProfile() : undefined;
-  const t0 = Date.now();
+  t0 = Date.now();
   const cpu0 = process.cpuUsage();
   const timer = setTimeout(() => lms.forEach((lm) => void lm.stop()), deadlineMs);
   const results = await Promise.all(lms.map(async (lm) => {
@@ -118,7 +122,8 @@ async function storm(from: number, count: number, deadlineMs: number) {
   await Promise.all(regs.map((r) => r.close()));
   const got = results.filter((r) => r !== undefined);
   // this one process plays all the joiners: its CPU per wall second says whether it was the limit
-  return { t0, lost, listings, errors, ...(profile ? { profile } : {}), driverCpuMs: Math.round((cpu.user + cpu.system) / 1000), wallMs, acquired: got.length, subnets: got.map((r) => r.subnet), ms: got.map((r) => r.ms) };
+  const firstListed = listedMs.filter((x) => x !== undefined).sort((a, b) => a - b);
+  return { t0, lost, listings, listedMsMedian: firstListed[firstListed.length >> 1] ?? NaN, listedMsMax: firstListed.at(-1) ?? NaN, errors, ...(profile ? { profile } : {}), driverCpuMs: Math.round((cpu.user + cpu.system) / 1000), wallMs, acquired: got.length, subnets: got.map((r) => r.subnet), ms: got.map((r) => r.ms) };
 }
 
 /** TULLE_DRIVER_PROF_DIR=dir: the storm runs under the V8 profiler; its top (self time by function)

@@ -29,6 +29,7 @@ import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { createBed, stopProcess, type Bed, type BedNode } from '../test/bed/bed.js';
 import { startEtcd } from '../test/bed/etcd.js';
+import { run } from '../src/host/exec.js';
 import { REPO_ROOT } from '../test/bed/daemons.js';
 import { startLeaseDriver } from '../test/bed/lease-driver.js';
 import { summariseProfile } from './cpu-profile.js';
@@ -134,6 +135,17 @@ function cpuTicks(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return Number(f[11]) + Number(f[12]); // utime, stime (fields 14, 15)
 }
+/** etcd's process in its namespace (the driver runs there too), by its command name */
+async function etcdPid(ns: string): Promise<number | undefined> {
+  const { stdout } = await run('ip', ['netns', 'pids', ns]);
+  return stdout.split(/\s+/).map(Number).find((p) => {
+    try {
+      return p > 0 && readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'etcd';
+    } catch {
+      return false;
+    }
+  });
+}
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -154,7 +166,7 @@ export interface SizeResult {
   idle: { seconds: number; cpuPctMean: number; cpuPctMax: number; etcdRequestsPerS: number };
   rssMiB: { mean: number; max: number };
   joins: { count: number; p50: number; p99: number; max: number };
-  storm: { count: number; acquired: number; driverCpuPct: number; distinct: boolean; lostRaces: number; listings: number; acquiredMsMax: number; convergedMs: number };
+  storm: { count: number; acquired: number; driverCpuPct: number; driverCpuS: number; etcdCpuS: number; distinct: boolean; lostRaces: number; listings: number; acquiredMsMax: number; convergedMs: number };
   etcd: Record<string, number>;
   profile?: string;
 }
@@ -228,17 +240,22 @@ async function runSize(n: number): Promise<SizeResult> {
     }
     console.error(`[N=${n}] joins: p50 ${pct(lat, 50)} ms, p99 ${pct(lat, 99)} ms`);
 
-    // 5. join storm
+    // 5. join storm (etcd's CPU over the storm call, from /proc: utime + stime in 10 ms ticks)
+    const ePid = await etcdPid(etcdNode.ns);
+    const e0 = ePid ? cpuTicks(ePid) : NaN;
     const st = await call({ cmd: 'storm', from: 40_000, count: S, deadlineMs: STORM_DEADLINE_MS }, STORM_DEADLINE_MS + 60_000);
+    const etcdCpuS = ePid ? (cpuTicks(ePid) - e0) / 100 : NaN;
     const distinct = new Set(st.subnets).size === st.acquired;
     routes += st.acquired;
     const conv = await Promise.all(all.map((d) => waitRoutes(d, routes, 120_000, st.t0)));
     const storm = {
       count: S, acquired: st.acquired, distinct, lostRaces: st.lost, listings: st.listings, driverCpuPct: (100 * st.driverCpuMs) / st.wallMs,
+      driverCpuS: st.driverCpuMs / 1000, etcdCpuS,
       acquiredMsMax: st.acquired === S ? Math.max(...st.ms) : NaN, convergedMs: st.acquired === S ? Math.max(...conv) - st.t0 : NaN,
     };
     console.error(`[N=${n}] storm of ${S}: ${st.acquired} acquired within ${STORM_DEADLINE_MS} ms, distinct ${distinct}, ${st.lost} lost races, ${st.listings} full listings, ` +
-      `all acquired in ${storm.acquiredMsMax} ms, converged in ${storm.convergedMs} ms; the driver (all joiners in one process) used ${storm.driverCpuPct.toFixed(0)}% of a core`);
+      `all acquired in ${storm.acquiredMsMax} ms, converged in ${storm.convergedMs} ms; the driver (all joiners in one process) used ${storm.driverCpuPct.toFixed(0)}% of a core ` +
+      `(${storm.driverCpuS.toFixed(1)} s of CPU); etcd used ${etcdCpuS.toFixed(1)} s of CPU during the storm; first listings back: median ${st.listedMsMedian} ms, last ${st.listedMsMax} ms`);
     if (Object.keys(st.errors ?? {}).length) console.error(`[N=${n}] storm: etcd errors while acquiring (retried): ${JSON.stringify(st.errors)}`);
     if (st.profile) console.error(`[N=${n}] the storm driver's CPU profile (TULLE_DRIVER_PROF_DIR):\n${st.profile}`);
     const etcd = await call({ cmd: 'metrics' });
@@ -284,6 +301,7 @@ export function table(rs: SizeResult[]): string {
     ['storm: acquired within the deadline, distinct, lost races, full listings', ...rs.map((r) => `${r.storm.acquired}/${r.storm.count}, ${r.storm.distinct ? 'distinct' : 'OVERLAP'}, ${r.storm.lostRaces}, ${r.storm.listings}`)],
     ['storm: all acquired / all routes converged (ms)', ...rs.map((r) => (r.storm.acquired === r.storm.count ? `${r.storm.acquiredMsMax} / ${r.storm.convergedMs}` : `not within ${STORM_DEADLINE_MS}`))],
     ['storm: CPU of the one process playing all joiners (% of a core)', ...rs.map((r) => r.storm.driverCpuPct.toFixed(0))],
+    ['storm: CPU seconds of the joiners\' process / of etcd', ...rs.map((r) => `${r.storm.driverCpuS.toFixed(1)} / ${r.storm.etcdCpuS.toFixed(1)}`)],
     ['etcd: DB size (MiB)', ...rs.map((r) => f((r.etcd.etcd_mvcc_db_total_size_in_bytes ?? 0) / 2 ** 20))],
     ['etcd: gRPC requests / watch events (whole run)', ...rs.map((r) => `${r.etcd.grpc_server_handled_total} / ${r.etcd.etcd_debugging_mvcc_events_total ?? '?'}`)],
   ];

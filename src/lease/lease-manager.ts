@@ -56,7 +56,7 @@ export class LeaseManager {
   private readonly badSeen = new Map<string, number>(); // name → mod revision logged
   private listedLeaseIds = new Map<string, string>(); // subnet → etcd lease id, from the last list
   /** the last acquisition's listing, until start() makes the table from it */
-  private pending: { entries: ReadonlyMap<string, RegistryEntry>; base: number } | undefined;
+  private pending: AcquireView | undefined;
   private lastResyncAt = -Infinity;
   private resyncStreak = 0;
   private state: { etcd: EtcdState; since: number; lastError: string | undefined };
@@ -124,8 +124,8 @@ export class LeaseManager {
           if (view && this.o.registry.listSubnetsSince) {
             view.absorb(await this.o.registry.listSubnetsSince(view.revision));
           } else {
-            const full = await this.o.registry.listSubnets();
-            view = new AcquireView(full, needle, isOurs);
+            const r = this.o.registry;
+            view = new AcquireView(r.listSubnetPages ? await r.listSubnetPages() : await r.listSubnets(), needle, isOurs);
           }
           this.setEtcd('connected');
         } catch (e) {
@@ -171,7 +171,7 @@ export class LeaseManager {
         // running watch). The watch starts from the full listing, not from our own write: leases
         // created in between must be seen, and deletions since (which the changes-only looks do
         // not show) applied
-        if (!this.watch && view) this.pending = { entries: view.entries, base: view.base };
+        if (!this.watch && view) this.pending = view;
         const next = new Map(this.table);
         if (old && old.subnet !== result.subnet && this.isOurs(next.get(old.subnet), old.attrs)) next.delete(old.subnet);
         next.set(result.subnet, result);
@@ -262,7 +262,7 @@ export class LeaseManager {
     this.pending = undefined;
     if (!p) return this.listAndWatch();
     // the acquisition's listing (a daemon lists once): decoded now, watched from its revision
-    const { table } = this.absorb([...p.entries.values()]);
+    const { table } = this.absorb(p.entries());
     if (this.own) table.set(this.own.subnet, this.own);
     this.replaceTable(table);
     this.revision = p.base;

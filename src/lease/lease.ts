@@ -15,7 +15,7 @@
  * Values are written by other nodes and by people: decoding never throws, it says what is wrong.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, quad, type Family } from '../util/ip.js';
+import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, quad, quadBytes, type Family } from '../util/ip.js';
 
 /** flanneld's PublicIP of a lease without an IPv4 underlay address (IPv6 only) */
 export const NO_PUBLIC_IP = '0.0.0.0';
@@ -99,6 +99,31 @@ function ipv4KeyName(name: string): LeaseSubnets | undefined {
   const len = d2 < 0 ? d1 : d1 * 10 + d2;
   if (len > 31 || base % 2 ** (32 - len) !== 0) return undefined;
   return { subnet: `${name.slice(0, dash)}/${len}`, ipv6Subnet: undefined };
+}
+
+/**
+ * ipv4KeyName over the name's bytes (a listing page as etcd sent it): the same names, given as
+ * `base * 64 + len` (exact in a double: below 2^38), or -1 for anything else (then the name is
+ * made a string and read by parseLeaseKeyName). No string, no object: the acquisition's path.
+ */
+export function ipv4KeyCode(buf: Uint8Array, from: number, end: number): number {
+  // (what follows the dash is one or two digits, so the dash is one of the last three bytes)
+  const dash = buf[end - 2] === 45 ? end - 2 : buf[end - 3] === 45 ? end - 3 : -1;
+  if (dash < from + 7) return -1;
+  const base = quadBytes(buf, from, dash);
+  if (base < 0) return -1;
+  const d1 = buf[dash + 1]! - 48;
+  const d2 = end - dash === 3 ? buf[dash + 2]! - 48 : -1;
+  if (d1 < 1 || d1 > 9 || (end - dash === 3 && (d2 < 0 || d2 > 9))) return -1;
+  const len = d2 < 0 ? d1 : d1 * 10 + d2;
+  if (len > 31 || base % 2 ** (32 - len) !== 0) return -1;
+  return base * 64 + len;
+}
+
+/** The IPv4 subnet of an ipv4KeyCode, as formatted (10.244.3.0/24). */
+export function ipv4KeySubnet(code: number): string {
+  const base = Math.floor(code / 64);
+  return `${base >>> 24}.${(base >>> 16) & 255}.${(base >>> 8) & 255}.${base & 255}/${code % 64}`;
 }
 
 function parseKeyNameGeneric(name: string): LeaseSubnets | undefined {

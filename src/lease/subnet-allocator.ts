@@ -43,17 +43,34 @@ export function isLeasable(range: SubnetRange, subnet: string): boolean {
 const minOf = (r: SubnetRange) => parseValue(r.subnetMin, r.family).value;
 const maxOf = (r: SubnetRange) => parseValue(r.subnetMax, r.family).value;
 
-/** Address ranges [start, end) of one family's taken subnets, for "does this candidate overlap any?" in O(log n). */
+/**
+ * Address ranges [start, end) of one family's taken subnets, for "does this candidate overlap any?"
+ * in O(log n). IPv4 in typed arrays of numbers (exact: below 2^33), made from a listing's key codes
+ * without a string or a bigint per key (a join storm at 10,000 leases makes one per joiner);
+ * IPv6 in bigints.
+ */
 export class TakenRanges {
-  private readonly starts: bigint[] = [];
+  private starts4 = new Float64Array(0);
   /** running maximum of ends: ranges may overlap each other (bad data) */
+  private maxEnds4 = new Float64Array(0);
+  /** ranges added after construction (what changed since a listing: a few), checked one by one: start, end, ... */
+  private readonly added4: number[] = [];
+  private readonly starts: bigint[] = [];
   private readonly maxEnds: bigint[] = [];
-  /** ranges added after construction (what changed since a listing: a few), checked one by one */
   private readonly added: Array<[bigint, bigint]> = [];
   readonly family: Family;
 
   constructor(subnets: Iterable<string>, family: Family = 4) {
     this.family = family;
+    if (family === 4) {
+      const codes: number[] = [];
+      for (const s of subnets) {
+        const c = ipv4Code(s);
+        if (c >= 0) codes.push(c);
+      }
+      this.index4(Float64Array.from(codes));
+      return;
+    }
     const rs: Array<[bigint, bigint]> = [];
     for (const s of subnets) {
       const r = spanOf(s, family);
@@ -68,14 +85,59 @@ export class TakenRanges {
     }
   }
 
+  /**
+   * IPv4 ranges from `count` codes (base * 64 + prefix length, lease.ts ipv4KeyCode; sorted here,
+   * in place) and any other subnets as text.
+   */
+  static ipv4(codes: Float64Array, count: number, others: Iterable<string> = []): TakenRanges {
+    const t = new TakenRanges([], 4);
+    const more: number[] = [];
+    for (const s of others) {
+      const c = ipv4Code(s);
+      if (c >= 0) more.push(c);
+    }
+    let all = codes.subarray(0, count);
+    if (more.length) {
+      all = new Float64Array(count + more.length);
+      all.set(codes.subarray(0, count));
+      all.set(more, count);
+    }
+    t.index4(all);
+    return t;
+  }
+
+  private index4(codes: Float64Array): void {
+    codes.sort();
+    const n = codes.length;
+    const starts = (this.starts4 = new Float64Array(n));
+    const maxEnds = (this.maxEnds4 = new Float64Array(n));
+    let max = -1;
+    for (let i = 0; i < n; i++) {
+      const c = codes[i]!;
+      const base = Math.floor(c / 64);
+      const end = base + 2 ** (32 - (c - base * 64));
+      if (end > max) max = end;
+      starts[i] = base;
+      maxEnds[i] = max;
+    }
+  }
+
   /** One more taken subnet (of this family; others are ignored), without re-sorting. */
   add(subnet: string): void {
+    if (this.family === 4) {
+      const c = ipv4Code(subnet);
+      if (c < 0) return;
+      const base = Math.floor(c / 64);
+      this.added4.push(base, base + 2 ** (32 - (c - base * 64)));
+      return;
+    }
     const r = spanOf(subnet, this.family);
     if (r) this.added.push(r);
   }
 
   /** True when [base, base + size) shares an address with any taken range. */
   overlaps(base: bigint, size: bigint): boolean {
+    if (this.family === 4) return this.overlaps4(Number(base), Number(size));
     // last range that starts before the candidate ends
     let lo = 0;
     let hi = this.starts.length - 1;
@@ -90,6 +152,22 @@ export class TakenRanges {
     return false;
   }
 
+  private overlaps4(base: number, size: number): boolean {
+    const end = base + size;
+    let lo = 0;
+    let hi = this.starts4.length - 1;
+    let at = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts4[mid]! < end) (at = mid), (lo = mid + 1);
+      else hi = mid - 1;
+    }
+    if (at >= 0 && this.maxEnds4[at]! > base) return true;
+    const a = this.added4;
+    for (let i = 0; i < a.length; i += 2) if (a[i]! < end && a[i + 1]! > base) return true;
+    return false;
+  }
+
   overlapsSubnet(subnet: string): boolean {
     if (familyOf(subnet) !== this.family) return false;
     const n = parseNet(subnet, this.family);
@@ -97,16 +175,27 @@ export class TakenRanges {
   }
 }
 
-/** A subnet of this family as [start, end) (its base as written), else undefined; IPv4 without allocation. */
-function spanOf(subnet: string, family: Family): [bigint, bigint] | undefined {
-  if (familyOf(subnet) !== family) return undefined;
+/** An IPv4 subnet as base * 64 + len (its base as written), without allocation for a dotted quad; -1 when it is none. */
+function ipv4Code(subnet: string): number {
+  if (familyOf(subnet) !== 4) return -1;
   const slash = subnet.indexOf('/');
-  if (family === 4 && slash > 0) {
+  if (slash > 0) {
     const base = quad(subnet, 0, slash);
     const lenText = subnet.length - slash - 1;
     const len = lenText >= 1 && lenText <= 2 ? Number(subnet.slice(slash + 1)) : NaN;
-    if (base >= 0 && Number.isInteger(len) && len <= 32) return [BigInt(base), BigInt(base + 2 ** (32 - len))];
+    if (base >= 0 && Number.isInteger(len) && len <= 32) return base * 64 + len;
   }
+  try {
+    const n = parseNet(subnet, 4);
+    return Number(n.base) * 64 + n.len;
+  } catch {
+    return -1; // not a subnet: cannot overlap anything
+  }
+}
+
+/** A subnet of this family as [start, end) (its base as written), else undefined. */
+function spanOf(subnet: string, family: Family): [bigint, bigint] | undefined {
+  if (familyOf(subnet) !== family) return undefined;
   try {
     const n = parseNet(subnet, family);
     return [n.base, n.base + netSize(family, n.len)];

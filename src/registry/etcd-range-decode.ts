@@ -10,12 +10,13 @@
  * (etcd's rpc.proto and kv.proto.) Unknown fields are skipped, as protobuf requires; a truncated
  * or malformed message throws (the caller retries, as after any failed call).
  */
-import type { RegistryEntry } from './registry.js';
+import { LeasePage } from './lease-page.js';
 
 export interface RawRange {
   revision: number;
   more: boolean;
-  entries: RegistryEntry[];
+  /** the keys and values where they lie in `buf`: strings only for what is asked (lease-page.ts) */
+  page: LeasePage;
   /** the last key of the page, raw (where the next page starts) */
   lastKey: Buffer | undefined;
 }
@@ -50,13 +51,16 @@ class Reader {
   }
 
 
-  /** a length-delimited field: its [start, end) */
-  bytes(): [number, number] {
+  /** a length-delimited field: its [start, end) in fs, fe (no array per field) */
+  fs = 0;
+  fe = 0;
+  bytes(): void {
     const len = this.varint();
     const start = this.pos;
     if (len > this.end - start) throw new Error('etcd range response: field longer than the message');
     this.pos = start + len;
-    return [start, this.pos];
+    this.fs = start;
+    this.fe = this.pos;
   }
 
   skip(wireType: number): void {
@@ -71,63 +75,53 @@ class Reader {
 }
 
 /**
- * A varint at buf[start, end) as int64 text, exact (etcd lease ids use all 63 bits), without a
- * BigInt for the non-negative ones: v = hi·2^32 + lo = (hi·4294 + ⌊x/10^6⌋)·10^6 + x mod 10^6,
- * x = hi·967296 + lo, every term below 2^53.
+ * Reads a RangeResponse; entry names are the keys without `prefixLength` leading bytes. `limit`:
+ * the request's (no more keys than that: room for the page's offsets is made once).
  */
-function int64Text(buf: Buffer, start: number, end: number): string {
-  let lo = 0;
-  let hi = 0;
-  for (let i = start, shift = 0; i < end; i++, shift += 7) {
-    const b = buf[i]! & 0x7f;
-    if (shift < 28) lo += b * 2 ** shift;
-    else if (shift === 28) {
-      lo += (b & 0x0f) * 2 ** 28;
-      hi += b >> 4;
-    } else hi += b * 2 ** (shift - 32);
-  }
-  if (end - start > 9 || hi >= 2 ** 31) {
-    let v = 0n;
-    for (let i = end - 1; i >= start; i--) v = (v << 7n) | BigInt(buf[i]! & 0x7f);
-    return BigInt.asIntN(64, v).toString();
-  }
-  const x = hi * 967296 + lo;
-  const top = hi * 4294 + Math.floor(x / 1e6);
-  const low = x % 1e6;
-  return top === 0 ? String(low) : `${top}${String(low).padStart(6, '0')}`;
-}
-
-/** Reads a RangeResponse; entry names are the keys without `prefixLength` leading bytes. */
-export function decodeRangeResponse(buf: Buffer, prefixLength: number): RawRange {
+export function decodeRangeResponse(buf: Buffer, prefixLength: number, limit = Infinity): RawRange {
   const r = new Reader(buf, 0, buf.length);
-  const out: RawRange = { revision: 0, more: false, entries: [], lastKey: undefined };
-  let lastKey: [number, number] | undefined;
+  let revision = 0;
+  let more = false;
+  // (a lease's key and value are about 70 bytes on the wire: room for most pages at once)
+  const page = LeasePage.builder(buf, Math.min(limit, buf.length >> 6));
+  let lastStart = -1;
+  let lastEnd = -1;
   const h = new Reader(buf, 0, 0);
   while (r.pos < r.end) {
     const tag = r.varint();
     const field = Math.floor(tag / 8);
     const wire = tag & 7;
     if (field === 1 && wire === 2) {
-      const [s, e] = r.bytes();
-      h.at(s, e);
+      r.bytes();
+      h.at(r.fs, r.fe);
       while (h.pos < h.end) {
         const t = h.varint();
-        if (t === (3 << 3)) out.revision = h.varint();
+        if (t === (3 << 3)) revision = h.varint();
         else h.skip(t & 7);
       }
     } else if (field === 2 && wire === 2) {
-      const [s, e] = r.bytes();
-      const kv = h.at(s, e);
-      let key: [number, number] = [s, s];
-      let value: [number, number] = [s, s];
+      r.bytes();
+      const s = r.fs;
+      const kv = h.at(s, r.fe);
+      let keyStart = s;
+      let keyEnd = s;
+      let valueStart = s;
+      let valueEnd = s;
       let modRevision = 0;
       let idStart = 0;
       let idEnd = 0;
       while (kv.pos < kv.end) {
         const t = kv.varint();
-        if (t === ((1 << 3) | 2)) key = kv.bytes();
-        else if (t === (3 << 3)) modRevision = kv.varint();
-        else if (t === ((5 << 3) | 2)) value = kv.bytes();
+        if (t === ((1 << 3) | 2)) {
+          kv.bytes();
+          keyStart = kv.fs;
+          keyEnd = kv.fe;
+        } else if (t === (3 << 3)) modRevision = kv.varint();
+        else if (t === ((5 << 3) | 2)) {
+          kv.bytes();
+          valueStart = kv.fs;
+          valueEnd = kv.fe;
+        }
         else if (t === (6 << 3)) {
           idStart = kv.pos;
           // (a lease id of 0 is written as absent by etcd; written out, it reads as '0' too)
@@ -135,16 +129,15 @@ export function decodeRangeResponse(buf: Buffer, prefixLength: number): RawRange
           idEnd = kv.pos;
         } else kv.skip(t & 7);
       }
-      if (key[1] - key[0] < prefixLength) throw new Error('etcd range response: a key outside the listed prefix');
-      const leaseId = idEnd === idStart ? '0' : int64Text(buf, idStart, idEnd);
-      out.entries.push({ name: buf.toString('utf8', key[0] + prefixLength, key[1]), value: buf.toString('utf8', value[0], value[1]), modRevision, leaseId });
-      lastKey = key;
+      if (keyEnd - keyStart < prefixLength) throw new Error('etcd range response: a key outside the listed prefix');
+      page.add(keyStart + prefixLength, keyEnd, valueStart, valueEnd, idStart, idEnd, modRevision);
+      lastStart = keyStart;
+      lastEnd = keyEnd;
     } else if (field === 3 && wire === 0) {
-      out.more = r.varint() !== 0;
+      more = r.varint() !== 0;
     } else {
       r.skip(wire);
     }
   }
-  if (lastKey) out.lastKey = Buffer.from(buf.subarray(lastKey[0], lastKey[1]));
-  return out;
+  return { revision, more, page: page.done(), lastKey: lastStart < 0 ? undefined : Buffer.from(buf.subarray(lastStart, lastEnd)) };
 }

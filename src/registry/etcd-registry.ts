@@ -24,6 +24,7 @@ import { InterceptingCall, type Interceptor, type Metadata } from '@grpc/grpc-js
 import { castGrpcError, Etcd3, EtcdInvalidAuthTokenError, type IKeyValue, type IOptions, type Watcher } from 'etcd3';
 import { TulleError } from '../util/errors.js';
 import { decodeRangeResponse, type RawRange } from './etcd-range-decode.js';
+import type { LeasePage } from './lease-page.js';
 import { guardPrefixes } from './overlap-guard.js';
 import type { Registry, RegistryEntry, WatchEvent, WatchSink, WriteResult } from './registry.js';
 
@@ -40,10 +41,17 @@ export interface EtcdRegistryOptions {
   password?: string | undefined;
   /** deadline of one unary call (default 5 s) */
   callTimeoutMs?: number;
+  /** keys per page of a listing (default LIST_PAGE; tests make it small to see several pages) */
+  listPage?: number;
 }
 
-/** keys per range request when listing leases */
-export const LIST_PAGE = 1000;
+/**
+ * keys per range request when listing leases. 5,000 rather than 1,000: a join storm at 10,000
+ * leases (two pages per listing instead of ten) cost the joiners and etcd about 12 % less CPU and
+ * ended about 15 % sooner, back to back (bench/results/control-plane-storm-2026-12-03c.md); a
+ * page of flannel leases (≈ 130 bytes a key on the wire) stays well inside gRPC's 4 MiB message.
+ */
+export const LIST_PAGE = 5000;
 /**
  * Deadline of one page of a listing. Longer than a plain call's: a page that is slow because etcd
  * (or this process) is busy — hundreds of nodes joining at once each list every lease — is worth
@@ -53,6 +61,9 @@ export const LIST_PAGE = 1000;
  * connection at once, a member without a leader at once (hasleader).
  */
 export const LIST_PAGE_TIMEOUT_MS = 30_000;
+
+/** HTTP/2 receive window of the connection to etcd and of each call on it (see the client options) */
+export const FLOW_CONTROL_WINDOW = 4 << 20;
 
 /** The parts of the `etcd3` client's (1.1.2) connection pool a raw range call uses. */
 interface RawPool {
@@ -143,7 +154,15 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       }) as never,
       watchBackoff: backoff(100) as never,
     },
-    grpcOptions: { 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1 },
+    grpcOptions: {
+      'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_timeout_ms': 5_000, 'grpc.keepalive_permit_without_calls': 1,
+      // HTTP/2 receive window (grpc-js's default: 65,535 bytes). A listing page of 5,000 leases is
+      // ≈ 650 KB: with the default etcd stops about ten times per page for a window update from
+      // our event loop, which in a join storm is busy with other pages. 4 MiB: a page in one go
+      // (storm at 10,000 leases ≈ 30 % sooner, ≈ 25 % less CPU here and in etcd, A/B; see
+      // bench/results/control-plane-storm-2026-12-03c.md)
+      'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
+    },
   };
   if (o.caFile || o.certFile || o.keyFile) {
     options.credentials = {
@@ -206,13 +225,13 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
   const pool = (client as unknown as { pool?: RawPool }).pool;
   if (typeof pool?.withConnection !== 'function' || typeof pool.authenticator?.invalidateMetadata !== 'function')
     throw new Error('the etcd3 client is not the version tulle was built with: listings are read through etcd3 1.1.2\'s connection pool (package.json pins it); reinstall with npm ci');
-  const rangeRaw = (req: object, deadline: number, retried = false): Promise<RawRange> =>
+  const rangeRaw = (req: { limit: number; [field: string]: unknown }, deadline: number, retried = false): Promise<RawRange> =>
     pool!.withConnection('KV', ({ client: kv, metadata }) => new Promise<RawRange>((resolve, reject) => {
       const def = kv.constructor.service.Range;
       kv.makeUnaryRequest(def.path, def.requestSerialize, (b: Buffer) => b, req, metadata, { deadline, interceptors: [requireLeader] }, (err: Error | null, buf?: Buffer) => {
         if (err) return reject(castGrpcError(err));
         try {
-          resolve(decodeRangeResponse(buf!, subnets.length));
+          resolve(decodeRangeResponse(buf!, subnets.length, req.limit));
         } catch (e) {
           reject(e as Error);
         }
@@ -224,20 +243,24 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     });
 
   const listPages = async (what: string, filter: { min_mod_revision?: number }) => {
-    const entries: RegistryEntry[] = [];
+    const pages: LeasePage[] = [];
     let revision: number | undefined;
     let from = Buffer.from(subnets);
     const end = prefixEnd(subnets);
     for (;;) {
       const r = await wrap(what, rangeRaw(
-        { key: from, range_end: end, limit: LIST_PAGE, ...filter, ...(revision ? { revision } : {}) },
+        { key: from, range_end: end, limit: o.listPage ?? LIST_PAGE, ...filter, ...(revision ? { revision } : {}) },
         Date.now() + Math.max(callTimeoutMs, LIST_PAGE_TIMEOUT_MS),
       ));
       revision ??= r.revision;
-      for (const e of r.entries) entries.push(e);
-      if (!r.more || !r.lastKey) return { revision, entries };
+      pages.push(r.page);
+      if (!r.more || !r.lastKey) return { revision, pages };
       from = Buffer.concat([r.lastKey, Buffer.from([0])]);
     }
+  };
+  const listEntries = async (what: string, filter: { min_mod_revision?: number }) => {
+    const { revision, pages } = await listPages(what, filter);
+    return { revision, entries: pages.flatMap((p) => p.entries()) };
   };
 
   return {
@@ -248,12 +271,16 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
     // in pages of LIST_PAGE keys, all at the revision of the first page: no response (or
     // decode) grows with the cluster; a compaction between pages fails the call (retried)
     listSubnets() {
+      return listEntries('list subnets', {});
+    },
+    // the same pages, left as bytes: an acquisition reads key names and searches values there
+    listSubnetPages() {
       return listPages('list subnets', {});
     },
     // the same with etcd's min_mod_revision filter: only what changed since (etcd still scans the
     // range, in Go; what crosses the wire and gets decoded here is the change)
     listSubnetsSince(revision) {
-      return listPages('list subnets since', { min_mod_revision: revision + 1 });
+      return listEntries('list subnets since', { min_mod_revision: revision + 1 });
     },
     createSubnet(name, value, ttlSeconds, unchangedSince, guardAll) {
       if (unchangedSince === undefined) return wrap('create subnet', putIf(name, value, ttlSeconds, 'Version', 0));

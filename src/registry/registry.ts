@@ -3,6 +3,8 @@
  * etcd registry the same way). Names are the last key element ("10.244.3.0-24"); the prefix,
  * etcd leases and revisions stay inside. The lease manager adds the policy on top.
  */
+import type { LeasePage } from './lease-page.js';
+
 export interface RegistryEntry {
   name: string;
   value: string;
@@ -65,6 +67,11 @@ export interface Registry {
   /** the network config JSON text, or undefined when the key is absent */
   getNetworkConfig(): Promise<string | undefined>;
   listSubnets(): Promise<{ entries: RegistryEntry[]; revision: number }>;
+  /**
+   * The same listing as pages of bytes (lease-page.ts), where the store can give them without
+   * making strings (etcd): an acquisition reads the key names and searches the values there.
+   */
+  listSubnetPages?(): Promise<{ pages: LeasePage[]; revision: number }>;
   /**
    * The entries created or changed after `revision` (mod revision > it), at one revision: what a
    * node that lost a race (or whose create was refused) needs to look again, without listing every

@@ -44,6 +44,28 @@ export function quad(text: string, from = 0, to = text.length): number {
   return digits && dots === 3 ? n * 256 + octet : -1;
 }
 
+/** quad() over bytes (ASCII): buf[from, to) as an unsigned integer, or -1; for names read off the wire. */
+export function quadBytes(buf: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = from; i < to; i++) {
+    const c = buf[i]!;
+    if (c === 46) {
+      if (!digits || dots === 3) return -1;
+      n = n * 256 + octet;
+      octet = digits = 0;
+      dots++;
+      continue;
+    }
+    if (c < 48 || c > 57 || (digits && octet === 0)) return -1;
+    octet = octet * 10 + (c - 48);
+    if (++digits > 3 || octet > 255) return -1;
+  }
+  return digits && dots === 3 ? n * 256 + octet : -1;
+}
+
 export function parseAddress(text: string): Address {
   const q = quad(text);
   if (q >= 0) return { family: 4, bytes: Uint8Array.of(q >>> 24, (q >>> 16) & 0xff, (q >>> 8) & 0xff, q & 0xff) };

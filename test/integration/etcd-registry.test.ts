@@ -17,8 +17,8 @@ const log = pino({ level: 'silent' });
 let etcd: EtcdServer;
 const registries: Registry[] = [];
 
-function registry(prefix = PREFIX): Registry {
-  const r = etcdRegistry({ endpoints: [etcd.endpoint], prefix });
+function registry(prefix = PREFIX, listPage?: number): Registry {
+  const r = etcdRegistry({ endpoints: [etcd.endpoint], prefix, ...(listPage ? { listPage } : {}) });
   registries.push(r);
   return r;
 }
@@ -110,13 +110,13 @@ describe('etcd registry', () => {
   });
 
   it('lists only what changed since a revision, across pages, compacted or not', async () => {
-    const r = registry('/since-test');
+    const r = registry('/since-test', 1000);
     const v = (i: number) => `{"PublicIP":"198.18.1.${i}","PublicIPv6":null,"BackendType":"udp"}`;
     const first = await r.createSubnet('10.244.1.0-24', v(1), 60);
     await r.createSubnet('10.244.2.0-24', v(2), 60);
     const { revision } = await r.listSubnets();
     expect(await r.listSubnetsSince!(revision)).toEqual({ revision, entries: [] });
-    // after it: 1,200 creates (two pages of LIST_PAGE) and a renewal of one listed before
+    // after it: 1,200 creates (two pages of 1,000) and a renewal of one listed before
     const names = Array.from({ length: 1200 }, (_, i) => `10.245.${i >> 8}.${i & 255}-32`);
     for (let i = 0; i < names.length; i += 100) await Promise.all(names.slice(i, i + 100).map((n) => r.createSubnet(n, v(9), 60)));
     const renewed = await r.updateSubnet('10.244.1.0-24', v(1), 60, { modRevision: first.modRevision, leaseId: first.leaseId });
@@ -124,6 +124,13 @@ describe('etcd registry', () => {
     expect(since.revision).toBe(renewed.modRevision);
     expect(since.entries.map((e) => e.name).sort()).toEqual(['10.244.1.0-24', ...names].sort());
     expect(since.entries.every((e) => e.modRevision > revision)).toBe(true);
+    // the pages an acquisition reads (bytes, strings on demand): the same entries, in pages of 1,000
+    const listed = await r.listSubnets();
+    const paged = await r.listSubnetPages!();
+    expect(paged.revision).toBe(listed.revision);
+    expect(paged.pages.map((p) => p.count)).toEqual([1000, 202]);
+    expect(paged.pages.flatMap((p) => p.entries())).toEqual(listed.entries);
+    expect(listed.entries.find((e) => e.name === '10.244.1.0-24')!.leaseId).toBe(renewed.leaseId);
     // a filter on the current keys, not a read of history: compaction does not matter
     await etcd.etcdctl(['compaction', String(since.revision)]);
     expect((await r.listSubnetsSince!(revision)).entries).toHaveLength(1201);

@@ -37,7 +37,16 @@ describe('acquire view', () => {
       entry('10.244.4.0-24', '{"PublicIP":"198.18.0.4","Old":{"PublicIP":"198.18.0.10"}}'),
     ]);
     expect(v.ours.size).toBe(0);
-    expect(decoded.length).toBe(4); // each was a candidate, and the decoded PublicIP said no
+    // the search is for our address as a JSON string, quotes included: a longer address or our
+    // address inside other text is no candidate; where it is a whole string of another field,
+    // the decoded PublicIP says no
+    expect(decoded).toEqual(['10.244.3.0/24', '10.244.4.0/24']);
+  });
+
+  it('our address as a prefix of another (198.18.1.1 vs 198.18.1.10) is not even decoded', () => {
+    const { v, decoded } = view([entry('10.244.1.0-24', lease('198.18.1.10')), entry('10.244.2.0-24', lease('198.18.1.1'), 7, '9')], { ...OURS, PublicIP: '198.18.1.1' });
+    expect([...v.ours.values()]).toEqual([{ lease: expect.objectContaining({ subnet: '10.244.2.0/24' }), leaseId: '9' }]);
+    expect(decoded).toEqual(['10.244.2.0/24']);
   });
 
   it('our address spelled with JSON escapes is still found (a backslash makes a value a candidate)', () => {
@@ -61,6 +70,20 @@ describe('acquire view', () => {
     expect(v.ours.size).toBe(0);
     v.absorb({ entries: [entry('10.244.8.0-24', lease('198.18.0.10'), 13)], revision: 13 });
     expect([...v.ours.keys()]).toEqual(['10.244.8.0/24']);
+  });
+
+  it('our address in a key name, or spanning a key and a value, is no hit', () => {
+    // fromEntries lays names and values side by side: a hit must lie inside one value
+    const { v, decoded } = view([entry('"198.18.0.10"', '{}'), entry('10.244.1.0-24', '"198.18'), entry('.0.10"', '{}')]);
+    expect(v.ours.size).toBe(0);
+    expect(decoded).toEqual([]);
+  });
+
+  it('the entries for the table: the listing, with what changed since and without a forgotten lease', () => {
+    const { v } = view([entry('10.244.1.0-24', lease('198.18.0.1'), 5, '11'), entry('10.244.2.0-24', lease('198.18.0.10'), 6, '12')]);
+    v.absorb({ entries: [entry('10.244.1.0-24', lease('198.18.0.1'), 20, '21'), entry('10.244.3.0-24', lease('198.18.0.3'), 21, '22')], revision: 21 });
+    v.forget(v.ours.get('10.244.2.0/24')!.lease);
+    expect(v.entries()).toEqual([entry('10.244.1.0-24', lease('198.18.0.1'), 20, '21'), entry('10.244.3.0-24', lease('198.18.0.3'), 21, '22')]);
   });
 
   it('forgetting a deleted lease of ours frees its subnet', () => {

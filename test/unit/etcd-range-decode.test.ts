@@ -40,10 +40,29 @@ describe('etcd range response, read from the wire bytes', () => {
       const got = decodeRangeResponse(buf, PREFIX.length);
       expect(got.revision).toBe(Number(want.header.revision));
       expect(got.more).toBe(want.more);
-      expect(got.entries).toEqual(want.kvs.map((kv: any) => ({
+      expect(got.page.entries()).toEqual(want.kvs.map((kv: any) => ({
         name: kv.key.toString().slice(PREFIX.length), value: kv.value.toString(), modRevision: Number(kv.mod_revision), leaseId: kv.lease,
       })));
       expect(got.lastKey?.toString()).toBe(want.kvs.at(-1)?.key.toString());
+      // room made for fewer keys than came (a limit is the request's, not a promise): grows
+      expect(decodeRangeResponse(buf, PREFIX.length, 1).page.entries()).toEqual(got.page.entries());
+    }
+  });
+
+  it('a page finds the values that hold a text as a plain search of each value would, and reads each key in place', () => {
+    const needles = ['"198.19.0.1"', '198.19.0.1', 'ü', '0-24', '{', '"'];
+    for (let n = 0; n < 500; n++) {
+      const page = decodeRangeResponse(range.responseSerialize(response()), PREFIX.length).page;
+      const entries = page.entries();
+      for (const needle of needles) {
+        const expected = entries.flatMap((e, i) => (e.value.includes(needle) ? [i] : []));
+        expect(page.valuesHolding(Buffer.from(needle)), needle).toEqual(expected);
+      }
+      expect(page.valuesHolding(0x7b /* { */)).toEqual(entries.flatMap((e, i) => (e.value.includes('{') ? [i] : [])));
+      entries.forEach((e, i) => {
+        expect(page.name(i)).toBe(e.name);
+        expect(page.buf.toString('utf8', page.keyStart(i), page.keyEnd(i))).toBe(e.name);
+      });
     }
   });
 
