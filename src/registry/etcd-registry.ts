@@ -52,6 +52,8 @@ export interface EtcdRegistryOptions {
  * page of flannel leases (≈ 130 bytes a key on the wire) stays well inside gRPC's 4 MiB message.
  */
 export const LIST_PAGE = 5000;
+/** the largest etcd response we take: the Go client's default (math.MaxInt32) */
+const MAX_RESPONSE_BYTES = 2 ** 31 - 1;
 /**
  * Deadline of one page of a listing. Longer than a plain call's: a page that is slow because etcd
  * (or this process) is busy — hundreds of nodes joining at once each list every lease — is worth
@@ -162,6 +164,10 @@ export function etcdRegistry(o: EtcdRegistryOptions): Registry {
       // (storm at 10,000 leases ≈ 30 % sooner, ≈ 25 % less CPU here and in etcd, A/B; see
       // bench/results/control-plane-storm-2026-12-03c.md)
       'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
+      // responses as large as flanneld's etcd client takes (clientv3: math.MaxInt32), not grpc-js's
+      // 4 MiB: a listing page of LIST_PAGE leases whose values carry fields flanneld ignores
+      // can exceed 4 MiB, and flanneld lists it
+      'grpc.max_receive_message_length': MAX_RESPONSE_BYTES,
     },
   };
   if (o.caFile || o.certFile || o.keyFile) {

@@ -136,6 +136,21 @@ describe('etcd registry', () => {
     expect((await r.listSubnetsSince!(revision)).entries).toHaveLength(1201);
   });
 
+  it("lists a page larger than gRPC's default 4 MiB message (values with fields flanneld ignores), both ways", async () => {
+    // flanneld's etcd client takes responses up to 2 GiB; a page of LIST_PAGE keys with large
+    // values must not fail with RESOURCE_EXHAUSTED where flanneld would have listed it
+    const r = registry('/big-values');
+    const pad = 'x'.repeat(10_000);
+    const names = Array.from({ length: 500 }, (_, i) => `10.246.${i >> 8}.${i & 255}-32`);
+    const v = (i: number) => `{"PublicIP":"198.18.2.${i & 255}","PublicIPv6":null,"BackendType":"udp","Note":"${pad}"}`;
+    for (let i = 0; i < names.length; i += 50) await Promise.all(names.slice(i, i + 50).map((n, j) => r.createSubnet(n, v(i + j), 60)));
+    const listed = await r.listSubnets();
+    expect(listed.entries).toHaveLength(500);
+    const paged = await r.listSubnetPages!();
+    expect(paged.pages.map((p) => p.count)).toEqual([500]);
+    expect(paged.pages.flatMap((p) => p.entries()).map((e) => e.value)).toEqual(listed.entries.map((e) => e.value));
+  });
+
   it('gives 30 concurrent acquirers 30 distinct subnets', async () => {
     const prefix = '/t/race';
     const config = parseNetworkConfig('{"Network":"10.244.0.0/16","SubnetMin":"10.244.1.0","SubnetMax":"10.244.40.0"}');
