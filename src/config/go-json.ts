@@ -57,6 +57,17 @@ export function matchFields<F extends string>(obj: JsonObject, fields: readonly 
   return out;
 }
 
+/**
+ * The object as Go would fill a struct with these fields, for reading values others wrote
+ * (leases, backend data): the object itself when every key is a field's exact name (what
+ * flanneld writes: no copy), else the fields matched as Go matches them ("publicip" →
+ * PublicIP, a later key for the same field wins), other keys dropped.
+ */
+export function goFields<F extends string>(obj: JsonObject, fields: readonly F[]): Partial<Record<F, unknown>> {
+  for (const key in obj) if (!(fields as readonly string[]).includes(key)) return matchFields(obj, fields).values;
+  return obj as Partial<Record<F, unknown>>;
+}
+
 /** Go bool: true/false; null or absent → undefined (the field keeps its default). */
 export function goBool(field: string, v: unknown): boolean | undefined {
   if (v === undefined || v === null) return undefined;

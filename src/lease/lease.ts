@@ -15,6 +15,7 @@
  * Values are written by other nodes and by people: decoding never throws, it says what is wrong.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { goFields } from '../config/go-json.js';
 import { firstHost, formatAddress, formatNet, isAligned, maskNet, parseAddress, parseNet, quad, quadBytes, type Family } from '../util/ip.js';
 
 /** flanneld's PublicIP of a lease without an IPv4 underlay address (IPv6 only) */
@@ -161,6 +162,9 @@ export function encodeLeaseValue(attrs: LeaseAttrs): string {
 
 export type Decoded = { ok: true; attrs: LeaseAttrs } | { ok: false; problem: string };
 
+/** flanneld's LeaseAttrs fields, which Go's decoder also matches without regard to case */
+const LEASE_FIELDS = ['PublicIP', 'PublicIPv6', 'BackendType', 'BackendData', 'BackendV6Data'] as const;
+
 export function decodeLeaseValue(text: string): Decoded {
   let v: unknown;
   try {
@@ -169,7 +173,7 @@ export function decodeLeaseValue(text: string): Decoded {
     return { ok: false, problem: 'value is not JSON' };
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return { ok: false, problem: 'value is not a JSON object' };
-  const o = v as Record<string, unknown>;
+  const o = goFields(v as Record<string, unknown>, LEASE_FIELDS);
   // (a canonical dotted quad, what flanneld writes, is its own formatted form: no parse needed)
   const canonical = typeof o.PublicIP === 'string' && quad(o.PublicIP) >= 0;
   if (typeof o.PublicIP !== 'string' || !(canonical || isIPv4(o.PublicIP))) return { ok: false, problem: 'PublicIP is not an IPv4 address' };

@@ -7,6 +7,7 @@
  * and the network config's wireguard options that concern the protocol (`PSK`,
  * `PersistentKeepaliveInterval` in seconds, `ListenPort`).
  */
+import { goFields } from '../config/go-json.js';
 import { TulleError } from '../util/errors.js';
 import { decodeKey } from './key-file.js';
 import { WIREGUARD_DEFAULT_PORT } from './encrypted-node.js';
@@ -35,7 +36,7 @@ export function decodeBackendData(
   if (typeof data !== 'object' || data === null) {
     throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: ${field} missing (is it a wireguard lease?)`);
   }
-  const d = data as Record<string, unknown>;
+  const d = goFields(data as Record<string, unknown>, ['PublicKey', 'Port'] as const); // flanneld's wireguardLeaseAttrs, as Go matches keys
   if (typeof d.PublicKey !== 'string') throw new TulleError('ERR_TULLE_WG_LEASE', `lease ${lease}: ${field}.PublicKey missing`);
   let publicKey: Uint8Array;
   try {

@@ -54,6 +54,14 @@ describe('acquire view', () => {
     expect([...v.ours.keys()]).toEqual(['10.244.5.0/24']);
   });
 
+  it("our lease written with other key spellings is ours, as Go's decoder reads it in flanneld", () => {
+    const { v } = view([
+      entry('10.244.6.0-24', '{"publicip":"198.18.0.10","backendtype":"udp"}', 8, '42'),
+      entry('10.244.7.0-24', '{"PUBLICIP":"198.18.0.7"}'),
+    ]);
+    expect([...v.ours.values()]).toEqual([{ lease: expect.objectContaining({ subnet: '10.244.6.0/24', attrs: OURS }), leaseId: '42' }]);
+  });
+
   it('every lease key is taken, whatever its value; names that are no lease key are not', () => {
     const { v } = view([entry('10.244.1.0-24', 'not json {'), entry('10.244.2.0-23', lease('198.18.0.2')), entry('hello', 'world')]);
     expect(v.overlaps({ subnet: '10.244.1.0/24' })).toBe(true);

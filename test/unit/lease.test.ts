@@ -34,6 +34,14 @@ describe('lease codec', () => {
     expect(parseLeaseKeyName(k)).toBeUndefined();
   });
 
+  it("matches a value's keys as Go's decoder does in flanneld: exact name, else any case; a later key wins; other keys ignored", () => {
+    expect(decodeLeaseValue('{"publicip":"198.18.0.10","publicIPv6":"fd00::10","backendType":"wireguard","backenddata":{"PublicKey":"k"},"Other":1}')).toEqual({
+      ok: true, attrs: { PublicIP: '198.18.0.10', PublicIPv6: 'fd00::10', BackendType: 'wireguard', BackendData: { PublicKey: 'k' } },
+    });
+    expect(decodeLeaseValue('{"PublicIP":"198.18.0.1","publicip":"198.18.0.2"}')).toMatchObject({ attrs: { PublicIP: '198.18.0.2' } });
+    expect(decodeLeaseValue('{"Public_IP":"198.18.0.1"}')).toEqual({ ok: false, problem: 'PublicIP is not an IPv4 address' });
+  });
+
   it('writes FLANNEL_SUBNET as the first address with the length', () => {
     expect(firstAddress('10.244.3.0/24')).toBe('10.244.3.1/24');
   });

@@ -12,6 +12,15 @@ describe('wireguard lease BackendData and config options', () => {
     expect(back.port).toBe(51820);
   });
 
+  it("reads BackendData's fields as Go does in flanneld: exact name, else any case; a later key wins", () => {
+    const key = randomBytes(32);
+    const other = randomBytes(32);
+    const d = JSON.parse(`{"publickey":"${other.toString('base64')}","PUBLICKEY":"${key.toString('base64')}","port":51830,"Extra":1}`);
+    const back = decodeBackendData(d, '10.244.1.0-24');
+    expect(Buffer.from(back.publicKey)).toEqual(key);
+    expect(back.port).toBe(51830);
+  });
+
   it('names what is wrong with a bad lease', () => {
     expect(() => decodeBackendData(null, 'L')).toThrow(/BackendData missing/);
     expect(() => decodeBackendData({ PublicKey: 'abc', Port: 1 }, 'L')).toThrow(/PublicKey is not/);
