@@ -27,6 +27,8 @@ export interface ChartInput {
   yardstick: string;
   /** the row drawn as the limit line in ratio panels (not as a bar), if present */
   limit?: string;
+  /** the line under the panels (default: what the yardstick and limit lines are) */
+  footer?: string;
 }
 
 const PANEL_W = 420, LABEL_W = 190, BAR_H = 16, GAP = 4, PANEL_HEAD = 40, PANEL_FOOT = 22, MARGIN = 16, TOP = 56;
@@ -102,7 +104,8 @@ export function renderChart(input: ChartInput): string {
     });
     out.push('</g>');
   });
-  out.push(`<text x="${MARGIN}" y="${height - 8}" fill="#555555">${escapeXml(`Solid line: ${input.yardstick} (1×).${limit ? ` Dashed red: ${input.limit}, the ceiling of the test bed.` : ''} — : not measured or not attributable.`)}</text>`);
+  const footer = input.footer ?? `Solid line: ${input.yardstick} (1×).${limit ? ` Dashed red: ${input.limit}, the ceiling of the test bed.` : ''} — : not measured or not attributable.`;
+  out.push(`<text x="${MARGIN}" y="${height - 8}" fill="#555555">${escapeXml(footer)}</text>`);
   out.push('</svg>');
   return out.join('\n') + '\n';
 }

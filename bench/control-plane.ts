@@ -1,6 +1,6 @@
 /**
  * npm run bench:control-plane [-- --sizes 100,1000,5000,10000 --daemons 10 --joins 100 --storm 200
- *                                 --idle-seconds 20 --profile --json out.json]
+ *                                 --idle-seconds 20 --profile --json out.json --svg out.svg]
  *
  * The control plane at cluster scale (issue 14). Per N: a fresh bed, etcd in a namespace, N leases
  * of simulated nodes written as flanneld writes them (bench/control-plane-driver.ts), then real
@@ -33,6 +33,7 @@ import { run } from '../src/host/exec.js';
 import { REPO_ROOT } from '../test/bed/daemons.js';
 import { startLeaseDriver } from '../test/bed/lease-driver.js';
 import { summariseProfile } from './cpu-profile.js';
+import { controlPlaneChart } from './control-plane-chart.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,6 +45,7 @@ const { values: args } = parseArgs({
     'storm-deadline-s': { type: 'string', default: '60' },
     profile: { type: 'boolean', default: false },
     json: { type: 'string' },
+    svg: { type: 'string' },
   },
 });
 
@@ -325,6 +327,10 @@ async function main() {
   console.log(table(out));
   for (const r of out) if (r.profile) console.log(`\nCPU profile of daemon 0 at N=${r.n} (self time):\n\n${r.profile}`);
   if (args.json) writeFileSync(args.json, JSON.stringify(out, null, 1));
+  if (args.svg) {
+    const sub = `${new Date().toISOString().slice(0, 10)}, ${Number(args.daemons)} daemons, ${Number(args.joins)} joins, storm of ${Number(args.storm)}; ${process.argv.slice(2).join(' ')}`;
+    writeFileSync(args.svg, controlPlaneChart(out, sub));
+  }
 }
 
 main().then(() => process.exit(0), (e) => {

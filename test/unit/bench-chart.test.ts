@@ -129,3 +129,28 @@ describe('machine CPU from /proc/stat', () => {
     expect(() => busySeconds('intr 1\n')).toThrow(/cpu/);
   });
 });
+
+describe('control-plane chart', async () => {
+  const { controlPlaneChart } = await import('../../bench/control-plane-chart.js');
+  type R = Parameters<typeof controlPlaneChart>[0][number];
+  const result = (n: number, routesMs: number, acquired: number): R => ({
+    n, daemons: 10, writeMs: 1,
+    start: { leaseMs: 1, readyMs: 2, routesMs, rssMiB: 100 + n / 1000, heapMiB: 20 },
+    others: { routesMsMedian: 1, routesMsMax: 2 },
+    idle: { seconds: 20, cpuPctMean: 0.4, cpuPctMax: 0.5, etcdRequestsPerS: 0 },
+    rssMiB: { mean: 1, max: 2 },
+    joins: { count: 100, p50: 10, p99: 30, max: 35 },
+    storm: { count: 200, acquired, driverCpuPct: 60, driverCpuS: 4, etcdCpuS: 3, distinct: true, lostRaces: 1, listings: 200, acquiredMsMax: 6000, convergedMs: 6100 },
+    etcd: {},
+  });
+
+  it('one bar per N in every panel, the values as measured; a storm that did not finish has no bar', () => {
+    const svg = controlPlaneChart([result(100, 650, 200), result(10_000, 960, 150)], 'sub');
+    const bars = [...svg.matchAll(/data-row="([^"]+)" data-column="([^"]+)" data-value="([^"]+)"/g)].map((m) => [m[1], m[2], Number(m[3])]);
+    expect(bars.filter(([, c]) => c === 'routes')).toEqual([['N = 100', 'routes', 650], ['N = 10,000', 'routes', 960]]);
+    expect(bars.filter(([, c]) => c === 'storm')).toEqual([['N = 100', 'storm', 6100]]);
+    expect(bars.filter(([, c]) => c === 'stormCpu')).toEqual([['N = 100', 'stormCpu', 7], ['N = 10,000', 'stormCpu', 7]]);
+    expect(svg).toContain('the storm did not finish within its deadline');
+    expect(svg).not.toContain('Solid line');
+  });
+});
