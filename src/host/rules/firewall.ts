@@ -11,6 +11,9 @@ import type { Chain } from './rule-set.js';
 
 export type Exec = typeof run;
 
+/** what ends one chain's listing in a batched observe (no rule line can be this) */
+const CHAIN_END = '#tulle: end of chain';
+
 export interface Firewall {
   /** the tool, for messages: iptables, ip6tables, nft */
   readonly tool: string;
@@ -44,12 +47,24 @@ export function iptablesHasRandomFully(versionText: string): boolean {
 export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
   const tool = family === 4 ? 'iptables' : 'ip6tables';
   const dump = async () => findRules((await exec(`${tool}-save`, [])).stdout);
-  /** `-S` of one chain, in iptables-save's form ('' when the chain is missing) */
-  const listChain = (table: string, chain: string) =>
-    exec(tool, ['-w', '5', '-t', table, '-S', chain]).then(
-      (r) => r.stdout.replace(/^-N (\S+)$/gm, ':$1 - [0:0]').replace(/^-P .*\n?/gm, ''),
-      () => '',
-    );
+  /** `-S` output of one chain in iptables-save's form */
+  const saveForm = (text: string) => text.replace(/^-N (\S+)$/gm, ':$1 - [0:0]').replace(/^-P .*\n?/gm, '');
+  /** `-S` of one chain ('' when the chain is missing) */
+  const listChain = (table: string, chain: string) => exec(tool, ['-w', '5', '-t', table, '-S', chain]).then((r) => saveForm(r.stdout), () => '');
+  /**
+   * `-S` of each chain, all from one `sh`: every process the daemon starts forks all of its memory
+   * (≈ 5.5 ms of CPU at 130 MiB RSS, 4 per resync = 0.45 % of a core at the default 5 s), the
+   * shell's own children cost the daemon nothing. The names are our constants (IPTABLES_CHAINS).
+   * Without a shell: one process per chain.
+   */
+  const listChains = async (chains: ReadonlyArray<readonly [table: string, chain: string]>): Promise<string[]> => {
+    const script = chains.map(([t, c]) => `${tool} -w 5 -t ${t} -S ${c} 2>/dev/null; echo '${CHAIN_END}'`).join('\n');
+    const parts = await exec('sh', ['-c', script]).then((r) => r.stdout.split(`${CHAIN_END}\n`), () => []);
+    if (parts.length === chains.length + 1 && parts[chains.length] === '') return parts.slice(0, -1).map(saveForm);
+    const out: string[] = [];
+    for (const [t, c] of chains) out.push(await listChain(t, c));
+    return out;
+  };
   let installed: readonly Chain[] = [];
   return {
     tool,
@@ -66,11 +81,9 @@ export function iptablesFirewall(family: 4 | 6, exec: Exec = run): Firewall {
     // only the base chains and our chains, not a whole dump: a host with kube-proxy's rules
     // would otherwise be dumped in full at every resync
     async observe() {
-      let text = '';
-      for (const c of installed) {
-        const n = IPTABLES_CHAINS[c.kind];
-        text += `*${n.table}\n${await listChain(n.table, n.base)}${await listChain(n.table, n.chain)}COMMIT\n`;
-      }
+      const names = installed.map((c) => IPTABLES_CHAINS[c.kind]);
+      const lists = await listChains(names.flatMap((n) => [[n.table, n.base] as const, [n.table, n.chain] as const]));
+      const text = names.map((n, i) => `*${n.table}\n${lists[2 * i]}${lists[2 * i + 1]}COMMIT\n`).join('');
       return findRules(text).observed;
     },
   };
