@@ -17,7 +17,7 @@ import { createBed } from '../test/bed/bed.js';
 import { waitForOutput } from '../test/bed/proc.js';
 import { iperfTcp, iperfUdp, pingStats } from './iperf.js';
 import { allSystems, kernelVxlan, underlayVeth, type System } from './systems.js';
-import { median, ratioTable, valuesTable, type Values } from './table.js';
+import { median, ratioTable, spreadTable, valuesTable, type Values } from './table.js';
 import { renderChart } from './chart.js';
 import { chartColumns, columns } from './columns.js';
 import { machineBusySeconds } from './machine-cpu.js';
@@ -139,6 +139,10 @@ async function main() {
     `over ${idleSeconds} s with no traffic.`,
     '',
     ratioTable(columns.filter((c) => !c.key.startsWith('cpu') && !c.key.includes('Loss') && c.key !== 'idleCpuPct'), rows),
+    '',
+    `The spread: each system's lowest and highest value over the ${reps} repetitions.`,
+    '',
+    spreadTable(columns, systems.map((sys) => [sys.name, samples.get(sys.name)!])),
   ].join('\n');
   console.log(report);
   const day = new Date().toISOString().slice(0, 10);

@@ -27,6 +27,22 @@ export function valuesTable(columns: Column[], systems: Array<[string, Values]>)
   );
 }
 
+/** Each system's lowest and highest value over the repetitions, column by column ("min–max"). */
+export function spreadTable(columns: Column[], systems: Array<[string, Values[]]>): string {
+  return table(
+    ['system: min–max over repetitions', ...columns.map((c) => c.title)],
+    systems.map(([name, reps]) => [
+      name,
+      ...columns.map((c) => {
+        const xs = reps.map((r) => r[c.key]).filter((x): x is number => x !== undefined && Number.isFinite(x));
+        if (!xs.length) return '—';
+        const [lo, hi] = [fmt(Math.min(...xs), c.digits), fmt(Math.max(...xs), c.digits)];
+        return lo === hi ? lo : `${lo}–${hi}`;
+      }),
+    ]),
+  );
+}
+
 /** Each system's median divided by the baseline's (the first system), column by column. */
 export function ratioTable(columns: Column[], systems: Array<[string, Values]>): string {
   const [, base] = systems[0]!;

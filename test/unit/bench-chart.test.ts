@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderChart, type ChartColumn } from '../../bench/chart.js';
 import { busySeconds } from '../../bench/machine-cpu.js';
-import { parseValuesTable, valuesTable, type Column, type Values } from '../../bench/table.js';
+import { parseValuesTable, spreadTable, valuesTable, type Column, type Values } from '../../bench/table.js';
 
 interface Element {
   name: string;
@@ -152,5 +152,15 @@ describe('control-plane chart', async () => {
     expect(bars.filter(([, c]) => c === 'stormCpu')).toEqual([['N = 100', 'stormCpu', 7], ['N = 10,000', 'stormCpu', 7]]);
     expect(svg).toContain('the storm did not finish within its deadline');
     expect(svg).not.toContain('Solid line');
+  });
+});
+
+describe('spread table', () => {
+  it("gives each column's min–max over the repetitions, one value when they agree, — when none; valuesTable is still the table read back", () => {
+    const cols: Column[] = [{ key: 'a', title: 'A', digits: 2 }, { key: 'b', title: 'B', digits: 1 }, { key: 'c', title: 'C', digits: 0 }];
+    const md = spreadTable(cols, [['x', [{ a: 0.85, b: 1 }, { a: 0.77, b: 1 }, { a: 0.87, b: 1 }]], ['y', [{ a: 2 }]]]);
+    expect(md.split('\n').slice(2)).toEqual(['| x | 0.77–0.87 | 1.0 | — |', '| y | 2.00 | — | — |']);
+    const both = `${valuesTable(cols, [['x', { a: 0.85, b: 1 }]])}\n\n${md}`;
+    expect(parseValuesTable(both, cols)).toEqual([['x', { a: 0.85, b: 1 }]]);
   });
 });
