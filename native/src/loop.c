@@ -17,16 +17,7 @@ void dp_thread_started(struct dp_queue *q, int ok, const char *thread) {
   pthread_mutex_unlock(&dp->start_lock);
 }
 
-int wait_readable(struct dataplane *dp, int fd) {
-  struct pollfd p[2] = {{.fd = fd, .events = POLLIN}, {.fd = dp->stop_fd, .events = POLLIN}};
-  for (;;) {
-    if (atomic_load_explicit(&dp->stopping, memory_order_relaxed)) return 0;
-    int r = poll(p, 2, -1);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0 || (p[1].revents & POLLIN)) return 0;
-    if (p[0].revents & (POLLIN | POLLERR | POLLHUP)) return 1;
-  }
-}
+int wait_readable(struct dataplane *dp, int fd) { return wait_readable2(dp, fd, -1) != 0; }
 
 int wait_readable2(struct dataplane *dp, int a, int b) {
   /* the data fds first (the fuzz harness's fake poll looks at the first) */

@@ -92,14 +92,23 @@ function ipv4KeyName(name: string): LeaseSubnets | undefined {
   const dash = name.indexOf('-');
   const end = name.length;
   if (dash < 7 || end - dash < 2 || end - dash > 3) return undefined;
-  const base = quad(name, 0, dash);
-  if (base < 0) return undefined;
-  const d1 = name.charCodeAt(dash + 1) - 48;
-  const d2 = end - dash === 3 ? name.charCodeAt(dash + 2) - 48 : -1;
-  if (d1 < 1 || d1 > 9 || (end - dash === 3 && (d2 < 0 || d2 > 9))) return undefined;
+  const code = keyCode(quad(name, 0, dash), name.charCodeAt(dash + 1), end - dash === 3 ? name.charCodeAt(dash + 2) : -1);
+  if (code < 0) return undefined;
+  return { subnet: `${name.slice(0, dash)}/${code % 64}`, ipv6Subnet: undefined };
+}
+
+/**
+ * A key's base (quad(), -1 if none) and the character codes of its length (c2 -1: one digit) as
+ * `base * 64 + len`, when the length has no leading zero, is 1..31 and the base is aligned to it;
+ * else -1. What ipv4KeyName and ipv4KeyCode both check after the dotted quad.
+ */
+function keyCode(base: number, c1: number, c2: number): number {
+  const d1 = c1 - 48;
+  const d2 = c2 < 0 ? -1 : c2 - 48;
+  if (base < 0 || d1 < 1 || d1 > 9 || (c2 >= 0 && (d2 < 0 || d2 > 9))) return -1;
   const len = d2 < 0 ? d1 : d1 * 10 + d2;
-  if (len > 31 || base % 2 ** (32 - len) !== 0) return undefined;
-  return { subnet: `${name.slice(0, dash)}/${len}`, ipv6Subnet: undefined };
+  if (len > 31 || base % 2 ** (32 - len) !== 0) return -1;
+  return base * 64 + len;
 }
 
 /**
@@ -111,14 +120,7 @@ export function ipv4KeyCode(buf: Uint8Array, from: number, end: number): number 
   // (what follows the dash is one or two digits, so the dash is one of the last three bytes)
   const dash = buf[end - 2] === 45 ? end - 2 : buf[end - 3] === 45 ? end - 3 : -1;
   if (dash < from + 7) return -1;
-  const base = quadBytes(buf, from, dash);
-  if (base < 0) return -1;
-  const d1 = buf[dash + 1]! - 48;
-  const d2 = end - dash === 3 ? buf[dash + 2]! - 48 : -1;
-  if (d1 < 1 || d1 > 9 || (end - dash === 3 && (d2 < 0 || d2 > 9))) return -1;
-  const len = d2 < 0 ? d1 : d1 * 10 + d2;
-  if (len > 31 || base % 2 ** (32 - len) !== 0) return -1;
-  return base * 64 + len;
+  return keyCode(quadBytes(buf, from, dash), buf[dash + 1]!, end - dash === 3 ? buf[dash + 2]! : -1);
 }
 
 /** The IPv4 subnet of an ipv4KeyCode, as formatted (10.244.3.0/24). */
